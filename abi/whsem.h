@@ -1,0 +1,284 @@
+/*
+ * whsem.h — libwhsem, a named, crash-safe, cross-process counting semaphore.
+ *
+ * This header is the manual of the C ABI. Every declaration says what it
+ * does, who owns what comes out, which thread may call it and the version
+ * that introduced it ("since 1.0").
+ *
+ * Ground rules that hold for every function:
+ *   - Handles are uint64_t values; 0 is never valid. A zero, stale,
+ *     double-released or wrong-kind handle yields WHSEM_E_INVALID_HANDLE,
+ *     never a crash.
+ *   - Every function may be called from any thread, concurrently.
+ *   - Out-parameters come last, are named out..., and are written only
+ *     when the function returns WHSEM_OK (or, for whsem_acquire, when it
+ *     returns WHSEM_OK with a ticket). Size out-parameters of "ask, then
+ *     fill" functions are the exception: they are written whenever the
+ *     size is known, see each function.
+ *   - A failing call (negative status) leaves a detail message for the
+ *     calling thread in whsem_last_error().
+ *   - Strings are UTF-8 and NUL-terminated.
+ *
+ * Check that header and library agree:
+ *     if ((whsem_version() >> 16) != WHSEM_VERSION_MAJOR) { ... }
+ */
+#ifndef WHSEM_H
+#define WHSEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WHSEM_VERSION_MAJOR 1
+#define WHSEM_VERSION_MINOR 0
+#define WHSEM_VERSION_PATCH 0
+#define WHSEM_VERSION \
+    ((WHSEM_VERSION_MAJOR << 16) | (WHSEM_VERSION_MINOR << 8) | WHSEM_VERSION_PATCH)
+
+/*
+ * WHSEM_API marks every exported function; WHSEM_CALL is the one calling
+ * convention of the ABI, used by every function and by the callback type.
+ * Both are decided here once, for Windows too, and never change.
+ * Define WHSEM_STATIC when linking a static build on Windows.
+ */
+#if defined(_WIN32) || defined(__CYGWIN__)
+#  define WHSEM_CALL __cdecl
+#  if defined(WHSEM_STATIC)
+#    define WHSEM_API
+#  elif defined(WHSEM_BUILDING)
+#    define WHSEM_API __declspec(dllexport)
+#  else
+#    define WHSEM_API __declspec(dllimport)
+#  endif
+#else
+#  define WHSEM_CALL
+#  if defined(WHSEM_BUILDING) && defined(__GNUC__)
+#    define WHSEM_API __attribute__((visibility("default")))
+#  else
+#    define WHSEM_API
+#  endif
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Types ------------------------------------------------------------ */
+
+typedef uint64_t whsem_sem;    /* an open semaphore (since 1.0)                    */
+typedef uint64_t whsem_ticket; /* one held ticket (the C# "handle") (since 1.0)    */
+typedef uint64_t whsem_op;     /* one asynchronous acquisition (since 1.0)         */
+typedef uint64_t whsem_cancel; /* a cancellation source, may serve many waits (since 1.0) */
+typedef int32_t whsem_status;  /* see the WHSEM_* status values (since 1.0)        */
+
+/* Timeout value meaning "wait forever" (since 1.0). */
+#define WHSEM_INFINITE (-1)
+
+/* ---- Statuses (values are ABI: never renumbered; more may be added) ---- */
+
+#define WHSEM_OK 0                    /* success                                   */
+#define WHSEM_TIMEOUT 1               /* the wait ended without a ticket           */
+#define WHSEM_PENDING 2               /* an asynchronous operation is not final    */
+#define WHSEM_CANCELED 3              /* a cancellation source or close ended it   */
+#define WHSEM_E_INVALID_ARGUMENT (-1) /* NULL pointer, out-of-range number, ...    */
+#define WHSEM_E_INVALID_HANDLE (-2)   /* zero, stale, released or wrong-kind handle */
+#define WHSEM_E_INVALID_NAME (-3)     /* not valid UTF-8, or not a valid exact name */
+#define WHSEM_E_MAX_COUNT_MISMATCH (-4) /* the name exists with another max count  */
+#define WHSEM_E_ACCESS_DENIED (-5)    /* the OS refused access to the shared state */
+#define WHSEM_E_CORRUPT (-6)          /* the shared state is not a valid segment   */
+#define WHSEM_E_INCOMPATIBLE (-7)     /* created by an incompatible library layout */
+#define WHSEM_E_LIMIT (-8)            /* a fixed capacity is exhausted             */
+#define WHSEM_E_NO_MEMORY (-9)        /* memory allocation failed                  */
+#define WHSEM_E_WRONG_PROCESS (-10)   /* the ticket belongs to another process (fork) */
+#define WHSEM_E_OS (-11)              /* an unexpected operating system error      */
+#define WHSEM_E_BUSY (-12)            /* the name is in use (whsem_unlink) (since 1.0) */
+#define WHSEM_E_NOT_FOUND (-13)       /* no semaphore has that name (since 1.0)    */
+
+/* ---- Options ---------------------------------------------------------- */
+
+/* whsem_open_options.flags: use the name as given; it must already be a
+ * valid finalized name (see whsem_safe_name) or WHSEM_E_INVALID_NAME. */
+#define WHSEM_OPEN_EXACT_NAME 0x1u
+
+/* whsem_unlink flags: remove even while processes have the name open. */
+#define WHSEM_UNLINK_FORCE 0x2u
+
+/*
+ * Options for whsem_open (since 1.0). A versioned struct: set struct_size
+ * to sizeof(whsem_open_options); fields appended in later versions are
+ * read only when struct_size covers them, so old callers keep working.
+ * Zero-initialise the struct, then set what you need: every zero field
+ * means "the default".
+ */
+typedef struct whsem_open_options {
+    uint32_t struct_size;          /* sizeof(whsem_open_options)                  */
+    uint32_t flags;                /* WHSEM_OPEN_EXACT_NAME                       */
+    int32_t abandonment_check_ms;  /* how often waiters look for dead holders:
+                                      0 = default (100 ms), WHSEM_INFINITE = only
+                                      when a lock owner is found dead,
+                                      1 ... INT32_MAX ms otherwise               */
+    uint32_t mode;                 /* permission bits of a newly created segment
+                                      (e.g. 0660); 0 = default 0600. Applied
+                                      exactly, not masked by the umask.         */
+} whsem_open_options;
+
+/*
+ * A snapshot of a semaphore's shared state, filled by whsem_query
+ * (since 1.0). Versioned like whsem_open_options: set struct_size.
+ */
+typedef struct whsem_info {
+    uint32_t struct_size;   /* sizeof(whsem_info), set by the caller          */
+    int32_t max_count;      /* the semaphore's max count                      */
+    int32_t free_count;     /* tickets nobody holds right now                 */
+    uint32_t waiters;       /* acquisitions waiting, over all processes       */
+    uint32_t processes;     /* processes that have the name open              */
+    uint32_t holders;       /* processes holding at least one ticket          */
+    uint64_t recoveries;    /* dead processes whose tickets were reclaimed    */
+} whsem_info;
+
+/* One process holding tickets, filled by whsem_query (since 1.0). */
+typedef struct whsem_holder {
+    int64_t pid;            /* process id (in the pid namespace of its creator) */
+    int64_t since_unix_ms;  /* when it went from holding none to holding some   */
+    int32_t tickets;        /* tickets it holds                                 */
+    uint32_t waiting;       /* acquisitions of that process still waiting       */
+} whsem_holder;
+
+/* ---- Library and errors ---------------------------------------------- */
+
+/* Runtime version, major<<16 | minor<<8 | patch (since 1.0). */
+WHSEM_API uint32_t WHSEM_CALL whsem_version(void);
+
+/* Runtime version as text, e.g. "1.0.0"; static storage (since 1.0). */
+WHSEM_API const char *WHSEM_CALL whsem_version_string(void);
+
+/* Name of a status ("WHSEM_OK", ...); "WHSEM_UNKNOWN_STATUS" for values
+ * this version does not know. Static storage, never NULL (since 1.0). */
+WHSEM_API const char *WHSEM_CALL whsem_status_name(whsem_status status);
+
+/* The calling thread's detail message for its last failing call, "" if
+ * none. Valid until this thread's next libwhsem call (since 1.0). */
+WHSEM_API const char *WHSEM_CALL whsem_last_error(void);
+
+/* ---- Names ------------------------------------------------------------ */
+
+/*
+ * Finalizes a name exactly as the C# DistributedLock library's
+ * WaitHandleDistributedSemaphore does: prefix "Global\", at most 260
+ * UTF-16 code units, and a SHA-512/base64 suffix for names that are
+ * empty, contain '\' after the prefix, or are too long. Examples:
+ *     "abc" -> "Global\abc"
+ *     ""    -> "Global\EMPTYz4PhNX7vuL3xVChQ1m2AB9Yg5...ODJ6+SfaPg=="
+ * Ask, then fill: *out_len receives the size needed including the NUL
+ * whenever name is valid UTF-8; if size is too small (or buf is NULL)
+ * the result is WHSEM_E_INVALID_ARGUMENT and buf is untouched.
+ * WHSEM_E_INVALID_NAME if name is not valid UTF-8 (since 1.0).
+ */
+WHSEM_API whsem_status WHSEM_CALL whsem_safe_name(const char *name, char *buf, size_t size,
+                                                  size_t *out_len);
+
+/* ---- Semaphores ------------------------------------------------------- */
+
+/*
+ * Opens the semaphore called name, creating it with max_count tickets if
+ * it does not exist. max_count: 1 ... INT32_MAX. opts may be NULL for the
+ * defaults. The name is finalized (see whsem_safe_name) unless
+ * WHSEM_OPEN_EXACT_NAME is set.
+ * Errors: WHSEM_E_MAX_COUNT_MISMATCH if it exists with another max count,
+ * WHSEM_E_INVALID_NAME, WHSEM_E_ACCESS_DENIED, WHSEM_E_CORRUPT,
+ * WHSEM_E_INCOMPATIBLE, WHSEM_E_LIMIT (too many processes on the name).
+ * Owner: the caller; close with whsem_close (since 1.0).
+ */
+WHSEM_API whsem_status WHSEM_CALL whsem_open(const char *name, int32_t max_count,
+                                             const whsem_open_options *opts, whsem_sem *out_sem);
+
+/*
+ * Opens an existing semaphore, adopting its max count.
+ * WHSEM_E_NOT_FOUND if nothing has that name (since 1.0).
+ */
+WHSEM_API whsem_status WHSEM_CALL whsem_open_existing(const char *name,
+                                                      const whsem_open_options *opts,
+                                                      whsem_sem *out_sem);
+
+/*
+ * Closes this process's handle. Tickets acquired through it stay valid
+ * and must still be released. Acquisitions waiting on this handle end
+ * with WHSEM_CANCELED (or WHSEM_OK if a ticket reached them first).
+ * A second close is WHSEM_E_INVALID_HANDLE (since 1.0).
+ */
+WHSEM_API whsem_status WHSEM_CALL whsem_close(whsem_sem sem);
+
+/* The finalized name; ask, then fill, like whsem_safe_name (since 1.0). */
+WHSEM_API whsem_status WHSEM_CALL whsem_name(whsem_sem sem, char *buf, size_t size,
+                                             size_t *out_len);
+
+/* The max count (since 1.0). */
+WHSEM_API whsem_status WHSEM_CALL whsem_max_count(whsem_sem sem, int32_t *out_max_count);
+
+/*
+ * A snapshot of the shared state and of the processes holding tickets.
+ * info may be NULL. Ask, then fill: *out_count receives the number of
+ * holders; up to capacity of them are written to holders (which may be
+ * NULL when capacity is 0). Holders beyond capacity are not an error:
+ * compare *out_count with capacity (since 1.0).
+ */
+WHSEM_API whsem_status WHSEM_CALL whsem_query(whsem_sem sem, whsem_info *info,
+                                              whsem_holder *holders, size_t capacity,
+                                              size_t *out_count);
+
+/*
+ * Removes the name so that the next whsem_open creates a fresh
+ * semaphore. flags: WHSEM_OPEN_EXACT_NAME, WHSEM_UNLINK_FORCE. Without
+ * WHSEM_UNLINK_FORCE a name that another live process has open is
+ * WHSEM_E_BUSY (processes that keep it open would not share tickets with
+ * new openers). WHSEM_E_NOT_FOUND if nothing has that name (since 1.0).
+ */
+WHSEM_API whsem_status WHSEM_CALL whsem_unlink(const char *name, uint32_t flags);
+
+/*
+ * The finalized names of every semaphore on this machine that the caller
+ * can see, each followed by a NUL, the list followed by one more NUL.
+ * Ask, then fill: *out_len receives the size needed (since 1.0).
+ */
+WHSEM_API whsem_status WHSEM_CALL whsem_list(char *buf, size_t size, size_t *out_len);
+
+/* ---- Tickets ---------------------------------------------------------- */
+
+/*
+ * Acquires one ticket, waiting up to timeout_ms: 0 = try once,
+ * WHSEM_INFINITE = forever, 1 ... INT32_MAX ms otherwise. cancel may be 0
+ * (no cancellation); a source that is already triggered makes the call
+ * return WHSEM_CANCELED even when a ticket is free.
+ * Returns WHSEM_OK with *out_ticket set, WHSEM_TIMEOUT or WHSEM_CANCELED
+ * (no ticket), or an error. Owner: the caller; release with
+ * whsem_release (since 1.0).
+ */
+WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_ms,
+                                                whsem_cancel cancel, whsem_ticket *out_ticket);
+
+/*
+ * Releases a ticket. A second release is WHSEM_E_INVALID_HANDLE; a child
+ * process releasing a ticket inherited through fork() gets
+ * WHSEM_E_WRONG_PROCESS and the parent's ticket stays held (since 1.0).
+ */
+WHSEM_API whsem_status WHSEM_CALL whsem_release(whsem_ticket ticket);
+
+/* ---- Cancellation sources ---------------------------------------------- */
+
+/* Creates an untriggered source. Owner: the caller; free with
+ * whsem_cancel_free (since 1.0). */
+WHSEM_API whsem_status WHSEM_CALL whsem_cancel_new(whsem_cancel *out_cancel);
+
+/* Triggers the source: every wait using it ends promptly with
+ * WHSEM_CANCELED, and later waits using it do not start. Idempotent
+ * (since 1.0). */
+WHSEM_API whsem_status WHSEM_CALL whsem_cancel_trigger(whsem_cancel cancel);
+
+/* Frees the source. Waits already using it are unaffected (they can no
+ * longer be canceled through it) (since 1.0). */
+WHSEM_API whsem_status WHSEM_CALL whsem_cancel_free(whsem_cancel cancel);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WHSEM_H */

@@ -1,0 +1,116 @@
+/*
+ * Versions, status names, the per-thread detail message, and the futex
+ * and fault-injection helpers everything else leans on.
+ */
+#include "common.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* Dynamic TLS on purpose: a library that foreign runtimes dlopen() must not
+ * claim space in the static TLS block. */
+static __thread char t_err[512];
+
+WHSEM_API uint32_t WHSEM_CALL whsem_version(void) { return WHSEM_VERSION; }
+
+WHSEM_API const char *WHSEM_CALL whsem_version_string(void)
+{
+#define WHSEM_STR2(x) #x
+#define WHSEM_STR(x) WHSEM_STR2(x)
+    return WHSEM_STR(WHSEM_VERSION_MAJOR) "." WHSEM_STR(WHSEM_VERSION_MINOR) "." WHSEM_STR(
+        WHSEM_VERSION_PATCH);
+}
+
+WHSEM_API const char *WHSEM_CALL whsem_status_name(whsem_status status)
+{
+    switch (status) {
+    case WHSEM_OK: return "WHSEM_OK";
+    case WHSEM_TIMEOUT: return "WHSEM_TIMEOUT";
+    case WHSEM_PENDING: return "WHSEM_PENDING";
+    case WHSEM_CANCELED: return "WHSEM_CANCELED";
+    case WHSEM_E_INVALID_ARGUMENT: return "WHSEM_E_INVALID_ARGUMENT";
+    case WHSEM_E_INVALID_HANDLE: return "WHSEM_E_INVALID_HANDLE";
+    case WHSEM_E_INVALID_NAME: return "WHSEM_E_INVALID_NAME";
+    case WHSEM_E_MAX_COUNT_MISMATCH: return "WHSEM_E_MAX_COUNT_MISMATCH";
+    case WHSEM_E_ACCESS_DENIED: return "WHSEM_E_ACCESS_DENIED";
+    case WHSEM_E_CORRUPT: return "WHSEM_E_CORRUPT";
+    case WHSEM_E_INCOMPATIBLE: return "WHSEM_E_INCOMPATIBLE";
+    case WHSEM_E_LIMIT: return "WHSEM_E_LIMIT";
+    case WHSEM_E_NO_MEMORY: return "WHSEM_E_NO_MEMORY";
+    case WHSEM_E_WRONG_PROCESS: return "WHSEM_E_WRONG_PROCESS";
+    case WHSEM_E_OS: return "WHSEM_E_OS";
+    case WHSEM_E_BUSY: return "WHSEM_E_BUSY";
+    case WHSEM_E_NOT_FOUND: return "WHSEM_E_NOT_FOUND";
+    default: return "WHSEM_UNKNOWN_STATUS";
+    }
+}
+
+WHSEM_API const char *WHSEM_CALL whsem_last_error(void) { return t_err; }
+
+whsem_status whsem__fail(whsem_status status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t_err, sizeof t_err, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+whsem_status whsem__fail_errno(int err, const char *what, const char *path)
+{
+    char buf[128];
+    const char *msg = strerror_r(err, buf, sizeof buf);
+    switch (err) {
+    case EACCES:
+    case EPERM:
+    case EROFS:
+        return whsem__fail(WHSEM_E_ACCESS_DENIED, "%s %s: %s", what, path, msg);
+    case ENOMEM:
+        return whsem__fail(WHSEM_E_NO_MEMORY, "%s %s: %s", what, path, msg);
+    case EMFILE:
+    case ENFILE:
+    case ENOSPC:
+    case ENOLCK:
+        return whsem__fail(WHSEM_E_LIMIT, "%s %s: %s", what, path, msg);
+    default:
+        return whsem__fail(WHSEM_E_OS, "%s %s: %s", what, path, msg);
+    }
+}
+
+int whsem__futex_wait(_Atomic uint32_t *addr, uint32_t expected, uint64_t abs_deadline_ns)
+{
+    struct timespec ts, *tp = NULL;
+    if (abs_deadline_ns) {
+        ts.tv_sec = (time_t)(abs_deadline_ns / 1000000000u);
+        ts.tv_nsec = (long)(abs_deadline_ns % 1000000000u);
+        tp = &ts;
+    }
+    /* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline. */
+    long r = syscall(SYS_futex, addr, FUTEX_WAIT_BITSET, expected, tp, NULL, FUTEX_BITSET_MATCH_ANY);
+    return r == 0 ? 0 : errno;
+}
+
+void whsem__futex_wake(_Atomic uint32_t *addr, int count)
+{
+    syscall(SYS_futex, addr, FUTEX_WAKE, count, NULL, NULL, 0);
+}
+
+#ifdef WHSEM_FAULT_INJECTION
+void whsem__fault_point(const char *name)
+{
+    const char *want = getenv("WHSEM_FAULT_POINT");
+    if (want && strcmp(want, name) == 0) {
+        /* Die exactly here, as a crash or SIGKILL would. */
+        kill(getpid(), SIGKILL);
+        for (;;) pause();
+    }
+}
+#endif

@@ -1,0 +1,125 @@
+/*
+ * The hot half of the handle table and hazard pointers, inline: every
+ * acquire/release goes through these, and a call across files (or a
+ * second TLS lookup) costs as much as the rest of the fast path.
+ * handles.c has the slow halves and the design notes.
+ */
+#ifndef WHSEM_HANDLES_H
+#define WHSEM_HANDLES_H
+
+#include "internal.h"
+
+#define WHSEM_CHUNK_BITS 12
+#define WHSEM_CHUNK_SIZE (1u << WHSEM_CHUNK_BITS)
+#define WHSEM_NCHUNKS (WHSEM_HMAX_ENTRIES / WHSEM_CHUNK_SIZE)
+#define WHSEM_TCACHE 64
+#define WHSEM_GEN_SHIFT (WHSEM_HKIND_BITS + WHSEM_HINDEX_BITS)
+
+struct whsem_thread {
+    _Atomic(void *) hazard;      /* the mapping this thread is using, or NULL */
+    _Atomic int active;          /* record in use by a live thread            */
+    struct whsem_thread *next;   /* immutable once linked                     */
+    uint32_t ncache;             /* free entry indices cached by this thread  */
+    uint32_t cache[WHSEM_TCACHE];
+};
+
+/* Hidden, so that the fast path reaches them PC-relative, not via the GOT. */
+extern WHSEM_HIDDEN _Atomic(struct hentry *) whsem__chunks[WHSEM_NCHUNKS];
+/* initial-exec: one pointer of static TLS, which glibc reserves room for
+ * even in libraries loaded with dlopen() (as foreign runtimes load us),
+ * instead of a call into the dynamic loader on every access. */
+extern WHSEM_HIDDEN __thread struct whsem_thread *whsem__t_self
+    __attribute__((tls_model("initial-exec")));
+extern WHSEM_HIDDEN bool whsem__membarrier_ok;
+extern WHSEM_HIDDEN _Atomic int whsem__retired_n;
+
+WHSEM_HIDDEN struct whsem_thread *whsem__self_slow(void);
+WHSEM_HIDDEN whsem_status whsem__h_refill(struct whsem_thread *t);
+WHSEM_HIDDEN void whsem__h_flush(struct whsem_thread *t);
+WHSEM_HIDDEN void whsem__heavy_fence(void);
+
+static inline struct whsem_thread *whsem__self(void)
+{
+    struct whsem_thread *t = whsem__t_self;
+    return WHSEM_LIKELY(t != NULL) ? t : whsem__self_slow();
+}
+
+static inline struct hentry *whsem__h_entry_inline(uint64_t h)
+{
+    uint32_t idx = (uint32_t)(h >> WHSEM_HKIND_BITS) & (WHSEM_HMAX_ENTRIES - 1);
+    struct hentry *c =
+        atomic_load_explicit(&whsem__chunks[idx >> WHSEM_CHUNK_BITS], memory_order_acquire);
+    return WHSEM_LIKELY(c != NULL) ? &c[idx & (WHSEM_CHUNK_SIZE - 1)] : NULL;
+}
+
+/* The live entry of handle h if it has the given kind, else NULL. */
+static inline struct hentry *whsem__h_lookup_inline(uint64_t h, enum hkind kind)
+{
+    if (WHSEM_UNLIKELY((h & 0xf) != (uint64_t)kind)) return NULL;
+    struct hentry *e = whsem__h_entry_inline(h);
+    if (WHSEM_UNLIKELY(!e || atomic_load_explicit(&e->tag, memory_order_acquire) != h)) return NULL;
+    return e;
+}
+
+static inline uint64_t whsem__h_reserve_t(struct whsem_thread *t, enum hkind kind,
+                                          whsem_status *st, struct hentry **out_e)
+{
+    if (WHSEM_UNLIKELY(t->ncache == 0) && (*st = whsem__h_refill(t)) != WHSEM_OK) return 0;
+    uint32_t idx = t->cache[--t->ncache];
+    struct hentry *e = whsem__h_entry_inline((uint64_t)idx << WHSEM_HKIND_BITS);
+    *out_e = e;
+    return atomic_load_explicit(&e->tag, memory_order_relaxed) | (uint64_t)kind;
+}
+
+static inline void whsem__h_recycle_t(struct whsem_thread *t, uint64_t h)
+{
+    if (WHSEM_UNLIKELY(t->ncache == WHSEM_TCACHE)) whsem__h_flush(t);
+    t->cache[t->ncache++] = (uint32_t)(h >> WHSEM_HKIND_BITS) & (WHSEM_HMAX_ENTRIES - 1);
+}
+
+static inline void whsem__h_publish_e(struct hentry *e, uint64_t h, void *ptr, uint64_t aux)
+{
+    atomic_store_explicit(&e->ptr, ptr, memory_order_relaxed);
+    atomic_store_explicit(&e->aux, aux, memory_order_relaxed);
+    atomic_store_explicit(&e->tag, h, memory_order_release);
+}
+
+static inline uint64_t whsem__h_next_gen_tag(uint64_t h)
+{
+    uint64_t gen = (h >> WHSEM_GEN_SHIFT) + 1;
+    uint64_t idx_bits = h & (((1ull << WHSEM_HINDEX_BITS) - 1) << WHSEM_HKIND_BITS);
+    return (gen << WHSEM_GEN_SHIFT) | idx_bits;
+}
+
+/*
+ * Publishes e's mapping as this thread's hazard and confirms that handle h
+ * still names it. The fence is only a compiler barrier when the reclaimer
+ * uses membarrier(): its system call orders this thread's store before the
+ * reclaimer's hazard scan (an asymmetric Dekker fence).
+ */
+static inline struct wmap *whsem__protect_t(struct whsem_thread *t, struct hentry *e, uint64_t h,
+                                            void **saved)
+{
+    *saved = atomic_load_explicit(&t->hazard, memory_order_relaxed);
+    void *p = atomic_load_explicit(&e->ptr, memory_order_relaxed);
+    atomic_store_explicit(&t->hazard, p, memory_order_relaxed);
+    if (WHSEM_LIKELY(whsem__membarrier_ok))
+        atomic_signal_fence(memory_order_seq_cst);
+    else
+        atomic_thread_fence(memory_order_seq_cst);
+    if (WHSEM_UNLIKELY(atomic_load_explicit(&e->tag, memory_order_acquire) != h)) {
+        atomic_store_explicit(&t->hazard, *saved, memory_order_relaxed);
+        return NULL;
+    }
+    return p;
+}
+
+static inline void whsem__unprotect_t(struct whsem_thread *t, void *saved)
+{
+    atomic_store_explicit(&t->hazard, saved, memory_order_release);
+    if (WHSEM_UNLIKELY(atomic_load_explicit(&whsem__retired_n, memory_order_relaxed) != 0) &&
+        !saved)
+        whsem__reclaim();
+}
+
+#endif

@@ -1,0 +1,238 @@
+/*
+ * Process-local state of the library: what one process knows about the
+ * segments it uses, its handle table, and the segment lock.
+ *
+ * Lock order (outer first): maps_mu -> a cancel stripe -> segment lock.
+ * The segment lock is never held across a blocking wait or a callback.
+ */
+#ifndef WHSEM_INTERNAL_H
+#define WHSEM_INTERNAL_H
+
+#include "common.h"
+#include "layout.h"
+#include "names.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/types.h>
+
+/* ---- Process identity (fork.c) ------------------------------------------ */
+
+/* Bumped in every child after fork(): tickets and slot attachments carry
+ * the generation they were made in, so a child can tell inherited ones. */
+extern WHSEM_HIDDEN _Atomic uint64_t whsem__pgen;
+
+struct whsem_self {
+    pid_t pid;
+    uint64_t start_ticks;
+    uint64_t pidns;
+};
+extern WHSEM_HIDDEN struct whsem_self whsem__self_id;
+
+/* Whether this process is registered for membarrier(GLOBAL_EXPEDITED),
+ * which lets segment unlocks be plain stores (seglock.c). */
+extern WHSEM_HIDDEN bool whsem__global_membarrier_ok;
+
+WHSEM_HIDDEN void whsem__init(void);
+WHSEM_HIDDEN bool whsem__proc_start_ticks(pid_t pid, uint64_t *out);
+
+/* ---- One process's view of one segment ------------------------------ */
+
+struct wmap {
+    struct seg_header *hdr;
+    struct seg_slot *slots;
+    int fd;                   /* our own open file description: it holds the
+                                 liveness lock of our slot                 */
+    uint32_t slot;            /* our slot, valid when attached_pgen == pgen */
+    uint32_t owner_id;        /* slot + 1: our value in hdr->lock           */
+    uint64_t attached_pgen;
+    int32_t max_count;        /* copy of the immutable header field         */
+    dev_t dev;
+    ino_t ino;
+    size_t name_len;
+    char name[WHSEM_MAX_NAME_BYTES + 1];
+    char path[sizeof(WHSEM_SHM_DIR) + 256];
+
+    /* Under the segment lock when attached (maps_mu otherwise): */
+    int handles;              /* open whsem_sem handles on this mapping     */
+    int async_ops;            /* pending asynchronous operations            */
+    bool dying;               /* unused for good: being torn down           */
+
+    struct wmap *next;        /* maps list, under maps_mu                   */
+    struct wmap *retired_next;
+};
+
+static inline bool whsem__attached(const struct wmap *m)
+{
+    return m->attached_pgen == atomic_load_explicit(&whsem__pgen, memory_order_relaxed);
+}
+
+/* ---- Handle table (handles.c) --------------------------------------- */
+
+enum hkind { HK_FREE = 0, HK_SEM = 1, HK_TICKET = 2, HK_OP = 3, HK_CANCEL = 4 };
+
+/*
+ * A handle is gen:36 | index:24 | kind:4. An entry's tag equals the handle
+ * while the entry is live; freeing stores the next generation with kind 0.
+ * Entries are never freed, so reading a stale handle's entry is always
+ * safe; only the tag comparison decides whether it is still valid.
+ */
+struct hentry {
+    _Atomic uint64_t tag;
+    _Atomic(void *) ptr;      /* sem/ticket: struct wmap; cancel/op: object */
+    _Atomic uint64_t aux;     /* sem: abandonment check ms; ticket: pgen;
+                                 cancel: 1 once triggered                   */
+    uint64_t reserved;
+};
+
+#define WHSEM_HKIND_BITS 4
+#define WHSEM_HINDEX_BITS 24
+#define WHSEM_HMAX_ENTRIES (1u << WHSEM_HINDEX_BITS)
+
+WHSEM_HIDDEN struct hentry *whsem__h_entry(uint64_t h);
+
+/* The live entry of handle h if it has the given kind, else NULL. */
+static inline struct hentry *whsem__h_lookup(uint64_t h, enum hkind kind)
+{
+    if (WHSEM_UNLIKELY((h & 0xf) != (uint64_t)kind)) return NULL;
+    struct hentry *e = whsem__h_entry(h);
+    if (WHSEM_UNLIKELY(!e || atomic_load_explicit(&e->tag, memory_order_acquire) != h)) return NULL;
+    return e;
+}
+
+/* Allocates an entry; returns its handle (ptr/aux set before it is live)
+ * or 0 with the thread's message set and *st the status. */
+WHSEM_HIDDEN uint64_t whsem__h_alloc(enum hkind kind, void *ptr, uint64_t aux, whsem_status *st);
+/* Reserves an entry for a handle published later with whsem__h_publish. */
+WHSEM_HIDDEN uint64_t whsem__h_reserve(enum hkind kind, whsem_status *st);
+WHSEM_HIDDEN void whsem__h_publish(uint64_t h, void *ptr, uint64_t aux);
+/* Returns a reserved, never-published handle's entry. */
+WHSEM_HIDDEN void whsem__h_unreserve(uint64_t h);
+/* Ends a live handle: its tag moves to the next generation (plain store:
+ * the caller excludes every other writer of this entry). */
+WHSEM_HIDDEN void whsem__h_kill(struct hentry *e, uint64_t h);
+/* Ends a live handle unless another thread ends it first. */
+WHSEM_HIDDEN bool whsem__h_kill_cas(struct hentry *e, uint64_t h);
+/* Puts a dead entry back on the free list. */
+WHSEM_HIDDEN void whsem__h_recycle(uint64_t h);
+
+/* ---- Threads and hazard pointers (handles.c) -------------------------- */
+
+/*
+ * A mapping may be unmapped while another thread is about to use it
+ * through a handle it just read. Each thread publishes the mapping it uses
+ * in its hazard slot; a mapping is unmapped only once no hazard names it.
+ * The reader side costs a plain store: the reclaimer pays with a
+ * process-wide membarrier() instead (asymmetric fence), or, where the
+ * kernel lacks it, readers fall back to a full fence.
+ */
+WHSEM_HIDDEN struct wmap *whsem__protect(struct hentry *e, uint64_t h, void **saved);
+WHSEM_HIDDEN void whsem__unprotect(void *saved);
+WHSEM_HIDDEN void whsem__retire(struct wmap *m);
+WHSEM_HIDDEN void whsem__reclaim(void);
+WHSEM_HIDDEN void whsem__threads_lock_all(void);
+WHSEM_HIDDEN void whsem__threads_unlock_all(void);
+WHSEM_HIDDEN void whsem__threads_after_fork_child(void);
+
+/* ---- Maps registry and segment files (segment.c) -------------------- */
+
+extern WHSEM_HIDDEN pthread_mutex_t whsem__maps_mu;
+extern WHSEM_HIDDEN struct wmap *whsem__maps;
+
+WHSEM_HIDDEN whsem_status whsem__map_get(const char *final_name, size_t len, int32_t max_count,
+                                         uint32_t mode, bool create, struct wmap **out);
+WHSEM_HIDDEN whsem_status whsem__attach(struct wmap *m);
+WHSEM_HIDDEN void whsem__destroy(struct wmap *m);
+WHSEM_HIDDEN void whsem__maps_after_fork_child(void);
+
+/* ---- Mapping lifetime and small helpers (semaphore.c) ------------------ */
+
+WHSEM_HIDDEN whsem_status whsem__invalid_handle(uint64_t h, const char *what);
+WHSEM_HIDDEN whsem_status whsem__copy_out(const char *s, size_t len, char *buf, size_t size,
+                                          size_t *out_len);
+WHSEM_HIDDEN whsem_status whsem__ensure_attached(struct wmap *m);
+WHSEM_HIDDEN void whsem__maps_remove(struct wmap *m);
+WHSEM_HIDDEN bool whsem__mark_dying_locked(struct wmap *m);
+WHSEM_HIDDEN void whsem__finish_dying(struct wmap *m);
+
+/* ---- Segment lock and recovery (seglock.c, recovery.c) --------------- */
+
+WHSEM_HIDDEN whsem_status whsem__lock_slow(struct wmap *m);
+
+/* Takes the segment lock. Never fails in the common case; a lock found
+ * owned by a dead process is taken over and the state recounted, which may
+ * reveal WHSEM_E_CORRUPT (then the lock is not held). */
+static inline whsem_status whsem__lock(struct wmap *m)
+{
+    uint32_t zero = 0;
+    if (WHSEM_LIKELY(atomic_compare_exchange_strong_explicit(
+            &m->hdr->lock, &zero, m->owner_id, memory_order_acquire, memory_order_relaxed)))
+        return WHSEM_OK;
+    return whsem__lock_slow(m);
+}
+
+static inline void whsem__unlock(struct wmap *m)
+{
+    struct seg_header *h = m->hdr;
+    if (WHSEM_LIKELY(atomic_load_explicit(&h->lock_mode, memory_order_relaxed) == 0)) {
+        /* A plain store, no fence before the load below: whoever goes to
+         * sleep on the lock counts itself and then issues membarrier(),
+         * which either orders our load after its count or our store before
+         * its next look at the lock (see seglock.c). */
+        atomic_store_explicit(&h->lock, 0, memory_order_release);
+        atomic_signal_fence(memory_order_seq_cst);
+    } else {
+        atomic_exchange_explicit(&h->lock, 0, memory_order_seq_cst);
+    }
+    if (WHSEM_UNLIKELY(atomic_load_explicit(&h->lock_sleepers, memory_order_relaxed) != 0))
+        whsem__futex_wake(&h->lock, 1);
+}
+
+WHSEM_HIDDEN bool whsem__slot_alive(struct wmap *m, uint32_t i);
+/* Under the lock: drops a dead slot's share of hdr->lock_sleepers. */
+WHSEM_HIDDEN void whsem__forget_lock_sleeping(struct seg_header *h, struct seg_slot *s);
+
+/* Whether the last abandonment scan is older than check_ms. */
+static inline bool whsem__scan_due(struct wmap *m, int32_t check_ms, uint64_t now)
+{
+    return check_ms >= 0 && now - m->hdr->last_scan_ns >= (uint64_t)check_ms * 1000000u;
+}
+
+/* Under the lock: looks for dead processes (all attached slots when full,
+ * else those holding or wanting tickets), reclaims their tickets and hands
+ * free tickets to waiting processes. */
+WHSEM_HIDDEN whsem_status whsem__scan_locked(struct wmap *m, bool full);
+/* Under the lock: recomputes free and waiting from the slots. */
+WHSEM_HIDDEN whsem_status whsem__recount_locked(struct wmap *m);
+/* Under the lock: hands free tickets to processes with unmet demand. */
+WHSEM_HIDDEN void whsem__distribute_locked(struct wmap *m);
+/* Under the lock: gives one ticket to a waiting process, or back to the
+ * pool. Returns the slot to wake, or -1. */
+WHSEM_HIDDEN int32_t whsem__give_back_locked(struct wmap *m);
+
+static inline void whsem__wake_slot(struct seg_slot *s, int count)
+{
+    atomic_fetch_add_explicit(&s->wake_seq, 1, memory_order_release);
+    whsem__futex_wake(&s->wake_seq, count);
+}
+
+/* ---- Cancellation (cancel.c) ------------------------------------------ */
+
+/* A wait registered with a cancellation source: notify() runs (under the
+ * source's stripe lock) when it is triggered. */
+struct cwait {
+    struct cwait *prev, *next;
+    struct cancel_obj *obj;
+    unsigned stripe;
+    void (*notify)(struct cwait *w);
+    void *ctx;
+};
+
+WHSEM_HIDDEN whsem_status whsem__cancel_register(whsem_cancel c, struct cwait *w);
+WHSEM_HIDDEN void whsem__cancel_unregister(struct cwait *w);
+WHSEM_HIDDEN bool whsem__cancel_triggered(struct cwait *w);
+WHSEM_HIDDEN void whsem__cancel_after_fork_child(void);
+WHSEM_HIDDEN void whsem__cancel_lock_all(void);
+WHSEM_HIDDEN void whsem__cancel_unlock_all(void);
+
+#endif

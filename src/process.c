@@ -1,0 +1,110 @@
+/*
+ * Who this process is, and what fork() does to the library.
+ *
+ * Tickets belong to the process that acquired them. After fork() the
+ * child gets a new process generation: tickets inherited from the parent
+ * fail to release with WHSEM_E_WRONG_PROCESS, and every mapping drops the
+ * parent's slot. The child must also drop the parent's open file
+ * descriptions, because they carry the parent's liveness locks: were the
+ * child to keep one, a dead parent would look alive for as long as the
+ * child lives (the flock pitfall).
+ */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+_Atomic uint64_t whsem__pgen = 1;
+struct whsem_self whsem__self_id;
+bool whsem__global_membarrier_ok;
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+/* The start time of a running process, or false if pid names none. */
+bool whsem__proc_start_ticks(pid_t pid, uint64_t *out)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return false;
+    buf[n] = 0;
+    /* The command name (field 2) may contain spaces and parentheses: the
+     * fields we want follow the last ')'. starttime is field 22. */
+    char *p = strrchr(buf, ')');
+    if (!p || p[1] != ' ') return false;
+    /* Field 3 is the state: a zombie (or dead) process runs no code and
+     * holds nothing, even though its pid and start time remain. */
+    if (p[2] == 'Z' || p[2] == 'X' || p[2] == 'x') return false;
+    p++;
+    for (int field = 3; field < 22; field++) {
+        p = strchr(p + 1, ' ');
+        if (!p) return false;
+    }
+    char *end;
+    unsigned long long v = strtoull(p + 1, &end, 10);
+    if (end == p + 1) return false;
+    *out = v;
+    return true;
+}
+
+static void read_identity(void)
+{
+    whsem__self_id.pid = getpid();
+    if (!whsem__proc_start_ticks(whsem__self_id.pid, &whsem__self_id.start_ticks))
+        whsem__self_id.start_ticks = 0;
+    struct stat st;
+    whsem__self_id.pidns = stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+static void register_membarrier(void)
+{
+    int cmds = (int)syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0);
+    whsem__global_membarrier_ok =
+        cmds > 0 && (cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED) &&
+        syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0) == 0;
+}
+
+static void before_fork(void)
+{
+    pthread_mutex_lock(&whsem__maps_mu);
+    whsem__cancel_lock_all();
+    whsem__threads_lock_all();
+}
+
+static void after_fork_parent(void)
+{
+    whsem__threads_unlock_all();
+    whsem__cancel_unlock_all();
+    pthread_mutex_unlock(&whsem__maps_mu);
+}
+
+static void after_fork_child(void)
+{
+    atomic_fetch_add(&whsem__pgen, 1);
+    read_identity();
+    register_membarrier();
+    whsem__threads_after_fork_child();
+    whsem__cancel_after_fork_child();
+    whsem__maps_after_fork_child();
+    whsem__threads_unlock_all();
+    whsem__cancel_unlock_all();
+    pthread_mutex_unlock(&whsem__maps_mu);
+}
+
+static void init(void)
+{
+    read_identity();
+    register_membarrier();
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+}
+
+void whsem__init(void) { pthread_once(&init_once, init); }

@@ -1,0 +1,94 @@
+/*
+ * The segment lock: a futex word in the segment whose value names the
+ * owning process's slot.
+ *
+ * Uncontended, taking and dropping it is one compare-and-swap and one
+ * exchange: no system call. A waiter sleeps on the futex with a short
+ * timeout; when it wakes and the same owner still holds the lock, it asks
+ * whether that owner is alive (its liveness byte lock, see recovery.c).
+ * A dead owner's lock is taken over and, because the owner may have died
+ * halfway through an update, the shared counts are recounted from the
+ * slots before anyone uses them.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define SPINS 100
+#define OWNER_CHECK_NS 50000000u /* how long a waiter trusts a silent owner */
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Called by a thread that has counted itself in lock_sleepers, before it
+ * looks at the lock again and sleeps. With every process registered for
+ * membarrier(GLOBAL_EXPEDITED), the system call makes each running thread
+ * of each such process execute a full barrier: an unlocker's plain store
+ * of 0 either becomes visible to our next look, or its later load of
+ * lock_sleepers sees our count and it wakes us. */
+static void sleep_fence(struct seg_header *h)
+{
+    if (atomic_load_explicit(&h->lock_mode, memory_order_relaxed) == 0 &&
+        syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0) == 0)
+        return;
+    atomic_thread_fence(memory_order_seq_cst);
+}
+
+whsem_status whsem__lock_slow(struct wmap *m)
+{
+    struct seg_header *h = m->hdr;
+    _Atomic uint32_t *lock = &h->lock;
+    const uint32_t me = m->owner_id;
+    for (int i = 0; i < SPINS; i++) {
+        cpu_relax();
+        uint32_t zero = 0;
+        if (atomic_load_explicit(lock, memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_weak_explicit(lock, &zero, me, memory_order_acquire,
+                                                  memory_order_relaxed))
+            return WHSEM_OK;
+    }
+    /* Counted in the header first and in our slot second (and uncounted in
+     * the reverse order): a death in between can only leave the header
+     * counting one sleeper too many, which costs wakeups, never one too
+     * few, which would cost a stall. Recovery subtracts what a dead slot
+     * still counts. */
+    struct seg_slot *mine = &m->slots[m->slot];
+    atomic_fetch_add(&h->lock_sleepers, 1);
+    atomic_fetch_add(&mine->lock_sleeping, 1);
+    sleep_fence(h);
+    whsem_status st = WHSEM_OK;
+    for (;;) {
+        uint32_t v = atomic_load_explicit(lock, memory_order_relaxed);
+        if (v == 0) {
+            if (atomic_compare_exchange_weak_explicit(lock, &v, me, memory_order_acquire,
+                                                      memory_order_relaxed))
+                break;
+            continue;
+        }
+        int r = whsem__futex_wait(lock, v, whsem__mono_ns() + OWNER_CHECK_NS);
+        if (r != ETIMEDOUT) continue;
+        if (atomic_load_explicit(lock, memory_order_relaxed) != v) continue;
+        uint32_t owner = (v & WHSEM_LOCK_OWNER_MASK) - 1;
+        /* An owner outside the slot table can only come from a garbled
+         * word; taking it over leads to the full recount, which judges. */
+        if (owner < WHSEM_NSLOTS && whsem__slot_alive(m, owner)) continue;
+        if (!atomic_compare_exchange_strong_explicit(lock, &v, me, memory_order_acquire,
+                                                     memory_order_relaxed))
+            continue;
+        st = whsem__scan_locked(m, true);
+        break;
+    }
+    atomic_fetch_sub(&mine->lock_sleeping, 1);
+    atomic_fetch_sub(&h->lock_sleepers, 1);
+    if (st != WHSEM_OK) whsem__unlock(m);
+    return st;
+}

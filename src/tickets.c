@@ -1,0 +1,253 @@
+/*
+ * Acquiring and releasing tickets, and waiting for them.
+ *
+ * The fast path is one lock/unlock pair on the segment lock around a
+ * decrement of `free`: no system call. A waiter registers its demand in
+ * its process's slot (want) and sleeps on the slot's futex; a releaser that
+ * sees demand hands its ticket straight to a waiting process (grants) and
+ * wakes it, so tickets are never stolen by late arrivals and processes are
+ * served round robin. Any waiter of the granted process may take the
+ * grant, and a waiter whose timeout or cancellation races with a grant
+ * takes the ticket rather than leaving it stranded: a ticket is always
+ * either delivered or back in the pool (the lost-ticket bug of the C#
+ * original, DistributedLock #120, cannot happen here).
+ */
+#include "handles.h"
+
+#include <errno.h>
+
+/* Counts a ticket taken from the pool. Reading even the coarse clock would
+ * cost a quarter of the fast path, so a process that starts holding is
+ * stamped 0 ("not yet seen") and the next scan under the lock writes the
+ * time (see whsem__scan_locked). */
+static inline void take(struct seg_slot *s)
+{
+    if (WHSEM_UNLIKELY(s->held == 0 && s->grants == 0)) s->since_unix_ms = 0;
+    s->held++;
+}
+
+static void wake_sync_waiter(struct cwait *w)
+{
+    struct seg_slot *s = w->ctx;
+    whsem__wake_slot(s, INT32_MAX);
+}
+
+/* Blocks for a ticket; called and returns with the segment lock NOT held.
+ * On WHSEM_OK the ticket is counted in our slot's held. */
+static whsem_status wait_for_ticket(struct wmap *m, struct hentry *se, whsem_sem sem,
+                                    int64_t timeout_ms, whsem_cancel cancel)
+{
+    struct seg_header *h = m->hdr;
+    struct seg_slot *s = &m->slots[m->slot];
+    int32_t check_ms = (int32_t)atomic_load_explicit(&se->aux, memory_order_relaxed);
+    struct cwait cw = {.notify = wake_sync_waiter, .ctx = s};
+    if (cancel) {
+        whsem_status st = whsem__cancel_register(cancel, &cw);
+        if (st != WHSEM_OK) return st;
+    }
+    uint64_t now = whsem__mono_ns();
+    uint64_t deadline = timeout_ms < 0 ? 0 : now + (uint64_t)timeout_ms * 1000000u;
+    whsem_status result = whsem__lock(m);
+    if (result != WHSEM_OK) goto out_unlocked;
+    if (h->free > 0) {
+        h->free--;
+        take(s);
+        result = WHSEM_OK;
+        goto out_locked;
+    }
+    s->want++;
+    h->waiting++;
+    for (;;) {
+        uint32_t seen = atomic_load_explicit(&s->wake_seq, memory_order_acquire);
+        uint64_t until = deadline;
+        if (check_ms >= 0) {
+            uint64_t next_scan = h->last_scan_ns + (uint64_t)check_ms * 1000000u;
+            if (next_scan <= now) next_scan = now + (uint64_t)check_ms * 1000000u;
+            if (!until || next_scan < until) until = next_scan;
+        }
+        whsem__unlock(m);
+        whsem__futex_wait(&s->wake_seq, seen, until);
+        whsem_status st = whsem__lock(m);
+        if (st != WHSEM_OK) {
+            result = st; /* the segment is unusable; our want is moot */
+            goto out_unlocked;
+        }
+        now = whsem__mono_ns();
+        if (s->grants > 0) {
+            s->grants--;
+            s->held++;
+            result = WHSEM_OK;
+            break;
+        }
+        if (h->free > 0) {
+            h->free--;
+            take(s);
+            result = WHSEM_OK;
+            break;
+        }
+        if (cancel && whsem__cancel_triggered(&cw)) {
+            result = WHSEM_CANCELED;
+            break;
+        }
+        if (atomic_load_explicit(&se->tag, memory_order_acquire) != sem) {
+            result = whsem__fail(WHSEM_CANCELED, "the semaphore handle was closed while waiting");
+            break;
+        }
+        if (deadline && now >= deadline) {
+            result = WHSEM_TIMEOUT;
+            break;
+        }
+        if (whsem__scan_due(m, check_ms, now)) {
+            st = whsem__scan_locked(m, false);
+            if (st != WHSEM_OK) {
+                result = st;
+                break;
+            }
+            if (s->grants > 0) {
+                s->grants--;
+                s->held++;
+                result = WHSEM_OK;
+                break;
+            }
+        }
+    }
+    s->want--;
+    h->waiting--;
+out_locked:
+    whsem__unlock(m);
+out_unlocked:
+    whsem__cancel_unregister(&cw);
+    return result;
+}
+
+/* Everything but a free ticket at the first look: try-once with a scan
+ * for dead holders, or a wait. Called with the lock held; drops it. */
+static __attribute__((noinline)) whsem_status acquire_slow(struct wmap *m, struct hentry *e,
+                                                           whsem_sem sem, int64_t timeout_ms,
+                                                           whsem_cancel cancel)
+{
+    struct seg_header *h = m->hdr;
+    if (h->free > m->max_count) {
+        whsem__unlock(m);
+        return whsem__fail(WHSEM_E_CORRUPT, "%s: %d free tickets but max count %d", m->path,
+                           h->free, m->max_count);
+    }
+    if (timeout_ms != 0) {
+        whsem__unlock(m);
+        return wait_for_ticket(m, e, sem, timeout_ms, cancel);
+    }
+    /* Try once: if the last look for dead holders is stale, look now. */
+    int32_t check_ms = (int32_t)atomic_load_explicit(&e->aux, memory_order_relaxed);
+    whsem_status st = WHSEM_TIMEOUT;
+    if (whsem__scan_due(m, check_ms, whsem__mono_ns()) &&
+        (st = whsem__scan_locked(m, false)) == WHSEM_OK) {
+        st = WHSEM_TIMEOUT;
+        if (h->free > 0) {
+            h->free--;
+            take(&m->slots[m->slot]);
+            h->acquisitions++;
+            st = WHSEM_OK;
+        }
+    }
+    whsem__unlock(m);
+    return st;
+}
+
+WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_ms,
+                                                whsem_cancel cancel, whsem_ticket *out_ticket)
+{
+    if (WHSEM_UNLIKELY(!out_ticket))
+        return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_ticket is NULL");
+    if (WHSEM_UNLIKELY(timeout_ms < WHSEM_INFINITE || timeout_ms > INT32_MAX))
+        return whsem__fail(WHSEM_E_INVALID_ARGUMENT,
+                           "timeout_ms is %lld; use 0 (try once), -1 (infinite) or 1 ... %d",
+                           (long long)timeout_ms, INT32_MAX);
+    struct hentry *e = whsem__h_lookup_inline(sem, HK_SEM);
+    if (WHSEM_UNLIKELY(!e)) return whsem__invalid_handle(sem, "semaphore");
+    if (cancel) {
+        struct hentry *ce = whsem__h_lookup_inline(cancel, HK_CANCEL);
+        if (!ce) return whsem__invalid_handle(cancel, "cancellation source");
+        if (atomic_load_explicit(&ce->aux, memory_order_acquire)) return WHSEM_CANCELED;
+    }
+    struct whsem_thread *t = whsem__self();
+    if (WHSEM_UNLIKELY(!t)) return whsem__fail(WHSEM_E_NO_MEMORY, "out of memory for the thread record");
+    void *saved;
+    struct wmap *m = whsem__protect_t(t, e, sem, &saved);
+    if (WHSEM_UNLIKELY(!m)) return whsem__invalid_handle(sem, "semaphore");
+    whsem_status st;
+    uint64_t ticket = 0;
+    if (WHSEM_UNLIKELY(!whsem__attached(m)) && (st = whsem__ensure_attached(m)) != WHSEM_OK)
+        goto out;
+    struct hentry *te;
+    ticket = whsem__h_reserve_t(t, HK_TICKET, &st, &te);
+    if (WHSEM_UNLIKELY(!ticket)) goto out;
+    if (WHSEM_UNLIKELY((st = whsem__lock(m)) != WHSEM_OK)) goto out;
+    struct seg_header *h = m->hdr;
+    if (WHSEM_LIKELY(h->free > 0 && h->free <= m->max_count)) {
+        h->free--;
+        WHSEM_FAULT_POINT("acquire");
+        take(&m->slots[m->slot]);
+        h->acquisitions++;
+        whsem__unlock(m);
+    } else if ((st = acquire_slow(m, e, sem, timeout_ms, cancel)) != WHSEM_OK) {
+        goto out;
+    }
+    whsem__h_publish_e(te, ticket, m,
+                       atomic_load_explicit(&whsem__pgen, memory_order_relaxed));
+    whsem__unprotect_t(t, saved);
+    *out_ticket = ticket;
+    return WHSEM_OK;
+out:
+    if (ticket) whsem__h_recycle_t(t, ticket);
+    whsem__unprotect_t(t, saved);
+    return st;
+}
+
+WHSEM_API whsem_status WHSEM_CALL whsem_release(whsem_ticket ticket)
+{
+    struct hentry *e = whsem__h_lookup_inline(ticket, HK_TICKET);
+    if (WHSEM_UNLIKELY(!e)) return whsem__invalid_handle(ticket, "ticket");
+    if (WHSEM_UNLIKELY(atomic_load_explicit(&e->aux, memory_order_relaxed) !=
+                       atomic_load_explicit(&whsem__pgen, memory_order_relaxed)))
+        return whsem__fail(WHSEM_E_WRONG_PROCESS,
+                           "ticket 0x%llx was acquired by the parent process; only it can "
+                           "release it",
+                           (unsigned long long)ticket);
+    struct whsem_thread *t = whsem__self();
+    if (WHSEM_UNLIKELY(!t)) return whsem__fail(WHSEM_E_NO_MEMORY, "out of memory for the thread record");
+    void *saved;
+    struct wmap *m = whsem__protect_t(t, e, ticket, &saved);
+    if (WHSEM_UNLIKELY(!m)) return whsem__invalid_handle(ticket, "ticket");
+    whsem_status st = whsem__lock(m);
+    if (WHSEM_UNLIKELY(st != WHSEM_OK)) {
+        whsem__unprotect_t(t, saved);
+        return st;
+    }
+    /* Two threads releasing the same ticket both got this far; the lock
+     * orders them and the second finds the entry dead. */
+    if (WHSEM_UNLIKELY(atomic_load_explicit(&e->tag, memory_order_relaxed) != ticket)) {
+        whsem__unlock(m);
+        whsem__unprotect_t(t, saved);
+        return whsem__invalid_handle(ticket, "ticket");
+    }
+    struct seg_header *h = m->hdr;
+    struct seg_slot *s = &m->slots[m->slot];
+    if (WHSEM_UNLIKELY(s->held == 0)) {
+        whsem__unlock(m);
+        whsem__unprotect_t(t, saved);
+        return whsem__fail(WHSEM_E_CORRUPT, "%s: our slot records no ticket to release", m->path);
+    }
+    atomic_store_explicit(&e->tag, whsem__h_next_gen_tag(ticket), memory_order_relaxed);
+    s->held--;
+    WHSEM_FAULT_POINT("release");
+    int32_t wake = -1;
+    if (WHSEM_UNLIKELY(h->waiting > 0)) wake = whsem__give_back_locked(m);
+    else h->free++;
+    bool dying = WHSEM_UNLIKELY(m->handles == 0) && whsem__mark_dying_locked(m);
+    whsem__unlock(m);
+    if (WHSEM_UNLIKELY(wake >= 0)) whsem__futex_wake(&m->slots[wake].wake_seq, 1);
+    whsem__unprotect_t(t, saved);
+    whsem__h_recycle_t(t, ticket);
+    if (WHSEM_UNLIKELY(dying)) whsem__finish_dying(m);
+    return WHSEM_OK;
+}
