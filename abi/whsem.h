@@ -132,7 +132,9 @@ typedef struct whsem_info {
     uint32_t waiters;       /* acquisitions waiting, over all processes       */
     uint32_t processes;     /* processes that have the name open              */
     uint32_t holders;       /* processes holding at least one ticket          */
-    uint64_t recoveries;    /* dead processes whose tickets were reclaimed    */
+    uint64_t recoveries;    /* crash recoveries so far: dead processes whose
+                               tickets were reclaimed, and segment locks
+                               taken over from a process that died in them */
 } whsem_info;
 
 /* One process holding tickets, filled by whsem_query (since 1.0). */

@@ -56,7 +56,9 @@ struct wmap {
     /* Under the segment lock when attached (maps_mu otherwise): */
     int handles;              /* open whsem_sem handles on this mapping     */
     int async_ops;            /* pending asynchronous operations            */
-    bool dying;               /* unused for good: being torn down           */
+    _Atomic bool dying;       /* unused for good: being torn down. Written
+                                 under the lock; map_get peeks under maps_mu
+                                 and open re-checks under the lock        */
 
     struct wmap *next;        /* maps list, under maps_mu                   */
     struct wmap *retired_next;
@@ -202,6 +204,9 @@ static inline bool whsem__scan_due(struct wmap *m, int32_t check_ms, uint64_t no
  * else those holding or wanting tickets), reclaims their tickets and hands
  * free tickets to waiting processes. */
 WHSEM_HIDDEN whsem_status whsem__scan_locked(struct wmap *m, bool full);
+/* Under the lock: whether the counts are consistent (WHSEM_E_CORRUPT if
+ * not); a garbled segment must never admit more than max_count. */
+WHSEM_HIDDEN whsem_status whsem__check_locked(struct wmap *m);
 /* Under the lock: recomputes free and waiting from the slots. */
 WHSEM_HIDDEN whsem_status whsem__recount_locked(struct wmap *m);
 /* Under the lock: hands free tickets to processes with unmet demand. */

@@ -89,7 +89,7 @@ struct seg_header {
     uint32_t rr_cursor;         /* next slot considered for a handoff (fairness) */
     uint32_t slot_hwm;          /* slots [0, slot_hwm) have ever been used      */
     uint64_t last_scan_ns;      /* CLOCK_MONOTONIC of the last abandonment scan */
-    uint64_t recoveries;        /* dead processes reclaimed so far              */
+    uint64_t recoveries;        /* dead holders reclaimed + locks taken over   */
     uint64_t acquisitions;      /* tickets handed out so far (statistics)       */
 };
 

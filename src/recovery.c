@@ -43,6 +43,25 @@ static uint32_t slot_limit(const struct seg_header *h)
     return h->slot_hwm > WHSEM_NSLOTS ? WHSEM_NSLOTS : h->slot_hwm;
 }
 
+whsem_status whsem__check_locked(struct wmap *m)
+{
+    struct seg_header *h = m->hdr;
+    uint64_t used = 0;
+    for (uint32_t i = 0; i < WHSEM_NSLOTS; i++) {
+        const struct seg_slot *s = &m->slots[i];
+        uint32_t state = atomic_load_explicit(&s->state, memory_order_relaxed);
+        if (state > SLOT_ACTIVE) return whsem__fail(WHSEM_E_CORRUPT, "%s: slot %u is garbled", m->path, i);
+        if (state != SLOT_FREE) used += (uint64_t)s->held + s->grants;
+    }
+    uint32_t owner = atomic_load_explicit(&h->lock, memory_order_relaxed) & ~WHSEM_LOCK_OWNER_MASK;
+    if (owner || h->free < 0 || (uint64_t)h->free + used != (uint64_t)h->max_count ||
+        h->slot_hwm > WHSEM_NSLOTS || atomic_load(&h->lock_mode) > 1)
+        return whsem__fail(WHSEM_E_CORRUPT,
+                           "%s: counts do not add up (%d free + %llu held != max count %d)",
+                           m->path, h->free, (unsigned long long)used, h->max_count);
+    return WHSEM_OK;
+}
+
 whsem_status whsem__recount_locked(struct wmap *m)
 {
     struct seg_header *h = m->hdr;
@@ -141,6 +160,7 @@ whsem_status whsem__scan_locked(struct wmap *m, bool full)
         reclaimed++;
         whsem__forget_lock_sleeping(h, s);
         s->held = s->grants = s->want = 0;
+        WHSEM_FAULT_POINT("scan");
         s->pid = 0;
         atomic_store_explicit(&s->state, SLOT_FREE, memory_order_relaxed);
     }

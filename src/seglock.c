@@ -84,6 +84,7 @@ whsem_status whsem__lock_slow(struct wmap *m)
         if (!atomic_compare_exchange_strong_explicit(lock, &v, me, memory_order_acquire,
                                                      memory_order_relaxed))
             continue;
+        h->recoveries++;
         st = whsem__scan_locked(m, true);
         break;
     }

@@ -78,6 +78,8 @@ static whsem_status open_existing(const char *path, const char *name, size_t len
         if (errno == ENOENT) return whsem__fail(WHSEM_E_NOT_FOUND, "no semaphore named '%s'", name);
         if (errno == ELOOP)
             return whsem__fail(WHSEM_E_CORRUPT, "%s is a symbolic link, not a segment", path);
+        if (errno == EISDIR || errno == ENXIO)
+            return whsem__fail(WHSEM_E_CORRUPT, "%s is not a regular file, not a segment", path);
         return whsem__fail_errno(errno, "cannot open", path);
     }
     struct stat st;
@@ -182,7 +184,7 @@ whsem_status whsem__map_get(const char *name, size_t len, int32_t max_count, uin
     char file[256];
     whsem__file_name(name, len, file);
     for (struct wmap *m = whsem__maps; m; m = m->next) {
-        if (m->dying || m->name_len != len || memcmp(m->name, name, len) != 0) continue;
+        if (atomic_load_explicit(&m->dying, memory_order_relaxed) || m->name_len != len || memcmp(m->name, name, len) != 0) continue;
         if (!same_file(m)) continue;
         *out = m;
         return WHSEM_OK;
@@ -264,16 +266,19 @@ whsem_status whsem__attach(struct wmap *m)
         if ((v & WHSEM_LOCK_OWNER_MASK) == m->owner_id) {
             /* The slot's dead owner died holding the segment lock, and its
              * identity is now ours: we hold the lock by inheritance. */
+            h->recoveries++;
             st = whsem__scan_locked(m, true);
             if (st != WHSEM_OK) whsem__unlock(m);
         } else {
             st = whsem__lock(m);
+            if (st == WHSEM_OK && (st = whsem__check_locked(m)) != WHSEM_OK) whsem__unlock(m);
         }
         if (st != WHSEM_OK) {
             atomic_store(&s->state, SLOT_FREE);
             lock_byte(m->fd, i, F_UNLCK);
             return st;
         }
+        WHSEM_FAULT_POINT("attach");
         bool reclaimed = s->held || s->grants || s->want;
         if (reclaimed) h->recoveries++;
         whsem__forget_lock_sleeping(h, s); /* the dead owner's share */

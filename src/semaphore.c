@@ -80,12 +80,14 @@ void whsem__maps_remove(struct wmap *m)
  * uses the mapping any more; if so it is marked dying. */
 bool whsem__mark_dying_locked(struct wmap *m)
 {
-    if (m->dying || m->handles != 0 || m->async_ops != 0) return false;
+    if (atomic_load_explicit(&m->dying, memory_order_relaxed) || m->handles != 0 ||
+        m->async_ops != 0)
+        return false;
     if (whsem__attached(m)) {
         const struct seg_slot *s = &m->slots[m->slot];
         if (s->held || s->grants || s->want) return false;
     }
-    m->dying = true;
+    atomic_store_explicit(&m->dying, true, memory_order_relaxed);
     return true;
 }
 
@@ -156,7 +158,7 @@ static whsem_status open_impl(const char *name, int32_t max_count, const whsem_o
             break;
         }
         if ((st = whsem__lock(m)) != WHSEM_OK) break;
-        bool dying = m->dying;
+        bool dying = atomic_load_explicit(&m->dying, memory_order_relaxed);
         if (!dying) m->handles++;
         whsem__unlock(m);
         if (!dying) break;

@@ -241,8 +241,12 @@ WHSEM_API whsem_status WHSEM_CALL whsem_release(whsem_ticket ticket)
     s->held--;
     WHSEM_FAULT_POINT("release");
     int32_t wake = -1;
-    if (WHSEM_UNLIKELY(h->waiting > 0)) wake = whsem__give_back_locked(m);
-    else h->free++;
+    if (WHSEM_UNLIKELY(h->waiting > 0)) {
+        wake = whsem__give_back_locked(m);
+        WHSEM_FAULT_POINT("handoff");
+    } else {
+        h->free++;
+    }
     bool dying = WHSEM_UNLIKELY(m->handles == 0) && whsem__mark_dying_locked(m);
     whsem__unlock(m);
     if (WHSEM_UNLIKELY(wake >= 0)) whsem__futex_wake(&m->slots[wake].wake_seq, 1);

@@ -1,0 +1,247 @@
+// Every public function with NULL, zero, stale, wrong-kind and out-of-range
+// arguments: a status and a message, never a crash.
+#include "util.h"
+
+#include <climits>
+#include <cstring>
+#include <vector>
+
+using namespace whtest;
+
+TEST(Api, VersionAndStatusNames)
+{
+    EXPECT_EQ(whsem_version(), (uint32_t)WHSEM_VERSION);
+    EXPECT_STREQ(whsem_version_string(), "1.0.0");
+    EXPECT_STREQ(whsem_status_name(WHSEM_OK), "WHSEM_OK");
+    EXPECT_STREQ(whsem_status_name(WHSEM_E_MAX_COUNT_MISMATCH), "WHSEM_E_MAX_COUNT_MISMATCH");
+    EXPECT_STREQ(whsem_status_name(WHSEM_E_NOT_FOUND), "WHSEM_E_NOT_FOUND");
+    for (int s : {-14, 4, 1000, INT32_MIN, INT32_MAX})
+        EXPECT_STREQ(whsem_status_name(s), "WHSEM_UNKNOWN_STATUS");
+    for (int s = WHSEM_E_NOT_FOUND; s <= WHSEM_CANCELED; s++)
+        EXPECT_STRNE(whsem_status_name(s), "WHSEM_UNKNOWN_STATUS") << s;
+}
+
+TEST(Api, LastErrorIsPerThreadAndEmptyAtFirst)
+{
+    std::string in_thread = "unset";
+    std::thread([&] { in_thread = whsem_last_error(); }).join();
+    EXPECT_EQ(in_thread, "");
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_release(0));
+    std::string here = whsem_last_error();
+    EXPECT_NE(here, "");
+    std::thread([&] { in_thread = whsem_last_error(); }).join();
+    EXPECT_EQ(in_thread, "");
+}
+
+TEST(Api, OpenRejectsBadArguments)
+{
+    whsem_sem s = 0;
+    std::string n = UniqueName("args");
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_open(nullptr, 1, nullptr, &s));
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_open(n.c_str(), 1, nullptr, nullptr));
+    for (int32_t bad : {0, -1, INT32_MIN}) {
+        WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_open(n.c_str(), bad, nullptr, &s));
+        EXPECT_NE(strstr(whsem_last_error(), "max_count"), nullptr) << whsem_last_error();
+    }
+    whsem_open_options o{};
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_open(n.c_str(), 1, &o, &s)); // struct_size 0
+    o.struct_size = sizeof o;
+    o.flags = 0x80;
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_open(n.c_str(), 1, &o, &s));
+    o.flags = 0;
+    o.abandonment_check_ms = -2;
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_open(n.c_str(), 1, &o, &s));
+    o.abandonment_check_ms = 0;
+    for (uint32_t mode : {01777u, 0400u, 0200u, 04600u}) {
+        o.mode = mode;
+        WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_open(n.c_str(), 1, &o, &s));
+    }
+    // Nothing was created by the failed calls.
+    WH_EXPECT(WHSEM_E_NOT_FOUND, whsem_open_existing(n.c_str(), nullptr, &s));
+    WH_EXPECT(WHSEM_E_NOT_FOUND, whsem_unlink(n.c_str(), 0));
+}
+
+TEST(Api, OptionsOfAnOlderCallerAreAccepted)
+{
+    // A caller built against a header with only the first two fields.
+    struct {
+        uint32_t struct_size, flags;
+    } old{8, 0};
+    std::string n = UniqueName("oldopts");
+    whsem_sem s = 0;
+    WH_OK(whsem_open(n.c_str(), 1, reinterpret_cast<const whsem_open_options *>(&old), &s));
+    WH_OK(whsem_close(s));
+    WH_OK(whsem_unlink(n.c_str(), 0));
+}
+
+TEST(Api, HandleFunctionsRejectZeroStaleAndWrongKind)
+{
+    Sem sem(2);
+    whsem_ticket t = 0;
+    WH_OK(whsem_acquire(sem.get(), 0, 0, &t));
+    whsem_cancel c = 0;
+    WH_OK(whsem_cancel_new(&c));
+
+    char buf[64];
+    size_t len;
+    int32_t max;
+    whsem_ticket out;
+    // Zero.
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_close(0));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_name(0, buf, sizeof buf, &len));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_max_count(0, &max));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_query(0, nullptr, nullptr, 0, &len));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_acquire(0, 0, 0, &out));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_release(0));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_cancel_trigger(0));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_cancel_free(0));
+    // Wrong kind: each handle passed where another kind is expected.
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_release(sem.get()));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_release(c));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_close(t));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_close(c));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_acquire(t, 0, 0, &out));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_acquire(sem.get(), 0, t, &out));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_acquire(sem.get(), 0, sem.get(), &out));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_cancel_trigger(sem.get()));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_cancel_free(t));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_name(t, buf, sizeof buf, &len));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_max_count(c, &max));
+    // Garbage values, including ones that look like every kind.
+    for (uint64_t junk : std::initializer_list<uint64_t>{1, 2, 3, 4, 0xffffffffffffffffull, 0x1234567890abcdefull,
+                          t ^ (1ull << 40), t + 16, sem.get() + (1ull << 28)}) {
+        WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_release(junk));
+        WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_close(junk));
+        WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_acquire(junk, 0, 0, &out));
+        WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_cancel_trigger(junk));
+    }
+    // Stale: released, freed, closed.
+    WH_OK(whsem_release(t));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_release(t));
+    EXPECT_NE(strstr(whsem_last_error(), "ticket"), nullptr);
+    WH_OK(whsem_cancel_free(c));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_cancel_free(c));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_cancel_trigger(c));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_acquire(sem.get(), 0, c, &out));
+    whsem_sem s = sem.get();
+    WH_OK(whsem_close(s));
+    sem.forget();
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_close(s));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_acquire(s, 0, 0, &out));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_name(s, buf, sizeof buf, &len));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_max_count(s, &max));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_query(s, nullptr, nullptr, 0, &len));
+}
+
+TEST(Api, StaleHandlesStayInvalidAfterTheirSlotIsReused)
+{
+    Sem sem(1);
+    whsem_ticket first = 0, second = 0;
+    WH_OK(whsem_acquire(sem.get(), 0, 0, &first));
+    WH_OK(whsem_release(first));
+    WH_OK(whsem_acquire(sem.get(), 0, 0, &second)); // likely the same table entry
+    EXPECT_NE(first, second);
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_release(first));
+    WH_OK(whsem_release(second)); // the stale release did not touch it
+}
+
+TEST(Api, OutPointersAreChecked)
+{
+    Sem sem(1);
+    size_t len;
+    char buf[8];
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_acquire(sem.get(), 0, 0, nullptr));
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_max_count(sem.get(), nullptr));
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_name(sem.get(), buf, sizeof buf, nullptr));
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_query(sem.get(), nullptr, nullptr, 0, nullptr));
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_query(sem.get(), nullptr, nullptr, 3, &len));
+    whsem_info bad{};
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_query(sem.get(), &bad, nullptr, 0, &len));
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_cancel_new(nullptr));
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_list(buf, sizeof buf, nullptr));
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_unlink(nullptr, 0));
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_unlink(sem.c_name(), 0x100));
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_open_existing(nullptr, nullptr, nullptr));
+}
+
+TEST(Api, TimeoutRange)
+{
+    Sem sem(1);
+    whsem_ticket t = 0;
+    for (int64_t bad : std::initializer_list<int64_t>{-2, INT32_MIN, (int64_t)INT32_MAX + 1, INT64_MAX, INT64_MIN}) {
+        WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_acquire(sem.get(), bad, 0, &t));
+        EXPECT_NE(strstr(whsem_last_error(), "timeout_ms"), nullptr);
+    }
+    // The largest valid timeout is accepted (and here returns at once).
+    WH_OK(whsem_acquire(sem.get(), INT32_MAX, 0, &t));
+    WH_OK(whsem_release(t));
+}
+
+TEST(Api, NameAndMaxCountAskThenFill)
+{
+    Sem sem(7);
+    int32_t max = 0;
+    WH_OK(whsem_max_count(sem.get(), &max));
+    EXPECT_EQ(max, 7);
+    size_t len = 0;
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_name(sem.get(), nullptr, 0, &len));
+    EXPECT_EQ(len, sem.name().size() + 7 + 1);
+    std::vector<char> buf(len);
+    WH_OK(whsem_name(sem.get(), buf.data(), buf.size(), &len));
+    EXPECT_EQ(std::string(buf.data()), "Global\\" + sem.name());
+}
+
+TEST(Api, ListAsksThenFills)
+{
+    Sem sem(1);
+    size_t need = 0;
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_list(nullptr, 0, &need));
+    ASSERT_GT(need, sem.name().size());
+    std::vector<char> buf(need + 4096); // others may appear meanwhile
+    WH_OK(whsem_list(buf.data(), buf.size(), &need));
+    bool found = false;
+    for (char *p = buf.data(); *p; p += strlen(p) + 1) found |= ("Global\\" + sem.name()) == p;
+    EXPECT_TRUE(found);
+}
+
+TEST(Api, OpenExistingAndUnlink)
+{
+    std::string n = UniqueName("exist");
+    whsem_sem s = 0, t = 0;
+    WH_EXPECT(WHSEM_E_NOT_FOUND, whsem_open_existing(n.c_str(), nullptr, &s));
+    EXPECT_NE(std::string(whsem_last_error()).find(n), std::string::npos);
+    WH_OK(whsem_open(n.c_str(), 5, nullptr, &s));
+    WH_OK(whsem_open_existing(n.c_str(), nullptr, &t));
+    int32_t max = 0;
+    WH_OK(whsem_max_count(t, &max));
+    EXPECT_EQ(max, 5);
+    WH_OK(whsem_close(t));
+    WH_OK(whsem_close(s));
+    WH_OK(whsem_unlink(n.c_str(), 0));
+    WH_EXPECT(WHSEM_E_NOT_FOUND, whsem_unlink(n.c_str(), 0));
+}
+
+TEST(Api, UnlinkRefusesANameInUseElsewhere)
+{
+    Sem sem(1);
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    pid_t child = Spawn([&] {
+        whsem_sem s = 0;
+        if (whsem_open(sem.c_name(), 1, nullptr, &s) != WHSEM_OK) return 1;
+        char c = 'r';
+        if (write(fds[1], &c, 1) != 1) return 2;
+        pause(); // until killed
+        return 0;
+    });
+    char c;
+    ASSERT_EQ(read(fds[0], &c, 1), 1);
+    WH_EXPECT(WHSEM_E_BUSY, whsem_unlink(sem.c_name(), 0));
+    EXPECT_NE(strstr(whsem_last_error(), "WHSEM_UNLINK_FORCE"), nullptr);
+    kill(child, SIGKILL);
+    EXPECT_EQ(Reap(child), 128 + SIGKILL);
+    // Once the other process is gone the name is ours alone.
+    WH_OK(whsem_unlink(sem.c_name(), 0));
+    close(fds[0]);
+    close(fds[1]);
+}

@@ -1,0 +1,450 @@
+// Several processes: fork semantics, the invariant under contention and
+// SIGKILL, permissions, and segments that are not what they should be.
+#include "util.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <random>
+#include <sys/stat.h>
+#include <vector>
+
+using namespace whtest;
+
+namespace {
+
+// Written by children, read by the test: who is inside, the most ever seen.
+struct Ledger {
+    std::atomic<int> inside{0};
+    std::atomic<int> high{0};
+    std::atomic<long> acquisitions{0};
+    std::atomic<int> ready{0};
+    std::atomic<int> stop{0};
+};
+
+void Enter(Ledger *l)
+{
+    int now = ++l->inside;
+    int h = l->high.load();
+    while (now > h && !l->high.compare_exchange_weak(h, now)) {
+    }
+}
+
+// Holds every ticket of `name`, then waits to be killed.
+pid_t SpawnHolder(const std::string &name, int32_t max, int tickets, Ledger *l)
+{
+    return Spawn([=] {
+        whsem_sem s;
+        if (whsem_open(name.c_str(), max, nullptr, &s) != WHSEM_OK) return 1;
+        for (int i = 0; i < tickets; i++) {
+            whsem_ticket t;
+            if (whsem_acquire(s, 0, 0, &t) != WHSEM_OK) return 2;
+        }
+        l->ready++;
+        for (;;) pause();
+    });
+}
+
+} // namespace
+
+TEST(Fork, ChildCannotReleaseAnInheritedTicket)
+{
+    Sem sem(2);
+    whsem_ticket t;
+    WH_OK(whsem_acquire(sem.get(), 0, 0, &t));
+    pid_t child = Spawn([&] {
+        if (whsem_release(t) != WHSEM_E_WRONG_PROCESS) return 1;
+        if (std::string(whsem_last_error()).find("parent") == std::string::npos) return 2;
+        // The library stays usable: the inherited semaphore handle works
+        // and the child's own ticket is its own.
+        whsem_ticket mine;
+        if (whsem_acquire(sem.get(), 0, 0, &mine) != WHSEM_OK) return 3;
+        whsem_ticket none;
+        if (whsem_acquire(sem.get(), 0, 0, &none) != WHSEM_TIMEOUT) return 4;
+        if (whsem_release(mine) != WHSEM_OK) return 5;
+        if (whsem_release(t) != WHSEM_E_WRONG_PROCESS) return 6;
+        whsem_sem fresh;
+        if (whsem_open(sem.c_name(), 2, nullptr, &fresh) != WHSEM_OK) return 7;
+        if (whsem_close(fresh) != WHSEM_OK) return 8;
+        return 0;
+    });
+    EXPECT_EQ(Reap(child), 0);
+    EXPECT_EQ(Info(sem.get()).free_count, 1); // the parent's ticket is still held
+    WH_OK(whsem_release(t));
+    EXPECT_EQ(Info(sem.get()).free_count, 2);
+}
+
+TEST(Fork, AForkedChildDoesNotKeepADeadParentsTicketsAlive)
+{
+    Sem sem(1);
+    auto *l = SharedAlloc<Ledger>();
+    pid_t *grandchild = SharedAlloc<pid_t>();
+    pid_t holder = Spawn([&] {
+        whsem_sem s;
+        whsem_ticket t;
+        if (whsem_open(sem.c_name(), 1, nullptr, &s) != WHSEM_OK) return 1;
+        if (whsem_acquire(s, 0, 0, &t) != WHSEM_OK) return 2;
+        pid_t g = fork();
+        if (g == 0) {
+            for (;;) pause(); // keeps every descriptor the fork left it
+        }
+        *grandchild = g;
+        l->ready = 1;
+        for (;;) pause();
+    });
+    ASSERT_TRUE(Eventually([&] { return l->ready == 1; }));
+    kill(holder, SIGKILL);
+    EXPECT_EQ(Reap(holder), 128 + SIGKILL);
+    whsem_ticket t;
+    WH_EXPECT(WHSEM_OK, whsem_acquire(sem.get(), 20000, 0, &t));
+    ASSERT_GT(*grandchild, 0);
+    EXPECT_EQ(kill(*grandchild, 0), 0) << "the grandchild should still be running";
+    kill(*grandchild, SIGKILL);
+    whsem_release(t);
+    SharedFree(grandchild);
+    SharedFree(l);
+}
+
+TEST(Crash, SigkilledHoldersTicketsReturnToAWaiter)
+{
+    Sem sem(2);
+    auto *l = SharedAlloc<Ledger>();
+    pid_t holder = SpawnHolder(sem.name(), 2, 2, l);
+    ASSERT_TRUE(Eventually([&] { return l->ready == 1; }));
+    whsem_ticket t;
+    WH_EXPECT(WHSEM_TIMEOUT, whsem_acquire(sem.get(), 0, 0, &t));
+    std::atomic<int64_t> acquired_ns{0};
+    std::thread waiter([&] {
+        whsem_ticket w;
+        if (whsem_acquire(sem.get(), 20000, 0, &w) == WHSEM_OK) {
+            acquired_ns = std::chrono::steady_clock::now().time_since_epoch().count();
+            whsem_release(w);
+        }
+    });
+    ASSERT_TRUE(Eventually([&] { return Info(sem.get()).waiters == 1; }));
+    auto killed = std::chrono::steady_clock::now();
+    kill(holder, SIGKILL);
+    EXPECT_EQ(Reap(holder), 128 + SIGKILL);
+    waiter.join();
+    ASSERT_NE(acquired_ns.load(), 0) << "the waiter never got the dead holder's ticket";
+    // Reported, not asserted: the target (well under a second with the
+    // default 100 ms abandonment check) is checked by the benchmarks.
+    double ms = (acquired_ns - killed.time_since_epoch().count()) / 1e6;
+    RecordProperty("handoff_after_kill_ms", std::to_string(ms));
+    printf("dead holder's ticket reached the waiter %.1f ms after SIGKILL\n", ms);
+    whsem_info info = Info(sem.get());
+    EXPECT_EQ(info.free_count, 2);
+    EXPECT_GE(info.recoveries, 1u);
+    SharedFree(l);
+}
+
+TEST(Crash, TryAcquireFindsADeadHoldersTicketOnceTheCheckIsDue)
+{
+    whsem_open_options o{};
+    o.struct_size = sizeof o;
+    o.abandonment_check_ms = 1;
+    Sem sem(1, "try-dead", &o);
+    auto *l = SharedAlloc<Ledger>();
+    pid_t holder = SpawnHolder(sem.name(), 1, 1, l);
+    ASSERT_TRUE(Eventually([&] { return l->ready == 1; }));
+    kill(holder, SIGKILL);
+    Reap(holder);
+    whsem_ticket t = 0;
+    EXPECT_TRUE(Eventually([&] { return whsem_acquire(sem.get(), 0, 0, &t) == WHSEM_OK; }));
+    WH_OK(whsem_release(t));
+    SharedFree(l);
+}
+
+// Many processes hammer one semaphore; the ledger proves that no more than
+// max_count are ever inside.
+TEST(MultiProcess, TenProcessesNeverExceedMaxCount)
+{
+    Sem sem(3);
+    auto *l = SharedAlloc<Ledger>();
+    std::vector<pid_t> kids;
+    for (int p = 0; p < 10; p++)
+        kids.push_back(Spawn([&, p] {
+            whsem_sem s;
+            if (whsem_open(sem.c_name(), 3, nullptr, &s) != WHSEM_OK) return 1;
+            for (int i = 0; i < 400; i++) {
+                whsem_ticket t;
+                whsem_status st = whsem_acquire(s, (i + p) % 4 == 0 ? 0 : 20000, 0, &t);
+                if (st == WHSEM_TIMEOUT) continue;
+                if (st != WHSEM_OK) return 2;
+                Enter(l);
+                l->acquisitions++;
+                if (i % 8 == 0) usleep(50);
+                l->inside--;
+                if (whsem_release(t) != WHSEM_OK) return 3;
+            }
+            return whsem_close(s) == WHSEM_OK ? 0 : 4;
+        }));
+    for (pid_t k : kids) EXPECT_EQ(Reap(k), 0);
+    EXPECT_LE(l->high.load(), 3);
+    EXPECT_GE(l->high.load(), 2);
+    EXPECT_GT(l->acquisitions.load(), 1000);
+    whsem_info info = Info(sem.get());
+    EXPECT_EQ(info.free_count, 3);
+    EXPECT_EQ(info.waiters, 0u);
+    SharedFree(l);
+}
+
+// Workers are SIGKILLed at random, mostly while holding a ticket. A killed
+// worker's ledger flag cannot be cleared by the worker, so each entry counts
+// only the flags of workers that were not yet being killed when it entered:
+// a worker whose kill had begun may be dead, and its ticket legitimately
+// reused.
+struct ChaosLedger {
+    static constexpr int kWorkers = 8;
+    std::atomic<int> holding[kWorkers];
+    std::atomic<int64_t> killed_at[kWorkers]; // steady ns, 0 = alive
+    std::atomic<int> high{0};
+    std::atomic<long> acquisitions{0};
+    std::atomic<int> stop{0};
+};
+
+static int64_t NowNs() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
+
+TEST(MultiProcess, InvariantHoldsWhileHoldersAreKilledAtRandom)
+{
+    Sem sem(3);
+    auto *l = SharedAlloc<ChaosLedger>();
+    std::mt19937 rng(12345);
+    auto worker = [&](int me) {
+        l->killed_at[me] = 0;
+        return Spawn([&, me] {
+            whsem_sem s;
+            if (whsem_open(sem.c_name(), 3, nullptr, &s) != WHSEM_OK) return 1;
+            for (;;) {
+                whsem_ticket t;
+                if (whsem_acquire(s, 20000, 0, &t) != WHSEM_OK) return 2;
+                l->holding[me] = 1;
+                int64_t entered = NowNs();
+                int inside = 0;
+                for (int j = 0; j < ChaosLedger::kWorkers; j++) {
+                    int64_t k = l->killed_at[j];
+                    if (l->holding[j] && (k == 0 || k > entered)) inside++;
+                }
+                int h = l->high.load();
+                while (inside > h && !l->high.compare_exchange_weak(h, inside)) {
+                }
+                l->acquisitions++;
+                usleep(300); // killed here, most of the time
+                l->holding[me] = 0;
+                if (whsem_release(t) != WHSEM_OK) return 3;
+                if (l->stop) return 0;
+            }
+        });
+    };
+    std::vector<pid_t> kids;
+    for (int i = 0; i < ChaosLedger::kWorkers; i++) kids.push_back(worker(i));
+    int kills = 0;
+    for (int round = 0; round < 25; round++) {
+        usleep(20000 + rng() % 30000);
+        int victim = (int)(rng() % kids.size());
+        l->killed_at[victim] = NowNs();
+        kill(kids[victim], SIGKILL);
+        EXPECT_EQ(Reap(kids[victim]), 128 + SIGKILL);
+        kills++;
+        l->holding[victim] = 0; // first the flag, then the kill mark
+        kids[victim] = worker(victim);
+    }
+    l->stop = 1;
+    for (pid_t k : kids) EXPECT_EQ(Reap(k), 0);
+    EXPECT_EQ(kills, 25);
+    EXPECT_LE(l->high.load(), 3);
+    EXPECT_GE(l->high.load(), 2);
+    EXPECT_GT(l->acquisitions.load(), 25);
+    // Nothing was lost to the dead: all three tickets can be held at once.
+    std::vector<whsem_ticket> all(3);
+    for (auto &t : all) WH_EXPECT(WHSEM_OK, whsem_acquire(sem.get(), 20000, 0, &t));
+    whsem_ticket extra;
+    WH_EXPECT(WHSEM_TIMEOUT, whsem_acquire(sem.get(), 0, 0, &extra));
+    for (auto t : all) WH_OK(whsem_release(t));
+    EXPECT_GE(Info(sem.get()).recoveries, 1u);
+    SharedFree(l);
+}
+
+TEST(Permissions, AnotherUserGetsAccessDeniedOnAnOwnerOnlySegment)
+{
+    std::string name = UniqueName("perm");
+    {
+        whsem_sem s;
+        WH_OK(whsem_open(name.c_str(), 1, nullptr, &s));
+        WH_OK(whsem_close(s)); // no mapping of ours is inherited below
+    }
+    pid_t child = Spawn([&] {
+        if (geteuid() == 0) {
+            struct passwd *pw = getpwnam("nobody");
+            if (!pw) return 10;
+            if (setgroups(0, nullptr) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+                return 11;
+        } else if (chmod(SegmentPath(name).c_str(), 0) != 0) {
+            return 12; // not root: take our own access away instead
+        }
+        whsem_sem s;
+        whsem_status st = whsem_open(name.c_str(), 1, nullptr, &s);
+        if (st != WHSEM_E_ACCESS_DENIED) return 20 + (st < 0 ? -st : st);
+        if (std::string(whsem_last_error()).find("/dev/shm/whsem.") == std::string::npos) return 3;
+        return 0;
+    });
+    EXPECT_EQ(Reap(child), 0);
+    chmod(SegmentPath(name).c_str(), 0600);
+    WH_OK(whsem_unlink(name.c_str(), 0));
+}
+
+TEST(Permissions, GroupModeLetsTheGroupIn)
+{
+    if (geteuid() != 0) GTEST_FAIL() << "needs root to switch users; CI runs as root";
+    whsem_open_options o{};
+    o.struct_size = sizeof o;
+    o.mode = 0666;
+    std::string name = UniqueName("perm-open");
+    {
+        whsem_sem s;
+        WH_OK(whsem_open(name.c_str(), 1, &o, &s));
+        WH_OK(whsem_close(s));
+    }
+    pid_t child = Spawn([&] {
+        struct passwd *pw = getpwnam("nobody");
+        if (!pw || setgroups(0, nullptr) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+            return 10;
+        whsem_sem s;
+        whsem_ticket t;
+        if (whsem_open(name.c_str(), 1, nullptr, &s) != WHSEM_OK) return 1;
+        if (whsem_acquire(s, 0, 0, &t) != WHSEM_OK) return 2;
+        return whsem_release(t) == WHSEM_OK ? 0 : 3;
+    });
+    EXPECT_EQ(Reap(child), 0);
+    WH_OK(whsem_unlink(name.c_str(), 0));
+}
+
+// ---- segments that are not what they should be --------------------------
+
+namespace {
+
+std::string MakeSegment(int32_t max)
+{
+    std::string name = UniqueName("corrupt");
+    whsem_sem s;
+    whsem_status st = whsem_open(name.c_str(), max, nullptr, &s);
+    EXPECT_EQ(st, WHSEM_OK) << whsem_last_error();
+    whsem_close(s); // the mapping goes; the file stays
+    return name;
+}
+
+void Poke(const std::string &name, off_t off, const void *bytes, size_t n)
+{
+    int fd = open(SegmentPath(name).c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(pwrite(fd, bytes, n, off), (ssize_t)n);
+    close(fd);
+}
+
+whsem_status OpenStatus(const std::string &name, int32_t max)
+{
+    whsem_sem s = 0;
+    whsem_status st = whsem_open(name.c_str(), max, nullptr, &s);
+    if (st == WHSEM_OK) whsem_close(s);
+    return st;
+}
+
+constexpr off_t kVersionOffset = 8;
+constexpr off_t kNameOffset = 56;
+constexpr off_t kFreeOffset = 1088 + 12; // lock, lock_sleepers, lock_mode, free
+
+} // namespace
+
+TEST(Corrupt, TruncatedSegment)
+{
+    std::string name = MakeSegment(2);
+    for (off_t size : {(off_t)0, (off_t)100, (off_t)4096, (off_t)4096 + 64 * 100}) {
+        ASSERT_EQ(truncate(SegmentPath(name).c_str(), size), 0);
+        WH_EXPECT(WHSEM_E_CORRUPT, OpenStatus(name, 2));
+    }
+    ASSERT_EQ(truncate(SegmentPath(name).c_str(), 1 << 20), 0); // too long
+    WH_EXPECT(WHSEM_E_CORRUPT, OpenStatus(name, 2));
+    WH_OK(whsem_unlink(name.c_str(), 0)); // removing repairs the name
+    WH_OK(OpenStatus(name, 2));
+    WH_OK(whsem_unlink(name.c_str(), 0));
+}
+
+TEST(Corrupt, GarbledHeader)
+{
+    std::string name = MakeSegment(2);
+    Poke(name, 0, "JUNKJUNK", 8);
+    WH_EXPECT(WHSEM_E_CORRUPT, OpenStatus(name, 2));
+    EXPECT_NE(strstr(whsem_last_error(), "magic"), nullptr);
+    WH_OK(whsem_unlink(name.c_str(), 0));
+
+    name = MakeSegment(2);
+    Poke(name, kNameOffset + 3, "#", 1); // inside the checksummed name
+    WH_EXPECT(WHSEM_E_CORRUPT, OpenStatus(name, 2));
+    WH_OK(whsem_unlink(name.c_str(), 0));
+
+    name = MakeSegment(2);
+    std::vector<char> noise(4096 + 64 * 1024);
+    std::mt19937 rng(7);
+    for (auto &c : noise) c = (char)rng();
+    Poke(name, 0, noise.data(), noise.size());
+    WH_EXPECT(WHSEM_E_CORRUPT, OpenStatus(name, 2));
+    WH_OK(whsem_unlink(name.c_str(), 0));
+}
+
+TEST(Corrupt, GarbledCountsNeverOverAdmit)
+{
+    std::string name = MakeSegment(2);
+    // Hold a ticket in another process, then claim both are free.
+    auto *l = SharedAlloc<Ledger>();
+    pid_t holder = SpawnHolder(name, 2, 1, l);
+    ASSERT_TRUE(Eventually([&] { return l->ready == 1; }));
+    int32_t two = 2;
+    Poke(name, kFreeOffset, &two, sizeof two);
+    WH_EXPECT(WHSEM_E_CORRUPT, OpenStatus(name, 2));
+    EXPECT_NE(strstr(whsem_last_error(), "do not add up"), nullptr) << whsem_last_error();
+    int32_t minus = -5;
+    Poke(name, kFreeOffset, &minus, sizeof minus);
+    WH_EXPECT(WHSEM_E_CORRUPT, OpenStatus(name, 2));
+    kill(holder, SIGKILL);
+    Reap(holder);
+    WH_OK(whsem_unlink(name.c_str(), 0));
+    SharedFree(l);
+}
+
+TEST(Corrupt, OtherLayoutVersionIsIncompatible)
+{
+    std::string name = MakeSegment(1);
+    uint32_t v = 99;
+    Poke(name, kVersionOffset, &v, sizeof v);
+    WH_EXPECT(WHSEM_E_INCOMPATIBLE, OpenStatus(name, 1));
+    EXPECT_NE(strstr(whsem_last_error(), "layout 99"), nullptr) << whsem_last_error();
+    WH_OK(whsem_unlink(name.c_str(), 0));
+}
+
+TEST(Corrupt, NotAFile)
+{
+    std::string name = UniqueName("notafile");
+    ASSERT_EQ(mkdir(SegmentPath(name).c_str(), 0700), 0);
+    WH_EXPECT(WHSEM_E_CORRUPT, OpenStatus(name, 1));
+    rmdir(SegmentPath(name).c_str());
+    ASSERT_EQ(symlink("/etc/passwd", SegmentPath(name).c_str()), 0);
+    WH_EXPECT(WHSEM_E_CORRUPT, OpenStatus(name, 1));
+    WH_OK(whsem_unlink(name.c_str(), 0));
+    ASSERT_EQ(mkfifo(SegmentPath(name).c_str(), 0600), 0);
+    WH_EXPECT(WHSEM_E_CORRUPT, OpenStatus(name, 1));
+    WH_OK(whsem_unlink(name.c_str(), 0));
+}
+
+TEST(Corrupt, AGarbledLockWordIsTakenOverNotWaitedOnForever)
+{
+    std::string name = MakeSegment(1);
+    uint32_t bogus_owner = 5000; // beyond the slot table
+    Poke(name, 1088, &bogus_owner, sizeof bogus_owner);
+    whsem_sem s;
+    WH_OK(whsem_open(name.c_str(), 1, nullptr, &s));
+    whsem_ticket t;
+    WH_OK(whsem_acquire(s, 0, 0, &t));
+    WH_OK(whsem_release(t));
+    WH_OK(whsem_close(s));
+    WH_OK(whsem_unlink(name.c_str(), 0));
+}
