@@ -140,7 +140,13 @@ typedef struct whsem_info {
 /* One process holding tickets, filled by whsem_query (since 1.0). */
 typedef struct whsem_holder {
     int64_t pid;            /* process id (in the pid namespace of its creator) */
-    int64_t since_unix_ms;  /* when it went from holding none to holding some   */
+    int64_t since_unix_ms;  /* when libwhsem first saw it holding (after holding
+                               none): exact for a ticket handed to a waiter;
+                               for one taken from the pool, the next scan
+                               stamps it (every abandonment-check period
+                               while anyone waits, and every whsem_query),
+                               because reading a clock would cost the
+                               uncontended acquire a quarter of its time   */
     int32_t tickets;        /* tickets it holds                                 */
     uint32_t waiting;       /* acquisitions of that process still waiting       */
 } whsem_holder;
@@ -278,6 +284,136 @@ WHSEM_API whsem_status WHSEM_CALL whsem_cancel_trigger(whsem_cancel cancel);
 /* Frees the source. Waits already using it are unaffected (they can no
  * longer be canceled through it) (since 1.0). */
 WHSEM_API whsem_status WHSEM_CALL whsem_cancel_free(whsem_cancel cancel);
+
+/* ---- Asynchronous acquisition ------------------------------------------ */
+
+/*
+ * An asynchronous acquisition (a whsem_op) completes in one of three ways,
+ * chosen per operation; pick the one that fits your runtime:
+ *
+ *  - Poll or block: whsem_op_poll() returns WHSEM_PENDING until the final
+ *    status; whsem_op_wait() blocks the calling thread until then. Simple,
+ *    but one blocked thread per waiting operation.
+ *  - Callback: whsem_acquire_async() with a callback. The library calls it
+ *    once, on a thread of its own, when the operation is final. Natural
+ *    for runtimes that can take a call from a foreign thread (C#'s
+ *    UnmanagedCallersOnly, Rust's Waker, C).
+ *  - Completion queue: whsem_acquire_queued() posts the finished operation
+ *    to a whsem_queue whose file descriptor is readable while anything is
+ *    posted. An event loop (epoll, kqueue-style reactors, Go's netpoller)
+ *    waits on one descriptor for any number of operations, and no foreign
+ *    thread ever calls into its runtime. One queue per event loop; many
+ *    loops in one process each have their own.
+ *
+ * However it completes, an operation is freed with whsem_op_free(), and
+ * a ticket it acquired is moved out with whsem_op_take_ticket() (or
+ * released by whsem_op_free() if nobody took it). Cancellation
+ * (whsem_op_cancel, a cancellation source, whsem_close of its semaphore,
+ * whsem_op_free) racing with a grant either delivers the ticket (status
+ * WHSEM_OK) or returns it to the pool: it is never lost.
+ *
+ * The library uses a bounded number of threads for all operations of a
+ * process, however many are pending: one dispatcher, plus callback threads
+ * (one, more only while callbacks block).
+ */
+
+/*
+ * Called exactly once per operation that was given one, on a library
+ * thread, after the final status is visible to whsem_op_poll; never from
+ * inside whsem_acquire_async. status is the final status (WHSEM_OK,
+ * WHSEM_TIMEOUT, WHSEM_CANCELED or an error). The callback may call any
+ * libwhsem function, including whsem_op_take_ticket, whsem_op_free,
+ * whsem_release and a new whsem_acquire_async. If the operation was freed
+ * before it completed, the callback still runs once (with WHSEM_CANCELED
+ * or the status it reached) and op is already invalid: treat it as a
+ * name only. Callbacks should return promptly; a callback that blocks
+ * makes the library start another callback thread (since 1.0).
+ */
+typedef void(WHSEM_CALL *whsem_callback)(whsem_op op, whsem_status status, void *user_data);
+
+/* A completion queue for event loops (since 1.0). */
+typedef uint64_t whsem_queue;
+
+/*
+ * Starts acquiring one ticket without blocking. timeout_ms and cancel as
+ * for whsem_acquire. cb may be NULL (poll/wait only); user_data is passed
+ * to cb untouched. Returns WHSEM_OK and the operation in *out_op (which
+ * may already be final, e.g. when a ticket was free); argument and handle
+ * errors are returned directly and create no operation. An already
+ * triggered source yields an operation that completes WHSEM_CANCELED
+ * without acquiring. Owner: the caller; free with whsem_op_free (since 1.0).
+ */
+WHSEM_API whsem_status WHSEM_CALL whsem_acquire_async(whsem_sem sem, int64_t timeout_ms,
+                                                      whsem_cancel cancel, whsem_callback cb,
+                                                      void *user_data, whsem_op *out_op);
+
+/* WHSEM_PENDING, or the final status (since 1.0). */
+WHSEM_API whsem_status WHSEM_CALL whsem_op_poll(whsem_op op);
+
+/*
+ * Blocks up to timeout_ms (0 = do not block, WHSEM_INFINITE = forever)
+ * until the operation is final; returns the final status, or
+ * WHSEM_PENDING if it is still pending when the timeout passes (since 1.0).
+ */
+WHSEM_API whsem_status WHSEM_CALL whsem_op_wait(whsem_op op, int64_t timeout_ms);
+
+/*
+ * Moves the acquired ticket out of a WHSEM_OK operation, once; the caller
+ * then owns it (release with whsem_release). Returns the operation's
+ * status instead when it is not WHSEM_OK (WHSEM_PENDING, WHSEM_TIMEOUT,
+ * ...), and WHSEM_E_INVALID_ARGUMENT if the ticket was already taken
+ * (since 1.0).
+ */
+WHSEM_API whsem_status WHSEM_CALL whsem_op_take_ticket(whsem_op op, whsem_ticket *out_ticket);
+
+/* Requests cancellation; idempotent, and harmless on a final operation
+ * (since 1.0). */
+WHSEM_API whsem_status WHSEM_CALL whsem_op_cancel(whsem_op op);
+
+/*
+ * Frees the operation: a pending one is canceled first (its callback still
+ * runs once), an untaken ticket is released. A second free is
+ * WHSEM_E_INVALID_HANDLE (since 1.0).
+ */
+WHSEM_API whsem_status WHSEM_CALL whsem_op_free(whsem_op op);
+
+/* ---- Completion queues --------------------------------------------------- */
+
+/* Creates a completion queue. Owner: the caller; free with whsem_queue_free
+ * (since 1.0). */
+WHSEM_API whsem_status WHSEM_CALL whsem_queue_new(whsem_queue *out_queue);
+
+/*
+ * The queue's file descriptor: readable (POLLIN/EPOLLIN) while at least one
+ * completion is posted, not readable once all are popped (level-triggered;
+ * with edge-triggered epoll, pop until WHSEM_PENDING). Owned by the queue:
+ * do not read, write or close it (since 1.0).
+ */
+WHSEM_API whsem_status WHSEM_CALL whsem_queue_fd(whsem_queue queue, int32_t *out_fd);
+
+/*
+ * Like whsem_acquire_async, but the finished operation is posted to queue
+ * with tag (any value you like, e.g. an index into your own table)
+ * instead of calling back (since 1.0).
+ */
+WHSEM_API whsem_status WHSEM_CALL whsem_acquire_queued(whsem_sem sem, int64_t timeout_ms,
+                                                       whsem_cancel cancel, whsem_queue queue,
+                                                       uint64_t tag, whsem_op *out_op);
+
+/*
+ * Pops the oldest posted completion: WHSEM_OK with the operation and its
+ * tag, or WHSEM_PENDING when nothing is posted. The operation's final
+ * status is then available from whsem_op_poll (since 1.0).
+ */
+WHSEM_API whsem_status WHSEM_CALL whsem_queue_pop(whsem_queue queue, whsem_op *out_op,
+                                                  uint64_t *out_tag);
+
+/*
+ * Frees the queue. Operations still pending on it are canceled; their
+ * completions are dropped (their tickets released when they are freed)
+ * (since 1.0).
+ */
+WHSEM_API whsem_status WHSEM_CALL whsem_queue_free(whsem_queue queue);
 
 #ifdef __cplusplus
 }

@@ -56,6 +56,14 @@ struct wmap {
     /* Under the segment lock when attached (maps_mu otherwise): */
     int handles;              /* open whsem_sem handles on this mapping     */
     int async_ops;            /* pending asynchronous operations            */
+
+    /* Under the engine lock (async.c): */
+    struct op *aq_head, *aq_tail; /* pending operations, oldest first        */
+    struct wmap *active_next; /* in the engine's list of mappings with ops  */
+    bool active;
+    bool has_expired;         /* one of them reached its deadline           */
+    int32_t async_check_ms;   /* shortest abandonment check of those ops    */
+
     _Atomic bool dying;       /* unused for good: being torn down. Written
                                  under the lock; map_get peeks under maps_mu
                                  and open re-checks under the lock        */
@@ -71,7 +79,7 @@ static inline bool whsem__attached(const struct wmap *m)
 
 /* ---- Handle table (handles.c) --------------------------------------- */
 
-enum hkind { HK_FREE = 0, HK_SEM = 1, HK_TICKET = 2, HK_OP = 3, HK_CANCEL = 4 };
+enum hkind { HK_FREE = 0, HK_SEM = 1, HK_TICKET = 2, HK_OP = 3, HK_CANCEL = 4, HK_QUEUE = 5 };
 
 /*
  * A handle is gen:36 | index:24 | kind:4. An entry's tag equals the handle
@@ -195,9 +203,45 @@ WHSEM_HIDDEN bool whsem__slot_alive(struct wmap *m, uint32_t i);
 WHSEM_HIDDEN void whsem__forget_lock_sleeping(struct seg_header *h, struct seg_slot *s);
 
 /* Whether the last abandonment scan is older than check_ms. */
+/* Counts a ticket taken from the pool in slot s. Reading even the coarse
+ * clock would cost a quarter of the fast path, so a process that starts
+ * holding is stamped 0 ("not yet seen") and the next scan under the lock
+ * writes the time (see whsem__scan_locked). */
+static inline void whsem__take(struct seg_slot *s)
+{
+    if (WHSEM_UNLIKELY(s->held == 0 && s->grants == 0)) s->since_unix_ms = 0;
+    s->held++;
+}
+
+/* Under the lock: one more acquisition of slot s waits. */
+static inline void whsem__want_more(struct seg_header *h, struct seg_slot *s, uint64_t now)
+{
+    if (s->want++ == 0) s->wait_since_ns = now;
+    h->waiting++;
+}
+
+/* Under the lock: one acquisition of slot s stops waiting. A process that
+ * got a ticket has been served: its remaining waits age from now. */
+static inline void whsem__want_less(struct seg_header *h, struct seg_slot *s, bool got, uint64_t now)
+{
+    h->waiting--;
+    if (--s->want == 0) s->wait_since_ns = 0;
+    else if (got) s->wait_since_ns = now;
+}
+
+/* Under the lock: takes a ticket already granted to slot s. */
+static inline bool whsem__take_grant(struct seg_slot *s)
+{
+    if (s->grants == 0) return false;
+    s->grants--;
+    s->held++;
+    return true;
+}
+
 static inline bool whsem__scan_due(struct wmap *m, int32_t check_ms, uint64_t now)
 {
-    return check_ms >= 0 && now - m->hdr->last_scan_ns >= (uint64_t)check_ms * 1000000u;
+    /* Written as a sum: another process's scan may be later than our now. */
+    return check_ms >= 0 && now >= m->hdr->last_scan_ns + (uint64_t)check_ms * 1000000u;
 }
 
 /* Under the lock: looks for dead processes (all attached slots when full,
@@ -211,8 +255,10 @@ WHSEM_HIDDEN whsem_status whsem__check_locked(struct wmap *m);
 WHSEM_HIDDEN whsem_status whsem__recount_locked(struct wmap *m);
 /* Under the lock: hands free tickets to processes with unmet demand. */
 WHSEM_HIDDEN void whsem__distribute_locked(struct wmap *m);
-/* Under the lock: gives one ticket to a waiting process, or back to the
- * pool. Returns the slot to wake, or -1. */
+/* Under the lock: a released ticket with processes waiting. It goes back
+ * to the pool and one waiting process is woken to compete for it, unless
+ * that process has waited longer than WHSEM_FAIR_NS: then the ticket is
+ * granted to it outright. Returns the slot to wake, or -1. */
 WHSEM_HIDDEN int32_t whsem__give_back_locked(struct wmap *m);
 
 static inline void whsem__wake_slot(struct seg_slot *s, int count)
@@ -220,6 +266,15 @@ static inline void whsem__wake_slot(struct seg_slot *s, int count)
     atomic_fetch_add_explicit(&s->wake_seq, 1, memory_order_release);
     whsem__futex_wake(&s->wake_seq, count);
 }
+
+/* ---- Asynchronous engine (async.c) -------------------------------------- */
+
+/* Tells the dispatcher that pending operations may have ended early (a
+ * semaphore handle was closed). */
+WHSEM_HIDDEN void whsem__async_poke(void);
+WHSEM_HIDDEN void whsem__async_lock_all(void);
+WHSEM_HIDDEN void whsem__async_unlock_all(void);
+WHSEM_HIDDEN void whsem__async_after_fork_child(void);
 
 /* ---- Cancellation (cancel.c) ------------------------------------------ */
 

@@ -38,6 +38,10 @@
 #define WHSEM_NAME_CAP 1024u
 #define WHSEM_LOCK_BASE ((int64_t)1 << 40)
 
+/* A process that has waited this long gets the next released ticket handed
+ * to it instead of competing for it (see whsem__give_back_locked). */
+#define WHSEM_FAIR_NS 2000000u
+
 /* seg_header.lock: 0 = free, else the owner's slot + 1. */
 #define WHSEM_LOCK_OWNER_MASK 0x7fffffffu
 
@@ -59,8 +63,10 @@ struct seg_slot {
     uint64_t start_ticks;       /* /proc/<pid>/stat start time: pid + start time
                                    name a process even after the pid is reused */
     uint64_t pidns;             /* inode of its pid namespace                   */
-    int64_t since_unix_ms;      /* when held + grants last went from 0 to > 0  */
-    int64_t attached_unix_ms;   /* when the process attached                    */
+    int64_t since_unix_ms;      /* when held + grants last went from 0 to > 0
+                                   (0: not yet seen; see whsem__take)          */
+    uint64_t wait_since_ns;     /* CLOCK_MONOTONIC: since when the process has
+                                   waited without getting a ticket (0: not) */
 };
 
 struct seg_header {

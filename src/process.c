@@ -76,6 +76,7 @@ static void register_membarrier(void)
 static void before_fork(void)
 {
     pthread_mutex_lock(&whsem__maps_mu);
+    whsem__async_lock_all();
     whsem__cancel_lock_all();
     whsem__threads_lock_all();
 }
@@ -84,6 +85,7 @@ static void after_fork_parent(void)
 {
     whsem__threads_unlock_all();
     whsem__cancel_unlock_all();
+    whsem__async_unlock_all();
     pthread_mutex_unlock(&whsem__maps_mu);
 }
 
@@ -94,9 +96,11 @@ static void after_fork_child(void)
     register_membarrier();
     whsem__threads_after_fork_child();
     whsem__cancel_after_fork_child();
+    whsem__async_after_fork_child();
     whsem__maps_after_fork_child();
     whsem__threads_unlock_all();
     whsem__cancel_unlock_all();
+    whsem__async_unlock_all();
     pthread_mutex_unlock(&whsem__maps_mu);
 }
 

@@ -290,7 +290,7 @@ whsem_status whsem__attach(struct wmap *m)
         s->start_ticks = whsem__self_id.start_ticks;
         s->pidns = whsem__self_id.pidns;
         s->since_unix_ms = 0;
-        s->attached_unix_ms = whsem__unix_ms();
+        s->wait_since_ns = 0;
         atomic_store(&s->state, SLOT_ACTIVE);
         if (h->slot_hwm <= i) h->slot_hwm = i + 1;
         st = reclaimed ? whsem__recount_locked(m) : WHSEM_OK;
@@ -313,8 +313,11 @@ void whsem__destroy(struct wmap *m)
         s->pid = 0;
         atomic_store(&s->state, SLOT_FREE);
         whsem__unlock(m);
+        /* Unlocked explicitly: a process we handed a duplicate of the
+         * descriptor to (whsem run's command) would keep the lock, and
+         * with it the slot, alive after our close. */
+        lock_byte(m->fd, m->slot, F_UNLCK);
     }
-    /* Closing the descriptor drops our slot's liveness lock with it. */
     close(m->fd);
     munmap(m->hdr, WHSEM_SEG_SIZE);
     free(m);

@@ -219,6 +219,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_close(whsem_sem sem)
     pthread_mutex_unlock(&whsem__maps_mu);
     whsem__h_recycle(sem);
     if (dying) whsem__retire(m);
+    else whsem__async_poke(); /* operations on this handle end */
     return WHSEM_OK;
 }
 

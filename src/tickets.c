@@ -16,15 +16,6 @@
 
 #include <errno.h>
 
-/* Counts a ticket taken from the pool. Reading even the coarse clock would
- * cost a quarter of the fast path, so a process that starts holding is
- * stamped 0 ("not yet seen") and the next scan under the lock writes the
- * time (see whsem__scan_locked). */
-static inline void take(struct seg_slot *s)
-{
-    if (WHSEM_UNLIKELY(s->held == 0 && s->grants == 0)) s->since_unix_ms = 0;
-    s->held++;
-}
 
 static void wake_sync_waiter(struct cwait *w)
 {
@@ -49,39 +40,17 @@ static whsem_status wait_for_ticket(struct wmap *m, struct hentry *se, whsem_sem
     uint64_t deadline = timeout_ms < 0 ? 0 : now + (uint64_t)timeout_ms * 1000000u;
     whsem_status result = whsem__lock(m);
     if (result != WHSEM_OK) goto out_unlocked;
-    if (h->free > 0) {
-        h->free--;
-        take(s);
-        result = WHSEM_OK;
-        goto out_locked;
-    }
-    s->want++;
-    h->waiting++;
+    whsem__want_more(h, s, now);
     for (;;) {
-        uint32_t seen = atomic_load_explicit(&s->wake_seq, memory_order_acquire);
-        uint64_t until = deadline;
-        if (check_ms >= 0) {
-            uint64_t next_scan = h->last_scan_ns + (uint64_t)check_ms * 1000000u;
-            if (next_scan <= now) next_scan = now + (uint64_t)check_ms * 1000000u;
-            if (!until || next_scan < until) until = next_scan;
-        }
-        whsem__unlock(m);
-        whsem__futex_wait(&s->wake_seq, seen, until);
-        whsem_status st = whsem__lock(m);
-        if (st != WHSEM_OK) {
-            result = st; /* the segment is unusable; our want is moot */
-            goto out_unlocked;
-        }
-        now = whsem__mono_ns();
-        if (s->grants > 0) {
-            s->grants--;
-            s->held++;
+        /* Look before sleeping: a grant to this process (any of its waits
+         * may take it), a free ticket, then the ways the wait can end. */
+        if (whsem__take_grant(s)) {
             result = WHSEM_OK;
             break;
         }
         if (h->free > 0) {
             h->free--;
-            take(s);
+            whsem__take(s);
             result = WHSEM_OK;
             break;
         }
@@ -98,22 +67,30 @@ static whsem_status wait_for_ticket(struct wmap *m, struct hentry *se, whsem_sem
             break;
         }
         if (whsem__scan_due(m, check_ms, now)) {
-            st = whsem__scan_locked(m, false);
+            whsem_status st = whsem__scan_locked(m, false);
             if (st != WHSEM_OK) {
                 result = st;
                 break;
             }
-            if (s->grants > 0) {
-                s->grants--;
-                s->held++;
-                result = WHSEM_OK;
-                break;
-            }
+            now = whsem__mono_ns();
+            continue; /* the scan may have freed or granted tickets */
         }
+        uint32_t seen = atomic_load_explicit(&s->wake_seq, memory_order_acquire);
+        uint64_t until = deadline;
+        if (check_ms >= 0) {
+            uint64_t next_scan = h->last_scan_ns + (uint64_t)check_ms * 1000000u;
+            if (!until || next_scan < until) until = next_scan;
+        }
+        whsem__unlock(m);
+        whsem__futex_wait(&s->wake_seq, seen, until);
+        whsem_status st = whsem__lock(m);
+        if (st != WHSEM_OK) {
+            result = st; /* the segment is unusable; our want is moot */
+            goto out_unlocked;
+        }
+        now = whsem__mono_ns();
     }
-    s->want--;
-    h->waiting--;
-out_locked:
+    whsem__want_less(h, s, result == WHSEM_OK, now);
     whsem__unlock(m);
 out_unlocked:
     whsem__cancel_unregister(&cw);
@@ -136,7 +113,12 @@ static __attribute__((noinline)) whsem_status acquire_slow(struct wmap *m, struc
         whsem__unlock(m);
         return wait_for_ticket(m, e, sem, timeout_ms, cancel);
     }
-    /* Try once: if the last look for dead holders is stale, look now. */
+    /* Try once: a ticket granted to this process will do; else, if the
+     * last look for dead holders is stale, look now. */
+    if (whsem__take_grant(&m->slots[m->slot])) {
+        whsem__unlock(m);
+        return WHSEM_OK;
+    }
     int32_t check_ms = (int32_t)atomic_load_explicit(&e->aux, memory_order_relaxed);
     whsem_status st = WHSEM_TIMEOUT;
     if (whsem__scan_due(m, check_ms, whsem__mono_ns()) &&
@@ -144,7 +126,7 @@ static __attribute__((noinline)) whsem_status acquire_slow(struct wmap *m, struc
         st = WHSEM_TIMEOUT;
         if (h->free > 0) {
             h->free--;
-            take(&m->slots[m->slot]);
+            whsem__take(&m->slots[m->slot]);
             h->acquisitions++;
             st = WHSEM_OK;
         }
@@ -186,7 +168,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_m
     if (WHSEM_LIKELY(h->free > 0 && h->free <= m->max_count)) {
         h->free--;
         WHSEM_FAULT_POINT("acquire");
-        take(&m->slots[m->slot]);
+        whsem__take(&m->slots[m->slot]);
         h->acquisitions++;
         whsem__unlock(m);
     } else if ((st = acquire_slow(m, e, sem, timeout_ms, cancel)) != WHSEM_OK) {

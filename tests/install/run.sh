@@ -1,0 +1,19 @@
+#!/bin/sh
+# Installs the build into a fresh prefix, then builds and runs a consumer
+# with nothing but the installed files and pkg-config.
+set -eu
+build_dir="$1"
+src="$2"
+cc="${3:-cc}"
+prefix="$(mktemp -d)"
+trap 'rm -rf "$prefix"' EXIT
+cmake --install "$build_dir" --prefix "$prefix" >/dev/null
+pc_dir="$(dirname "$(find "$prefix" -name whsem.pc | head -n 1)")"
+export PKG_CONFIG_PATH="$pc_dir"
+flags="$(pkg-config --cflags --libs whsem)"
+echo "pkg-config --cflags --libs whsem: $flags"
+# shellcheck disable=SC2086
+"$cc" -std=c99 -Wall -Wextra -Werror -o "$prefix/consumer" "$src" $flags
+libdir="$(pkg-config --variable=libdir whsem)"
+test -L "$libdir/libwhsem.so" && test -L "$libdir/libwhsem.so.1" && test -f "$libdir/libwhsem.so.1.0.0"
+LD_LIBRARY_PATH="$libdir" "$prefix/consumer"
