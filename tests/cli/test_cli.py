@@ -1,0 +1,649 @@
+#!/usr/bin/env python3
+"""Tests of the whsem command-line tool.
+
+Usage: test_cli.py PATH_TO_WHSEM [unittest arguments]
+
+Every test uses its own semaphore name and removes it afterwards. Nothing
+here depends on how fast the machine is: conditions are polled with
+generous deadlines, and no test asserts that something was quick.
+"""
+import errno
+import itertools
+import json
+import os
+import pty
+import re
+import select
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+WHSEM = None  # set from argv in __main__
+_counter = itertools.count()
+
+# Deadlines for polling; far longer than anything should take.
+SETTLE = 20.0
+PROC_TIMEOUT = 60.0
+
+
+def unique_name():
+    return "whsem-cli-test-%d-%d" % (os.getpid(), next(_counter))
+
+
+def proc_state(pid):
+    """The state letter of a process, or None once it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return data[data.rindex(")") + 2]
+
+
+class CliTestCase(unittest.TestCase):
+    def setUp(self):
+        self.name = unique_name()
+        self.final = "Global\\" + self.name
+        self.names = [self.name]
+        self.tmp = tempfile.mkdtemp(prefix="whsem-cli-")
+        self.procs = []
+
+    def tearDown(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait(timeout=PROC_TIMEOUT)
+            p.err_file.close()
+        for name in self.names:
+            r = self.whsem("rm", "--force", "--", name)
+            if r.returncode != 0:
+                self.assertIn("no semaphore named", r.stderr)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # ---- helpers ----
+
+    def path(self, leaf):
+        return os.path.join(self.tmp, leaf)
+
+    def whsem(self, *args, **kw):
+        kw.setdefault("timeout", PROC_TIMEOUT)
+        return subprocess.run([WHSEM] + list(args), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, **kw)
+
+    def start(self, *args, **kw):
+        """Starts whsem in the background; stderr goes to a file."""
+        err = open(self.path("stderr-%d" % next(_counter)), "w+")
+        p = subprocess.Popen([WHSEM] + list(args), stdout=subprocess.DEVNULL,
+                             stderr=err, **kw)
+        p.err_file = err
+        self.procs.append(p)
+        return p
+
+    def stderr_of(self, p):
+        p.err_file.seek(0)
+        return p.err_file.read()
+
+    def wait_until(self, cond, what, timeout=SETTLE):
+        deadline = time.monotonic() + timeout
+        while True:
+            v = cond()
+            if v:
+                return v
+            if time.monotonic() > deadline:
+                self.fail("gave up waiting for: " + what)
+            time.sleep(0.05)
+
+    def status_json(self, name=None):
+        r = self.whsem("status", "--json", "--", name or self.name)
+        if r.returncode != 0:
+            return None
+        return json.loads(r.stdout)
+
+    def wait_for_status(self, pred, what, name=None):
+        def check():
+            s = self.status_json(name)
+            return s if s is not None and pred(s) else None
+        return self.wait_until(check, what)
+
+    def start_holder(self, max_count=1, name=None):
+        """A background `whsem run` that holds a ticket until killed."""
+        p = self.start("run", name or self.name, str(max_count), "--", "sleep", "300")
+        self.wait_for_status(lambda s: any(h["pid"] == p.pid for h in s["holders"]),
+                             "the holder to hold its ticket", name)
+        return p
+
+    def stop_holder(self, p):
+        p.terminate()  # forwarded to sleep, which dies of it
+        self.assertEqual(p.wait(timeout=PROC_TIMEOUT), 128 + signal.SIGTERM)
+
+
+class TestUsage(CliTestCase):
+    def test_help_everywhere(self):
+        cases = [["--help"], ["-h"], ["help"], ["help", "--help"]]
+        for cmd in ["run", "status", "list", "rm", "name"]:
+            cases += [[cmd, "--help"], [cmd, "-h"], ["help", cmd]]
+        for args in cases:
+            with self.subTest(args=args):
+                r = self.whsem(*args)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn("Usage: whsem", r.stdout)
+                self.assertEqual(r.stderr, "")
+        r = self.whsem("run", "--help")
+        self.assertIn("descriptor", r.stdout)  # the inherited liveness fd
+        self.assertIn("SIGTSTP", r.stdout)     # the job-control decision
+        # --help among run's options, before the command
+        r = self.whsem("run", self.name, "1", "--help", "--", "true")
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("Usage: whsem run", r.stdout)
+
+    def test_version(self):
+        for flag in ["--version", "-V"]:
+            r = self.whsem(flag)
+            self.assertEqual(r.returncode, 0)
+            self.assertRegex(r.stdout, r"^whsem \(libwhsem\) \d+\.\d+\.\d+\n$")
+
+    def test_usage_errors_exit_2(self):
+        n = self.name
+        cases = [
+            [], ["bogus"], ["--bogus"], ["-x"],
+            ["run"], ["run", n], ["run", n, "2"], ["run", n, "2", "--"],
+            ["run", "--", n, "2", "true"],
+            ["run", n, "0", "--", "true"], ["run", n, "-1", "--", "true"],
+            ["run", n, "abc", "--", "true"], ["run", n, "2x", "--", "true"],
+            ["run", n, " 2", "--", "true"], ["run", n, "+2", "--", "true"],
+            ["run", n, "", "--", "true"], ["run", n, "2147483648", "--", "true"],
+            ["run", n, "99999999999999999999999", "--", "true"],
+            ["run", n, "2", "-t", "-5", "--", "true"],
+            ["run", n, "2", "-t", "1.5", "--", "true"],
+            ["run", n, "2", "-t", "", "--", "true"],
+            ["run", n, "2", "-t", "2147483648", "--", "true"],
+            ["run", n, "2", "-t"],
+            ["run", n, "2", "-E", "256", "--", "true"],
+            ["run", n, "2", "-E", "x", "--", "true"],
+            ["run", n, "2", "--bogus", "--", "true"],
+            ["run", n, "2", "--exact=1", "--", "true"],
+            ["status"], ["status", n, "other"], ["status", n, "--bogus"],
+            ["list", "x"], ["list", "--json"],
+            ["rm"], ["rm", n, "--bogus"], ["rm", "--force=yes", n],
+            ["name"], ["name", "a", "b"], ["help", "bogus"],
+        ]
+        for args in cases:
+            with self.subTest(args=args):
+                r = self.whsem(*args)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn("Usage: whsem", r.stderr)
+                self.assertEqual(r.stdout, "")
+        # None of the rejected runs may have created the semaphore.
+        r = self.whsem("status", n)
+        self.assertEqual(r.returncode, 1, r.stdout)
+
+
+class TestRun(CliTestCase):
+    def test_exit_status_propagates(self):
+        n = self.name
+        self.assertEqual(self.whsem("run", n, "2", "--", "true").returncode, 0)
+        self.assertEqual(self.whsem("run", n, "2", "--", "sh", "-c", "exit 3").returncode, 3)
+        self.assertEqual(self.whsem("run", n, "2", "--", "sh", "-c", "kill -TERM $$").returncode,
+                         128 + signal.SIGTERM)
+        self.assertEqual(self.whsem("run", n, "2", "--", "sh", "-c", "kill -KILL $$").returncode,
+                         128 + signal.SIGKILL)
+        # flock(1) style, without "--"
+        self.assertEqual(self.whsem("run", n, "2", "sh", "-c", "exit 4").returncode, 4)
+        # every ticket came back
+        s = self.status_json()
+        self.assertEqual((s["max"], s["free"], s["holders"]), (2, 2, []))
+
+    def test_arguments_reach_the_command_verbatim(self):
+        r = self.whsem("run", self.name, "1", "-t", "5000", "--", "printf", "%s|",
+                       "a", "-t", "--", "b c", "--help", "")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "a|-t|--|b c|--help||")
+
+    def test_command_not_found_or_not_executable(self):
+        r = self.whsem("run", self.name, "1", "--", "whsem-no-such-command-xyz")
+        self.assertEqual(r.returncode, 127)
+        self.assertIn("whsem-no-such-command-xyz", r.stderr)
+        r = self.whsem("run", self.name, "1", "--", self.path("missing/cmd"))
+        self.assertEqual(r.returncode, 127)
+        plain = self.path("not-executable")
+        with open(plain, "w") as f:
+            f.write("#!/bin/sh\nexit 0\n")
+        os.chmod(plain, 0o644)
+        r = self.whsem("run", self.name, "1", "--", plain)
+        self.assertEqual(r.returncode, 126, r.stderr)
+        self.assertIn("not-executable", r.stderr)
+        r = self.whsem("run", self.name, "1", "--", self.tmp)  # a directory
+        self.assertEqual(r.returncode, 126, r.stderr)
+        s = self.status_json()
+        self.assertEqual(s["free"], 1)  # released after each failure
+
+    def test_command_inherits_the_liveness_descriptor(self):
+        r = self.whsem("run", self.name, "1", "--", "sh", "-c",
+                       'for f in /proc/$$/fd/*; do stat -L -c "%d:%i" "$f"; done')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # The segment of a plain name lives at /dev/shm/whsem.NAME.
+        seg = os.stat("/dev/shm/whsem." + self.name)
+        self.assertIn("%d:%d" % (seg.st_dev, seg.st_ino), r.stdout.split())
+
+    def test_max_count_mismatch_is_a_library_error(self):
+        self.assertEqual(self.whsem("run", self.name, "2", "--", "true").returncode, 0)
+        r = self.whsem("run", self.name, "3", "--", "touch", self.path("ran"))
+        self.assertEqual(r.returncode, 125)
+        self.assertRegex(r.stderr, r"^whsem: WHSEM_E_MAX_COUNT_MISMATCH: .+")
+        self.assertFalse(os.path.exists(self.path("ran")))
+
+    def test_exact_names(self):
+        r = self.whsem("run", self.final, "1", "--exact", "--", "true")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.status_json()["name"], self.final)
+        r = self.whsem("run", self.name, "1", "--exact", "--", "true")
+        self.assertEqual(r.returncode, 125)
+        self.assertIn("WHSEM_E_INVALID_NAME", r.stderr)
+
+    def test_at_most_max_run_at_once_and_all_run(self):
+        active = self.path("active")
+        done = self.path("done")
+        os.mkdir(active)
+        os.mkdir(done)
+        log = self.path("log")
+        # Each job marks itself active while it holds the ticket and samples
+        # how many are active. It waits (up to 10 s) to see a partner so
+        # that the run is known to have exercised two at once.
+        job = r'''
+            d=$1; me=$2
+            mkdir "$d/active/$me"
+            n() { ls -A "$d/active" | wc -l; }
+            echo "$(n)" >> "$d/log"
+            i=0
+            while [ "$(n)" -lt 2 ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
+            for k in 1 2 3 4 5 6; do echo "$(n)" >> "$d/log"; sleep 0.05; done
+            rmdir "$d/active/$me"
+            mkdir "$d/done/$me"
+        '''
+        jobs = [self.start("run", self.name, "2", "--", "sh", "-c", job, "sh", self.tmp, str(k))
+                for k in range(6)]
+        for p in jobs:
+            self.assertEqual(p.wait(timeout=180), 0, self.stderr_of(p))
+        self.assertEqual(sorted(os.listdir(done)), [str(k) for k in range(6)])
+        self.assertEqual(os.listdir(active), [])
+        with open(log) as f:
+            samples = [int(line) for line in f]
+        self.assertEqual(len(samples), 6 * 7)
+        self.assertLessEqual(max(samples), 2, samples)
+        self.assertEqual(max(samples), 2, samples)
+        self.assertGreaterEqual(min(samples), 1)
+        s = self.status_json()
+        self.assertEqual((s["free"], s["waiters"], s["holders"]), (2, 0, []))
+
+
+class TestTimeout(CliTestCase):
+    def test_timeouts(self):
+        holder = self.start_holder(1)
+        ran = self.path("ran")
+        msg = "whsem: timed out after %d ms waiting for a ticket of '%s' (max 1)\n"
+
+        r = self.whsem("run", self.name, "1", "-t", "200", "--", "touch", ran)
+        self.assertEqual(r.returncode, 75)
+        self.assertEqual(r.stderr, msg % (200, self.final))
+
+        r = self.whsem("run", self.name, "1", "-t", "200", "-E", "9", "--", "touch", ran)
+        self.assertEqual(r.returncode, 9)
+        self.assertEqual(r.stderr, msg % (200, self.final))
+
+        r = self.whsem("run", self.name, "1", "--timeout=150", "--timeout-exit-code=0",
+                       "--", "touch", ran)
+        self.assertEqual(r.returncode, 0)
+        self.assertEqual(r.stderr, msg % (150, self.final))
+
+        r = self.whsem("run", self.name, "1", "-t", "0", "--", "touch", ran)  # try once
+        self.assertEqual(r.returncode, 75)
+        self.assertEqual(r.stderr, msg % (0, self.final))
+
+        r = self.whsem("run", "-t0", "-E3", self.name, "1", "--", "touch", ran)
+        self.assertEqual(r.returncode, 3)
+        self.assertFalse(os.path.exists(ran))
+
+        self.stop_holder(holder)
+        r = self.whsem("run", self.name, "1", "-t", "0", "--", "touch", ran)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(os.path.exists(ran))
+
+
+class TestSignals(CliTestCase):
+    TRAP = ('trap "echo got %s > %s; exit %d" %s; : > %s; '
+            'while :; do sleep 0.05; done')
+
+    def trapping_command(self, sig, code):
+        got, ready = self.path("got"), self.path("ready")
+        return (["sh", "-c", self.TRAP % (sig, got, code, sig, ready)], got, ready)
+
+    def test_sigterm_and_sigusr1_are_forwarded(self):
+        for sig, code in [("TERM", 7), ("USR1", 8), ("HUP", 9)]:
+            with self.subTest(sig=sig):
+                cmd, got, ready = self.trapping_command(sig, code)
+                p = self.start("run", self.name, "1", "--", *cmd)
+                self.wait_until(lambda: os.path.exists(ready), "the command to start")
+                p.send_signal(getattr(signal, "SIG" + sig))
+                self.assertEqual(p.wait(timeout=PROC_TIMEOUT), code, self.stderr_of(p))
+                with open(got) as f:
+                    self.assertEqual(f.read(), "got %s\n" % sig)
+                os.unlink(got)
+                os.unlink(ready)
+        self.assertEqual(self.status_json()["free"], 1)
+
+    def test_signals_while_waiting_abort_without_running(self):
+        holder = self.start_holder(1)
+        ran = self.path("ran")
+        for sig in [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]:
+            with self.subTest(sig=sig):
+                p = self.start("run", self.name, "1", "--", "touch", ran)
+                self.wait_for_status(lambda s: s["waiters"] >= 1, "the waiter to wait")
+                p.send_signal(sig)
+                self.assertEqual(p.wait(timeout=PROC_TIMEOUT), 128 + sig)
+                self.assertIn("interrupted by %s while waiting" % sig.name, self.stderr_of(p))
+                self.assertFalse(os.path.exists(ran))
+                s = self.wait_for_status(lambda s: s["waiters"] == 0, "the wait to go")
+                self.assertEqual(s["free"], 0)
+        self.stop_holder(holder)
+
+    def test_signal_ignored_at_start_stays_ignored(self):
+        # nohup whsem run ...: SIGHUP must not end the wait.
+        holder = self.start_holder(1)
+        ran = self.path("ran")
+        p = self.start("run", self.name, "1", "--", "touch", ran,
+                       preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+        self.wait_for_status(lambda s: s["waiters"] >= 1, "the waiter to wait")
+        p.send_signal(signal.SIGHUP)
+        # Give it ample chance to (wrongly) act on the signal; only a
+        # wrong implementation is affected by how long this takes.
+        time.sleep(1.0)
+        self.assertIsNone(p.poll())
+        self.stop_holder(holder)
+        self.assertEqual(p.wait(timeout=PROC_TIMEOUT), 0, self.stderr_of(p))
+        self.assertTrue(os.path.exists(ran))
+
+    def run_in_pty(self, args):
+        try:
+            pid, master = pty.fork()
+        except OSError as e:
+            self.skipTest("no pseudo-terminal available: %s" % e)
+        if pid == 0:
+            try:
+                os.execv(WHSEM, [WHSEM] + list(args))
+            finally:
+                os._exit(127)
+        return pid, master
+
+    def finish_pty(self, pid, master, what):
+        """Drains the terminal until whsem exits; returns its wait status."""
+        out = b""
+        deadline = time.monotonic() + PROC_TIMEOUT
+        try:
+            while True:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    return status, out
+                if time.monotonic() > deadline:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                    self.fail("whsem did not finish: " + what)
+                r, _, _ = select.select([master], [], [], 0.05)
+                if r:
+                    try:
+                        out += os.read(master, 4096)
+                    except OSError as e:
+                        if e.errno != errno.EIO:
+                            raise
+        finally:
+            os.close(master)
+
+    def test_ctrl_c_reaches_the_command_once_through_the_terminal(self):
+        cmd, got, ready = self.trapping_command("INT", 5)
+        pid, master = self.run_in_pty(["run", self.name, "1", "--"] + cmd)
+        try:
+            self.wait_until(lambda: os.path.exists(ready), "the command to start")
+        except BaseException:
+            os.kill(pid, signal.SIGKILL)
+            raise
+        os.write(master, b"\x03")  # the terminal's VINTR: SIGINT to the group
+        status, out = self.finish_pty(pid, master, "after Ctrl-C")
+        self.assertTrue(os.WIFEXITED(status), (status, out))
+        self.assertEqual(os.WEXITSTATUS(status), 5, out)
+        with open(got) as f:
+            self.assertEqual(f.read(), "got INT\n")
+
+    def test_hangup_reaches_the_command_when_whsem_leads_the_session(self):
+        # pty.fork() makes whsem a session leader, as `ssh -t host whsem run`
+        # does: a hangup goes to whsem alone, which must pass it on.
+        cmd, got, ready = self.trapping_command("HUP", 9)
+        pid, master = self.run_in_pty(["run", self.name, "1", "--"] + cmd)
+        try:
+            self.wait_until(lambda: os.path.exists(ready), "the command to start")
+        except BaseException:
+            os.kill(pid, signal.SIGKILL)
+            raise
+        os.close(master)  # hang up the terminal
+        deadline = time.monotonic() + PROC_TIMEOUT
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                self.fail("the command did not get the hangup")
+            time.sleep(0.05)
+        self.assertTrue(os.WIFEXITED(status), status)
+        self.assertEqual(os.WEXITSTATUS(status), 9)
+        with open(got) as f:
+            self.assertEqual(f.read(), "got HUP\n")
+
+    def test_ctrl_c_while_waiting(self):
+        holder = self.start_holder(1)
+        ran = self.path("ran")
+        pid, master = self.run_in_pty(["run", self.name, "1", "--", "touch", ran])
+        try:
+            self.wait_for_status(lambda s: s["waiters"] >= 1, "the waiter to wait")
+        except BaseException:
+            os.kill(pid, signal.SIGKILL)
+            raise
+        os.write(master, b"\x03")
+        status, out = self.finish_pty(pid, master, "Ctrl-C while waiting")
+        self.assertTrue(os.WIFEXITED(status), (status, out))
+        self.assertEqual(os.WEXITSTATUS(status), 130, out)
+        self.assertFalse(os.path.exists(ran))
+        self.stop_holder(holder)
+
+
+class TestCrashSafety(CliTestCase):
+    def kill_orphan(self, pid, marker):
+        """If a failed run left the command running, ends it (checking that
+        the pid is still that command, not a reused one)."""
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                if marker.encode() in f.read():
+                    os.kill(pid, signal.SIGKILL)
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+
+    def test_sigkill_of_whsem_run_kills_the_command_before_the_ticket_moves(self):
+        data, pidfile = self.path("data"), self.path("writer.pid")
+        size1, size2 = self.path("size1"), self.path("size2")
+        writer = self.start("run", self.name, "1", "--", "sh", "-c",
+                            'echo $$ > "$1"; while :; do echo x >> "$2"; sleep 0.01; done',
+                            "sh", pidfile, data)
+        self.wait_until(lambda: os.path.exists(data) and os.path.getsize(data) > 0,
+                        "the writer to write")
+        with open(pidfile) as f:
+            writer_sh = int(f.read())
+        self.addCleanup(self.kill_orphan, writer_sh, data)
+        waiter = self.start("run", self.name, "1", "-t", "10000", "--", "sh", "-c",
+                            'stat -c %s "$1" > "$2"; sleep 0.3; stat -c %s "$1" > "$3"',
+                            "sh", data, size1, size2)
+        self.wait_for_status(lambda s: s["waiters"] >= 1, "the waiter to wait")
+        writer.kill()  # SIGKILL to whsem run itself, not to its command
+        writer.wait(timeout=PROC_TIMEOUT)
+        self.assertEqual(waiter.wait(timeout=PROC_TIMEOUT), 0, self.stderr_of(waiter))
+        # The ticket moved only once the writer was dead (init may not reap
+        # the orphan, so a zombie counts as gone).
+        self.assertIn(proc_state(writer_sh), (None, "Z", "X"))
+        with open(size1) as f1, open(size2) as f2:
+            s1, s2 = int(f1.read()), int(f2.read())
+        self.assertGreater(s1, 0)
+        self.assertEqual(s1, s2, "the command wrote while another process held the ticket")
+        self.assertEqual(os.path.getsize(data), s2)
+        s = self.status_json()
+        self.assertGreaterEqual(s["recoveries"], 1)
+        self.assertEqual(s["free"], 1)
+
+    def test_a_descendant_keeping_the_descriptor_keeps_the_ticket(self):
+        # The command starts a background loop (which inherits the
+        # descriptor but, unlike the command, is not killed with whsem);
+        # the ticket must not move before that loop has ended.
+        data, pidfile = self.path("data"), self.path("loop.pid")
+        size1, size2 = self.path("size1"), self.path("size2")
+        holder = self.start("run", self.name, "1", "--", "sh", "-c",
+                            '( i=0; while [ $i -lt 150 ]; do echo y >> "$1"; sleep 0.02; '
+                            'i=$((i+1)); done ) & echo $! > "$2"; '
+                            'while :; do sleep 0.05; done', "sh", data, pidfile)
+        self.wait_until(lambda: os.path.exists(data) and os.path.getsize(data) > 0,
+                        "the loop to write")
+        with open(pidfile) as f:
+            loop = int(f.read())
+        self.addCleanup(self.kill_orphan, loop, data)
+        waiter = self.start("run", self.name, "1", "-t", "120000", "--", "sh", "-c",
+                            'stat -c %s "$1" > "$2"; sleep 0.3; stat -c %s "$1" > "$3"',
+                            "sh", data, size1, size2)
+        self.wait_for_status(lambda s: s["waiters"] >= 1, "the waiter to wait")
+        holder.kill()
+        holder.wait(timeout=PROC_TIMEOUT)
+        self.assertEqual(waiter.wait(timeout=180), 0, self.stderr_of(waiter))
+        self.assertIn(proc_state(loop), (None, "Z", "X"))
+        with open(size1) as f1, open(size2) as f2:
+            s1, s2 = int(f1.read()), int(f2.read())
+        self.assertEqual(s1, 2 * 150, "the ticket moved before the loop ended")
+        self.assertEqual(s2, s1)
+
+
+class TestStatus(CliTestCase):
+    def test_status_shows_the_holder(self):
+        holder = self.start_holder(2)
+        r = self.whsem("status", self.name)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = r.stdout
+        self.assertRegex(out, r"(?m)^name:\s+%s$" % re.escape(self.final))
+        self.assertRegex(out, r"(?m)^max:\s+2$")
+        self.assertRegex(out, r"(?m)^free:\s+1$")
+        self.assertRegex(out, r"(?m)^waiters:\s+0$")
+        self.assertRegex(out, r"(?m)^processes:\s+2\b")  # the holder and us
+        self.assertRegex(out, r"(?m)^recoveries:\s+0$")
+        self.assertRegex(out, r"(?m)^PID\s+TICKETS\s+HELD SINCE\s+WAITING$")
+        self.assertRegex(out, r"(?m)^%d\s+1\s+(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d "
+                              r"\([^)]*ago\)|-)\s+0$" % holder.pid)
+
+        s = self.status_json()
+        self.assertEqual(s["name"], self.final)
+        self.assertEqual((s["max"], s["free"], s["waiters"]), (2, 1, 0))
+        self.assertEqual(len(s["holders"]), 1)
+        h = s["holders"][0]
+        self.assertEqual((h["pid"], h["tickets"], h["waiting"]), (holder.pid, 1, 0))
+        self.assertTrue(h["since_unix_ms"] is None or h["since_unix_ms"] > 0)
+        # --exact with the finalized name means the same semaphore
+        r = self.whsem("status", "--exact", "--json", self.final)
+        self.assertEqual(json.loads(r.stdout)["holders"][0]["pid"], holder.pid)
+        self.stop_holder(holder)
+        s = self.status_json()
+        self.assertEqual((s["free"], s["holders"]), (2, []))
+
+    def test_status_of_a_missing_name(self):
+        for extra in [[], ["--json"]]:
+            r = self.whsem("status", self.name, *extra)
+            self.assertEqual(r.returncode, 1)
+            self.assertEqual(r.stderr, "whsem: no semaphore named '%s'\n" % self.final)
+            self.assertEqual(r.stdout, "")
+
+
+class TestAdmin(CliTestCase):
+    def list_names(self):
+        r = self.whsem("list")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout.splitlines()
+
+    def test_list_then_rm(self):
+        self.assertNotIn(self.final, self.list_names())
+        self.assertEqual(self.whsem("run", self.name, "1", "--", "true").returncode, 0)
+        self.assertIn(self.final, self.list_names())
+        r = self.whsem("rm", self.name)
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "", ""))
+        self.assertNotIn(self.final, self.list_names())
+        r = self.whsem("status", self.name)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no semaphore named", r.stderr)
+        r = self.whsem("rm", self.name)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no semaphore named '%s'" % self.final, r.stderr)
+
+    def test_rm_of_a_name_in_use(self):
+        holder = self.start_holder(1)
+        r = self.whsem("rm", self.name)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("--force", r.stderr)
+        self.assertIsNotNone(self.status_json())  # still there
+        r = self.whsem("rm", "--force", self.name)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIsNone(self.status_json())
+        self.stop_holder(holder)
+
+    def test_list_escapes_control_characters(self):
+        forged = "forged-line-%d" % os.getpid()
+        tricky = "%s\n%s\t\x1b[2J" % (self.name, forged)
+        self.names.append(tricky)
+        r = self.whsem("run", tricky, "1", "--", "true")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = self.list_names()
+        self.assertIn("Global\\%s\\x0a%s\\x09\\x1b[2J" % (self.name, forged), lines)
+        self.assertFalse(any(forged in l and not l.startswith("Global\\") for l in lines))
+        self.assertFalse(any("\x1b" in l or "\t" in l for l in lines))
+        # status escapes the name too, and JSON carries it exactly
+        self.assertIn("\\x0a", self.whsem("status", tricky).stdout)
+        self.assertEqual(self.status_json(tricky)["name"], "Global\\" + tricky)
+
+    def test_name(self):
+        cases = {
+            "abc": "Global\\abc",
+            "Global\\abc": "Global\\abc",
+            "": "Global\\EMPTYz4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP"
+                "+DGNKHfuwvY7kxvUdBeoGlODJ6+SfaPg==",
+        }
+        for name, final in cases.items():
+            with self.subTest(name=name):
+                r = self.whsem("name", name)
+                self.assertEqual((r.returncode, r.stdout, r.stderr), (0, final + "\n", ""))
+        r = self.whsem("name", "--", "-dash")
+        self.assertEqual(r.stdout, "Global\\-dash\n")
+        r = self.whsem("name", "a\\b")  # a backslash forces the hashed form
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout, r"^Global\\a_b[A-Za-z0-9+/]{86}==\n$")
+        r = subprocess.run([WHSEM, "name", b"\xff\xfe"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=PROC_TIMEOUT)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(b"WHSEM_E_INVALID_NAME", r.stderr)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or not os.access(sys.argv[1], os.X_OK):
+        sys.exit("usage: test_cli.py PATH_TO_WHSEM [unittest args]")
+    WHSEM = os.path.abspath(sys.argv.pop(1))
+    # Started as a background job (`ctest &` in a script), we would have
+    # SIGINT and SIGQUIT ignored, and whsem and the shell commands rightly
+    # keep ignoring what they inherit ignored: give the tests the defaults.
+    for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM,
+                signal.SIGUSR1, signal.SIGUSR2):
+        if signal.getsignal(sig) == signal.SIG_IGN:
+            signal.signal(sig, signal.SIG_DFL)
+    unittest.main(verbosity=2)
