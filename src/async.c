@@ -516,7 +516,7 @@ static void finish(struct finished *f, struct op *o, whsem_status st)
  * Returns the wake word's value to sleep on. Engine lock held.
  */
 static uint32_t settle(struct wmap *m, uint64_t now, bool sweep, struct finished *f,
-                       int32_t *wake_slots, int *n_wake, bool *dying)
+                       int32_t *wake_slots, int *n_wake, bool *dying, uint64_t *next_scan)
 {
     struct seg_header *h = m->hdr;
     struct seg_slot *s = &m->slots[m->slot];
@@ -529,6 +529,7 @@ static uint32_t settle(struct wmap *m, uint64_t now, bool sweep, struct finished
             unlink_pending(m, o);
             finish(f, o, err);
         }
+        *next_scan = 0;
         return atomic_load(&s->wake_seq);
     }
     bool scanned = false;
@@ -581,6 +582,12 @@ again:;
     }
     seen = atomic_load_explicit(&s->wake_seq, memory_order_acquire);
     *dying = m->handles == 0 && whsem__mark_dying_locked(m);
+    *next_scan = 0;
+    if (m->async_check_ms >= 0) {
+        uint64_t period = (uint64_t)m->async_check_ms * 1000000u;
+        *next_scan = h->last_scan_ns + period;
+        if (*next_scan <= now) *next_scan = now + period;
+    }
     whsem__unlock(m);
     return seen;
 }
@@ -655,7 +662,8 @@ static void *dispatcher(void *arg)
             int32_t slots[8];
             int n_wake = 0;
             bool is_dying = false;
-            uint32_t seen = settle(m, now, sweep, &f, slots, &n_wake, &is_dying);
+            uint64_t next_scan;
+            uint32_t seen = settle(m, now, sweep, &f, slots, &n_wake, &is_dying, &next_scan);
             for (int i = 0; i < n_wake && n_wake_total < 8; i++) {
                 wake_slots[n_wake_total] = slots[i];
                 wake_maps[n_wake_total++] = m;
@@ -671,11 +679,7 @@ static void *dispatcher(void *arg)
             } else {
                 polled = true;
             }
-            if (m->async_check_ms >= 0) {
-                uint64_t next_scan = m->hdr->last_scan_ns + (uint64_t)m->async_check_ms * 1000000u;
-                if (next_scan <= now) next_scan = now + (uint64_t)m->async_check_ms * 1000000u;
-                if (!until || next_scan < until) until = next_scan;
-            }
+            if (next_scan && (!until || next_scan < until)) until = next_scan;
         }
         if (eng.heap_n && (!until || eng.heap[0]->deadline < until)) until = eng.heap[0]->deadline;
         bool idle = eng.active == NULL;
