@@ -167,6 +167,16 @@ WHSEM_API const char *WHSEM_CALL whsem_status_name(whsem_status status);
  * none. Valid until this thread's next libwhsem call (since 1.0). */
 WHSEM_API const char *WHSEM_CALL whsem_last_error(void);
 
+/*
+ * A checksum of the signature of an ABI item as this library implements
+ * it: a function ("whsem_open"), a struct ("struct whsem_info") or a
+ * callback type ("callback whsem_callback"). 0 if the library does not know
+ * the item. Generated bindings compare these with the checksums they were
+ * generated from when they load the library, so that a mismatch is a clear
+ * error instead of misbehaviour (since 1.0).
+ */
+WHSEM_API uint32_t WHSEM_CALL whsem_abi_checksum(const char *item);
+
 /* ---- Names ------------------------------------------------------------ */
 
 /*
