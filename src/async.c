@@ -347,14 +347,8 @@ static bool thread_blocked(pid_t tid)
 {
     char path[64], buf[512];
     snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return false;
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    return p && p[1] == ' ' && (p[2] == 'S' || p[2] == 'D');
+    const char *state = whsem__proc_stat_fields(path, buf, sizeof buf);
+    return state && (*state == 'S' || *state == 'D');
 }
 
 /*

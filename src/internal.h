@@ -35,6 +35,9 @@ extern WHSEM_HIDDEN bool whsem__global_membarrier_ok;
 
 WHSEM_HIDDEN void whsem__init(void);
 WHSEM_HIDDEN bool whsem__proc_start_ticks(pid_t pid, uint64_t *out);
+/* Reads a /proc/.../stat file into buf; returns its fields from the third
+ * (the state letter) on, or NULL. */
+WHSEM_HIDDEN const char *whsem__proc_stat_fields(const char *path, char *buf, size_t size);
 
 /* ---- One process's view of one segment ------------------------------ */
 

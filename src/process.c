@@ -26,25 +26,31 @@ bool whsem__global_membarrier_ok;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
+const char *whsem__proc_stat_fields(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return NULL;
+    ssize_t n = read(fd, buf, size - 1);
+    close(fd);
+    if (n <= 0) return NULL;
+    buf[n] = 0;
+    /* The command name (field 2) may contain spaces and parentheses: the
+     * other fields follow the last ')'. */
+    char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' ? p + 2 : NULL;
+}
+
 /* The start time of a running process, or false if pid names none. */
 bool whsem__proc_start_ticks(pid_t pid, uint64_t *out)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return false;
-    buf[n] = 0;
-    /* The command name (field 2) may contain spaces and parentheses: the
-     * fields we want follow the last ')'. starttime is field 22. */
-    char *p = strrchr(buf, ')');
-    if (!p || p[1] != ' ') return false;
+    const char *state = whsem__proc_stat_fields(path, buf, sizeof buf);
     /* Field 3 is the state: a zombie (or dead) process runs no code and
      * holds nothing, even though its pid and start time remain. */
-    if (p[2] == 'Z' || p[2] == 'X' || p[2] == 'x') return false;
-    p++;
+    if (!state || *state == 'Z' || *state == 'X' || *state == 'x') return false;
+    /* starttime is field 22. */
+    const char *p = state - 1;
     for (int field = 3; field < 22; field++) {
         p = strchr(p + 1, ' ');
         if (!p) return false;
