@@ -92,6 +92,8 @@ typedef int32_t whsem_status;  /* see the WHSEM_* status values (since 1.0)     
 #define WHSEM_E_OS (-11)              /* an unexpected operating system error      */
 #define WHSEM_E_BUSY (-12)            /* the name is in use (whsem_unlink) (since 1.0) */
 #define WHSEM_E_NOT_FOUND (-13)       /* no semaphore has that name (since 1.0)    */
+#define WHSEM_E_UNSUPPORTED (-14)     /* not on this platform, e.g. whsem_queue_fd on
+                                         Windows (since 1.0)                       */
 
 /* ---- Options ---------------------------------------------------------- */
 
@@ -201,8 +203,10 @@ WHSEM_API whsem_status WHSEM_CALL whsem_safe_name(const char *name, char *buf, s
  * it does not exist. max_count: 1 ... INT32_MAX. opts may be NULL for the
  * defaults. The name is finalized (see whsem_safe_name) unless
  * WHSEM_OPEN_EXACT_NAME is set.
- * Errors: WHSEM_E_MAX_COUNT_MISMATCH if it exists with another max count,
- * WHSEM_E_INVALID_NAME, WHSEM_E_ACCESS_DENIED, WHSEM_E_CORRUPT,
+ * Errors: WHSEM_E_MAX_COUNT_MISMATCH if a live process has it open with
+ * another max count (a semaphore that no live process has open is
+ * replaced by one with the new max count, as a Win32 object nobody has
+ * open would be recreated), WHSEM_E_INVALID_NAME, WHSEM_E_ACCESS_DENIED, WHSEM_E_CORRUPT,
  * WHSEM_E_INCOMPATIBLE, WHSEM_E_LIMIT (too many processes on the name).
  * Owner: the caller; close with whsem_close (since 1.0).
  */
@@ -397,9 +401,20 @@ WHSEM_API whsem_status WHSEM_CALL whsem_queue_new(whsem_queue *out_queue);
  * The queue's file descriptor: readable (POLLIN/EPOLLIN) while at least one
  * completion is posted, not readable once all are popped (level-triggered;
  * with edge-triggered epoll, pop until WHSEM_PENDING). Owned by the queue:
- * do not read, write or close it (since 1.0).
+ * do not read, write or close it. WHSEM_E_UNSUPPORTED on Windows, which has
+ * no descriptors: use whsem_queue_handle there (since 1.0).
  */
 WHSEM_API whsem_status WHSEM_CALL whsem_queue_fd(whsem_queue queue, int32_t *out_fd);
+
+/*
+ * The queue's waitable object, for code that runs on both platforms: on
+ * Windows a manual-reset event HANDLE, signaled while at least one
+ * completion is posted and reset once all are popped (wait with
+ * WaitForSingleObject/WaitForMultipleObjects); on Linux the descriptor of
+ * whsem_queue_fd. Owned by the queue: do not close, set or reset it; valid
+ * until whsem_queue_free (since 1.0).
+ */
+WHSEM_API whsem_status WHSEM_CALL whsem_queue_handle(whsem_queue queue, uint64_t *out_handle);
 
 /*
  * Like whsem_acquire_async, but the finished operation is posted to queue

@@ -37,6 +37,7 @@ static const struct {
     {"whsem_op_free", 0x7c022b8bu},
     {"whsem_queue_new", 0xf12909dfu},
     {"whsem_queue_fd", 0xf95ea78cu},
+    {"whsem_queue_handle", 0x24d37386u},
     {"whsem_acquire_queued", 0xbaaba3b1u},
     {"whsem_queue_pop", 0xaa3a06a7u},
     {"whsem_queue_free", 0xc986e39du},

@@ -420,19 +420,22 @@ static void complete(struct op *o, whsem_status status, uint64_t ticket)
     pthread_mutex_lock(&o->mu);
     bool release_now = o->freed && ticket;
     o->ticket = release_now ? 0 : ticket;
+    /* Order matters: final for whsem_op_poll first (whoever pops it from a
+     * queue reads it), then posted, then `done` for whsem_op_wait (which
+     * returns only once the posting happened), then the callback. */
     atomic_store_explicit(&o->status, status, memory_order_release);
-    atomic_store_explicit(&o->done, 1, memory_order_release);
-    private_wake(&o->done);
     bool callback = o->cb != NULL;
     struct queue_obj *q = callback || o->freed ? NULL : o->q;
     uint64_t h = o->h, tag = o->tag;
     pthread_mutex_unlock(&o->mu);
+    if (q) queue_post(q, h, tag);
+    atomic_store_explicit(&o->done, 1, memory_order_release);
+    private_wake(&o->done);
     if (release_now) whsem_release(ticket);
     if (callback) {
         queue_callback(o); /* the engine's reference goes with it */
         return;
     }
-    if (q) queue_post(q, h, tag);
     pthread_mutex_lock(&o->mu);
     op_unref_unlock(o);
 }
@@ -942,10 +945,14 @@ WHSEM_API whsem_status WHSEM_CALL whsem_op_wait(whsem_op op, int64_t timeout_ms)
     struct op *o = atomic_load_explicit(&e->ptr, memory_order_acquire);
     uint64_t deadline = timeout_ms > 0 ? whsem__mono_ns() + (uint64_t)timeout_ms * 1000000u : 0;
     for (;;) {
+        /* `done`, not the status: it is set once a queued operation has
+         * been posted (see complete()). */
+        uint32_t done = atomic_load_explicit(&o->done, memory_order_acquire);
         whsem_status st = atomic_load_explicit(&o->status, memory_order_acquire);
         if (atomic_load_explicit(&e->tag, memory_order_acquire) != op)
             return whsem__invalid_handle(op, "operation");
-        if (st != WHSEM_PENDING || timeout_ms == 0) return st;
+        if (done) return st;
+        if (timeout_ms == 0) return WHSEM_PENDING;
         if (deadline && whsem__mono_ns() >= deadline) return WHSEM_PENDING;
         private_wait(&o->done, 0, deadline);
     }
@@ -1065,6 +1072,15 @@ WHSEM_API whsem_status WHSEM_CALL whsem_queue_fd(whsem_queue queue, int32_t *out
     *out_fd = q->efd;
     pthread_mutex_unlock(&q->mu);
     return WHSEM_OK;
+}
+
+WHSEM_API whsem_status WHSEM_CALL whsem_queue_handle(whsem_queue queue, uint64_t *out_handle)
+{
+    if (!out_handle) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_handle is NULL");
+    int32_t fd = -1;
+    whsem_status st = whsem_queue_fd(queue, &fd);
+    if (st == WHSEM_OK) *out_handle = (uint64_t)fd;
+    return st;
 }
 
 WHSEM_API whsem_status WHSEM_CALL whsem_acquire_queued(whsem_sem sem, int64_t timeout_ms,

@@ -49,6 +49,7 @@ WHSEM_API const char *WHSEM_CALL whsem_status_name(whsem_status status)
     case WHSEM_E_OS: return "WHSEM_E_OS";
     case WHSEM_E_BUSY: return "WHSEM_E_BUSY";
     case WHSEM_E_NOT_FOUND: return "WHSEM_E_NOT_FOUND";
+    case WHSEM_E_UNSUPPORTED: return "WHSEM_E_UNSUPPORTED";
     default: return "WHSEM_UNKNOWN_STATUS";
     }
 }

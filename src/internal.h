@@ -154,7 +154,10 @@ extern WHSEM_HIDDEN struct wmap *whsem__maps;
 
 WHSEM_HIDDEN whsem_status whsem__map_get(const char *final_name, size_t len, int32_t max_count,
                                          uint32_t mode, bool create, struct wmap **out);
-WHSEM_HIDDEN whsem_status whsem__attach(struct wmap *m);
+/* Gives this process a slot of m. With require_linked, WHSEM_E_NOT_FOUND
+ * if the segment was unlinked meanwhile (open then looks again). */
+WHSEM_HIDDEN whsem_status whsem__attach(struct wmap *m, bool require_linked);
+WHSEM_HIDDEN bool whsem__replace_if_stale(struct wmap *m);
 WHSEM_HIDDEN void whsem__destroy(struct wmap *m);
 WHSEM_HIDDEN void whsem__maps_after_fork_child(void);
 

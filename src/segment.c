@@ -244,7 +244,7 @@ static bool owner_still_runs(const struct seg_slot *s)
  * is taken first: holding it proves that no live process owns the slot,
  * so a FREE slot can be claimed and a dead owner's slot taken over.
  */
-whsem_status whsem__attach(struct wmap *m)
+whsem_status whsem__attach(struct wmap *m, bool require_linked)
 {
     struct seg_header *h = m->hdr;
     for (uint32_t i = 0; i < WHSEM_NSLOTS; i++) {
@@ -279,6 +279,17 @@ whsem_status whsem__attach(struct wmap *m)
             return st;
         }
         WHSEM_FAULT_POINT("attach");
+        /* A segment found stale and replaced (see whsem__replace_if_stale)
+         * is unlinked under its lock: a new opener that mapped it just
+         * before must go and find the new one. */
+        struct stat sb;
+        if (require_linked && fstat(m->fd, &sb) == 0 && sb.st_nlink == 0) {
+            s->held = s->grants = s->want = 0;
+            atomic_store(&s->state, SLOT_FREE);
+            whsem__unlock(m);
+            lock_byte(m->fd, i, F_UNLCK);
+            return WHSEM_E_NOT_FOUND;
+        }
         bool reclaimed = s->held || s->grants || s->want;
         if (reclaimed) h->recoveries++;
         whsem__forget_lock_sleeping(h, s); /* the dead owner's share */
@@ -302,6 +313,28 @@ whsem_status whsem__attach(struct wmap *m)
     }
     return whsem__fail(WHSEM_E_LIMIT, "all %u process slots of '%s' are in use by live processes",
                        WHSEM_NSLOTS, m->name);
+}
+
+/*
+ * A segment that no live process has attached carries nothing but its max
+ * count: opening it with another max count replaces it (as the system
+ * would recreate a Win32 object that nobody has open) instead of failing
+ * forever after a crash or a change of configuration. maps_mu held, m
+ * unused by this process. Returns whether it was replaced.
+ */
+bool whsem__replace_if_stale(struct wmap *m)
+{
+    if (m->handles || (!whsem__attached(m) && whsem__attach(m, true) != WHSEM_OK)) return false;
+    if (whsem__lock(m) != WHSEM_OK) return false;
+    bool stale = true;
+    for (uint32_t i = 0; i < WHSEM_NSLOTS && stale; i++) {
+        uint32_t state = atomic_load_explicit(&m->slots[i].state, memory_order_relaxed);
+        stale = state == SLOT_FREE || i == m->slot || !whsem__slot_alive(m, i);
+    }
+    /* Unlinked under the lock, so that nobody attaches to it afterwards. */
+    if (stale && (!same_file(m) || unlink(m->path) != 0)) stale = false;
+    whsem__unlock(m);
+    return stale;
 }
 
 /* Unmaps a retired mapping, giving its slot back if this process owns it. */

@@ -120,7 +120,7 @@ whsem_status whsem__ensure_attached(struct wmap *m)
 {
     whsem_status st = WHSEM_OK;
     pthread_mutex_lock(&whsem__maps_mu);
-    if (!whsem__attached(m)) st = whsem__attach(m);
+    if (!whsem__attached(m)) st = whsem__attach(m, false);
     pthread_mutex_unlock(&whsem__maps_mu);
     return st;
 }
@@ -143,18 +143,25 @@ static whsem_status open_impl(const char *name, int32_t max_count, const whsem_o
     if (!h) return st;
     pthread_mutex_lock(&whsem__maps_mu);
     struct wmap *m;
-    for (;;) {
+    for (int attempt = 0;; attempt++) {
+        if (attempt == 8) {
+            st = whsem__fail(WHSEM_E_OS, "'%s' keeps being replaced while opening it", final);
+            break;
+        }
         st = whsem__map_get(final, len, max_count, o.mode, max_count != 0, &m);
         if (st != WHSEM_OK) break;
         if (max_count != 0 && m->max_count != max_count) {
-            st = whsem__fail(WHSEM_E_MAX_COUNT_MISMATCH,
-                             "'%s' exists with max count %d, not %d", final, m->max_count,
-                             max_count);
+            bool replaced = whsem__replace_if_stale(m);
             drop_if_unused(m);
+            if (replaced) continue; /* map_get creates it anew */
+            st = whsem__fail(WHSEM_E_MAX_COUNT_MISMATCH,
+                             "'%s' is open with max count %d, not %d", final, m->max_count,
+                             max_count);
             break;
         }
-        if (!whsem__attached(m) && (st = whsem__attach(m)) != WHSEM_OK) {
+        if (!whsem__attached(m) && (st = whsem__attach(m, true)) != WHSEM_OK) {
             drop_if_unused(m);
+            if (st == WHSEM_E_NOT_FOUND) continue; /* replaced under us: look again */
             break;
         }
         if ((st = whsem__lock(m)) != WHSEM_OK) break;

@@ -231,11 +231,17 @@ class TestRun(CliTestCase):
         self.assertIn("%d:%d" % (seg.st_dev, seg.st_ino), r.stdout.split())
 
     def test_max_count_mismatch_is_a_library_error(self):
-        self.assertEqual(self.whsem("run", self.name, "2", "--", "true").returncode, 0)
+        # While a live process has it open with max 2, max 3 is an error.
+        holder = self.start_holder(max_count=2)
         r = self.whsem("run", self.name, "3", "--", "touch", self.path("ran"))
+        self.stop_holder(holder)
         self.assertEqual(r.returncode, 125)
         self.assertRegex(r.stderr, r"^whsem: WHSEM_E_MAX_COUNT_MISMATCH: .+")
         self.assertFalse(os.path.exists(self.path("ran")))
+        # Once nobody has it open, the new max count replaces it.
+        r = self.whsem("run", self.name, "3", "--", "touch", self.path("ran"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.status_json()["max"], 3)
 
     def test_exact_names(self):
         r = self.whsem("run", self.final, "1", "--exact", "--", "true")

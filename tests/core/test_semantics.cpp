@@ -56,6 +56,47 @@ TEST(Semantics, MaxCountMismatchIsAnError)
     WH_OK(whsem_close(other));
 }
 
+TEST(Semantics, ASemaphoreNobodyHasOpenIsReplacedByAnotherMaxCount)
+{
+    std::string n = UniqueName("stale");
+    whsem_sem s = 0;
+    WH_OK(whsem_open(n.c_str(), 2, nullptr, &s));
+    WH_OK(whsem_close(s));
+    // Nobody has it open: a new max count replaces it.
+    WH_OK(whsem_open(n.c_str(), 3, nullptr, &s));
+    int32_t max = 0;
+    WH_OK(whsem_max_count(s, &max));
+    EXPECT_EQ(max, 3);
+    WH_OK(whsem_close(s));
+    // A dead process's semaphore too, even with its tickets.
+    pid_t dead = Spawn([&] {
+        whsem_sem d;
+        whsem_ticket t;
+        if (whsem_open(n.c_str(), 3, nullptr, &d) != WHSEM_OK) return 1;
+        if (whsem_acquire(d, 0, 0, &t) != WHSEM_OK) return 2;
+        kill(getpid(), SIGKILL);
+        return 3;
+    });
+    EXPECT_EQ(Reap(dead), 128 + SIGKILL);
+    WH_OK(whsem_open(n.c_str(), 4, nullptr, &s));
+    EXPECT_EQ(Info(s).free_count, 4);
+    // While a live process has it open, the max count is its max count.
+    auto *ready = SharedAlloc<std::atomic<int>>();
+    pid_t live = Spawn([&] {
+        whsem_sem d;
+        if (whsem_open(n.c_str(), 4, nullptr, &d) != WHSEM_OK) return 1;
+        *ready = 1;
+        for (;;) pause();
+    });
+    ASSERT_TRUE(Eventually([&] { return *ready == 1; }));
+    WH_OK(whsem_close(s));
+    WH_EXPECT(WHSEM_E_MAX_COUNT_MISMATCH, whsem_open(n.c_str(), 5, nullptr, &s));
+    kill(live, SIGKILL);
+    Reap(live);
+    SharedFree(ready);
+    WH_OK(whsem_unlink(n.c_str(), 0));
+}
+
 TEST(Semantics, TwoHandlesShareOnePool)
 {
     Sem sem(2);

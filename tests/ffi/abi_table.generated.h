@@ -41,6 +41,7 @@ static const struct abi_function abi_functions[] = {
     {"whsem_op_free", K_I32, 1, {K_U64}, {"op"}},
     {"whsem_queue_new", K_I32, 1, {K_PTR}, {"out_queue"}},
     {"whsem_queue_fd", K_I32, 2, {K_U64, K_PTR}, {"queue", "out_fd"}},
+    {"whsem_queue_handle", K_I32, 2, {K_U64, K_PTR}, {"queue", "out_handle"}},
     {"whsem_acquire_queued", K_I32, 6, {K_U64, K_I64, K_U64, K_U64, K_U64, K_PTR}, {"sem", "timeout_ms", "cancel", "queue", "tag", "out_op"}},
     {"whsem_queue_pop", K_I32, 3, {K_U64, K_PTR, K_PTR}, {"queue", "out_op", "out_tag"}},
     {"whsem_queue_free", K_I32, 1, {K_U64}, {"queue"}},
