@@ -13,12 +13,20 @@
 
 #define WHSEM_LIKELY(x) __builtin_expect(!!(x), 1)
 #define WHSEM_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#ifdef _WIN32
+/* PE has no symbol visibility (the .def file decides what whsem.dll
+ * exports), and MinGW's "printf" format is msvcrt's, which lacks %zu. */
+#define WHSEM_HIDDEN
+#define WHSEM_PRINTF_FORMAT gnu_printf
+#else
 #define WHSEM_HIDDEN __attribute__((visibility("hidden")))
+#define WHSEM_PRINTF_FORMAT printf
+#endif
 
 /* Records a detail message for the calling thread and returns status, so
  * that error paths read `return whsem__fail(WHSEM_E_..., "...", ...);`. */
 WHSEM_HIDDEN whsem_status whsem__fail(whsem_status status, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+    __attribute__((format(WHSEM_PRINTF_FORMAT, 2, 3)));
 
 /* Maps an errno from opening/mapping shared state to a status + message. */
 WHSEM_HIDDEN whsem_status whsem__fail_errno(int err, const char *what, const char *path);

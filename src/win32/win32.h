@@ -1,0 +1,281 @@
+/*
+ * The Windows implementation's internal header: the shared segment's
+ * layout, one process's view of a segment, the handle table and the small
+ * helpers every file uses. DESIGN.md beside this file explains the why.
+ *
+ * Lock order (outer first): maps_mu -> name's open mutex -> engine lock ->
+ * segment mutex -> op/queue lock; cancel_mu is taken with none of them
+ * held, or alone. The segment mutex is never held across a blocking wait
+ * or a callback.
+ */
+#ifndef WHSEM_WIN32_H
+#define WHSEM_WIN32_H
+
+#include "common.h"
+#include "names.h"
+
+#include <windows.h>
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- The shared segment -------------------------------------------------
+ *
+ *   offset 0      struct wseg_header   (4096 bytes)
+ *   offset 4096   struct wseg_slot[WHSEM_W_NSLOTS]   (64 bytes each)
+ *
+ * A pagefile-backed section named "Global\<file name>[#<generation>]",
+ * where <file name> is names.c's injective encoding of the finalized name.
+ * The immutable part of the header is written by the creator while it
+ * holds the name's open mutex, before anyone else can map the section.
+ * Everything else is written only by the holder of the segment mutex;
+ * while nobody holds it:
+ *     free + sum over ACTIVE slots of (held + grants) == max_count
+ * A process that dies holding the mutex abandons it; the next owner gets
+ * WAIT_ABANDONED and recounts free from the slots (segment.c).
+ */
+#define WHSEM_W_MAGIC "WHSEMWIN"
+#define WHSEM_W_LAYOUT_VERSION 1u
+#define WHSEM_W_HEADER_SIZE 4096u
+#define WHSEM_W_SLOT_SIZE 64u
+#define WHSEM_W_NSLOTS 1024u
+#define WHSEM_W_NAME_CAP 1024u
+#define WHSEM_W_SEG_SIZE (WHSEM_W_HEADER_SIZE + WHSEM_W_NSLOTS * WHSEM_W_SLOT_SIZE)
+
+/* A process that has waited this long gets the next released ticket handed
+ * to it instead of competing for it (the Linux library's bound). */
+#define WHSEM_W_FAIR_NS 2000000u
+
+enum wslot_state { WSLOT_FREE = 0, WSLOT_ACTIVE = 1 };
+
+struct wseg_slot {
+    uint32_t state;          /* enum wslot_state                                */
+    uint32_t held;           /* tickets the process has taken                   */
+    uint32_t grants;         /* tickets handed to it, not yet taken by a wait   */
+    uint32_t want;           /* its acquisitions that are waiting               */
+    uint32_t pid;            /* Windows process id                              */
+    uint32_t reserved;
+    uint64_t created;        /* its creation time (FILETIME): pid + creation
+                                time name a process even after the pid is reused */
+    int64_t since_unix_ms;   /* when held + grants went from 0 to > 0 (0: not yet
+                                seen; the next scan stamps it)                  */
+    uint64_t wait_since_ns;  /* monotonic: since when it waits unserved (0: not) */
+    uint8_t pad[16];
+};
+
+struct wseg_header {
+    /* ---- immutable, checksummed ---- */
+    char magic[8];           /* WHSEM_W_MAGIC                                   */
+    uint32_t layout_version; /* WHSEM_W_LAYOUT_VERSION                          */
+    uint32_t header_size;
+    uint32_t slot_size;
+    uint32_t nslots;
+    uint64_t total_size;
+    int32_t max_count;       /* 1 ... INT32_MAX                                 */
+    uint32_t name_len;       /* bytes of name, < WHSEM_W_NAME_CAP               */
+    int64_t created_unix_ms;
+    uint32_t mode;           /* the options' mode it was created with           */
+    uint32_t reserved0;
+    uint64_t checksum;       /* FNV-1a 64 of everything above + name            */
+    char name[WHSEM_W_NAME_CAP]; /* the finalized name, NUL-terminated          */
+
+    /* ---- mutable, under the segment mutex ---- */
+    alignas(64) int32_t free;/* tickets nobody holds or has been granted        */
+    uint32_t waiting;        /* sum of slot.want                                */
+    uint32_t rr_cursor;      /* next slot considered for a handoff (fairness)   */
+    uint32_t slot_hwm;       /* slots [0, slot_hwm) have ever been used          */
+    uint64_t last_scan_ns;   /* monotonic time of the last abandonment scan     */
+    uint64_t recoveries;     /* dead holders reclaimed + abandoned mutexes      */
+    uint64_t acquisitions;   /* tickets handed out so far (statistics)          */
+    uint32_t unlinked;       /* whsem_unlink retired this generation            */
+};
+
+_Static_assert(sizeof(struct wseg_slot) == WHSEM_W_SLOT_SIZE, "slot layout");
+_Static_assert(sizeof(struct wseg_header) <= WHSEM_W_HEADER_SIZE, "header layout");
+
+/* ---- One process's view of one segment ----------------------------------- */
+
+#define WHSEM_W_OBJ_CHARS 300 /* "Global\" + file name (<= 255) + "#gen!w1023" */
+
+struct wmap {
+    struct wseg_header *hdr;
+    struct wseg_slot *slots;
+    HANDLE section;          /* the segment                                     */
+    HANDLE lock;             /* the segment mutex                               */
+    HANDLE gen_section;      /* the name's generation word (see segment.c)      */
+    volatile LONG *gen_word;
+    uint32_t gen;            /* the generation this mapping is                  */
+    HANDLE wake[WHSEM_W_NSLOTS]; /* slot wake semaphores, opened on first use   */
+    uint32_t slot;           /* our slot                                        */
+    int32_t max_count;
+    size_t name_len;
+    char name[WHSEM_MAX_NAME_BYTES + 1];
+    wchar_t obj[WHSEM_W_OBJ_CHARS]; /* "Global\<file name>[#gen]"              */
+
+    /* Open semaphore handles, live tickets, pending operations and calls in
+     * flight: the mapping is torn down when this drops to 0. */
+    volatile LONG uses;
+    bool dead;               /* torn down (under maps_mu)                       */
+
+    /* Under the engine lock (async.c): */
+    struct op *aq_head, *aq_tail; /* pending operations, oldest first           */
+    struct wmap *active_next;
+    bool active;
+    int32_t async_check_ms;  /* shortest abandonment check of those operations  */
+
+    struct wmap *next;       /* maps list, under maps_mu                        */
+};
+
+/* ---- Clocks and small helpers (errors.c) ------------------------------------ */
+
+WHSEM_HIDDEN uint64_t whsem__w_mono_ns(void);
+WHSEM_HIDDEN int64_t whsem__w_unix_ms(void);
+/* Milliseconds to wait from now until an absolute monotonic deadline
+ * (0 = forever), rounded up so that a wait never ends early. */
+WHSEM_HIDDEN DWORD whsem__w_wait_ms(uint64_t until_ns, uint64_t now_ns);
+/* Maps a Win32 error code to a status with a message naming what failed. */
+WHSEM_HIDDEN whsem_status whsem__fail_win32(DWORD err, const char *what, const wchar_t *obj);
+/* The calling thread's auto-reset event, for its blocking waits. */
+WHSEM_HIDDEN HANDLE whsem__w_thread_event(void);
+/* Keeps the DLL loaded for good once the library runs threads of its own. */
+WHSEM_HIDDEN void whsem__w_pin_module(void);
+
+/* Test-only fault injection, as on Linux: the process terminates itself
+ * at the named point when WHSEM_FAULT_POINT names it. */
+#ifdef WHSEM_FAULT_INJECTION
+WHSEM_HIDDEN void whsem__w_fault_point(const char *name);
+#define WHSEM_W_FAULT(name) whsem__w_fault_point(name)
+#else
+#define WHSEM_W_FAULT(name) ((void)0)
+#endif
+
+/* ---- Handle table (handles.c) ---------------------------------------------- */
+
+enum hkind { HK_FREE = 0, HK_SEM = 1, HK_TICKET = 2, HK_OP = 3, HK_CANCEL = 4, HK_QUEUE = 5 };
+
+/* A handle is gen:36 | index:24 | kind:4, as on Linux. Entries are never
+ * freed; a handle is live while its entry's tag equals it. */
+struct hentry {
+    _Atomic uint64_t tag;
+    void *ptr;               /* sem/ticket: struct wmap; others: their object   */
+    _Atomic uint64_t aux;    /* sem: abandonment check ms; cancel: 1 once triggered */
+};
+
+/* The live entry of handle h if it has the given kind, else NULL. */
+WHSEM_HIDDEN struct hentry *whsem__h_lookup(uint64_t h, enum hkind kind);
+/* The entry behind h's index, live or not (NULL if never allocated). */
+WHSEM_HIDDEN struct hentry *whsem__h_entry(uint64_t h);
+/* Allocates a live handle, or 0 with *st set (and the thread's message). */
+WHSEM_HIDDEN uint64_t whsem__h_alloc(enum hkind kind, void *ptr, uint64_t aux, whsem_status *st);
+/* Ends a live handle unless another thread ended it first; the entry goes
+ * back to the free list. */
+WHSEM_HIDDEN bool whsem__h_kill(uint64_t h);
+/* For sem and ticket handles: the mapping behind a live handle with one
+ * more use counted (whsem__unuse gives it back), or NULL. */
+WHSEM_HIDDEN struct wmap *whsem__h_use(uint64_t h, enum hkind kind);
+/* Ends a live sem or ticket handle and returns its mapping, whose use the
+ * handle held now belongs to the caller; NULL if it was not live. */
+WHSEM_HIDDEN struct wmap *whsem__h_kill_take(uint64_t h, enum hkind kind);
+
+/* ---- Mappings and the segment (segment.c) ---------------------------------- */
+
+extern WHSEM_HIDDEN SRWLOCK whsem__maps_mu;
+
+/* Finds or makes this process's mapping of a finalized name, attached to a
+ * slot, with one use counted. max_count 0: open existing only. */
+WHSEM_HIDDEN whsem_status whsem__map_get(const char *final_name, size_t len, int32_t max_count,
+                                         uint32_t mode, struct wmap **out);
+WHSEM_HIDDEN void whsem__use(struct wmap *m);
+/* Drops a use; the last one tears the mapping down (slot freed). */
+WHSEM_HIDDEN void whsem__unuse(struct wmap *m);
+
+/* Takes the segment mutex. An abandoned mutex (its owner died inside) is
+ * taken over and the counts recounted, which may reveal WHSEM_E_CORRUPT
+ * (then the mutex is not held). */
+WHSEM_HIDDEN whsem_status whsem__lock(struct wmap *m);
+WHSEM_HIDDEN void whsem__unlock(struct wmap *m);
+
+/* Wakes count waits of slot i (its process's waiters recheck everything). */
+WHSEM_HIDDEN void whsem__wake_slot(struct wmap *m, uint32_t i, LONG count);
+/* Our own slot's wake semaphore. */
+static inline HANDLE whsem__own_wake(struct wmap *m) { return m->wake[m->slot]; }
+
+/* Under the lock: looks for dead processes (every used slot when full,
+ * else those holding or wanting tickets), reclaims their tickets and hands
+ * free tickets to waiting processes (waking them). */
+WHSEM_HIDDEN whsem_status whsem__scan_locked(struct wmap *m, bool full);
+/* Under the lock: a released ticket with processes waiting. It goes back
+ * to the pool and one waiting process is woken to compete for it, unless
+ * that process has waited longer than the fairness bound: then it is
+ * granted outright. Returns the slot to wake (after unlocking), or -1. */
+WHSEM_HIDDEN int32_t whsem__give_back_locked(struct wmap *m);
+
+static inline bool whsem__scan_due(struct wmap *m, int32_t check_ms, uint64_t now)
+{
+    /* Written as a sum: another process's scan may be later than our now. */
+    return check_ms >= 0 && now >= m->hdr->last_scan_ns + (uint64_t)check_ms * 1000000u;
+}
+
+/* Under the lock: counts a ticket taken from the pool in slot s. */
+static inline void whsem__take(struct wseg_slot *s)
+{
+    if (s->held == 0 && s->grants == 0) s->since_unix_ms = 0; /* the next scan stamps it */
+    s->held++;
+}
+
+/* Under the lock: takes a ticket already granted to slot s. */
+static inline bool whsem__take_grant(struct wseg_slot *s)
+{
+    if (s->grants == 0) return false;
+    s->grants--;
+    s->held++;
+    return true;
+}
+
+static inline void whsem__want_more(struct wseg_header *h, struct wseg_slot *s, uint64_t now)
+{
+    if (s->want++ == 0) s->wait_since_ns = now;
+    h->waiting++;
+}
+
+/* A process that got a ticket has been served: its other waits age from now. */
+static inline void whsem__want_less(struct wseg_header *h, struct wseg_slot *s, bool got,
+                                    uint64_t now)
+{
+    h->waiting--;
+    if (--s->want == 0) s->wait_since_ns = 0;
+    else if (got) s->wait_since_ns = now;
+}
+
+/* ---- Semaphores (semaphore.c) ----------------------------------------------- */
+
+WHSEM_HIDDEN whsem_status whsem__invalid_handle(uint64_t h, const char *what);
+/* Releases a ticket counted in our slot that never became a handle. */
+WHSEM_HIDDEN void whsem__give_back_unpublished(struct wmap *m);
+
+/* ---- Cancellation (cancel.c) ----------------------------------------------- */
+
+/* A wait registered with a cancellation source: notify() runs (under the
+ * cancellation lock) when the source is triggered. */
+struct cwait {
+    struct cwait *prev, *next;
+    struct cancel_obj *obj;
+    void (*notify)(struct cwait *w);
+    void *ctx;
+};
+
+/* WHSEM_OK (registered), WHSEM_CANCELED (already triggered) or an error. */
+WHSEM_HIDDEN whsem_status whsem__cancel_register(whsem_cancel c, struct cwait *w);
+WHSEM_HIDDEN void whsem__cancel_unregister(struct cwait *w);
+WHSEM_HIDDEN bool whsem__cancel_triggered(struct cwait *w);
+
+/* ---- Asynchronous engine (async.c) ------------------------------------------ */
+
+/* Something may have ended pending operations early (a semaphore handle
+ * was closed): the dispatcher looks at all of them. */
+WHSEM_HIDDEN void whsem__async_poke(void);
+
+#endif

@@ -1,0 +1,282 @@
+// Every public function with NULL, zero, stale, wrong-kind and out-of-range
+// arguments, on Windows: a status and a message, never a crash (adapted
+// from tests/core/test_api.cpp).
+#include "util.h"
+
+#include <climits>
+#include <cstring>
+
+using namespace whtest;
+
+TEST(Api, VersionAndStatusNames)
+{
+    EXPECT_EQ(whsem_version(), (uint32_t)WHSEM_VERSION);
+    EXPECT_STREQ(whsem_version_string(), "1.0.0");
+    EXPECT_STREQ(whsem_status_name(WHSEM_OK), "WHSEM_OK");
+    EXPECT_STREQ(whsem_status_name(WHSEM_E_MAX_COUNT_MISMATCH), "WHSEM_E_MAX_COUNT_MISMATCH");
+    EXPECT_STREQ(whsem_status_name(WHSEM_E_NOT_FOUND), "WHSEM_E_NOT_FOUND");
+    for (int s : {-15, 4, 1000, INT32_MIN, INT32_MAX})
+        EXPECT_STREQ(whsem_status_name(s), "WHSEM_UNKNOWN_STATUS");
+    for (int s = WHSEM_E_UNSUPPORTED; s <= WHSEM_CANCELED; s++)
+        EXPECT_STRNE(whsem_status_name(s), "WHSEM_UNKNOWN_STATUS") << s;
+    EXPECT_NE(whsem_abi_checksum("whsem_open"), 0u);
+    EXPECT_EQ(whsem_abi_checksum("whsem_no_such_function"), 0u);
+    EXPECT_EQ(whsem_abi_checksum(nullptr), 0u);
+}
+
+TEST(Api, LastErrorIsPerThreadAndEmptyAtFirst)
+{
+    std::string in_thread = "unset";
+    std::thread([&] { in_thread = whsem_last_error(); }).join();
+    EXPECT_EQ(in_thread, "");
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_release(0));
+    std::string here = whsem_last_error();
+    EXPECT_NE(here, "");
+    std::thread([&] { in_thread = whsem_last_error(); }).join();
+    EXPECT_EQ(in_thread, "");
+}
+
+TEST(Api, OpenRejectsBadArguments)
+{
+    whsem_sem s = 0;
+    std::string n = UniqueName("args");
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_open(nullptr, 1, nullptr, &s));
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_open(n.c_str(), 1, nullptr, nullptr));
+    for (int32_t bad : {0, -1, INT32_MIN}) {
+        WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_open(n.c_str(), bad, nullptr, &s));
+        EXPECT_NE(strstr(whsem_last_error(), "max_count"), nullptr) << whsem_last_error();
+    }
+    whsem_open_options o{};
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_open(n.c_str(), 1, &o, &s)); // struct_size 0
+    o.struct_size = sizeof o;
+    o.flags = 0x80;
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_open(n.c_str(), 1, &o, &s));
+    o.flags = 0;
+    o.abandonment_check_ms = -2;
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_open(n.c_str(), 1, &o, &s));
+    o.abandonment_check_ms = 0;
+    for (uint32_t mode : {01777u, 0400u, 0200u, 04600u}) {
+        o.mode = mode;
+        WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_open(n.c_str(), 1, &o, &s));
+    }
+    // Nothing was created by the failed calls.
+    WH_EXPECT(WHSEM_E_NOT_FOUND, whsem_open_existing(n.c_str(), nullptr, &s));
+    WH_EXPECT(WHSEM_E_NOT_FOUND, whsem_unlink(n.c_str(), 0));
+}
+
+TEST(Api, OptionsOfAnOlderCallerAreAccepted)
+{
+    struct {
+        uint32_t struct_size, flags;
+    } old{8, 0};
+    std::string n = UniqueName("oldopts");
+    whsem_sem s = 0;
+    WH_OK(whsem_open(n.c_str(), 1, reinterpret_cast<const whsem_open_options *>(&old), &s));
+    WH_OK(whsem_close(s));
+}
+
+TEST(Api, HandleFunctionsRejectZeroStaleAndWrongKind)
+{
+    Sem sem(2);
+    whsem_ticket t = 0;
+    WH_OK(whsem_acquire(sem.get(), 0, 0, &t));
+    whsem_cancel c = 0;
+    WH_OK(whsem_cancel_new(&c));
+    char buf[64];
+    size_t len;
+    int32_t max;
+    whsem_ticket out;
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_close(0));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_name(0, buf, sizeof buf, &len));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_max_count(0, &max));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_query(0, nullptr, nullptr, 0, &len));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_acquire(0, 0, 0, &out));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_release(0));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_cancel_trigger(0));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_cancel_free(0));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_release(sem.get()));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_release(c));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_close(t));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_close(c));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_acquire(t, 0, 0, &out));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_acquire(sem.get(), 0, t, &out));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_acquire(sem.get(), 0, sem.get(), &out));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_cancel_trigger(sem.get()));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_cancel_free(t));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_name(t, buf, sizeof buf, &len));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_max_count(c, &max));
+    for (uint64_t junk : std::initializer_list<uint64_t>{1, 2, 3, 4, 0xffffffffffffffffull, 0x1234567890abcdefull,
+                          t ^ (1ull << 40), t + 16, sem.get() + (1ull << 28)}) {
+        WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_release(junk));
+        WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_close(junk));
+        WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_acquire(junk, 0, 0, &out));
+        WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_cancel_trigger(junk));
+    }
+    WH_OK(whsem_release(t));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_release(t));
+    EXPECT_NE(strstr(whsem_last_error(), "ticket"), nullptr);
+    WH_OK(whsem_cancel_free(c));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_cancel_free(c));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_cancel_trigger(c));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_acquire(sem.get(), 0, c, &out));
+    whsem_sem s = sem.get();
+    WH_OK(whsem_close(s));
+    sem.forget();
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_close(s));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_acquire(s, 0, 0, &out));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_name(s, buf, sizeof buf, &len));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_max_count(s, &max));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_query(s, nullptr, nullptr, 0, &len));
+}
+
+TEST(Api, StaleHandlesStayInvalidAfterTheirSlotIsReused)
+{
+    Sem sem(1);
+    whsem_ticket first = 0, second = 0;
+    WH_OK(whsem_acquire(sem.get(), 0, 0, &first));
+    WH_OK(whsem_release(first));
+    WH_OK(whsem_acquire(sem.get(), 0, 0, &second));
+    EXPECT_NE(first, second);
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_release(first));
+    WH_OK(whsem_release(second));
+}
+
+TEST(Api, OutPointersAreChecked)
+{
+    Sem sem(1);
+    size_t len;
+    char buf[8];
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_acquire(sem.get(), 0, 0, nullptr));
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_max_count(sem.get(), nullptr));
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_name(sem.get(), buf, sizeof buf, nullptr));
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_query(sem.get(), nullptr, nullptr, 0, nullptr));
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_query(sem.get(), nullptr, nullptr, 3, &len));
+    whsem_info bad{};
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_query(sem.get(), &bad, nullptr, 0, &len));
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_cancel_new(nullptr));
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_list(buf, sizeof buf, nullptr));
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_unlink(nullptr, 0));
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_unlink(sem.c_name(), 0x100));
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_open_existing(nullptr, nullptr, nullptr));
+}
+
+TEST(Api, TimeoutRange)
+{
+    Sem sem(1);
+    whsem_ticket t = 0;
+    for (int64_t bad : std::initializer_list<int64_t>{-2, INT32_MIN, (int64_t)INT32_MAX + 1, INT64_MAX, INT64_MIN}) {
+        WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_acquire(sem.get(), bad, 0, &t));
+        EXPECT_NE(strstr(whsem_last_error(), "timeout_ms"), nullptr);
+    }
+    WH_OK(whsem_acquire(sem.get(), INT32_MAX, 0, &t));
+    WH_OK(whsem_release(t));
+}
+
+TEST(Api, NameAndMaxCountAskThenFill)
+{
+    Sem sem(7);
+    int32_t max = 0;
+    WH_OK(whsem_max_count(sem.get(), &max));
+    EXPECT_EQ(max, 7);
+    size_t len = 0;
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_name(sem.get(), nullptr, 0, &len));
+    EXPECT_EQ(len, sem.name().size() + 7 + 1);
+    std::vector<char> buf(len);
+    WH_OK(whsem_name(sem.get(), buf.data(), buf.size(), &len));
+    EXPECT_EQ(std::string(buf.data()), "Global\\" + sem.name());
+}
+
+TEST(Api, ListAsksThenFills)
+{
+    Sem sem(1);
+    size_t need = 0;
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_list(nullptr, 0, &need));
+    ASSERT_GT(need, sem.name().size());
+    std::vector<char> buf(need + 4096);
+    WH_OK(whsem_list(buf.data(), buf.size(), &need));
+    bool found = false;
+    for (char *p = buf.data(); *p; p += strlen(p) + 1) found |= ("Global\\" + sem.name()) == p;
+    EXPECT_TRUE(found);
+}
+
+// Windows: a semaphore exists while a process has it open (the kernel
+// objects go with their last handle), so it is unlinked while open here.
+TEST(Api, OpenExistingAndUnlink)
+{
+    std::string n = UniqueName("exist");
+    whsem_sem s = 0, t = 0;
+    WH_EXPECT(WHSEM_E_NOT_FOUND, whsem_open_existing(n.c_str(), nullptr, &s));
+    EXPECT_NE(std::string(whsem_last_error()).find(n), std::string::npos);
+    WH_OK(whsem_open(n.c_str(), 5, nullptr, &s));
+    WH_OK(whsem_open_existing(n.c_str(), nullptr, &t));
+    int32_t max = 0;
+    WH_OK(whsem_max_count(t, &max));
+    EXPECT_EQ(max, 5);
+    WH_OK(whsem_close(t));
+    WH_OK(whsem_unlink(n.c_str(), 0)); // only we have it open
+    WH_EXPECT(WHSEM_E_NOT_FOUND, whsem_unlink(n.c_str(), 0));
+    WH_EXPECT(WHSEM_E_NOT_FOUND, whsem_open_existing(n.c_str(), nullptr, &t));
+    WH_OK(whsem_close(s));
+    // Once nobody has it open, the name is gone by itself.
+    WH_OK(whsem_open(n.c_str(), 2, nullptr, &s));
+    WH_OK(whsem_close(s));
+    WH_EXPECT(WHSEM_E_NOT_FOUND, whsem_open_existing(n.c_str(), nullptr, &s));
+    WH_EXPECT(WHSEM_E_NOT_FOUND, whsem_unlink(n.c_str(), 0));
+}
+
+TEST(Api, UnlinkedNameIsFreshForNewOpensWhileOldHandlesKeepTheOld)
+{
+    Sem sem(1);
+    whsem_ticket held;
+    WH_OK(whsem_acquire(sem.get(), 0, 0, &held));
+    WH_OK(whsem_unlink(sem.c_name(), 0));
+    // A new open, even in this process, meets a fresh semaphore...
+    whsem_sem fresh = 0;
+    WH_OK(whsem_open(sem.c_name(), 3, nullptr, &fresh)); // a new max count is fine
+    EXPECT_EQ(Info(fresh).free_count, 3);
+    // ...while the old handle and its ticket keep the old one.
+    whsem_ticket t;
+    WH_EXPECT(WHSEM_TIMEOUT, whsem_acquire(sem.get(), 0, 0, &t));
+    WH_OK(whsem_release(held));
+    WH_OK(whsem_acquire(sem.get(), 0, 0, &t));
+    WH_OK(whsem_release(t));
+    size_t need = 0;
+    std::vector<char> list(1 << 16);
+    WH_OK(whsem_list(list.data(), list.size(), &need));
+    int listed = 0;
+    for (char *p = list.data(); *p; p += strlen(p) + 1) listed += ("Global\\" + sem.name()) == p;
+    EXPECT_EQ(listed, 1); // the retired generation is not listed
+    WH_OK(whsem_close(fresh));
+}
+
+TEST(Api, UnlinkRefusesANameInUseElsewhereUnlessForced)
+{
+    Sem sem(1);
+    Child child({"open", sem.name(), "1"});
+    ASSERT_TRUE(child.started());
+    ASSERT_TRUE(Eventually([&] { return Info(sem.get()).processes == 2; }));
+    WH_EXPECT(WHSEM_E_BUSY, whsem_unlink(sem.c_name(), 0));
+    EXPECT_NE(strstr(whsem_last_error(), "WHSEM_UNLINK_FORCE"), nullptr);
+    EXPECT_EQ(child.Kill(), 137);
+    // Once the other process is gone the name is ours alone.
+    WH_OK(whsem_unlink(sem.c_name(), 0));
+    Child again({"open", sem.name(), "1"});
+    whsem_sem fresh;
+    WH_OK(whsem_open(sem.c_name(), 1, nullptr, &fresh));
+    ASSERT_TRUE(Eventually([&] { return Info(fresh).processes == 2; }));
+    WH_OK(whsem_unlink(sem.c_name(), WHSEM_UNLINK_FORCE));
+    WH_OK(whsem_close(fresh));
+}
+
+TEST(Api, QueueFdIsNotAvailableOnWindows)
+{
+    whsem_queue q;
+    WH_OK(whsem_queue_new(&q));
+    int32_t fd = -7;
+    WH_EXPECT(WHSEM_E_UNSUPPORTED, whsem_queue_fd(q, &fd));
+    EXPECT_NE(strstr(whsem_last_error(), "whsem_queue_handle"), nullptr) << whsem_last_error();
+    EXPECT_EQ(fd, -7);
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_queue_fd(q, nullptr));
+    WH_OK(whsem_queue_free(q));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_queue_fd(q, &fd));
+}
