@@ -289,7 +289,7 @@ def gen_go(abi):
                      f"    if (r.status < 0) r.err = strdup(whsem_last_error());\n    return r;\n}}\n")
         gparams = ", ".join(f"{camel(p['name'])} {go_type(abi, p['type'])}" for p in ins)
         gargs = ", ".join(camel(p["name"]) for p in ins)
-        value = "r.value, " if fold else ""
+        value = "uint64(r.value), " if fold else ""
         rets = "value uint64, " if fold else ""
         funcs.append(f"// {go_name} calls {name}: {f['doc']}\n"
                      f"// The message of a failure is read inside the same C call.\n"
@@ -297,10 +297,16 @@ def gen_go(abi):
                      f"\tr := C.gowhsem_{name[6:]}({gargs})\n"
                      f"\tif r.err != nil {{\n\t\tmsg = C.GoString(r.err)\n\t\tC.free(unsafe.Pointer(r.err))\n\t}}\n"
                      f"\treturn {value}r.status, msg\n}}\n")
-    consts = "".join(f"\tstatus{camel(s['name'][6:].lower(), True)} = {s['value']} // {s['doc']}\n"
-                     for s in abi["statuses"])
-    other = "".join(f"\tconst{camel(c['name'][6:].lower(), True)} = {c['value']} // {c['doc']}\n"
-                    for c in abi["constants"])
+    def go_const_block(rows):
+        # Aligned the way gofmt aligns a const block, so the file is gofmt-clean.
+        wn = max(len(n) for n, _, _ in rows)
+        wv = max(len(str(v)) for _, v, _ in rows)
+        return "".join(f"\t{n:<{wn}} = {str(v):<{wv}} // {d}\n" for n, v, d in rows)
+
+    consts = go_const_block([(f"status{camel(s['name'][6:].lower(), True)}", s["value"], s["doc"])
+                             for s in abi["statuses"]])
+    other = go_const_block([(f"const{camel(c['name'][6:].lower(), True)}", c["value"], c["doc"])
+                            for c in abi["constants"]])
     sums = "".join(f'\t{{"{n}", 0x{cs:08x}}},\n' for n, cs in checksum_items(abi))
     return f"""// Code {BANNER}.
 
@@ -416,20 +422,23 @@ def cs_type(abi, ctype):
 
 
 def gen_csharp(abi):
-    statuses = "".join(f"        /// <summary>{s['doc']}</summary>\n        public const int {s['name']} = {s['value']};\n"
+    def x(text):  # doc text inside XML doc comments
+        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+    statuses = "".join(f"        /// <summary>{x(s['doc'])}</summary>\n        public const int {s['name']} = {s['value']};\n"
                        for s in abi["statuses"])
-    consts = "".join(f"        /// <summary>{c['doc']}</summary>\n        public const {CS_SCALAR[c['type']]} {c['name']} = {c['value']};\n"
+    consts = "".join(f"        /// <summary>{x(c['doc'])}</summary>\n        public const {CS_SCALAR[c['type']]} {c['name']} = {c['value']};\n"
                      for c in abi["constants"])
     structs = []
     for s in abi["structs"]:
-        fields = "".join(f"        /// <summary>{f['doc']}</summary>\n        public {CS_SCALAR[f['type']]} {f['name']};\n"
+        fields = "".join(f"        /// <summary>{x(f['doc'])}</summary>\n        public {CS_SCALAR[f['type']]} {f['name']};\n"
                          for f in s["fields"])
-        structs.append(f"    /// <summary>{s['doc']}</summary>\n    [StructLayout(LayoutKind.Sequential)]\n"
+        structs.append(f"    /// <summary>{x(s['doc'])}</summary>\n    [StructLayout(LayoutKind.Sequential)]\n"
                        f"    internal struct {s['name']}\n    {{\n{fields}    }}\n")
     funcs = []
     for f in abi["functions"]:
         params = ", ".join(f"{cs_type(abi, p['type'])} {p['name']}" for p in f["params"])
-        funcs.append(f"        /// <summary>{f['doc']}</summary>\n"
+        funcs.append(f"        /// <summary>{x(f['doc'])}</summary>\n"
                      f"        [DllImport(LibraryName, EntryPoint = \"{f['name']}\", ExactSpelling = true, CallingConvention = CallingConvention.Cdecl)]\n"
                      f"        internal static extern {cs_type(abi, f['returns'])} {f['name']}({params});\n")
     since = {f["name"]: f["since"] for f in abi["functions"]}

@@ -208,6 +208,16 @@ static gowhsem_result gowhsem_queue_fd(whsem_queue queue)
     return r;
 }
 
+static gowhsem_result gowhsem_queue_handle(whsem_queue queue)
+{
+    gowhsem_result r = {0, 0, NULL};
+    uint64_t out = 0;
+    r.status = whsem_queue_handle(queue, &out);
+    r.value = (uint64_t)out;
+    if (r.status < 0) r.err = strdup(whsem_last_error());
+    return r;
+}
+
 static gowhsem_result gowhsem_acquire_queued(whsem_sem sem, int64_t timeout_ms, whsem_cancel cancel, whsem_queue queue, uint64_t tag)
 {
     gowhsem_result r = {0, 0, NULL};
@@ -240,30 +250,31 @@ import "unsafe"
 
 // Statuses of the C ABI (values never change; others may be added).
 const (
-	statusOk = 0 // Success.
-	statusTimeout = 1 // The wait ended without a ticket.
-	statusPending = 2 // An asynchronous operation is not final.
-	statusCanceled = 3 // A cancellation source or close ended it.
-	statusEInvalidArgument = -1 // NULL pointer, out-of-range number, buffer too small.
-	statusEInvalidHandle = -2 // Zero, stale, released or wrong-kind handle.
-	statusEInvalidName = -3 // Not valid UTF-8, or not a valid exact name.
-	statusEMaxCountMismatch = -4 // The name exists with another max count.
-	statusEAccessDenied = -5 // The OS refused access to the shared state.
-	statusECorrupt = -6 // The shared state is not a valid segment.
-	statusEIncompatible = -7 // Created by an incompatible library layout.
-	statusELimit = -8 // A fixed capacity is exhausted.
-	statusENoMemory = -9 // Memory allocation failed.
-	statusEWrongProcess = -10 // The ticket belongs to another process (fork).
-	statusEOs = -11 // An unexpected operating system error.
-	statusEBusy = -12 // The name is in use (whsem_unlink).
-	statusENotFound = -13 // No semaphore has that name.
+	statusOk                = 0   // Success.
+	statusTimeout           = 1   // The wait ended without a ticket.
+	statusPending           = 2   // An asynchronous operation is not final.
+	statusCanceled          = 3   // A cancellation source or close ended it.
+	statusEInvalidArgument  = -1  // NULL pointer, out-of-range number, buffer too small.
+	statusEInvalidHandle    = -2  // Zero, stale, released or wrong-kind handle.
+	statusEInvalidName      = -3  // Not valid UTF-8, or not a valid exact name.
+	statusEMaxCountMismatch = -4  // The name exists with another max count.
+	statusEAccessDenied     = -5  // The OS refused access to the shared state.
+	statusECorrupt          = -6  // The shared state is not a valid segment.
+	statusEIncompatible     = -7  // Created by an incompatible library layout.
+	statusELimit            = -8  // A fixed capacity is exhausted.
+	statusENoMemory         = -9  // Memory allocation failed.
+	statusEWrongProcess     = -10 // The ticket belongs to another process (fork).
+	statusEOs               = -11 // An unexpected operating system error.
+	statusEBusy             = -12 // The name is in use (whsem_unlink).
+	statusENotFound         = -13 // No semaphore has that name.
+	statusEUnsupported      = -14 // The operation does not exist on this platform (whsem_queue_fd on Windows).
 )
 
 // Other constants of the C ABI.
 const (
-	constInfinite = -1 // Timeout value meaning wait forever.
-	constOpenExactName = 1 // whsem_open_options.flags: use the name as given.
-	constUnlinkForce = 2 // whsem_unlink flags: remove even while in use.
+	constInfinite      = -1 // Timeout value meaning wait forever.
+	constOpenExactName = 1  // whsem_open_options.flags: use the name as given.
+	constUnlinkForce   = 2  // whsem_unlink flags: remove even while in use.
 )
 
 // abiChecksums are the signatures this binding was generated from; see
@@ -298,6 +309,7 @@ var abiChecksums = []struct {
 	{"whsem_op_free", 0x7c022b8b},
 	{"whsem_queue_new", 0xf12909df},
 	{"whsem_queue_fd", 0xf95ea78c},
+	{"whsem_queue_handle", 0x24d37386},
 	{"whsem_acquire_queued", 0xbaaba3b1},
 	{"whsem_queue_pop", 0xaa3a06a7},
 	{"whsem_queue_free", 0xc986e39d},
@@ -347,7 +359,7 @@ func rawOpen(name *C.char, maxCount C.int32_t, opts *C.whsem_open_options) (valu
 		msg = C.GoString(r.err)
 		C.free(unsafe.Pointer(r.err))
 	}
-	return r.value, r.status, msg
+	return uint64(r.value), r.status, msg
 }
 
 // rawOpenExisting calls whsem_open_existing: Opens an existing semaphore, adopting its max count.
@@ -358,7 +370,7 @@ func rawOpenExisting(name *C.char, opts *C.whsem_open_options) (value uint64, st
 		msg = C.GoString(r.err)
 		C.free(unsafe.Pointer(r.err))
 	}
-	return r.value, r.status, msg
+	return uint64(r.value), r.status, msg
 }
 
 // rawClose calls whsem_close: Closes this process's handle; tickets stay valid.
@@ -391,7 +403,7 @@ func rawMaxCount(sem C.whsem_sem) (value uint64, st C.whsem_status, msg string) 
 		msg = C.GoString(r.err)
 		C.free(unsafe.Pointer(r.err))
 	}
-	return r.value, r.status, msg
+	return uint64(r.value), r.status, msg
 }
 
 // rawQuery calls whsem_query: A snapshot of the shared state and its holders; ask, then fill.
@@ -435,7 +447,7 @@ func rawAcquire(sem C.whsem_sem, timeoutMs C.int64_t, cancel C.whsem_cancel) (va
 		msg = C.GoString(r.err)
 		C.free(unsafe.Pointer(r.err))
 	}
-	return r.value, r.status, msg
+	return uint64(r.value), r.status, msg
 }
 
 // rawRelease calls whsem_release: Releases a ticket.
@@ -457,7 +469,7 @@ func rawCancelNew() (value uint64, st C.whsem_status, msg string) {
 		msg = C.GoString(r.err)
 		C.free(unsafe.Pointer(r.err))
 	}
-	return r.value, r.status, msg
+	return uint64(r.value), r.status, msg
 }
 
 // rawCancelTrigger calls whsem_cancel_trigger: Triggers a source; idempotent.
@@ -490,7 +502,7 @@ func rawAcquireAsync(sem C.whsem_sem, timeoutMs C.int64_t, cancel C.whsem_cancel
 		msg = C.GoString(r.err)
 		C.free(unsafe.Pointer(r.err))
 	}
-	return r.value, r.status, msg
+	return uint64(r.value), r.status, msg
 }
 
 // rawOpPoll calls whsem_op_poll: WHSEM_PENDING or the final status.
@@ -523,7 +535,7 @@ func rawOpTakeTicket(op C.whsem_op) (value uint64, st C.whsem_status, msg string
 		msg = C.GoString(r.err)
 		C.free(unsafe.Pointer(r.err))
 	}
-	return r.value, r.status, msg
+	return uint64(r.value), r.status, msg
 }
 
 // rawOpCancel calls whsem_op_cancel: Requests cancellation; idempotent.
@@ -556,7 +568,7 @@ func rawQueueNew() (value uint64, st C.whsem_status, msg string) {
 		msg = C.GoString(r.err)
 		C.free(unsafe.Pointer(r.err))
 	}
-	return r.value, r.status, msg
+	return uint64(r.value), r.status, msg
 }
 
 // rawQueueFd calls whsem_queue_fd: The queue's descriptor, readable while completions are posted; owned by the queue.
@@ -567,7 +579,18 @@ func rawQueueFd(queue C.whsem_queue) (value uint64, st C.whsem_status, msg strin
 		msg = C.GoString(r.err)
 		C.free(unsafe.Pointer(r.err))
 	}
-	return r.value, r.status, msg
+	return uint64(r.value), r.status, msg
+}
+
+// rawQueueHandle calls whsem_queue_handle: The queue's waitable object: on Windows an event HANDLE signaled while completions are posted, on Linux the descriptor of whsem_queue_fd; owned by the queue.
+// The message of a failure is read inside the same C call.
+func rawQueueHandle(queue C.whsem_queue) (value uint64, st C.whsem_status, msg string) {
+	r := C.gowhsem_queue_handle(queue)
+	if r.err != nil {
+		msg = C.GoString(r.err)
+		C.free(unsafe.Pointer(r.err))
+	}
+	return uint64(r.value), r.status, msg
 }
 
 // rawAcquireQueued calls whsem_acquire_queued: Like whsem_acquire_async, completing into a queue with a tag.
@@ -578,7 +601,7 @@ func rawAcquireQueued(sem C.whsem_sem, timeoutMs C.int64_t, cancel C.whsem_cance
 		msg = C.GoString(r.err)
 		C.free(unsafe.Pointer(r.err))
 	}
-	return r.value, r.status, msg
+	return uint64(r.value), r.status, msg
 }
 
 // rawQueuePop calls whsem_queue_pop: Pops the oldest completion, or WHSEM_PENDING.

@@ -77,6 +77,9 @@ pub const WHSEM_E_BUSY: whsem_status = -12;
 /// No semaphore has that name.
 pub const WHSEM_E_NOT_FOUND: whsem_status = -13;
 
+/// The operation does not exist on this platform (whsem_queue_fd on Windows).
+pub const WHSEM_E_UNSUPPORTED: whsem_status = -14;
+
 /// Timeout value meaning wait forever.
 pub const WHSEM_INFINITE: i64 = -1;
 
@@ -190,6 +193,8 @@ extern "C" {
     pub fn whsem_queue_new(out_queue: *mut whsem_queue) -> whsem_status;
     /// The queue's descriptor, readable while completions are posted; owned by the queue.
     pub fn whsem_queue_fd(queue: whsem_queue, out_fd: *mut i32) -> whsem_status;
+    /// The queue's waitable object: on Windows an event HANDLE signaled while completions are posted, on Linux the descriptor of whsem_queue_fd; owned by the queue.
+    pub fn whsem_queue_handle(queue: whsem_queue, out_handle: *mut u64) -> whsem_status;
     /// Like whsem_acquire_async, completing into a queue with a tag.
     pub fn whsem_acquire_queued(sem: whsem_sem, timeout_ms: i64, cancel: whsem_cancel, queue: whsem_queue, tag: u64, out_op: *mut whsem_op) -> whsem_status;
     /// Pops the oldest completion, or WHSEM_PENDING.
@@ -228,6 +233,7 @@ pub const ABI_CHECKSUMS: &[(&str, u32)] = &[
     ("whsem_op_free", 0x7c022b8b),
     ("whsem_queue_new", 0xf12909df),
     ("whsem_queue_fd", 0xf95ea78c),
+    ("whsem_queue_handle", 0x24d37386),
     ("whsem_acquire_queued", 0xbaaba3b1),
     ("whsem_queue_pop", 0xaa3a06a7),
     ("whsem_queue_free", 0xc986e39d),
@@ -237,3 +243,7 @@ pub const ABI_CHECKSUMS: &[(&str, u32)] = &[
     ("struct whsem_holder", 0x13ce1483),
     ("callback whsem_callback", 0x2260e977),
 ];
+
+/// The newest ABI version node this binding was generated from (named in
+/// load-time mismatch errors).
+pub const ABI_VERSION: &str = "1.0";

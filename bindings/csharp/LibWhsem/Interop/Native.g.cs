@@ -59,6 +59,10 @@ namespace LibWhsem.Interop
     {
         /// <summary>The name the resolver maps to the native library.</summary>
         internal const string LibraryName = "whsem";
+        /// <summary>The file the resolver loads when no path is configured.</summary>
+        internal const string SoName = "libwhsem.so.1";
+        /// <summary>The newest ABI version node this binding was generated from.</summary>
+        internal const string AbiVersion = "1.0";
 
         /// <summary>Success.</summary>
         public const int WHSEM_OK = 0;
@@ -94,6 +98,8 @@ namespace LibWhsem.Interop
         public const int WHSEM_E_BUSY = -12;
         /// <summary>No semaphore has that name.</summary>
         public const int WHSEM_E_NOT_FOUND = -13;
+        /// <summary>The operation does not exist on this platform (whsem_queue_fd on Windows).</summary>
+        public const int WHSEM_E_UNSUPPORTED = -14;
 
         /// <summary>Timeout value meaning wait forever.</summary>
         public const long WHSEM_INFINITE = -1;
@@ -102,46 +108,47 @@ namespace LibWhsem.Interop
         /// <summary>whsem_unlink flags: remove even while in use.</summary>
         public const uint WHSEM_UNLINK_FORCE = 2;
 
-        /// <summary>The signatures this binding was generated from; see whsem_abi_checksum.</summary>
-        internal static readonly (string Item, uint Checksum)[] AbiChecksums =
+        /// <summary>The signatures this binding was generated from, and the version that introduced each; see whsem_abi_checksum.</summary>
+        internal static readonly (string Item, uint Checksum, string Since)[] AbiChecksums =
         {
-            ("whsem_version", 0x2710975au),
-            ("whsem_version_string", 0x70ded1d9u),
-            ("whsem_status_name", 0xcf2dc0e8u),
-            ("whsem_last_error", 0x99f4784eu),
-            ("whsem_safe_name", 0x340aeaedu),
-            ("whsem_open", 0x69688508u),
-            ("whsem_open_existing", 0xe0f687ffu),
-            ("whsem_close", 0xe86784c7u),
-            ("whsem_name", 0xd9200a88u),
-            ("whsem_max_count", 0x8389205cu),
-            ("whsem_query", 0xf900e423u),
-            ("whsem_unlink", 0xa74313cdu),
-            ("whsem_list", 0x8fd8d8b9u),
-            ("whsem_acquire", 0xb76f0c61u),
-            ("whsem_release", 0x54251a3du),
-            ("whsem_cancel_new", 0x0925c743u),
-            ("whsem_cancel_trigger", 0x5fb49e2bu),
-            ("whsem_cancel_free", 0x96a11427u),
-            ("whsem_acquire_async", 0x29fd1601u),
-            ("whsem_op_poll", 0xe38e93b8u),
-            ("whsem_op_wait", 0xabedd2f8u),
-            ("whsem_op_take_ticket", 0x21900da8u),
-            ("whsem_op_cancel", 0x6c306fa7u),
-            ("whsem_op_free", 0x7c022b8bu),
-            ("whsem_queue_new", 0xf12909dfu),
-            ("whsem_queue_fd", 0xf95ea78cu),
-            ("whsem_acquire_queued", 0xbaaba3b1u),
-            ("whsem_queue_pop", 0xaa3a06a7u),
-            ("whsem_queue_free", 0xc986e39du),
-            ("whsem_abi_checksum", 0xe211777du),
-            ("struct whsem_open_options", 0x0e77ea4du),
-            ("struct whsem_info", 0x02783d8fu),
-            ("struct whsem_holder", 0x13ce1483u),
-            ("callback whsem_callback", 0x2260e977u),
+            ("whsem_version", 0x2710975au, "1.0"),
+            ("whsem_version_string", 0x70ded1d9u, "1.0"),
+            ("whsem_status_name", 0xcf2dc0e8u, "1.0"),
+            ("whsem_last_error", 0x99f4784eu, "1.0"),
+            ("whsem_safe_name", 0x340aeaedu, "1.0"),
+            ("whsem_open", 0x69688508u, "1.0"),
+            ("whsem_open_existing", 0xe0f687ffu, "1.0"),
+            ("whsem_close", 0xe86784c7u, "1.0"),
+            ("whsem_name", 0xd9200a88u, "1.0"),
+            ("whsem_max_count", 0x8389205cu, "1.0"),
+            ("whsem_query", 0xf900e423u, "1.0"),
+            ("whsem_unlink", 0xa74313cdu, "1.0"),
+            ("whsem_list", 0x8fd8d8b9u, "1.0"),
+            ("whsem_acquire", 0xb76f0c61u, "1.0"),
+            ("whsem_release", 0x54251a3du, "1.0"),
+            ("whsem_cancel_new", 0x0925c743u, "1.0"),
+            ("whsem_cancel_trigger", 0x5fb49e2bu, "1.0"),
+            ("whsem_cancel_free", 0x96a11427u, "1.0"),
+            ("whsem_acquire_async", 0x29fd1601u, "1.0"),
+            ("whsem_op_poll", 0xe38e93b8u, "1.0"),
+            ("whsem_op_wait", 0xabedd2f8u, "1.0"),
+            ("whsem_op_take_ticket", 0x21900da8u, "1.0"),
+            ("whsem_op_cancel", 0x6c306fa7u, "1.0"),
+            ("whsem_op_free", 0x7c022b8bu, "1.0"),
+            ("whsem_queue_new", 0xf12909dfu, "1.0"),
+            ("whsem_queue_fd", 0xf95ea78cu, "1.0"),
+            ("whsem_queue_handle", 0x24d37386u, "1.0"),
+            ("whsem_acquire_queued", 0xbaaba3b1u, "1.0"),
+            ("whsem_queue_pop", 0xaa3a06a7u, "1.0"),
+            ("whsem_queue_free", 0xc986e39du, "1.0"),
+            ("whsem_abi_checksum", 0xe211777du, "1.0"),
+            ("struct whsem_open_options", 0x0e77ea4du, "1.0"),
+            ("struct whsem_info", 0x02783d8fu, "1.0"),
+            ("struct whsem_holder", 0x13ce1483u, "1.0"),
+            ("callback whsem_callback", 0x2260e977u, "1.0"),
         };
 
-        /// <summary>Runtime version, major<<16 | minor<<8 | patch.</summary>
+        /// <summary>Runtime version, major&lt;&lt;16 | minor&lt;&lt;8 | patch.</summary>
         [DllImport(LibraryName, EntryPoint = "whsem_version", ExactSpelling = true, CallingConvention = CallingConvention.Cdecl)]
         internal static extern uint whsem_version();
 
@@ -244,6 +251,10 @@ namespace LibWhsem.Interop
         /// <summary>The queue's descriptor, readable while completions are posted; owned by the queue.</summary>
         [DllImport(LibraryName, EntryPoint = "whsem_queue_fd", ExactSpelling = true, CallingConvention = CallingConvention.Cdecl)]
         internal static extern int whsem_queue_fd(ulong queue, int* out_fd);
+
+        /// <summary>The queue's waitable object: on Windows an event HANDLE signaled while completions are posted, on Linux the descriptor of whsem_queue_fd; owned by the queue.</summary>
+        [DllImport(LibraryName, EntryPoint = "whsem_queue_handle", ExactSpelling = true, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int whsem_queue_handle(ulong queue, ulong* out_handle);
 
         /// <summary>Like whsem_acquire_async, completing into a queue with a tag.</summary>
         [DllImport(LibraryName, EntryPoint = "whsem_acquire_queued", ExactSpelling = true, CallingConvention = CallingConvention.Cdecl)]

@@ -1,0 +1,613 @@
+use std::ffi::CString;
+use std::fmt;
+use std::mem::ManuallyDrop;
+use std::num::NonZeroU64;
+use std::os::raw::c_char;
+use std::ptr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::cancel::CancelToken;
+use crate::error::Error;
+use crate::future::Acquire;
+use crate::{abi_check, sys};
+
+/// A named counting semaphore shared by every process on the machine that
+/// opens the same name with the same max count.
+///
+/// Open it with [`Semaphore::open`] (or [`Semaphore::options`] for more
+/// control); acquire [`Ticket`]s with [`try_acquire`](Semaphore::try_acquire),
+/// [`acquire`](Semaphore::acquire) or [`acquire_async`](Semaphore::acquire_async).
+/// At most `max_count` tickets exist at any time, over all processes; a
+/// ticket of a process that dies, even by `SIGKILL`, returns to the pool.
+///
+/// A `Semaphore` is `Send` and `Sync`: share it between threads with an
+/// `Arc` or a scoped borrow. Dropping it closes this process's handle; tickets
+/// acquired through it stay valid and are released as usual.
+///
+/// ```
+/// use std::time::Duration;
+/// use whsem::Semaphore;
+///
+/// # fn main() -> Result<(), whsem::Error> {
+/// # let name = format!("doc-semaphore-{}", std::process::id());
+/// let sem = Semaphore::open(&name, 2)?;
+/// let first = sem.try_acquire()?.expect("two tickets are free");
+/// let second = sem.acquire(Some(Duration::from_secs(5)))?.expect("one ticket is free");
+/// assert!(sem.try_acquire()?.is_none(), "both tickets are held");
+/// drop(first); // releases
+/// second.release()?; // releases, reporting errors
+/// # drop(sem);
+/// # whsem::remove(&name)?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct Semaphore {
+    handle: NonZeroU64,
+}
+
+/// Options and flags for opening a [`Semaphore`], in the style of
+/// [`std::fs::OpenOptions`].
+///
+/// ```
+/// use std::time::Duration;
+/// use whsem::Semaphore;
+///
+/// # fn main() -> Result<(), whsem::Error> {
+/// # let name = format!("doc-options-{}", std::process::id());
+/// let sem = Semaphore::options()
+///     .mode(0o660) // the owner's group may use it too
+///     .abandonment_check(Some(Duration::from_millis(500)))
+///     .open(&name, 4)?;
+/// assert_eq!(sem.max_count()?, 4);
+/// # drop(sem);
+/// # whsem::remove(&name)?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    exact_name: bool,
+    abandonment_check_ms: i32,
+    mode: u32,
+}
+
+/// One held ticket of a [`Semaphore`]. Dropping it releases it; so does
+/// [`release`](Ticket::release), which also reports errors.
+///
+/// A ticket is `Send` and `Sync`: it may be released on another thread
+/// than the one that acquired it, and it may outlive its `Semaphore`. It
+/// belongs to the process that acquired it: a child created by `fork()`
+/// cannot release its parent's tickets ([`ErrorKind::WrongProcess`](crate::ErrorKind::WrongProcess)).
+#[must_use = "dropping a Ticket releases it at once"]
+pub struct Ticket {
+    handle: NonZeroU64,
+}
+
+/// A snapshot of a semaphore's shared state, from [`Semaphore::info`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Info {
+    /// The max count.
+    pub max_count: u32,
+    /// Tickets nobody holds right now.
+    pub free_count: u32,
+    /// Acquisitions waiting, over all processes.
+    pub waiters: u32,
+    /// Processes that have the name open.
+    pub processes: u32,
+    /// Crash recoveries so far: dead processes whose tickets were reclaimed,
+    /// and internal locks taken over from a process that died holding them.
+    pub recoveries: u64,
+    /// The processes holding tickets.
+    pub holders: Vec<Holder>,
+}
+
+/// A process holding tickets of a semaphore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Holder {
+    /// Its process id (in the pid namespace of the semaphore's creator).
+    pub pid: u32,
+    /// Tickets it holds.
+    pub tickets: u32,
+    /// Its acquisitions still waiting.
+    pub waiting: u32,
+    /// Since when it has been holding tickets. Exact for a ticket handed to
+    /// a waiter; a ticket taken from the free pool is stamped by the next
+    /// scan (every abandonment-check period while anyone waits, and every
+    /// [`Semaphore::info`]), which keeps the uncontended path free of clock
+    /// reads.
+    pub since: SystemTime,
+}
+
+/// Milliseconds for libwhsem: `None` waits forever; a duration is rounded up
+/// (a 1 µs timeout still waits, `Duration::ZERO` tries once) and clamped to
+/// the largest timeout the library accepts (about 24.8 days).
+pub(crate) fn timeout_ms(timeout: Option<Duration>) -> i64 {
+    match timeout {
+        None => sys::WHSEM_INFINITE,
+        Some(d) => {
+            let ms = d.as_millis() + u128::from(d.subsec_nanos() % 1_000_000 != 0);
+            ms.min(i32::MAX as u128) as i64
+        }
+    }
+}
+
+pub(crate) fn c_name(name: &str) -> Result<CString, Error> {
+    CString::new(name)
+        .map_err(|_| Error::invalid_name(format!("the name {name:?} contains a NUL character")))
+}
+
+/// Runs an "ask, then fill" call until the buffer is large enough.
+pub(crate) fn fill_bytes(
+    mut call: impl FnMut(*mut c_char, usize, &mut usize) -> i32,
+) -> Result<Vec<u8>, Error> {
+    let mut buf: Vec<u8> = vec![0; 256];
+    loop {
+        let mut needed = 0usize;
+        let status = call(buf.as_mut_ptr().cast(), buf.len(), &mut needed);
+        if status == sys::WHSEM_OK {
+            buf.truncate(needed);
+            return Ok(buf);
+        }
+        // Too small: the size was reported; it may grow again before the
+        // next call (a list), hence the loop.
+        if status == sys::WHSEM_E_INVALID_ARGUMENT && needed > buf.len() {
+            buf.resize(needed, 0);
+            continue;
+        }
+        return Err(Error::last(status));
+    }
+}
+
+/// The text of a filled buffer: up to the first NUL.
+pub(crate) fn c_text(mut bytes: Vec<u8>) -> String {
+    if let Some(end) = bytes.iter().position(|&b| b == 0) {
+        bytes.truncate(end);
+    }
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+impl OpenOptions {
+    /// Default options: the name is finalized, dead holders are looked for
+    /// every 100 ms while someone waits, a new semaphore gets mode `0o600`.
+    pub fn new() -> OpenOptions {
+        OpenOptions::default()
+    }
+
+    /// Use the name exactly as given instead of finalizing it (see
+    /// [`safe_name`](crate::safe_name)); it must then already be a valid
+    /// finalized name, such as one from [`list`](crate::list), or opening
+    /// fails with [`ErrorKind::InvalidName`](crate::ErrorKind::InvalidName).
+    pub fn exact_name(&mut self, exact: bool) -> &mut OpenOptions {
+        self.exact_name = exact;
+        self
+    }
+
+    /// How often waiters of this handle look for tickets held by dead
+    /// processes: `Some(period)` (rounded up to whole milliseconds; default
+    /// 100 ms), or `None` to look only when an internal lock's owner is
+    /// found dead.
+    pub fn abandonment_check(&mut self, period: Option<Duration>) -> &mut OpenOptions {
+        self.abandonment_check_ms = match period {
+            None => sys::WHSEM_INFINITE as i32,
+            Some(d) => timeout_ms(Some(d)).max(1) as i32,
+        };
+        self
+    }
+
+    /// Permission bits of a semaphore this call creates, e.g. `0o660` to let
+    /// the owner's group in. Applied exactly, not masked by the umask.
+    /// Default `0o600`.
+    pub fn mode(&mut self, mode: u32) -> &mut OpenOptions {
+        self.mode = mode;
+        self
+    }
+
+    fn raw(&self) -> sys::whsem_open_options {
+        sys::whsem_open_options {
+            struct_size: std::mem::size_of::<sys::whsem_open_options>() as u32,
+            flags: if self.exact_name {
+                sys::WHSEM_OPEN_EXACT_NAME
+            } else {
+                0
+            },
+            abandonment_check_ms: self.abandonment_check_ms,
+            mode: self.mode,
+        }
+    }
+
+    /// Opens the semaphore `name`, creating it with `max_count` tickets
+    /// (1 ... 2³¹ − 1) if it does not exist.
+    ///
+    /// Fails with [`ErrorKind::MaxCountMismatch`](crate::ErrorKind::MaxCountMismatch)
+    /// if it exists with another max count.
+    pub fn open(&self, name: &str, max_count: u32) -> Result<Semaphore, Error> {
+        abi_check::ensure()?;
+        let max = i32::try_from(max_count).map_err(|_| {
+            Error::invalid_argument(format!("max_count is {max_count}; use 1 ... {}", i32::MAX))
+        })?;
+        let name = c_name(name)?;
+        let opts = self.raw();
+        let mut handle = 0;
+        // SAFETY: valid string, options struct and out-pointer for the call.
+        let status = unsafe { sys::whsem_open(name.as_ptr(), max, &opts, &mut handle) };
+        Semaphore::opened(status, handle)
+    }
+
+    /// Opens an existing semaphore, adopting its max count;
+    /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound) if nothing has
+    /// that name.
+    pub fn open_existing(&self, name: &str) -> Result<Semaphore, Error> {
+        abi_check::ensure()?;
+        let name = c_name(name)?;
+        let opts = self.raw();
+        let mut handle = 0;
+        // SAFETY: as in open.
+        let status = unsafe { sys::whsem_open_existing(name.as_ptr(), &opts, &mut handle) };
+        Semaphore::opened(status, handle)
+    }
+}
+
+impl Semaphore {
+    /// Opens the semaphore `name`, creating it with `max_count` tickets if it
+    /// does not exist; see [`OpenOptions::open`].
+    pub fn open(name: &str, max_count: u32) -> Result<Semaphore, Error> {
+        OpenOptions::new().open(name, max_count)
+    }
+
+    /// Opens an existing semaphore, adopting its max count; see
+    /// [`OpenOptions::open_existing`].
+    pub fn open_existing(name: &str) -> Result<Semaphore, Error> {
+        OpenOptions::new().open_existing(name)
+    }
+
+    /// Options for opening a semaphore: `Semaphore::options().mode(0o660).open(name, 2)`.
+    pub fn options() -> OpenOptions {
+        OpenOptions::new()
+    }
+
+    fn opened(status: i32, handle: u64) -> Result<Semaphore, Error> {
+        if status != sys::WHSEM_OK {
+            return Err(Error::last(status));
+        }
+        NonZeroU64::new(handle)
+            .map(|handle| Semaphore { handle })
+            .ok_or_else(|| Error::invalid_handle("the library returned a null semaphore handle"))
+    }
+
+    /// Takes a ticket if one is free, without waiting: `Ok(None)` if none is.
+    ///
+    /// Makes no system call when the semaphore is not contended.
+    #[inline]
+    pub fn try_acquire(&self) -> Result<Option<Ticket>, Error> {
+        self.acquire_raw(0, 0)
+    }
+
+    /// Waits up to `timeout` for a ticket (`None`: as long as it takes).
+    /// A timeout is `Ok(None)`, not an error. `Some(Duration::ZERO)` is
+    /// [`try_acquire`](Semaphore::try_acquire).
+    ///
+    /// Blocks the calling thread; in async code use
+    /// [`acquire_async`](Semaphore::acquire_async).
+    pub fn acquire(&self, timeout: Option<Duration>) -> Result<Option<Ticket>, Error> {
+        self.acquire_raw(timeout_ms(timeout), 0)
+    }
+
+    /// Like [`acquire`](Semaphore::acquire), and [`CancelToken::cancel`] ends
+    /// the wait early with [`ErrorKind::Canceled`](crate::ErrorKind::Canceled).
+    /// A token that is already canceled fails the call even when a ticket is
+    /// free.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use whsem::{CancelToken, ErrorKind, Semaphore};
+    ///
+    /// # fn main() -> Result<(), whsem::Error> {
+    /// # let name = format!("doc-cancel-{}", std::process::id());
+    /// let sem = Semaphore::open(&name, 1)?;
+    /// let _held = sem.try_acquire()?;
+    /// let token = CancelToken::new()?;
+    /// let canceler = token.clone();
+    /// std::thread::spawn(move || {
+    ///     std::thread::sleep(Duration::from_millis(50));
+    ///     canceler.cancel();
+    /// });
+    /// let err = sem.acquire_cancelable(None, &token).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::Canceled);
+    /// # drop(sem);
+    /// # whsem::remove(&name)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn acquire_cancelable(
+        &self,
+        timeout: Option<Duration>,
+        cancel: &CancelToken,
+    ) -> Result<Option<Ticket>, Error> {
+        self.acquire_raw(timeout_ms(timeout), cancel.raw())
+    }
+
+    #[inline]
+    fn acquire_raw(&self, timeout_ms: i64, cancel: u64) -> Result<Option<Ticket>, Error> {
+        let mut ticket = 0;
+        // SAFETY: a valid out-pointer; every handle value is checked by the library.
+        let status =
+            unsafe { sys::whsem_acquire(self.handle.get(), timeout_ms, cancel, &mut ticket) };
+        if status == sys::WHSEM_OK {
+            if let Some(handle) = NonZeroU64::new(ticket) {
+                return Ok(Some(Ticket { handle }));
+            }
+        } else if status == sys::WHSEM_TIMEOUT {
+            return Ok(None);
+        }
+        Err(acquire_error(status))
+    }
+
+    /// A future that acquires a ticket without blocking a thread; it
+    /// resolves like [`acquire`](Semaphore::acquire). Works with any
+    /// executor: libwhsem wakes it from a thread of its own.
+    ///
+    /// Like every Rust future it does nothing until polled. Dropping it before
+    /// it completes cancels the acquisition; a ticket that was granted in the
+    /// meantime goes back to the pool, never lost.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use whsem::Semaphore;
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     use std::sync::Arc;
+    /// #     use std::task::{Context, Poll, Wake};
+    /// #     struct Unpark(std::thread::Thread);
+    /// #     impl Wake for Unpark { fn wake(self: Arc<Self>) { self.0.unpark() } }
+    /// #     let waker = Arc::new(Unpark(std::thread::current())).into();
+    /// #     let mut cx = Context::from_waker(&waker);
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop {
+    /// #         if let Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; }
+    /// #         std::thread::park();
+    /// #     }
+    /// # }
+    ///
+    /// # fn main() -> Result<(), whsem::Error> {
+    /// # let name = format!("doc-async-{}", std::process::id());
+    /// let sem = Semaphore::open(&name, 1)?;
+    /// // `block_on` is any executor's: tokio, async-std, smol, futures...
+    /// let ticket = block_on(async {
+    ///     sem.acquire_async(Some(Duration::from_secs(5))).await
+    /// })?;
+    /// assert!(ticket.is_some());
+    /// # drop(ticket);
+    /// # drop(sem);
+    /// # whsem::remove(&name)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn acquire_async(&self, timeout: Option<Duration>) -> Acquire<'_> {
+        Acquire::new(self, timeout_ms(timeout), None)
+    }
+
+    /// [`acquire_async`](Semaphore::acquire_async) that `cancel` can end
+    /// with [`ErrorKind::Canceled`](crate::ErrorKind::Canceled).
+    pub fn acquire_async_cancelable(
+        &self,
+        timeout: Option<Duration>,
+        cancel: &CancelToken,
+    ) -> Acquire<'_> {
+        Acquire::new(self, timeout_ms(timeout), Some(cancel.clone()))
+    }
+
+    /// The finalized name (see [`safe_name`](crate::safe_name)).
+    pub fn name(&self) -> Result<String, Error> {
+        let handle = self.handle.get();
+        // SAFETY: buffer pointer and size describe a live allocation.
+        fill_bytes(|buf, size, needed| unsafe { sys::whsem_name(handle, buf, size, needed) })
+            .map(c_text)
+    }
+
+    /// The max count.
+    pub fn max_count(&self) -> Result<u32, Error> {
+        let mut max = 0;
+        // SAFETY: a valid out-pointer.
+        let status = unsafe { sys::whsem_max_count(self.handle.get(), &mut max) };
+        if status != sys::WHSEM_OK {
+            return Err(Error::last(status));
+        }
+        Ok(max as u32)
+    }
+
+    /// A snapshot of the shared state and of the processes holding tickets.
+    /// Also reclaims the tickets of dead processes.
+    pub fn info(&self) -> Result<Info, Error> {
+        let mut holders: Vec<sys::whsem_holder> = Vec::new();
+        loop {
+            let mut info = sys::whsem_info {
+                struct_size: std::mem::size_of::<sys::whsem_info>() as u32,
+                ..Default::default()
+            };
+            let mut count = 0usize;
+            let ptr = if holders.is_empty() {
+                ptr::null_mut()
+            } else {
+                holders.as_mut_ptr()
+            };
+            // SAFETY: `ptr` and `holders.len()` describe a live allocation (or
+            // NULL and 0); `info` and `count` are valid out-pointers.
+            let status = unsafe {
+                sys::whsem_query(self.handle.get(), &mut info, ptr, holders.len(), &mut count)
+            };
+            if status != sys::WHSEM_OK {
+                return Err(Error::last(status));
+            }
+            if count > holders.len() {
+                // More holders than room: ask again with some slack, since
+                // more may arrive meanwhile.
+                holders.resize(count + 4, sys::whsem_holder::default());
+                continue;
+            }
+            holders.truncate(count);
+            return Ok(Info {
+                max_count: info.max_count.max(0) as u32,
+                free_count: info.free_count.max(0) as u32,
+                waiters: info.waiters,
+                processes: info.processes,
+                recoveries: info.recoveries,
+                holders: holders
+                    .iter()
+                    .map(|h| Holder {
+                        pid: u32::try_from(h.pid).unwrap_or(0),
+                        tickets: h.tickets.max(0) as u32,
+                        waiting: h.waiting,
+                        since: UNIX_EPOCH + Duration::from_millis(h.since_unix_ms.max(0) as u64),
+                    })
+                    .collect(),
+            });
+        }
+    }
+
+    /// Closes the handle now, reporting errors (dropping closes too).
+    /// Pending [`acquire_async`](Semaphore::acquire_async) futures cannot
+    /// exist at this point: they borrow the semaphore.
+    pub fn close(self) -> Result<(), Error> {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: plain handle argument.
+        let status = unsafe { sys::whsem_close(this.handle.get()) };
+        if status != sys::WHSEM_OK {
+            return Err(Error::last(status));
+        }
+        Ok(())
+    }
+
+    /// The raw `whsem_sem` handle, for use with [`sys`](crate::sys); still
+    /// owned by this `Semaphore`.
+    pub fn as_raw(&self) -> sys::whsem_sem {
+        self.handle.get()
+    }
+
+    /// Gives up ownership of the raw handle: it is no longer closed on drop.
+    pub fn into_raw(self) -> sys::whsem_sem {
+        ManuallyDrop::new(self).handle.get()
+    }
+
+    /// Takes ownership of a raw `whsem_sem` handle (closed on drop).
+    /// `None` for 0.
+    ///
+    /// # Safety
+    ///
+    /// The handle must be owned by the caller and not be closed elsewhere:
+    /// libwhsem validates every handle, so misuse cannot corrupt memory, but
+    /// another owner's later use of it would fail.
+    pub unsafe fn from_raw(raw: sys::whsem_sem) -> Option<Semaphore> {
+        NonZeroU64::new(raw).map(|handle| Semaphore { handle })
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn acquire_error(status: i32) -> Error {
+    if status == sys::WHSEM_OK {
+        return Error::invalid_handle("the library returned a null ticket handle");
+    }
+    if status == sys::WHSEM_CANCELED {
+        return Error::from_final_status(status);
+    }
+    Error::last(status)
+}
+
+impl Drop for Semaphore {
+    fn drop(&mut self) {
+        // SAFETY: plain handle argument. Nothing to report from a drop; use
+        // close() to see errors.
+        unsafe { sys::whsem_close(self.handle.get()) };
+    }
+}
+
+impl fmt::Debug for Semaphore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Semaphore")
+            .field("handle", &self.handle)
+            .finish()
+    }
+}
+
+impl Ticket {
+    pub(crate) fn from_handle(handle: NonZeroU64) -> Ticket {
+        Ticket { handle }
+    }
+
+    /// Releases the ticket, reporting errors (dropping releases too, but
+    /// silently). [`ErrorKind::WrongProcess`](crate::ErrorKind::WrongProcess)
+    /// in a `fork()` child that inherited the ticket; the parent's ticket then
+    /// stays held.
+    pub fn release(self) -> Result<(), Error> {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: plain handle argument.
+        let status = unsafe { sys::whsem_release(this.handle.get()) };
+        if status != sys::WHSEM_OK {
+            return Err(Error::last(status));
+        }
+        Ok(())
+    }
+
+    /// The raw `whsem_ticket` handle; still owned by this `Ticket`.
+    pub fn as_raw(&self) -> sys::whsem_ticket {
+        self.handle.get()
+    }
+
+    /// Gives up ownership: the ticket is no longer released on drop.
+    pub fn into_raw(self) -> sys::whsem_ticket {
+        ManuallyDrop::new(self).handle.get()
+    }
+
+    /// Takes ownership of a raw `whsem_ticket` handle (released on drop).
+    /// `None` for 0.
+    ///
+    /// # Safety
+    ///
+    /// The ticket must be owned by the caller and not be released elsewhere:
+    /// libwhsem validates every handle, so misuse cannot corrupt memory, but
+    /// the other owner's release would fail.
+    pub unsafe fn from_raw(raw: sys::whsem_ticket) -> Option<Ticket> {
+        NonZeroU64::new(raw).map(|handle| Ticket { handle })
+    }
+}
+
+impl Drop for Ticket {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: plain handle argument. Nothing to report from a drop; use
+        // release() to see errors.
+        unsafe { sys::whsem_release(self.handle.get()) };
+    }
+}
+
+impl fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ticket")
+            .field("handle", &self.handle)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_round_up_and_clamp() {
+        assert_eq!(timeout_ms(None), -1);
+        assert_eq!(timeout_ms(Some(Duration::ZERO)), 0);
+        assert_eq!(timeout_ms(Some(Duration::from_nanos(1))), 1);
+        assert_eq!(timeout_ms(Some(Duration::from_millis(5))), 5);
+        assert_eq!(timeout_ms(Some(Duration::from_micros(5001))), 6);
+        assert_eq!(timeout_ms(Some(Duration::MAX)), i32::MAX as i64);
+    }
+
+    #[test]
+    fn handles_are_send_and_sync() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Semaphore>();
+        send_sync::<Ticket>();
+        assert_eq!(std::mem::size_of::<Option<Ticket>>(), 8);
+    }
+}
