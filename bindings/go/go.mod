@@ -1,0 +1,3 @@
+module libwhsem/go/whsem
+
+go 1.22

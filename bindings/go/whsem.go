@@ -1,0 +1,547 @@
+package whsem
+
+/*
+#include <whsem.h>
+#include <stdlib.h>
+*/
+import "C"
+
+import (
+	"context"
+	"io/fs"
+	"math"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// Version is the version of the loaded libwhsem, e.g. "1.0.0".
+func Version() string { return C.GoString(rawVersionString()) }
+
+func statusName(status int32) string {
+	return C.GoString(rawStatusName(C.whsem_status(status)))
+}
+
+// ---- options ----------------------------------------------------------------
+
+// An Option configures Open, OpenExisting or Remove.
+type Option func(*config)
+
+type config struct {
+	exact    bool
+	force    bool
+	check    time.Duration
+	hasCheck bool
+	mode     fs.FileMode
+	hasMode  bool
+}
+
+// WithExactName uses the name exactly as given instead of finalizing it;
+// it must then already be a finalized name (see SafeName), or the call
+// fails with ErrInvalidName. For Open, OpenExisting and Remove.
+func WithExactName() Option { return func(c *config) { c.exact = true } }
+
+// WithAbandonmentCheck sets how often waiters in this process look for
+// holders that died without releasing (default 100 ms): a dead holder's
+// tickets return to the pool within about that long. A negative d turns the
+// periodic check off; dead holders are then only noticed when one of them
+// is found dead inside the semaphore's lock. For Open and OpenExisting.
+func WithAbandonmentCheck(d time.Duration) Option {
+	return func(c *config) { c.check, c.hasCheck = d, true }
+}
+
+// WithMode sets the permission bits of a semaphore this call creates
+// (default 0600), applied exactly, not masked by the umask. Other users
+// need read and write permission to open it. For Open and OpenExisting.
+func WithMode(perm fs.FileMode) Option {
+	return func(c *config) { c.mode, c.hasMode = perm, true }
+}
+
+// WithForce makes Remove remove a name even while other processes have it
+// open. For Remove only.
+func WithForce() Option { return func(c *config) { c.force = true } }
+
+func makeConfig(opts []Option) config {
+	var c config
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	return c
+}
+
+// cOptions converts the options of an open; the struct lives in Go memory
+// and holds no Go pointers, so it may be handed to C as it is.
+func (c *config) cOptions(op, name string) (C.whsem_open_options, error) {
+	var o C.whsem_open_options
+	o.struct_size = C.uint32_t(unsafe.Sizeof(o))
+	if c.force {
+		return o, &Error{Op: op, Name: name, Detail: "WithForce applies to Remove only", Err: ErrInvalidArgument}
+	}
+	if c.exact {
+		o.flags |= constOpenExactName
+	}
+	if c.hasCheck {
+		switch {
+		case c.check < 0:
+			o.abandonment_check_ms = constInfinite
+		case c.check == 0:
+			return o, &Error{Op: op, Name: name, Detail: "the abandonment check period must not be 0", Err: ErrInvalidArgument}
+		default:
+			ms := (c.check + time.Millisecond - 1) / time.Millisecond
+			if ms > math.MaxInt32 {
+				ms = math.MaxInt32
+			}
+			o.abandonment_check_ms = C.int32_t(ms)
+		}
+	}
+	if c.hasMode {
+		if c.mode&^fs.ModePerm != 0 || c.mode == 0 {
+			return o, &Error{Op: op, Name: name, Detail: "the mode must be permission bits, not 0 and nothing else (got " + c.mode.String() + ")", Err: ErrInvalidArgument}
+		}
+		o.mode = C.uint32_t(c.mode)
+	}
+	return o, nil
+}
+
+// cName converts a name for C; Go strings may hold NUL bytes, C strings not.
+func cName(op, name string) (*C.char, error) {
+	if strings.IndexByte(name, 0) >= 0 {
+		return nil, &Error{Op: op, Name: name, Detail: "the name contains a NUL byte", Err: ErrInvalidName}
+	}
+	return C.CString(name), nil
+}
+
+// ---- names ----------------------------------------------------------------------
+
+// SafeName returns the name a semaphore called name really has: "Global\"
+// followed by the name, or by a hash of it for names that are empty,
+// contain '\' after that prefix or are longer than 260 UTF-16 code units.
+// It is the same in every language and matches the C# DistributedLock
+// library's WaitHandleDistributedSemaphore. Semaphore.Name returns it too.
+func SafeName(name string) (string, error) {
+	if err := checkLibrary(); err != nil {
+		return "", err
+	}
+	if !utf8.ValidString(name) {
+		return "", &Error{Op: "safe name", Name: name, Detail: "the name is not valid UTF-8", Err: ErrInvalidName}
+	}
+	cn, err := cName("safe name", name)
+	if err != nil {
+		return "", err
+	}
+	defer C.free(unsafe.Pointer(cn))
+	return askThenFill("safe name", name, func(buf *C.char, size C.size_t, need *C.size_t) (C.whsem_status, string) {
+		return rawSafeName(cn, buf, size, need)
+	})
+}
+
+// askThenFill runs one of libwhsem's "ask for the size, then fill" calls,
+// growing the buffer until the answer fits (it may grow meanwhile).
+func askThenFill(op, name string, call func(buf *C.char, size C.size_t, need *C.size_t) (C.whsem_status, string)) (string, error) {
+	buf := make([]byte, 512)
+	for {
+		need := new(C.size_t)
+		st, msg := call((*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)), need)
+		switch {
+		case st == statusOk:
+			n := int(*need)
+			if n > 0 && buf[n-1] == 0 {
+				n-- // the size includes the terminating NUL
+			}
+			return string(buf[:n]), nil
+		case st == statusEInvalidArgument && int(*need) > len(buf):
+			buf = make([]byte, int(*need)+64)
+		default:
+			return "", newError(op, name, int32(st), msg)
+		}
+	}
+}
+
+// List returns the finalized names of every semaphore on this machine that
+// this process can see.
+func List() ([]string, error) {
+	if err := checkLibrary(); err != nil {
+		return nil, err
+	}
+	all, err := askThenFill("list", "", func(buf *C.char, size C.size_t, need *C.size_t) (C.whsem_status, string) {
+		return rawList(buf, size, need)
+	})
+	if err != nil {
+		return nil, err
+	}
+	names := []string{}
+	for _, n := range strings.Split(all, "\x00") {
+		if n != "" {
+			names = append(names, n)
+		}
+	}
+	return names, nil
+}
+
+// Remove removes the name, so that the next Open creates a fresh semaphore.
+// It fails with ErrBusy while another live process has the name open
+// (unless WithForce is given: processes that keep it open would then no
+// longer share tickets with new openers) and with ErrNotFound if no
+// semaphore has that name. Options: WithExactName, WithForce.
+func Remove(name string, opts ...Option) error {
+	if err := checkLibrary(); err != nil {
+		return err
+	}
+	c := makeConfig(opts)
+	if c.hasCheck || c.hasMode {
+		return &Error{Op: "remove", Name: name, Detail: "WithAbandonmentCheck and WithMode apply to Open only", Err: ErrInvalidArgument}
+	}
+	var flags C.uint32_t
+	if c.exact {
+		flags |= constOpenExactName
+	}
+	if c.force {
+		flags |= constUnlinkForce
+	}
+	cn, err := cName("remove", name)
+	if err != nil {
+		return err
+	}
+	defer C.free(unsafe.Pointer(cn))
+	if st, msg := rawUnlink(cn, flags); st != statusOk {
+		return newError("remove", name, int32(st), msg)
+	}
+	return nil
+}
+
+// ---- semaphores ------------------------------------------------------------------
+
+// A Semaphore is this process's handle on a named semaphore shared by
+// every process on the machine that opens the same name. Its methods may
+// be called from any goroutine. Close it when done; tickets acquired
+// through it stay valid after Close and must still be released.
+type Semaphore struct {
+	h        C.whsem_sem
+	name     string
+	maxCount int
+	closed   atomic.Bool
+}
+
+// Open opens the semaphore called name, creating it with maxCount tickets
+// (1 ... 2147483647) if it does not exist. Every process that opens the
+// same name must use the same max count: otherwise Open fails with
+// ErrMaxCountMismatch. The name is finalized first (see SafeName) unless
+// WithExactName is given.
+func Open(name string, maxCount int, opts ...Option) (*Semaphore, error) {
+	if maxCount < 1 || maxCount > math.MaxInt32 {
+		return nil, &Error{Op: "open", Name: name, Detail: "max count must be 1 ... 2147483647", Err: ErrInvalidArgument}
+	}
+	return open("open", name, maxCount, opts)
+}
+
+// OpenExisting opens the semaphore called name, adopting its max count. It
+// fails with ErrNotFound if no semaphore has that name.
+func OpenExisting(name string, opts ...Option) (*Semaphore, error) {
+	return open("open existing", name, 0, opts)
+}
+
+func open(op, name string, maxCount int, opts []Option) (*Semaphore, error) {
+	if err := checkLibrary(); err != nil {
+		return nil, err
+	}
+	c := makeConfig(opts)
+	o, err := c.cOptions(op, name)
+	if err != nil {
+		return nil, err
+	}
+	cn, err := cName(op, name)
+	if err != nil {
+		return nil, err
+	}
+	defer C.free(unsafe.Pointer(cn))
+	var (
+		h   uint64
+		st  C.whsem_status
+		msg string
+	)
+	if maxCount == 0 {
+		h, st, msg = rawOpenExisting(cn, &o)
+	} else {
+		h, st, msg = rawOpen(cn, C.int32_t(maxCount), &o)
+	}
+	if st != statusOk {
+		return nil, newError(op, name, int32(st), msg)
+	}
+	s := &Semaphore{h: C.whsem_sem(h)}
+	// Name and max count never change: read them once, so the accessors
+	// cannot fail later.
+	if s.name, err = askThenFill(op, name, func(buf *C.char, size C.size_t, need *C.size_t) (C.whsem_status, string) {
+		return rawName(s.h, buf, size, need)
+	}); err == nil {
+		var mc uint64
+		if mc, st, msg = rawMaxCount(s.h); st == statusOk {
+			s.maxCount = int(int32(mc))
+		} else {
+			err = newError(op, name, int32(st), msg)
+		}
+	}
+	if err != nil {
+		rawClose(s.h)
+		return nil, err
+	}
+	// Only a backstop for a Semaphore nobody closed.
+	runtime.SetFinalizer(s, (*Semaphore).Close)
+	return s, nil
+}
+
+// Name is the semaphore's finalized name (see SafeName).
+func (s *Semaphore) Name() string { return s.name }
+
+// MaxCount is the number of tickets of the semaphore.
+func (s *Semaphore) MaxCount() int { return s.maxCount }
+
+// Close closes this handle. Acquisitions waiting on it end with an error
+// that wraps ErrInvalidHandle (or with a ticket, if one reached them
+// first); tickets already acquired stay valid. Closing a closed Semaphore
+// returns an error wrapping ErrInvalidHandle.
+func (s *Semaphore) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return s.closedError("close")
+	}
+	runtime.SetFinalizer(s, nil)
+	if st, msg := rawClose(s.h); st != statusOk {
+		return newError("close", s.name, int32(st), msg)
+	}
+	return nil
+}
+
+func (s *Semaphore) closedError(op string) error {
+	return &Error{Op: op, Name: s.name, Detail: "the semaphore is closed", Err: ErrInvalidHandle}
+}
+
+// TryAcquire takes a ticket if one is free right now, without waiting. It
+// returns ok == false (and no error) when none is free.
+func (s *Semaphore) TryAcquire() (t Ticket, ok bool, err error) {
+	return s.try("try acquire")
+}
+
+func (s *Semaphore) try(op string) (Ticket, bool, error) {
+	if s.closed.Load() {
+		return Ticket{}, false, s.closedError(op)
+	}
+	v, st, msg := rawAcquire(s.h, 0, 0)
+	runtime.KeepAlive(s) // the finalizer must not close the handle during the call
+	switch st {
+	case statusOk:
+		return newTicket(v), true, nil
+	case statusTimeout:
+		return Ticket{}, false, nil
+	}
+	return Ticket{}, false, s.acquireError(op, st, msg)
+}
+
+func (s *Semaphore) acquireError(op string, st C.whsem_status, msg string) error {
+	if st == statusEInvalidHandle && s.closed.Load() {
+		return s.closedError(op)
+	}
+	return newError(op, s.name, int32(st), msg)
+}
+
+// Acquire waits for a ticket until one is granted or ctx is done.
+//
+// If ctx is done before a ticket is granted, Acquire returns ctx.Err()
+// itself (context.Canceled or context.DeadlineExceeded, unwrapped) and holds
+// no ticket: it does not even try when ctx is already done. A ticket granted
+// at the same moment as the cancellation is released again, never lost.
+// A deadline on ctx is also handed to libwhsem as the wait's timeout.
+//
+// A waiting Acquire holds no OS thread: a thousand goroutines waiting on
+// a semaphore cost a thousand goroutines, not a thousand threads.
+func (s *Semaphore) Acquire(ctx context.Context) (Ticket, error) {
+	if err := ctx.Err(); err != nil {
+		return Ticket{}, err
+	}
+	if t, ok, err := s.try("acquire"); ok || err != nil {
+		return t, err
+	}
+	return s.wait(ctx)
+}
+
+func (s *Semaphore) wait(ctx context.Context) (Ticket, error) {
+	timeout := int64(constInfinite)
+	if deadline, ok := ctx.Deadline(); ok {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return Ticket{}, context.DeadlineExceeded
+		}
+		// Rounded up, so the library never gives up before ctx does.
+		if ms := (left + time.Millisecond - 1) / time.Millisecond; ms <= math.MaxInt32 {
+			timeout = int64(ms)
+		}
+	}
+	q, err := theQueue()
+	if err != nil {
+		return Ticket{}, err
+	}
+	tag, done := q.register()
+	op, st, msg := rawAcquireQueued(s.h, C.int64_t(timeout), 0, q.h, C.uint64_t(tag))
+	if st != statusOk {
+		q.unregister(tag)
+		return Ticket{}, s.acquireError("acquire", st, msg)
+	}
+	canceled := false
+	select {
+	case <-done:
+	case <-ctx.Done():
+		canceled = true
+		// The operation now ends CANCELED, or OK if the grant won the race:
+		// wait for the verdict either way, so a granted ticket is released
+		// below rather than lost.
+		rawOpCancel(C.whsem_op(op))
+		<-done
+	}
+	v, st, msg := rawOpTakeTicket(C.whsem_op(op))
+	rawOpFree(C.whsem_op(op))
+	runtime.KeepAlive(s)
+	switch {
+	case st == statusOk && canceled:
+		rawRelease(C.whsem_ticket(v))
+		return Ticket{}, ctx.Err()
+	case st == statusOk:
+		return newTicket(v), nil
+	case canceled:
+		return Ticket{}, ctx.Err()
+	case st == statusTimeout:
+		return Ticket{}, context.DeadlineExceeded
+	case st == statusCanceled && s.closed.Load():
+		return Ticket{}, &Error{Op: "acquire", Name: s.name, Detail: "the semaphore was closed while waiting", Err: ErrInvalidHandle}
+	}
+	return Ticket{}, s.acquireError("acquire", st, msg)
+}
+
+// ---- tickets -----------------------------------------------------------------
+
+// A Ticket is one of a semaphore's tickets, held by this process until
+// Release. If the process dies, even by SIGKILL, its tickets return to the
+// pool. A Ticket is a small value: copies of it are the same ticket, and
+// the zero Ticket holds nothing. Release every ticket: one dropped without
+// Release is only given back when the garbage collector finds it, which
+// may be much later, or never.
+type Ticket struct {
+	slot *ticketSlot
+	h    uint64
+}
+
+// A ticketSlot records whether a ticket is still held. Slots are recycled
+// (registering a finalizer for every ticket would cost far more than the
+// acquisition itself), so a Ticket also carries its handle: a slot is
+// released only by a Ticket whose handle it still holds, and libwhsem never
+// hands out the same handle twice.
+type ticketSlot struct {
+	h atomic.Uint64
+}
+
+var slots = sync.Pool{New: func() any {
+	s := new(ticketSlot)
+	// A backstop only: the finalizer runs when no Ticket refers to the slot
+	// any more, and releases a ticket that was dropped without Release.
+	runtime.SetFinalizer(s, func(s *ticketSlot) {
+		if h := s.h.Swap(0); h != 0 {
+			rawRelease(C.whsem_ticket(h))
+		}
+	})
+	return s
+}}
+
+func newTicket(h uint64) Ticket {
+	s := slots.Get().(*ticketSlot)
+	s.h.Store(h)
+	return Ticket{s, h}
+}
+
+// Release gives the ticket back. Releasing a released ticket (or the zero
+// Ticket) does nothing and returns nil, so a deferred Release next to an
+// explicit one is fine; Release may be called from any goroutine,
+// concurrently.
+func (t Ticket) Release() error {
+	if t.slot == nil || !t.slot.h.CompareAndSwap(t.h, 0) {
+		return nil
+	}
+	slots.Put(t.slot)
+	if st, msg := rawRelease(C.whsem_ticket(t.h)); st != statusOk {
+		return newError("release", "", int32(st), msg)
+	}
+	return nil
+}
+
+// ---- introspection -------------------------------------------------------------
+
+// Info is a snapshot of a semaphore's state, over all processes.
+type Info struct {
+	MaxCount   int      // the number of tickets
+	Free       int      // tickets nobody holds
+	Waiters    int      // acquisitions waiting, over all processes
+	Processes  int      // processes that have the name open
+	Recoveries uint64   // crash recoveries so far (dead holders, dead lock owners)
+	Holders    []Holder // the processes holding tickets
+}
+
+// Holder is a process holding tickets.
+type Holder struct {
+	PID     int       // process id (in the pid namespace of its creator)
+	Since   time.Time // when it started holding (see the package documentation)
+	Tickets int       // tickets it holds
+	Waiting int       // acquisitions of that process still waiting
+}
+
+// Info returns a snapshot of the semaphore's shared state.
+func (s *Semaphore) Info() (Info, error) {
+	if s.closed.Load() {
+		return Info{}, s.closedError("info")
+	}
+	var ci C.whsem_info
+	ci.struct_size = C.uint32_t(unsafe.Sizeof(ci))
+	var holders []C.whsem_holder
+	for {
+		var hp *C.whsem_holder
+		if len(holders) > 0 {
+			hp = &holders[0]
+		}
+		count := new(C.size_t)
+		st, msg := rawQuery(s.h, &ci, hp, C.size_t(len(holders)), count)
+		if st != statusOk {
+			return Info{}, s.acquireError("info", st, msg)
+		}
+		if int(*count) <= len(holders) {
+			holders = holders[:*count]
+			break
+		}
+		holders = make([]C.whsem_holder, int(*count)+8)
+	}
+	runtime.KeepAlive(s)
+	info := Info{
+		MaxCount:   int(ci.max_count),
+		Free:       int(ci.free_count),
+		Waiters:    int(ci.waiters),
+		Processes:  int(ci.processes),
+		Recoveries: uint64(ci.recoveries),
+		Holders:    make([]Holder, len(holders)),
+	}
+	for i, h := range holders {
+		info.Holders[i] = Holder{
+			PID:     int(h.pid),
+			Since:   sinceTime(int64(h.since_unix_ms)),
+			Tickets: int(h.tickets),
+			Waiting: int(h.waiting),
+		}
+	}
+	return info, nil
+}
+
+func sinceTime(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}
