@@ -1,0 +1,165 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using LibWhsem.Interop;
+
+namespace Medallion.Threading.WaitHandles;
+
+/// <summary>
+/// One asynchronous acquisition in flight. libwhsem completes it by calling
+/// <see cref="OnCompleted"/> once, on a library thread; no .NET thread waits
+/// for it, so any number of pending acquisitions cost no threads.
+/// </summary>
+/// <remarks>
+/// The object is rooted by the GCHandle passed as user data until that call
+/// (which frees it), and it roots the semaphore handle, so a pending wait is
+/// never canceled by the garbage collector closing its semaphore.
+/// </remarks>
+internal sealed unsafe class PendingAcquire : TaskCompletionSource<WaitHandleDistributedSemaphoreHandle?>
+{
+    private readonly SemaphoreSafeHandle _semaphore;
+    private readonly CancellationToken _cancellationToken;
+    private readonly bool _throwOnTimeout;
+    private readonly OpSafeHandle _op = new();
+    private CancellationTokenRegistration _registration;
+    private bool _completed; // guarded by this
+
+    private PendingAcquire(SemaphoreSafeHandle semaphore, CancellationToken cancellationToken, bool throwOnTimeout)
+        // Continuations must not run on the library's callback thread.
+        : base(TaskCreationOptions.RunContinuationsAsynchronously)
+    {
+        _semaphore = semaphore;
+        _cancellationToken = cancellationToken;
+        _throwOnTimeout = throwOnTimeout;
+    }
+
+    internal static Task<WaitHandleDistributedSemaphoreHandle?> Start(
+        SemaphoreSafeHandle semaphore, int timeoutMs, CancellationToken cancellationToken, bool throwOnTimeout)
+    {
+        var pending = new PendingAcquire(semaphore, cancellationToken, throwOnTimeout);
+        var root = GCHandle.Alloc(pending);
+        ulong op;
+        int status = Native.whsem_acquire_async(
+            semaphore.Value, timeoutMs, 0, &OnCompleted, (void*)GCHandle.ToIntPtr(root), &op);
+        if (status != Native.WHSEM_OK)
+        {
+            // No operation was created, so no callback will come.
+            var error = WhsemErrors.FromLastError(status, "Starting an asynchronous acquisition");
+            root.Free();
+            pending._op.Dispose();
+            return System.Threading.Tasks.Task.FromException<WaitHandleDistributedSemaphoreHandle?>(error);
+        }
+
+        bool completedAlready;
+        lock (pending)
+        {
+            pending._op.SetValue(op);
+            completedAlready = pending._completed;
+        }
+        if (completedAlready)
+        {
+            // The callback ran before the handle was known: it left the free to us.
+            pending._op.Dispose();
+            return pending.Task;
+        }
+
+        if (cancellationToken.CanBeCanceled)
+        {
+            // Runs CancelOperation at once if the token is already canceled.
+            var registration = cancellationToken.UnsafeRegister(static state => ((PendingAcquire)state!)._op.Cancel(), pending);
+            bool keep;
+            lock (pending)
+            {
+                keep = !pending._completed;
+                if (keep) { pending._registration = registration; }
+            }
+            if (!keep) { registration.Unregister(); }
+        }
+        return pending.Task;
+    }
+
+    [UnmanagedCallersOnly(CallConvs = new[] { typeof(CallConvCdecl) })]
+    private static void OnCompleted(ulong op, int status, void* userData)
+    {
+        // Nothing may escape into the library's thread: every failure goes
+        // to the awaiting task.
+        PendingAcquire? pending = null;
+        try
+        {
+            var root = GCHandle.FromIntPtr((IntPtr)userData);
+            pending = (PendingAcquire)root.Target!;
+            root.Free();
+            pending.Complete(op, status);
+        }
+        catch (Exception e)
+        {
+            pending?.TrySetException(e);
+        }
+    }
+
+    private void Complete(ulong op, int status)
+    {
+        // The ticket is taken before the operation can be freed (by whichever
+        // side sees the other done), because freeing an operation releases a
+        // ticket nobody took.
+        TicketSlot? ticket = null;
+        Exception? error = null;
+        if (status == Native.WHSEM_OK)
+        {
+            var slot = TicketSlot.Rent();
+            ulong raw;
+            var taken = Native.whsem_op_take_ticket(op, &raw);
+            if (taken == Native.WHSEM_OK)
+            {
+                slot.Ticket = raw;
+                ticket = slot;
+            }
+            else
+            {
+                slot.Return();
+                error = WhsemErrors.FromLastError(taken, "Taking the ticket of an asynchronous acquisition");
+            }
+        }
+        else if (status < 0)
+        {
+            error = WhsemErrors.Create(status, "", "Asynchronous acquisition");
+        }
+
+        bool freeHere;
+        CancellationTokenRegistration registration;
+        lock (this)
+        {
+            _completed = true;
+            freeHere = !_op.IsInvalid;
+            registration = _registration;
+            _registration = default;
+        }
+        // Unregister, not Dispose: it does not wait for a cancel running on
+        // another thread, which the op handle's reference count makes safe.
+        registration.Unregister();
+        if (freeHere) { _op.Dispose(); }
+
+        if (ticket != null)
+        {
+            // A grant that raced with cancellation still delivers the ticket:
+            // returning it is better than dropping a ticket the caller paid for.
+            TrySetResult(new WaitHandleDistributedSemaphoreHandle(ticket));
+        }
+        else if (error != null)
+        {
+            TrySetException(error);
+        }
+        else if (status == Native.WHSEM_TIMEOUT)
+        {
+            if (_throwOnTimeout) { TrySetException(Timeouts.SemaphoreTimeout()); }
+            else { TrySetResult(null); }
+        }
+        else
+        {
+            // WHSEM_CANCELED: only our registration cancels the operation.
+            TrySetCanceled(_cancellationToken.IsCancellationRequested ? _cancellationToken : new CancellationToken(canceled: true));
+        }
+        // The semaphore had to stay open until now (closing it would have
+        // canceled the operation); from here on it may go.
+        GC.KeepAlive(_semaphore);
+    }
+}

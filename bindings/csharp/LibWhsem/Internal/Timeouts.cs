@@ -1,0 +1,54 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+
+namespace Medallion.Threading.WaitHandles;
+
+/// <summary>
+/// The .NET timeout conventions (those of Task.Wait and of the original):
+/// whole milliseconds, truncated; <see cref="Timeout.InfiniteTimeSpan"/>
+/// (-1 ms) waits forever; anything else negative, or beyond int.MaxValue
+/// ms, is out of range. libwhsem takes the same numbers (0 = try once,
+/// -1 = forever).
+/// </summary>
+internal static class Timeouts
+{
+    internal const int Infinite = -1;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static int ToMilliseconds(TimeSpan timeout, string paramName)
+    {
+        // Integer division truncates toward zero like (long)TotalMilliseconds,
+        // without the floating point.
+        var ms = timeout.Ticks / TimeSpan.TicksPerMillisecond;
+        if ((ulong)(ms + 1) > (ulong)int.MaxValue + 1) { ThrowOutOfRange(timeout, paramName); }
+        return (int)ms;
+    }
+
+    [DoesNotReturn]
+    private static void ThrowOutOfRange(TimeSpan timeout, string paramName) =>
+        throw new ArgumentOutOfRangeException(
+            paramName,
+            timeout,
+            $"Must be {nameof(Timeout)}.{nameof(Timeout.InfiniteTimeSpan)} ({Timeout.InfiniteTimeSpan}) or a non-negative value <= {TimeSpan.FromMilliseconds(int.MaxValue)}");
+
+    internal static int ToMilliseconds(TimeSpan? timeout, string paramName) =>
+        timeout is { } value ? ToMilliseconds(value, paramName) : Infinite;
+
+    /// <summary>
+    /// whsem_open_options.abandonment_check_ms: 0 (null) lets libwhsem pick
+    /// its default, -1 checks only when a holder is found dead.
+    /// </summary>
+    internal static int ToAbandonmentCheckMilliseconds(TimeSpan? cadence)
+    {
+        if (cadence is not { } value) { return 0; }
+        var ms = ToMilliseconds(value, "abandonmentCheckCadence");
+        if (ms == 0)
+        {
+            throw new ArgumentOutOfRangeException("abandonmentCheckCadence", value, "must not be zero");
+        }
+        return ms;
+    }
+
+    internal static TimeoutException SemaphoreTimeout() =>
+        new("Timeout exceeded when trying to acquire the semaphore");
+}

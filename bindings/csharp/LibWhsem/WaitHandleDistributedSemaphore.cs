@@ -1,0 +1,238 @@
+using LibWhsem.Interop;
+
+namespace Medallion.Threading.WaitHandles;
+
+/// <summary>
+/// A distributed semaphore: at most <see cref="MaxCount"/> tickets of the
+/// semaphore called <see cref="Name"/> are held at any time, across every
+/// process on the machine. The Linux implementation of DistributedLock's
+/// <c>WaitHandleDistributedSemaphore</c>, on top of libwhsem.
+/// </summary>
+/// <remarks>
+/// Every instance with the same <see cref="Name"/> and <see cref="MaxCount"/>,
+/// in any process (and any language binding of libwhsem), shares one pool
+/// of tickets. Constructing an instance touches nothing outside this
+/// process; the semaphore is opened (created if needed) by the first
+/// acquisition and stays open for the instance's lifetime.
+/// </remarks>
+public sealed partial class WaitHandleDistributedSemaphore : IDistributedSemaphore
+{
+    private readonly int _abandonmentCheckMs;
+    private SemaphoreSafeHandle? _semaphore;
+
+    /// <summary>
+    /// Constructs a semaphore with the given <paramref name="name"/> and
+    /// <paramref name="maxCount"/>.
+    ///
+    /// <paramref name="abandonmentCheckCadence"/> is how often waiters look
+    /// for holders that died without releasing: their tickets return to the
+    /// pool within that time. The default is libwhsem's (100 ms).
+    /// <see cref="Timeout.InfiniteTimeSpan"/> checks only when a holder is
+    /// found dead while the semaphore's state is updated.
+    ///
+    /// Unless <paramref name="exactName"/> is specified, <paramref name="name"/>
+    /// will be escaped/hashed to ensure name validity, exactly as on Windows.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxCount"/> is below 1, or <paramref name="abandonmentCheckCadence"/> is zero, negative (other than infinite) or too large.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/> is null.</exception>
+    /// <exception cref="FormatException"><paramref name="exactName"/> is set and <paramref name="name"/> is not a valid name.</exception>
+    /// <exception cref="ArgumentException">The finalized name contains '\0', which a Linux name cannot.</exception>
+    public WaitHandleDistributedSemaphore(string name, int maxCount, TimeSpan? abandonmentCheckCadence = null, bool exactName = false)
+    {
+        if (maxCount < 1) { throw new ArgumentOutOfRangeException(nameof(maxCount), maxCount, "must be positive"); }
+
+        Name = SemaphoreNames.ValidateAndFinalize(name, exactName);
+        MaxCount = maxCount;
+        _abandonmentCheckMs = Timeouts.ToAbandonmentCheckMilliseconds(abandonmentCheckCadence);
+    }
+
+    /// <summary>
+    /// Implements <see cref="IDistributedSemaphore.Name"/>: the finalized
+    /// name, e.g. <c>Global\abc</c> for "abc".
+    /// </summary>
+    public string Name { get; }
+
+    /// <summary>Implements <see cref="IDistributedSemaphore.MaxCount"/>.</summary>
+    public int MaxCount { get; }
+
+    /// <summary>
+    /// Attempts to acquire a semaphore ticket synchronously. Usage:
+    /// <code>
+    ///     using (var handle = mySemaphore.TryAcquire(...))
+    ///     {
+    ///         if (handle != null) { /* we have the ticket! */ }
+    ///     }
+    ///     // dispose releases the ticket if we took it
+    /// </code>
+    /// </summary>
+    /// <param name="timeout">How long to wait before giving up on the acquisition attempt. Defaults to 0</param>
+    /// <param name="cancellationToken">Specifies a token by which the wait can be canceled</param>
+    /// <returns>A <see cref="WaitHandleDistributedSemaphoreHandle"/> which can be used to release the ticket or null on failure</returns>
+    public WaitHandleDistributedSemaphoreHandle? TryAcquire(TimeSpan timeout = default, CancellationToken cancellationToken = default) =>
+        AcquireCore(Timeouts.ToMilliseconds(timeout, nameof(timeout)), cancellationToken);
+
+    /// <summary>
+    /// Acquires a semaphore ticket synchronously, failing with <see cref="TimeoutException"/> if the attempt times out. Usage:
+    /// <code>
+    ///     using (mySemaphore.Acquire(...))
+    ///     {
+    ///         /* we have the ticket! */
+    ///     }
+    ///     // dispose releases the ticket
+    /// </code>
+    /// </summary>
+    /// <param name="timeout">How long to wait before giving up on the acquisition attempt. Defaults to <see cref="Timeout.InfiniteTimeSpan"/></param>
+    /// <param name="cancellationToken">Specifies a token by which the wait can be canceled</param>
+    /// <returns>A <see cref="WaitHandleDistributedSemaphoreHandle"/> which can be used to release the ticket</returns>
+    public WaitHandleDistributedSemaphoreHandle Acquire(TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
+        AcquireCore(Timeouts.ToMilliseconds(timeout, nameof(timeout)), cancellationToken) ?? throw Timeouts.SemaphoreTimeout();
+
+    /// <summary>
+    /// Attempts to acquire a semaphore ticket asynchronously. Usage:
+    /// <code>
+    ///     await using (var handle = await mySemaphore.TryAcquireAsync(...))
+    ///     {
+    ///         if (handle != null) { /* we have the ticket! */ }
+    ///     }
+    ///     // dispose releases the ticket if we took it
+    /// </code>
+    /// </summary>
+    /// <param name="timeout">How long to wait before giving up on the acquisition attempt. Defaults to 0</param>
+    /// <param name="cancellationToken">Specifies a token by which the wait can be canceled</param>
+    /// <returns>A <see cref="WaitHandleDistributedSemaphoreHandle"/> which can be used to release the ticket or null on failure</returns>
+    public ValueTask<WaitHandleDistributedSemaphoreHandle?> TryAcquireAsync(TimeSpan timeout = default, CancellationToken cancellationToken = default) =>
+        AcquireAsyncCore(Timeouts.ToMilliseconds(timeout, nameof(timeout)), cancellationToken, throwOnTimeout: false);
+
+    /// <summary>
+    /// Acquires a semaphore ticket asynchronously, failing with <see cref="TimeoutException"/> if the attempt times out. Usage:
+    /// <code>
+    ///     await using (await mySemaphore.AcquireAsync(...))
+    ///     {
+    ///         /* we have the ticket! */
+    ///     }
+    ///     // dispose releases the ticket
+    /// </code>
+    /// </summary>
+    /// <param name="timeout">How long to wait before giving up on the acquisition attempt. Defaults to <see cref="Timeout.InfiniteTimeSpan"/></param>
+    /// <param name="cancellationToken">Specifies a token by which the wait can be canceled</param>
+    /// <returns>A <see cref="WaitHandleDistributedSemaphoreHandle"/> which can be used to release the ticket</returns>
+    public ValueTask<WaitHandleDistributedSemaphoreHandle> AcquireAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
+        AcquireAsyncCore(Timeouts.ToMilliseconds(timeout, nameof(timeout)), cancellationToken, throwOnTimeout: true)!;
+
+    IDistributedSynchronizationHandle? IDistributedSemaphore.TryAcquire(TimeSpan timeout, CancellationToken cancellationToken) =>
+        TryAcquire(timeout, cancellationToken);
+
+    IDistributedSynchronizationHandle IDistributedSemaphore.Acquire(TimeSpan? timeout, CancellationToken cancellationToken) =>
+        Acquire(timeout, cancellationToken);
+
+    ValueTask<IDistributedSynchronizationHandle?> IDistributedSemaphore.TryAcquireAsync(TimeSpan timeout, CancellationToken cancellationToken) =>
+        Upcast(TryAcquireAsync(timeout, cancellationToken));
+
+    ValueTask<IDistributedSynchronizationHandle> IDistributedSemaphore.AcquireAsync(TimeSpan? timeout, CancellationToken cancellationToken) =>
+        Upcast(AcquireAsyncCore(Timeouts.ToMilliseconds(timeout, nameof(timeout)), cancellationToken, throwOnTimeout: true))!;
+
+    private static ValueTask<IDistributedSynchronizationHandle?> Upcast(ValueTask<WaitHandleDistributedSemaphoreHandle?> task)
+    {
+        if (task.IsCompletedSuccessfully) { return new(task.Result); }
+        return Await(task);
+
+        static async ValueTask<IDistributedSynchronizationHandle?> Await(ValueTask<WaitHandleDistributedSemaphoreHandle?> task) =>
+            await task.ConfigureAwait(false);
+    }
+
+    private unsafe WaitHandleDistributedSemaphoreHandle? AcquireCore(int timeoutMs, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var semaphore = _semaphore ?? Open();
+
+        // Rented before the call so that nothing can fail between getting a
+        // ticket and giving it an owner.
+        var slot = TicketSlot.Rent();
+        ulong ticket;
+        // A single try cannot be waiting when the token fires, so only a real
+        // wait pays for a cancellation source.
+        var status = timeoutMs == 0 || !cancellationToken.CanBeCanceled
+            ? Native.whsem_acquire(semaphore.Value, timeoutMs, 0, &ticket)
+            : AcquireCancelable(semaphore, timeoutMs, cancellationToken, &ticket);
+        // Only the finalizer can close the semaphore handle; keep it reachable
+        // until the native call is over.
+        GC.KeepAlive(semaphore);
+
+        if (status == Native.WHSEM_OK)
+        {
+            slot.Ticket = ticket;
+            return new WaitHandleDistributedSemaphoreHandle(slot);
+        }
+        slot.Return();
+        return status == Native.WHSEM_TIMEOUT ? null : throw AcquireFailure(status, cancellationToken);
+    }
+
+    private static unsafe int AcquireCancelable(SemaphoreSafeHandle semaphore, int timeoutMs, CancellationToken cancellationToken, ulong* ticket)
+    {
+        using var cancel = CancelSourceSafeHandle.Create();
+        using (cancellationToken.UnsafeRegister(static state => ((CancelSourceSafeHandle)state!).Trigger(), cancel))
+        {
+            return Native.whsem_acquire(semaphore.Value, timeoutMs, cancel.Value, ticket);
+        }
+    }
+
+    private Exception AcquireFailure(int status, CancellationToken cancellationToken) =>
+        status == Native.WHSEM_CANCELED
+            ? new OperationCanceledException(cancellationToken)
+            : WhsemErrors.FromLastError(status, $"Acquiring a ticket of '{Name}'");
+
+    private unsafe ValueTask<WaitHandleDistributedSemaphoreHandle?> AcquireAsyncCore(int timeoutMs, CancellationToken cancellationToken, bool throwOnTimeout)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<WaitHandleDistributedSemaphoreHandle?>(cancellationToken);
+        }
+
+        SemaphoreSafeHandle semaphore;
+        ulong ticket;
+        int status;
+        try
+        {
+            semaphore = _semaphore ?? Open();
+            // A free ticket is taken right here, with no task or callback.
+            var slot = TicketSlot.Rent();
+            status = Native.whsem_acquire(semaphore.Value, 0, 0, &ticket);
+            GC.KeepAlive(semaphore);
+            if (status == Native.WHSEM_OK)
+            {
+                slot.Ticket = ticket;
+                return new(new WaitHandleDistributedSemaphoreHandle(slot));
+            }
+            slot.Return();
+            switch (status)
+            {
+                case Native.WHSEM_TIMEOUT when timeoutMs == 0:
+                    return throwOnTimeout
+                        ? ValueTask.FromException<WaitHandleDistributedSemaphoreHandle?>(Timeouts.SemaphoreTimeout())
+                        : new((WaitHandleDistributedSemaphoreHandle?)null);
+                case Native.WHSEM_TIMEOUT:
+                    break;
+                default:
+                    throw AcquireFailure(status, cancellationToken);
+            }
+        }
+        catch (Exception e)
+        {
+            return ValueTask.FromException<WaitHandleDistributedSemaphoreHandle?>(e);
+        }
+
+        return new(PendingAcquire.Start(semaphore, timeoutMs, cancellationToken, throwOnTimeout));
+    }
+
+    private SemaphoreSafeHandle Open()
+    {
+        var opened = SemaphoreSafeHandle.Open(Name, MaxCount, _abandonmentCheckMs);
+        var winner = Interlocked.CompareExchange(ref _semaphore, opened, null);
+        if (winner != null)
+        {
+            opened.Dispose();
+            return winner;
+        }
+        return opened;
+    }
+}

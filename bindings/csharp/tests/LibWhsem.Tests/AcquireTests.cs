@@ -1,0 +1,296 @@
+using System.Diagnostics;
+using Medallion.Threading;
+using Medallion.Threading.WaitHandles;
+using Xunit;
+
+namespace LibWhsem.Tests;
+
+public class AcquireTests
+{
+    private static readonly TimeSpan Long = TimeSpan.FromSeconds(20);
+
+    [Fact]
+    public async Task BasicSemantics()
+    {
+        using var n = new UniqueName("basic");
+        var semaphore = new WaitHandleDistributedSemaphore(n.Name, 1);
+        using (var handle = semaphore.TryAcquire())
+        {
+            Assert.NotNull(handle);
+            using var nested = semaphore.TryAcquire();
+            Assert.Null(nested); // not reentrant
+            Assert.Null(await semaphore.TryAcquireAsync());
+        }
+        await using (var handle = await semaphore.TryAcquireAsync())
+        {
+            Assert.NotNull(handle);
+        }
+        await using (await semaphore.AcquireAsync(Long)) { }
+        using (semaphore.Acquire()) { }
+    }
+
+    [Fact]
+    public void BadTimeoutsAreOutOfRangeEvenForTheAsyncMethods()
+    {
+        var semaphore = new WaitHandleDistributedSemaphore("never-opened", 1);
+        foreach (var bad in new[] { TimeSpan.FromSeconds(-2), TimeSpan.FromMilliseconds(-2), TimeSpan.FromSeconds(int.MaxValue), TimeSpan.FromMilliseconds(int.MaxValue + 1.0), TimeSpan.MaxValue, TimeSpan.MinValue })
+        {
+            Assert.Throws<ArgumentOutOfRangeException>("timeout", () => semaphore.Acquire(bad));
+            Assert.Throws<ArgumentOutOfRangeException>("timeout", () => semaphore.TryAcquire(bad));
+            // Thrown by the call itself, not through the task.
+            Assert.Throws<ArgumentOutOfRangeException>("timeout", () => { _ = semaphore.AcquireAsync(bad); });
+            Assert.Throws<ArgumentOutOfRangeException>("timeout", () => { _ = semaphore.TryAcquireAsync(bad); });
+        }
+    }
+
+    [Fact]
+    public void InfiniteAndLargestTimeoutsAreAccepted()
+    {
+        using var n = new UniqueName("inf");
+        var semaphore = new WaitHandleDistributedSemaphore(n.Name, 1);
+        semaphore.Acquire(Timeout.InfiniteTimeSpan).Dispose();
+        semaphore.Acquire(TimeSpan.FromMilliseconds(-1.5)).Dispose(); // truncates to -1, like the original
+        semaphore.Acquire(TimeSpan.FromMilliseconds(int.MaxValue)).Dispose();
+        Assert.NotNull(semaphore.TryAcquire(TimeSpan.FromMilliseconds(-0.5))); // truncates to 0
+    }
+
+    [Fact]
+    public async Task TimeoutsGiveNullOrTimeoutException()
+    {
+        using var n = new UniqueName("timeout");
+        var semaphore = new WaitHandleDistributedSemaphore(n.Name, 1);
+        using var held = new WaitHandleDistributedSemaphore(n.Name, 1).Acquire(Long);
+        var timeout = TimeSpan.FromMilliseconds(200);
+
+        var sw = Stopwatch.StartNew();
+        Assert.Throws<TimeoutException>(() => semaphore.Acquire(timeout));
+        Assert.True(sw.Elapsed >= TimeSpan.FromMilliseconds(150), $"gave up after {sw.Elapsed}");
+        await Assert.ThrowsAsync<TimeoutException>(async () => await semaphore.AcquireAsync(timeout));
+        Assert.Null(semaphore.TryAcquire(timeout));
+        Assert.Null(await semaphore.TryAcquireAsync(timeout));
+        // Zero timeouts take the synchronous path of the async methods.
+        await Assert.ThrowsAsync<TimeoutException>(async () => await semaphore.AcquireAsync(TimeSpan.Zero));
+        Assert.Null(await semaphore.TryAcquireAsync(TimeSpan.Zero));
+        Assert.Throws<TimeoutException>(() => semaphore.Acquire(TimeSpan.Zero));
+    }
+
+    [Fact]
+    public async Task AlreadyCanceledThrowsForSyncAndCancelsTheTaskForAsync()
+    {
+        using var n = new UniqueName("precanceled");
+        var semaphore = new WaitHandleDistributedSemaphore(n.Name, 1);
+        using var source = new CancellationTokenSource();
+        source.Cancel();
+
+        // Even though a ticket is free.
+        Assert.Throws<OperationCanceledException>(() => semaphore.Acquire(cancellationToken: source.Token));
+        Assert.Throws<OperationCanceledException>(() => semaphore.TryAcquire(cancellationToken: source.Token));
+        Assert.Throws<OperationCanceledException>(() => semaphore.TryAcquire(Long, source.Token));
+
+        var acquire = semaphore.AcquireAsync(cancellationToken: source.Token).AsTask();
+        var tryAcquire = semaphore.TryAcquireAsync(cancellationToken: source.Token).AsTask();
+        await Task.WhenAny(Task.WhenAll(acquire, tryAcquire!), Task.Delay(Long));
+        Assert.True(acquire.IsCanceled, acquire.Status.ToString());
+        Assert.True(tryAcquire.IsCanceled, tryAcquire.Status.ToString());
+
+        // Nothing was taken.
+        using var handle = semaphore.TryAcquire();
+        Assert.NotNull(handle);
+    }
+
+    [Fact]
+    public async Task CancelingAWaitingAsyncAcquisitionCancelsTheTask()
+    {
+        using var n = new UniqueName("cancel-async");
+        var semaphore = new WaitHandleDistributedSemaphore(n.Name, 1);
+        using var source = new CancellationTokenSource();
+        using (new WaitHandleDistributedSemaphore(n.Name, 1).Acquire(Long))
+        {
+            var blocked = semaphore.AcquireAsync(cancellationToken: source.Token).AsTask();
+            Assert.False(blocked.Wait(TimeSpan.FromMilliseconds(100)));
+            source.Cancel();
+            await Task.WhenAny(blocked, Task.Delay(Long));
+            Assert.Equal(TaskStatus.Canceled, blocked.Status);
+            var e = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => blocked);
+            Assert.Equal(source.Token, e.CancellationToken);
+        }
+        using var handle = semaphore.TryAcquire(Long);
+        Assert.NotNull(handle);
+    }
+
+    [Fact]
+    public void CancelingAWaitingSyncAcquisitionThrows()
+    {
+        using var n = new UniqueName("cancel-sync");
+        var semaphore = new WaitHandleDistributedSemaphore(n.Name, 1);
+        using var source = new CancellationTokenSource();
+        using (new WaitHandleDistributedSemaphore(n.Name, 1).Acquire(Long))
+        {
+            var blocked = Task.Run(() => semaphore.Acquire(cancellationToken: source.Token));
+            Assert.False(blocked.Wait(TimeSpan.FromMilliseconds(100)));
+            source.Cancel();
+            Assert.True(((Task)blocked).ContinueWith(_ => { }).Wait(Long));
+            Assert.IsAssignableFrom<OperationCanceledException>(blocked.Exception!.InnerException);
+
+            // A bounded wait is canceled the same way.
+            using var source2 = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
+            Assert.Throws<OperationCanceledException>(() => semaphore.TryAcquire(TimeSpan.FromSeconds(60), source2.Token));
+        }
+        using var handle = semaphore.TryAcquire(Long);
+        Assert.NotNull(handle);
+    }
+
+    // DistributedLock issue #120: cancellation racing with a release must
+    // never lose the released ticket.
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task CancellationNeverLosesATicket(bool async)
+    {
+        using var n = new UniqueName($"no-lost-{async}");
+        var semaphore = new WaitHandleDistributedSemaphore(n.Name, 2);
+        await using var _ = await semaphore.AcquireAsync(Long);
+
+        var random = new Random(12345);
+        for (var i = 0; i < 50; i++)
+        {
+            var blockingHandle = semaphore.TryAcquire(TimeSpan.Zero);
+            Assert.NotNull(blockingHandle); // the last free ticket
+            using var source = new CancellationTokenSource();
+            using var acquiring = new SemaphoreSlim(0, 1);
+            var acquireTask = Task.Run(async () =>
+            {
+                try
+                {
+                    if (async)
+                    {
+                        var task = semaphore.AcquireAsync(TimeSpan.FromSeconds(30), source.Token);
+                        acquiring.Release();
+                        (await task).Dispose();
+                    }
+                    else
+                    {
+                        acquiring.Release();
+                        semaphore.Acquire(TimeSpan.FromSeconds(30), source.Token).Dispose();
+                    }
+                }
+                catch (OperationCanceledException) { }
+            });
+            await acquiring.WaitAsync();
+
+            using var barrier = new Barrier(2);
+            var release = Task.Run(() => { barrier.SignalAndWait(); blockingHandle!.Dispose(); });
+            var spins = random.Next(5, 25);
+            var cancel = Task.Run(() =>
+            {
+                barrier.SignalAndWait();
+                for (var s = 0; s < spins; s++) { Thread.Yield(); }
+                source.Cancel();
+            });
+            await Task.WhenAll(acquireTask, release, cancel).WaitAsync(TimeSpan.FromSeconds(60));
+        }
+
+        await using var handle = await semaphore.TryAcquireAsync(Long);
+        Assert.NotNull(handle);
+    }
+
+    [Fact]
+    public void DisposeIsIdempotent()
+    {
+        using var n = new UniqueName("dispose");
+        var semaphore = new WaitHandleDistributedSemaphore(n.Name, 1);
+        var handle = semaphore.Acquire(Long);
+        handle.Dispose();
+        var handle2 = semaphore.Acquire(Long);
+        handle.Dispose(); // must not release handle2's ticket
+        Assert.Null(semaphore.TryAcquire());
+        handle2.Dispose();
+        handle2.Dispose();
+        using var handle3 = semaphore.TryAcquire();
+        Assert.NotNull(handle3);
+    }
+
+    [Fact]
+    public async Task ConcurrentDisposeReleasesOnce()
+    {
+        using var n = new UniqueName("dispose-race");
+        var semaphore = new WaitHandleDistributedSemaphore(n.Name, 2);
+        for (var i = 0; i < 200; i++)
+        {
+            var handle = semaphore.Acquire(Long);
+            using var start = new Barrier(4);
+            await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(() => { start.SignalAndWait(); handle.Dispose(); })));
+        }
+        // Exactly two tickets are left, and each acquisition owns its own.
+        using var a = semaphore.Acquire(Long);
+        using var b = semaphore.Acquire(Long);
+        Assert.Null(semaphore.TryAcquire());
+    }
+
+    [Fact]
+    public async Task DisposeAsyncReleases()
+    {
+        using var n = new UniqueName("dispose-async");
+        var semaphore = new WaitHandleDistributedSemaphore(n.Name, 1);
+        var handle = await semaphore.AcquireAsync(Long);
+        await handle.DisposeAsync();
+        await handle.DisposeAsync();
+        Assert.NotNull(await semaphore.TryAcquireAsync());
+    }
+
+    [Fact]
+    public async Task HandleLostTokenIsNoneThenThrowsAfterDispose()
+    {
+        using var n = new UniqueName("lost");
+        var semaphore = new WaitHandleDistributedSemaphore(n.Name, 1);
+        var handle = await semaphore.AcquireAsync(Long);
+        Assert.False(handle.HandleLostToken.CanBeCanceled);
+        Assert.False(handle.HandleLostToken.IsCancellationRequested);
+        Assert.Equal(CancellationToken.None, handle.HandleLostToken);
+        await handle.DisposeAsync();
+        Assert.Throws<ObjectDisposedException>(() => handle.HandleLostToken);
+    }
+
+    [Fact]
+    public void TheInterfacesAreDistributedLockCores()
+    {
+        // Drop-in: code typed against DistributedLock.Core's abstractions
+        // takes this implementation.
+        Assert.Equal("DistributedLock.Core", typeof(IDistributedSemaphore).Assembly.GetName().Name);
+        using var n = new UniqueName("iface");
+        IDistributedSemaphore semaphore = new WaitHandleDistributedSemaphore(n.Name, 1);
+        using var handle = semaphore.Acquire(Long);
+        Assert.IsType<WaitHandleDistributedSemaphoreHandle>(handle);
+        Assert.Null(semaphore.TryAcquire());
+    }
+
+    [Fact]
+    public async Task ProviderWorksWithTheCoreExtensionMethods()
+    {
+        using var n = new UniqueName("provider");
+        IDistributedSemaphoreProvider provider = new WaitHandleDistributedSynchronizationProvider();
+        await using (await provider.AcquireSemaphoreAsync(n.Name, 2))
+        {
+            await using var handle = await provider.TryAcquireSemaphoreAsync(n.Name, 2);
+            Assert.NotNull(handle);
+            await using var failed = await provider.TryAcquireSemaphoreAsync(n.Name, 2);
+            Assert.Null(failed);
+        }
+        using var sync = provider.TryAcquireSemaphore(n.Name, 2);
+        Assert.NotNull(sync);
+    }
+
+    [Fact]
+    public void AMaxCountMismatchIsAClearError()
+    {
+        using var n = new UniqueName("mismatch");
+        using var held = new WaitHandleDistributedSemaphore(n.Name, 2).Acquire(Long);
+        var other = new WaitHandleDistributedSemaphore(n.Name, 3);
+        var e = Assert.Throws<InvalidOperationException>(() => other.TryAcquire());
+        Assert.Contains("max count 2", e.Message);
+        Assert.Equal("WHSEM_E_MAX_COUNT_MISMATCH", e.Data["whsem.status"]);
+        // The async methods report it through the task.
+        var task = other.AcquireAsync(Long);
+        Assert.True(task.IsFaulted);
+    }
+}

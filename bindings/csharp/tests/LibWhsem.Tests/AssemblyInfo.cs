@@ -1,0 +1,2 @@
+// libwhsem is Linux-only; so are these tests.
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
