@@ -321,6 +321,11 @@ int main(int argc, char **argv)
     EXPECT(call("whsem_queue_new", P(NULL)), E_INVALID_ARGUMENT);
     EXPECT(call("whsem_queue_fd", q, P(&fd)), OK);
     EXPECT_TRUE(fd >= 0);
+    uint64_t qh = 0;
+    EXPECT(call("whsem_queue_handle", q, P(&qh)), OK);
+    EXPECT((int64_t)qh, fd); /* on Linux, the descriptor */
+    EXPECT(call("whsem_queue_handle", q, P(NULL)), E_INVALID_ARGUMENT);
+    EXPECT(call("whsem_queue_handle", 0, P(&qh)), E_INVALID_HANDLE);
     EXPECT(call("whsem_queue_pop", q, P(&popped), P(&tag)), PENDING);
     EXPECT(call("whsem_acquire_queued", sem, (int64_t)-1, 0, q, 77, P(&op)), OK);
     EXPECT(call("whsem_op_poll", op), PENDING);
