@@ -82,7 +82,7 @@ typedef int32_t whsem_status;  /* see the WHSEM_* status values (since 1.0)     
 #define WHSEM_E_INVALID_ARGUMENT (-1) /* NULL pointer, out-of-range number, ...    */
 #define WHSEM_E_INVALID_HANDLE (-2)   /* zero, stale, released or wrong-kind handle */
 #define WHSEM_E_INVALID_NAME (-3)     /* not valid UTF-8, or not a valid exact name */
-#define WHSEM_E_MAX_COUNT_MISMATCH (-4) /* the name exists with another max count  */
+#define WHSEM_E_MAX_COUNT_MISMATCH (-4) /* open elsewhere with another max count  */
 #define WHSEM_E_ACCESS_DENIED (-5)    /* the OS refused access to the shared state */
 #define WHSEM_E_CORRUPT (-6)          /* the shared state is not a valid segment   */
 #define WHSEM_E_INCOMPATIBLE (-7)     /* created by an incompatible library layout */

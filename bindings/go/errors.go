@@ -25,7 +25,7 @@ var (
 	// ErrInvalidName: the name is not valid UTF-8, contains a NUL byte, or is
 	// not a valid finalized name although WithExactName was given.
 	ErrInvalidName = newKind(statusEInvalidName, "invalid name")
-	// ErrMaxCountMismatch: the name exists with another max count.
+	// ErrMaxCountMismatch: a live process has the name open with another max count.
 	ErrMaxCountMismatch = newKind(statusEMaxCountMismatch, "max count mismatch")
 	// ErrAccessDenied: the operating system refused access to the shared state.
 	ErrAccessDenied = newKind(statusEAccessDenied, "access denied")
@@ -65,7 +65,7 @@ func newKind(status int32, text string) error {
 type Error struct {
 	Op     string // what failed: "open", "acquire", "release", ...
 	Name   string // the semaphore's name, if the operation had one
-	Detail string // libwhsem's explanation, e.g. "'Global\x' exists with max count 2, not 3"
+	Detail string // libwhsem's explanation, e.g. "'Global\x' is open with max count 2, not 3"
 	Err    error  // one of the sentinel errors above (or, for a status this package does not know, a descriptive error)
 }
 

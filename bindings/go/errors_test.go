@@ -58,7 +58,7 @@ func TestErrorMessage(t *testing.T) {
 	}
 	defer a.Close()
 	_, err = Open(name, 3)
-	want := `whsem: open "` + name + `": max count mismatch: 'Global\` + name + `' exists with max count 2, not 3`
+	want := `whsem: open "` + name + `": max count mismatch: 'Global\` + name + `' is open with max count 2, not 3`
 	if err == nil || err.Error() != want {
 		t.Errorf("error = %v\nwant    %s", err, want)
 	}

@@ -257,7 +257,7 @@ const (
 	statusEInvalidArgument  = -1  // NULL pointer, out-of-range number, buffer too small.
 	statusEInvalidHandle    = -2  // Zero, stale, released or wrong-kind handle.
 	statusEInvalidName      = -3  // Not valid UTF-8, or not a valid exact name.
-	statusEMaxCountMismatch = -4  // The name exists with another max count.
+	statusEMaxCountMismatch = -4  // A live process has the name open with another max count.
 	statusEAccessDenied     = -5  // The OS refused access to the shared state.
 	statusECorrupt          = -6  // The shared state is not a valid segment.
 	statusEIncompatible     = -7  // Created by an incompatible library layout.

@@ -19,7 +19,7 @@ pub enum ErrorKind {
     /// The name is not valid UTF-8 or contains a NUL byte, or is not a valid
     /// exact name (see [`OpenOptions::exact_name`](crate::OpenOptions::exact_name)).
     InvalidName,
-    /// The name exists with another max count.
+    /// A live process has the name open with another max count.
     MaxCountMismatch,
     /// The operating system refused access to the shared state (another
     /// user's semaphore, for instance).
@@ -76,7 +76,7 @@ impl ErrorKind {
             ErrorKind::InvalidArgument => "invalid argument",
             ErrorKind::InvalidHandle => "invalid handle",
             ErrorKind::InvalidName => "invalid name",
-            ErrorKind::MaxCountMismatch => "the semaphore exists with another max count",
+            ErrorKind::MaxCountMismatch => "the semaphore is open with another max count",
             ErrorKind::AccessDenied => "access denied",
             ErrorKind::Corrupt => "the semaphore's shared state is corrupt",
             ErrorKind::Incompatible => "the semaphore was created by an incompatible libwhsem",

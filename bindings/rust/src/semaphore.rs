@@ -221,7 +221,7 @@ impl OpenOptions {
     /// (1 ... 2³¹ − 1) if it does not exist.
     ///
     /// Fails with [`ErrorKind::MaxCountMismatch`](crate::ErrorKind::MaxCountMismatch)
-    /// if it exists with another max count.
+    /// if a live process has it open with another max count.
     pub fn open(&self, name: &str, max_count: u32) -> Result<Semaphore, Error> {
         abi_check::ensure()?;
         let max = i32::try_from(max_count).map_err(|_| {

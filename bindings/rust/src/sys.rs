@@ -47,7 +47,7 @@ pub const WHSEM_E_INVALID_HANDLE: whsem_status = -2;
 /// Not valid UTF-8, or not a valid exact name.
 pub const WHSEM_E_INVALID_NAME: whsem_status = -3;
 
-/// The name exists with another max count.
+/// A live process has the name open with another max count.
 pub const WHSEM_E_MAX_COUNT_MISMATCH: whsem_status = -4;
 
 /// The OS refused access to the shared state.

@@ -78,7 +78,7 @@ namespace LibWhsem.Interop
         public const int WHSEM_E_INVALID_HANDLE = -2;
         /// <summary>Not valid UTF-8, or not a valid exact name.</summary>
         public const int WHSEM_E_INVALID_NAME = -3;
-        /// <summary>The name exists with another max count.</summary>
+        /// <summary>A live process has the name open with another max count.</summary>
         public const int WHSEM_E_MAX_COUNT_MISMATCH = -4;
         /// <summary>The OS refused access to the shared state.</summary>
         public const int WHSEM_E_ACCESS_DENIED = -5;
