@@ -99,28 +99,16 @@ WHSEM_API whsem_status WHSEM_CALL whsem_list(char *buf, size_t size, size_t *out
     if (!out_len) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_len is NULL");
     DIR *d = opendir(WHSEM_SHM_DIR);
     if (!d) return whsem__fail_errno(errno, "cannot list", WHSEM_SHM_DIR);
-    size_t need = 1, used = 0;
-    bool fits = buf != NULL;
+    struct name_list l;
+    whsem__list_init(&l, buf, size);
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         if (strncmp(de->d_name, WHSEM_FILE_PREFIX, strlen(WHSEM_FILE_PREFIX)) != 0 &&
             strncmp(de->d_name, WHSEM_HASHED_FILE_PREFIX, strlen(WHSEM_HASHED_FILE_PREFIX)) != 0)
             continue;
         char name[WHSEM_NAME_CAP];
-        if (!name_of(de->d_name, name, sizeof name)) continue;
-        size_t n = strlen(name) + 1;
-        need += n;
-        if (fits && used + n + 1 <= size) {
-            memcpy(buf + used, name, n);
-            used += n;
-        } else {
-            fits = false;
-        }
+        if (name_of(de->d_name, name, sizeof name)) whsem__list_add(&l, name);
     }
     closedir(d);
-    *out_len = need;
-    if (!fits)
-        return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "buffer too small: %zu bytes needed", need);
-    buf[used] = 0;
-    return WHSEM_OK;
+    return whsem__list_finish(&l, out_len);
 }

@@ -8,6 +8,7 @@
 #ifndef WHSEM_INTERNAL_H
 #define WHSEM_INTERNAL_H
 
+#include "api.h"
 #include "common.h"
 #include "layout.h"
 #include "names.h"
@@ -163,9 +164,6 @@ WHSEM_HIDDEN void whsem__maps_after_fork_child(void);
 
 /* ---- Mapping lifetime and small helpers (semaphore.c) ------------------ */
 
-WHSEM_HIDDEN whsem_status whsem__invalid_handle(uint64_t h, const char *what);
-WHSEM_HIDDEN whsem_status whsem__copy_out(const char *s, size_t len, char *buf, size_t size,
-                                          size_t *out_len);
 WHSEM_HIDDEN whsem_status whsem__ensure_attached(struct wmap *m);
 WHSEM_HIDDEN void whsem__maps_remove(struct wmap *m);
 WHSEM_HIDDEN bool whsem__mark_dying_locked(struct wmap *m);

@@ -1,5 +1,6 @@
 /*
- * Semaphore handles: open, close, introspection.
+ * Semaphore handles: open (once api.c has checked the arguments and
+ * finalized the name), close, introspection.
  *
  * A whsem_sem handle points at this process's mapping of the name; several
  * handles (from several opens) share one mapping and one slot. A mapping
@@ -15,57 +16,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define DEFAULT_CHECK_MS 100
-#define DEFAULT_MODE 0600u
-
-struct open_opts {
-    uint32_t flags;
-    int32_t check_ms;
-    uint32_t mode;
-};
-
-static whsem_status read_opts(const whsem_open_options *o, struct open_opts *out)
-{
-    out->flags = 0;
-    out->check_ms = DEFAULT_CHECK_MS;
-    out->mode = DEFAULT_MODE;
-    if (!o) return WHSEM_OK;
-    if (o->struct_size < offsetof(whsem_open_options, flags) + sizeof o->flags)
-        return whsem__fail(WHSEM_E_INVALID_ARGUMENT,
-                           "options.struct_size is %u; set it to sizeof(whsem_open_options)",
-                           o->struct_size);
-    out->flags = o->flags;
-    if (out->flags & ~WHSEM_OPEN_EXACT_NAME)
-        return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "options.flags has unknown bits 0x%x",
-                           out->flags & ~WHSEM_OPEN_EXACT_NAME);
-    if (o->struct_size >= offsetof(whsem_open_options, abandonment_check_ms) + sizeof(int32_t)) {
-        int32_t c = o->abandonment_check_ms;
-        if (c < WHSEM_INFINITE)
-            return whsem__fail(WHSEM_E_INVALID_ARGUMENT,
-                               "options.abandonment_check_ms is %d; use 0 (default), -1 "
-                               "(infinite) or 1 ... INT32_MAX",
-                               c);
-        if (c != 0) out->check_ms = c;
-    }
-    if (o->struct_size >= offsetof(whsem_open_options, mode) + sizeof(uint32_t) && o->mode != 0) {
-        if ((o->mode & ~0777u) || (o->mode & 0600u) != 0600u)
-            return whsem__fail(WHSEM_E_INVALID_ARGUMENT,
-                               "options.mode 0%o must be permission bits (at most 0777) that "
-                               "include owner read and write (0600)",
-                               o->mode);
-        out->mode = o->mode;
-    }
-    return WHSEM_OK;
-}
-
-whsem_status whsem__invalid_handle(uint64_t h, const char *what)
-{
-    if (h == 0) return whsem__fail(WHSEM_E_INVALID_HANDLE, "the %s handle is 0", what);
-    return whsem__fail(WHSEM_E_INVALID_HANDLE,
-                       "0x%llx is not a live %s handle (closed, released, or of another kind)",
-                       (unsigned long long)h, what);
-}
 
 void whsem__maps_remove(struct wmap *m)
 {
@@ -125,20 +75,11 @@ whsem_status whsem__ensure_attached(struct wmap *m)
     return st;
 }
 
-static whsem_status open_impl(const char *name, int32_t max_count, const whsem_open_options *opts,
-                              whsem_sem *out_sem)
+whsem_status whsem__open_final(const char *final, size_t len, int32_t max_count,
+                               const struct open_opts *o, whsem_sem *out_sem)
 {
-    if (!name) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "name is NULL");
-    if (!out_sem) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_sem is NULL");
-    struct open_opts o;
-    whsem_status st = read_opts(opts, &o);
-    if (st != WHSEM_OK) return st;
-    char final[WHSEM_MAX_NAME_BYTES + 1];
-    size_t len;
-    st = whsem__finalize_name(name, o.flags & WHSEM_OPEN_EXACT_NAME, final, &len);
-    if (st != WHSEM_OK) return st;
     whsem__init();
-
+    whsem_status st;
     uint64_t h = whsem__h_reserve(HK_SEM, &st);
     if (!h) return st;
     pthread_mutex_lock(&whsem__maps_mu);
@@ -148,15 +89,15 @@ static whsem_status open_impl(const char *name, int32_t max_count, const whsem_o
             st = whsem__fail(WHSEM_E_OS, "'%s' keeps being replaced while opening it", final);
             break;
         }
-        st = whsem__map_get(final, len, max_count, o.mode, max_count != 0, &m);
+        st = whsem__map_get(final, len, max_count, o->mode, max_count != 0, &m);
         if (st != WHSEM_OK) break;
         if (max_count != 0 && m->max_count != max_count) {
+            int32_t theirs = m->max_count; /* drop_if_unused may free m */
             bool replaced = whsem__replace_if_stale(m);
             drop_if_unused(m);
             if (replaced) continue; /* map_get creates it anew */
             st = whsem__fail(WHSEM_E_MAX_COUNT_MISMATCH,
-                             "'%s' is open with max count %d, not %d", final, m->max_count,
-                             max_count);
+                             "'%s' is open with max count %d, not %d", final, theirs, max_count);
             break;
         }
         if (!whsem__attached(m) && (st = whsem__attach(m, true)) != WHSEM_OK) {
@@ -177,25 +118,9 @@ static whsem_status open_impl(const char *name, int32_t max_count, const whsem_o
         whsem__h_unreserve(h);
         return st;
     }
-    whsem__h_publish(h, m, (uint64_t)(int64_t)o.check_ms);
+    whsem__h_publish(h, m, (uint64_t)(int64_t)o->check_ms);
     *out_sem = h;
     return WHSEM_OK;
-}
-
-WHSEM_API whsem_status WHSEM_CALL whsem_open(const char *name, int32_t max_count,
-                                             const whsem_open_options *opts, whsem_sem *out_sem)
-{
-    if (max_count < 1)
-        return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "max_count is %d; it must be 1 ... %d",
-                           max_count, INT32_MAX);
-    return open_impl(name, max_count, opts, out_sem);
-}
-
-WHSEM_API whsem_status WHSEM_CALL whsem_open_existing(const char *name,
-                                                      const whsem_open_options *opts,
-                                                      whsem_sem *out_sem)
-{
-    return open_impl(name, 0, opts, out_sem);
 }
 
 WHSEM_API whsem_status WHSEM_CALL whsem_close(whsem_sem sem)
@@ -230,64 +155,26 @@ WHSEM_API whsem_status WHSEM_CALL whsem_close(whsem_sem sem)
     return WHSEM_OK;
 }
 
-/* Copies a string into a caller's buffer, "ask, then fill" style. */
-whsem_status whsem__copy_out(const char *s, size_t len, char *buf, size_t size, size_t *out_len)
-{
-    if (!out_len) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_len is NULL");
-    *out_len = len + 1;
-    if (!buf || size < len + 1)
-        return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "buffer too small: %zu bytes needed", len + 1);
-    memcpy(buf, s, len);
-    buf[len] = 0;
-    return WHSEM_OK;
-}
-
-WHSEM_API whsem_status WHSEM_CALL whsem_safe_name(const char *name, char *buf, size_t size,
-                                                  size_t *out_len)
-{
-    if (!name) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "name is NULL");
-    if (!out_len) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_len is NULL");
-    char final[WHSEM_MAX_NAME_BYTES + 1];
-    size_t len;
-    whsem_status st = whsem__finalize_name(name, false, final, &len);
-    if (st != WHSEM_OK) return st;
-    return whsem__copy_out(final, len, buf, size, out_len);
-}
-
-WHSEM_API whsem_status WHSEM_CALL whsem_name(whsem_sem sem, char *buf, size_t size, size_t *out_len)
+whsem_status whsem__sem_identity(whsem_sem sem, char name[WHSEM_MAX_NAME_BYTES + 1],
+                                 size_t *name_len, int32_t *max_count)
 {
     struct hentry *e = whsem__h_lookup(sem, HK_SEM);
     void *saved;
     struct wmap *m = e ? whsem__protect(e, sem, &saved) : NULL;
     if (!m) return whsem__invalid_handle(sem, "semaphore");
-    whsem_status st = whsem__copy_out(m->name, m->name_len, buf, size, out_len);
-    whsem__unprotect(saved);
-    return st;
-}
-
-WHSEM_API whsem_status WHSEM_CALL whsem_max_count(whsem_sem sem, int32_t *out_max_count)
-{
-    if (!out_max_count) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_max_count is NULL");
-    struct hentry *e = whsem__h_lookup(sem, HK_SEM);
-    void *saved;
-    struct wmap *m = e ? whsem__protect(e, sem, &saved) : NULL;
-    if (!m) return whsem__invalid_handle(sem, "semaphore");
-    *out_max_count = m->max_count;
+    if (name) {
+        memcpy(name, m->name, m->name_len);
+        name[m->name_len] = 0;
+        *name_len = m->name_len;
+    }
+    *max_count = m->max_count;
     whsem__unprotect(saved);
     return WHSEM_OK;
 }
 
-WHSEM_API whsem_status WHSEM_CALL whsem_query(whsem_sem sem, whsem_info *info,
-                                              whsem_holder *holders, size_t capacity,
-                                              size_t *out_count)
+whsem_status whsem__query(whsem_sem sem, whsem_info *info, whsem_holder *holders, size_t capacity,
+                          size_t *out_count)
 {
-    if (!out_count) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_count is NULL");
-    if (capacity && !holders)
-        return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "holders is NULL but capacity is %zu", capacity);
-    if (info && info->struct_size < sizeof(whsem_info))
-        return whsem__fail(WHSEM_E_INVALID_ARGUMENT,
-                           "info->struct_size is %u; set it to sizeof(whsem_info)",
-                           info->struct_size);
     struct hentry *e = whsem__h_lookup(sem, HK_SEM);
     void *saved;
     struct wmap *m = e ? whsem__protect(e, sem, &saved) : NULL;
@@ -302,30 +189,14 @@ WHSEM_API whsem_status WHSEM_CALL whsem_query(whsem_sem sem, whsem_info *info,
     st = whsem__scan_locked(m, true);
     if (st == WHSEM_OK) {
         struct seg_header *h = m->hdr;
-        size_t n = 0;
-        uint32_t processes = 0;
+        struct query_report r;
+        whsem__report_init(&r, info, holders, capacity);
         for (uint32_t i = 0; i < WHSEM_NSLOTS; i++) {
             const struct seg_slot *s = &m->slots[i];
-            if (atomic_load_explicit(&s->state, memory_order_relaxed) != SLOT_ACTIVE) continue;
-            processes++;
-            if (!s->held && !s->grants) continue;
-            if (n < capacity) {
-                holders[n].pid = s->pid;
-                holders[n].since_unix_ms = s->since_unix_ms;
-                holders[n].tickets = (int32_t)(s->held + s->grants);
-                holders[n].waiting = s->want > s->grants ? s->want - s->grants : 0;
-            }
-            n++;
+            if (atomic_load_explicit(&s->state, memory_order_relaxed) == SLOT_ACTIVE)
+                whsem__report_process(&r, s->pid, s->since_unix_ms, s->held, s->grants, s->want);
         }
-        if (info) {
-            info->max_count = h->max_count;
-            info->free_count = h->free;
-            info->waiters = h->waiting;
-            info->processes = processes;
-            info->holders = (uint32_t)n;
-            info->recoveries = h->recoveries;
-        }
-        *out_count = n;
+        whsem__report_finish(&r, h->max_count, h->free, h->waiting, h->recoveries, out_count);
     }
     whsem__unlock(m);
     whsem__unprotect(saved);

@@ -575,7 +575,7 @@ whsem_status whsem__map_get(const char *final, size_t len, int32_t max_count, ui
         ReleaseSRWLockExclusive(&whsem__maps_mu);
         if (max_count != 0 && m->max_count != max_count) {
             whsem__unuse(m);
-            return whsem__fail(WHSEM_E_MAX_COUNT_MISMATCH, "'%s' exists with max count %d, not %d",
+            return whsem__fail(WHSEM_E_MAX_COUNT_MISMATCH, "'%s' is open with max count %d, not %d",
                                final, m->max_count, max_count);
         }
         *out = m;
@@ -601,7 +601,7 @@ whsem_status whsem__map_get(const char *final, size_t len, int32_t max_count, ui
     obj_name(base, m->gen, m->obj);
     if ((st = open_segment(m, max_count, mode, sa)) != WHSEM_OK) goto out;
     if (max_count != 0 && m->max_count != max_count) {
-        st = whsem__fail(WHSEM_E_MAX_COUNT_MISMATCH, "'%s' exists with max count %d, not %d",
+        st = whsem__fail(WHSEM_E_MAX_COUNT_MISMATCH, "'%s' is open with max count %d, not %d",
                          final, m->max_count, max_count);
         goto out;
     }
@@ -778,23 +778,12 @@ WHSEM_API whsem_status WHSEM_CALL whsem_list(char *buf, size_t size, size_t *out
         free(found);
         return whsem__fail(WHSEM_E_NO_MEMORY, "out of memory listing semaphores");
     }
-    size_t need = 1, used = 0;
-    bool fits = buf != NULL;
+    struct name_list l;
+    whsem__list_init(&l, buf, size);
     for (size_t i = 0; i < nfound; i++) {
         char name[WHSEM_W_NAME_CAP];
-        if (!listed_name(found[i], wcslen(found[i]), name, sizeof name)) continue;
-        size_t n = strlen(name) + 1;
-        need += n;
-        if (fits && used + n + 1 <= size) {
-            memcpy(buf + used, name, n);
-            used += n;
-        } else {
-            fits = false;
-        }
+        if (listed_name(found[i], wcslen(found[i]), name, sizeof name)) whsem__list_add(&l, name);
     }
     free(found);
-    *out_len = need;
-    if (!fits) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "buffer too small: %zu bytes needed", need);
-    buf[used] = 0;
-    return WHSEM_OK;
+    return whsem__list_finish(&l, out_len);
 }

@@ -1,5 +1,6 @@
 /*
- * Semaphore handles, tickets and blocking waits.
+ * Semaphore handles (opened once ../api.c has checked the arguments and
+ * finalized the name), tickets and blocking waits.
  *
  * A whsem_sem handle points at this process's mapping of the name; several
  * handles (from several opens) share one mapping and one slot. A blocking
@@ -14,9 +15,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-
-#define DEFAULT_CHECK_MS 100
-#define DEFAULT_MODE 0600u
 
 /* ---- blocking waits that a close must wake ---------------------------------------- */
 
@@ -60,94 +58,20 @@ static void wake_sync_waiter(struct cwait *w) { SetEvent(w->ctx); }
 
 /* ---- opening and closing ----------------------------------------------------------- */
 
-struct open_opts {
-    uint32_t flags;
-    int32_t check_ms;
-    uint32_t mode;
-};
-
-/* The same rules as on Linux: a versioned struct read as far as the
- * caller's struct_size covers it. */
-static whsem_status read_opts(const whsem_open_options *o, struct open_opts *out)
+whsem_status whsem__open_final(const char *final, size_t len, int32_t max_count,
+                               const struct open_opts *o, whsem_sem *out_sem)
 {
-    out->flags = 0;
-    out->check_ms = DEFAULT_CHECK_MS;
-    out->mode = DEFAULT_MODE;
-    if (!o) return WHSEM_OK;
-    if (o->struct_size < offsetof(whsem_open_options, flags) + sizeof o->flags)
-        return whsem__fail(WHSEM_E_INVALID_ARGUMENT,
-                           "options.struct_size is %u; set it to sizeof(whsem_open_options)",
-                           o->struct_size);
-    out->flags = o->flags;
-    if (out->flags & ~WHSEM_OPEN_EXACT_NAME)
-        return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "options.flags has unknown bits 0x%x",
-                           out->flags & ~WHSEM_OPEN_EXACT_NAME);
-    if (o->struct_size >= offsetof(whsem_open_options, abandonment_check_ms) + sizeof(int32_t)) {
-        int32_t c = o->abandonment_check_ms;
-        if (c < WHSEM_INFINITE)
-            return whsem__fail(WHSEM_E_INVALID_ARGUMENT,
-                               "options.abandonment_check_ms is %d; use 0 (default), -1 "
-                               "(infinite) or 1 ... INT32_MAX",
-                               c);
-        if (c != 0) out->check_ms = c;
-    }
-    if (o->struct_size >= offsetof(whsem_open_options, mode) + sizeof(uint32_t) && o->mode != 0) {
-        if ((o->mode & ~0777u) || (o->mode & 0600u) != 0600u)
-            return whsem__fail(WHSEM_E_INVALID_ARGUMENT,
-                               "options.mode 0%o must be permission bits (at most 0777) that "
-                               "include owner read and write (0600)",
-                               o->mode);
-        out->mode = o->mode;
-    }
-    return WHSEM_OK;
-}
-
-whsem_status whsem__invalid_handle(uint64_t h, const char *what)
-{
-    if (h == 0) return whsem__fail(WHSEM_E_INVALID_HANDLE, "the %s handle is 0", what);
-    return whsem__fail(WHSEM_E_INVALID_HANDLE,
-                       "0x%llx is not a live %s handle (closed, released, or of another kind)",
-                       (unsigned long long)h, what);
-}
-
-static whsem_status open_impl(const char *name, int32_t max_count, const whsem_open_options *opts,
-                              whsem_sem *out_sem)
-{
-    if (!name) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "name is NULL");
-    if (!out_sem) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_sem is NULL");
-    struct open_opts o;
-    whsem_status st = read_opts(opts, &o);
-    if (st != WHSEM_OK) return st;
-    char final[WHSEM_MAX_NAME_BYTES + 1];
-    size_t len;
-    st = whsem__finalize_name(name, o.flags & WHSEM_OPEN_EXACT_NAME, final, &len);
-    if (st != WHSEM_OK) return st;
     struct wmap *m;
-    if ((st = whsem__map_get(final, len, max_count, o.mode, &m)) != WHSEM_OK) return st;
+    whsem_status st = whsem__map_get(final, len, max_count, o->mode, &m);
+    if (st != WHSEM_OK) return st;
     /* The mapping's use counted by map_get becomes the handle's. */
-    uint64_t h = whsem__h_alloc(HK_SEM, m, (uint64_t)(int64_t)o.check_ms, &st);
+    uint64_t h = whsem__h_alloc(HK_SEM, m, (uint64_t)(int64_t)o->check_ms, &st);
     if (!h) {
         whsem__unuse(m);
         return st;
     }
     *out_sem = h;
     return WHSEM_OK;
-}
-
-WHSEM_API whsem_status WHSEM_CALL whsem_open(const char *name, int32_t max_count,
-                                             const whsem_open_options *opts, whsem_sem *out_sem)
-{
-    if (max_count < 1)
-        return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "max_count is %d; it must be 1 ... %d",
-                           max_count, INT32_MAX);
-    return open_impl(name, max_count, opts, out_sem);
-}
-
-WHSEM_API whsem_status WHSEM_CALL whsem_open_existing(const char *name,
-                                                      const whsem_open_options *opts,
-                                                      whsem_sem *out_sem)
-{
-    return open_impl(name, 0, opts, out_sem);
 }
 
 WHSEM_API whsem_status WHSEM_CALL whsem_close(whsem_sem sem)
@@ -163,60 +87,24 @@ WHSEM_API whsem_status WHSEM_CALL whsem_close(whsem_sem sem)
 
 /* ---- introspection ------------------------------------------------------------------- */
 
-/* Copies a string into a caller's buffer, "ask, then fill" style. */
-static whsem_status copy_out(const char *s, size_t len, char *buf, size_t size, size_t *out_len)
-{
-    if (!out_len) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_len is NULL");
-    *out_len = len + 1;
-    if (!buf || size < len + 1)
-        return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "buffer too small: %zu bytes needed", len + 1);
-    memcpy(buf, s, len);
-    buf[len] = 0;
-    return WHSEM_OK;
-}
-
-WHSEM_API whsem_status WHSEM_CALL whsem_safe_name(const char *name, char *buf, size_t size,
-                                                  size_t *out_len)
-{
-    if (!name) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "name is NULL");
-    if (!out_len) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_len is NULL");
-    char final[WHSEM_MAX_NAME_BYTES + 1];
-    size_t len;
-    whsem_status st = whsem__finalize_name(name, false, final, &len);
-    if (st != WHSEM_OK) return st;
-    return copy_out(final, len, buf, size, out_len);
-}
-
-WHSEM_API whsem_status WHSEM_CALL whsem_name(whsem_sem sem, char *buf, size_t size, size_t *out_len)
+whsem_status whsem__sem_identity(whsem_sem sem, char name[WHSEM_MAX_NAME_BYTES + 1],
+                                 size_t *name_len, int32_t *max_count)
 {
     struct wmap *m = whsem__h_use(sem, HK_SEM);
     if (!m) return whsem__invalid_handle(sem, "semaphore");
-    whsem_status st = copy_out(m->name, m->name_len, buf, size, out_len);
-    whsem__unuse(m);
-    return st;
-}
-
-WHSEM_API whsem_status WHSEM_CALL whsem_max_count(whsem_sem sem, int32_t *out_max_count)
-{
-    if (!out_max_count) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_max_count is NULL");
-    struct wmap *m = whsem__h_use(sem, HK_SEM);
-    if (!m) return whsem__invalid_handle(sem, "semaphore");
-    *out_max_count = m->max_count;
+    if (name) {
+        memcpy(name, m->name, m->name_len);
+        name[m->name_len] = 0;
+        *name_len = m->name_len;
+    }
+    *max_count = m->max_count;
     whsem__unuse(m);
     return WHSEM_OK;
 }
 
-WHSEM_API whsem_status WHSEM_CALL whsem_query(whsem_sem sem, whsem_info *info,
-                                              whsem_holder *holders, size_t capacity,
-                                              size_t *out_count)
+whsem_status whsem__query(whsem_sem sem, whsem_info *info, whsem_holder *holders, size_t capacity,
+                          size_t *out_count)
 {
-    if (!out_count) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_count is NULL");
-    if (capacity && !holders)
-        return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "holders is NULL but capacity is %zu", capacity);
-    if (info && info->struct_size < sizeof(whsem_info))
-        return whsem__fail(WHSEM_E_INVALID_ARGUMENT,
-                           "info->struct_size is %u; set it to sizeof(whsem_info)",
-                           info->struct_size);
     struct wmap *m = whsem__h_use(sem, HK_SEM);
     if (!m) return whsem__invalid_handle(sem, "semaphore");
     whsem_status st = whsem__lock(m);
@@ -228,30 +116,14 @@ WHSEM_API whsem_status WHSEM_CALL whsem_query(whsem_sem sem, whsem_info *info,
     st = whsem__scan_locked(m, true);
     if (st == WHSEM_OK) {
         struct wseg_header *h = m->hdr;
-        size_t n = 0;
-        uint32_t processes = 0;
+        struct query_report r;
+        whsem__report_init(&r, info, holders, capacity);
         for (uint32_t i = 0; i < WHSEM_W_NSLOTS; i++) {
             const struct wseg_slot *s = &m->slots[i];
-            if (s->state != WSLOT_ACTIVE) continue;
-            processes++;
-            if (!s->held && !s->grants) continue;
-            if (n < capacity) {
-                holders[n].pid = s->pid;
-                holders[n].since_unix_ms = s->since_unix_ms;
-                holders[n].tickets = (int32_t)(s->held + s->grants);
-                holders[n].waiting = s->want > s->grants ? s->want - s->grants : 0;
-            }
-            n++;
+            if (s->state == WSLOT_ACTIVE)
+                whsem__report_process(&r, s->pid, s->since_unix_ms, s->held, s->grants, s->want);
         }
-        if (info) {
-            info->max_count = h->max_count;
-            info->free_count = h->free;
-            info->waiters = h->waiting;
-            info->processes = processes;
-            info->holders = (uint32_t)n;
-            info->recoveries = h->recoveries;
-        }
-        *out_count = n;
+        whsem__report_finish(&r, h->max_count, h->free, h->waiting, h->recoveries, out_count);
     }
     whsem__unlock(m);
     whsem__unuse(m);

@@ -11,6 +11,7 @@
 #ifndef WHSEM_WIN32_H
 #define WHSEM_WIN32_H
 
+#include "api.h"
 #include "common.h"
 #include "names.h"
 
@@ -252,7 +253,6 @@ static inline void whsem__want_less(struct wseg_header *h, struct wseg_slot *s, 
 
 /* ---- Semaphores (semaphore.c) ----------------------------------------------- */
 
-WHSEM_HIDDEN whsem_status whsem__invalid_handle(uint64_t h, const char *what);
 /* Releases a ticket counted in our slot that never became a handle. */
 WHSEM_HIDDEN void whsem__give_back_unpublished(struct wmap *m);
 

@@ -14,12 +14,15 @@ if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
   set(CMAKE_BUILD_TYPE RelWithDebInfo CACHE STRING "Build type" FORCE)
 endif()
 
-# The portable C of the Linux library (names, SHA-2, ABI checksums) and the
-# Win32 implementation of everything else.
+# The portable C the Linux library is built from too (argument checks and
+# API glue, names, SHA-2, ABI checksums, status names) and the Win32
+# implementation of everything else.
 set(WHSEM_WIN32_SOURCES
   src/abi_checksums.generated.c
+  src/api.c
   src/names.c
   src/sha2.c
+  src/status.c
   src/win32/async.c
   src/win32/cancel.c
   src/win32/errors.c
@@ -54,8 +57,8 @@ set_target_properties(whsem PROPERTIES
   LINK_DEPENDS ${WHSEM_DEF_FILE})
 target_link_options(whsem PRIVATE -static-libgcc -Wl,--no-undefined)
 
-# The same code as a static library (WHSEM_STATIC), for tests that reach
-# what the DLL does not export (whsem_queue_handle) or need fault points.
+# The same code as a static library (define WHSEM_STATIC when including
+# whsem.h), for programs that link libwhsem statically.
 add_library(whsem_static STATIC ${WHSEM_WIN32_SOURCES})
 whsem_win32_configure(whsem_static)
 target_compile_definitions(whsem_static PUBLIC WHSEM_STATIC)

@@ -15,10 +15,14 @@ TEST(Api, VersionAndStatusNames)
     EXPECT_STREQ(whsem_status_name(WHSEM_OK), "WHSEM_OK");
     EXPECT_STREQ(whsem_status_name(WHSEM_E_MAX_COUNT_MISMATCH), "WHSEM_E_MAX_COUNT_MISMATCH");
     EXPECT_STREQ(whsem_status_name(WHSEM_E_UNSUPPORTED), "WHSEM_E_UNSUPPORTED");
+    EXPECT_STREQ(whsem_status_name(WHSEM_E_NOT_FOUND), "WHSEM_E_NOT_FOUND");
     for (int s : {-15, 4, 1000, INT32_MIN, INT32_MAX})
         EXPECT_STREQ(whsem_status_name(s), "WHSEM_UNKNOWN_STATUS");
     for (int s = WHSEM_E_UNSUPPORTED; s <= WHSEM_CANCELED; s++)
         EXPECT_STRNE(whsem_status_name(s), "WHSEM_UNKNOWN_STATUS") << s;
+    EXPECT_NE(whsem_abi_checksum("whsem_open"), 0u);
+    EXPECT_EQ(whsem_abi_checksum("whsem_no_such_function"), 0u);
+    EXPECT_EQ(whsem_abi_checksum(nullptr), 0u);
 }
 
 TEST(Api, LastErrorIsPerThreadAndEmptyAtFirst)
@@ -71,7 +75,7 @@ TEST(Api, OptionsOfAnOlderCallerAreAccepted)
     whsem_sem s = 0;
     WH_OK(whsem_open(n.c_str(), 1, reinterpret_cast<const whsem_open_options *>(&old), &s));
     WH_OK(whsem_close(s));
-    WH_OK(whsem_unlink(n.c_str(), 0));
+    WH_EXPECT(kUnlinkUnused, whsem_unlink(n.c_str(), 0));
 }
 
 TEST(Api, HandleFunctionsRejectZeroStaleAndWrongKind)
@@ -204,6 +208,9 @@ TEST(Api, ListAsksThenFills)
     EXPECT_TRUE(found);
 }
 
+// The name goes once it is unlinked; on Windows also once nobody has it
+// open (a semaphore exists while a process has it open: the kernel objects
+// go with their last handle).
 TEST(Api, OpenExistingAndUnlink)
 {
     std::string n = UniqueName("exist");
@@ -216,32 +223,71 @@ TEST(Api, OpenExistingAndUnlink)
     WH_OK(whsem_max_count(t, &max));
     EXPECT_EQ(max, 5);
     WH_OK(whsem_close(t));
-    WH_OK(whsem_close(s));
-    WH_OK(whsem_unlink(n.c_str(), 0));
+    WH_OK(whsem_unlink(n.c_str(), 0)); // only we have it open
     WH_EXPECT(WHSEM_E_NOT_FOUND, whsem_unlink(n.c_str(), 0));
+    WH_EXPECT(WHSEM_E_NOT_FOUND, whsem_open_existing(n.c_str(), nullptr, &t));
+    WH_OK(whsem_close(s));
+    WH_OK(whsem_open(n.c_str(), 2, nullptr, &s));
+    WH_OK(whsem_close(s));
+    WH_EXPECT(kUnlinkUnused, whsem_unlink(n.c_str(), 0));
+    WH_EXPECT(WHSEM_E_NOT_FOUND, whsem_open_existing(n.c_str(), nullptr, &s));
 }
 
-TEST(Api, UnlinkRefusesANameInUseElsewhere)
+TEST(Api, UnlinkedNameIsFreshForNewOpensWhileOldHandlesKeepTheOld)
 {
     Sem sem(1);
-    int fds[2];
-    ASSERT_EQ(pipe(fds), 0);
-    pid_t child = Spawn([&] {
-        whsem_sem s = 0;
-        if (whsem_open(sem.c_name(), 1, nullptr, &s) != WHSEM_OK) return 1;
-        char c = 'r';
-        if (write(fds[1], &c, 1) != 1) return 2;
-        pause(); // until killed
-        return 0;
-    });
-    char c;
-    ASSERT_EQ(read(fds[0], &c, 1), 1);
+    whsem_ticket held;
+    WH_OK(whsem_acquire(sem.get(), 0, 0, &held));
+    WH_OK(whsem_unlink(sem.c_name(), 0));
+    // A new open, even in this process, meets a fresh semaphore...
+    whsem_sem fresh = 0;
+    WH_OK(whsem_open(sem.c_name(), 3, nullptr, &fresh)); // a new max count is fine
+    EXPECT_EQ(Info(fresh).free_count, 3);
+    // ...while the old handle and its ticket keep the old one.
+    whsem_ticket t;
+    WH_EXPECT(WHSEM_TIMEOUT, whsem_acquire(sem.get(), 0, 0, &t));
+    WH_OK(whsem_release(held));
+    WH_OK(whsem_acquire(sem.get(), 0, 0, &t));
+    WH_OK(whsem_release(t));
+    size_t need = 0;
+    std::vector<char> list(1 << 16);
+    WH_OK(whsem_list(list.data(), list.size(), &need));
+    int listed = 0;
+    for (char *p = list.data(); *p; p += strlen(p) + 1) listed += ("Global\\" + sem.name()) == p;
+    EXPECT_EQ(listed, 1); // the unlinked one is not listed
+    WH_OK(whsem_close(fresh));
+}
+
+TEST(Api, UnlinkRefusesANameInUseElsewhereUnlessForced)
+{
+    Sem sem(1);
+    Child child({"open", sem.name(), "1"});
+    ASSERT_TRUE(child.started());
+    ASSERT_TRUE(Eventually([&] { return Info(sem.get()).processes == 2; }));
     WH_EXPECT(WHSEM_E_BUSY, whsem_unlink(sem.c_name(), 0));
     EXPECT_NE(strstr(whsem_last_error(), "WHSEM_UNLINK_FORCE"), nullptr);
-    kill(child, SIGKILL);
-    EXPECT_EQ(Reap(child), 128 + SIGKILL);
+    EXPECT_EQ(child.Kill(), kKilled);
     // Once the other process is gone the name is ours alone.
     WH_OK(whsem_unlink(sem.c_name(), 0));
-    close(fds[0]);
-    close(fds[1]);
+    Child again({"open", sem.name(), "1"});
+    whsem_sem fresh;
+    WH_OK(whsem_open(sem.c_name(), 1, nullptr, &fresh));
+    ASSERT_TRUE(Eventually([&] { return Info(fresh).processes == 2; }));
+    WH_OK(whsem_unlink(sem.c_name(), WHSEM_UNLINK_FORCE));
+    WH_OK(whsem_close(fresh));
 }
+
+#ifdef _WIN32
+TEST(Api, QueueFdIsNotAvailableOnWindows)
+{
+    whsem_queue q;
+    WH_OK(whsem_queue_new(&q));
+    int32_t fd = -7;
+    WH_EXPECT(WHSEM_E_UNSUPPORTED, whsem_queue_fd(q, &fd));
+    EXPECT_NE(strstr(whsem_last_error(), "whsem_queue_handle"), nullptr) << whsem_last_error();
+    EXPECT_EQ(fd, -7);
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_queue_fd(q, nullptr));
+    WH_OK(whsem_queue_free(q));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_queue_fd(q, &fd));
+}
+#endif

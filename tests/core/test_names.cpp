@@ -1,9 +1,13 @@
 // Name finalization (agreement with the C# original) and the name -> file
-// mapping (injective, never escapes /dev/shm).
+// (Linux) or object (Windows) mapping: injective, never escapes /dev/shm.
 #include "util.h"
 
+#include <cstring>
+
+#ifndef _WIN32
 #include <dirent.h>
 #include <sys/stat.h>
+#endif
 
 #include <set>
 #include <vector>
@@ -108,7 +112,7 @@ TEST(Names, NamesAreCaseSensitive)
     WH_OK(whsem_release(a));
     WH_OK(whsem_release(b));
     WH_OK(whsem_close(upper));
-    WH_OK(whsem_unlink(upper_name.c_str(), 0));
+    WH_EXPECT(kUnlinkUnused, whsem_unlink(upper_name.c_str(), 0));
 }
 
 TEST(Names, ExactNamesAreValidatedLikeTheOriginal)
@@ -130,8 +134,8 @@ TEST(Names, ExactNamesAreValidatedLikeTheOriginal)
     size_t len;
     WH_OK(whsem_name(s, buf, sizeof buf, &len));
     EXPECT_EQ(std::string(buf), max_len);
-    WH_OK(whsem_close(s));
     WH_OK(whsem_unlink(max_len.c_str(), WHSEM_OPEN_EXACT_NAME));
+    WH_OK(whsem_close(s));
     WH_EXPECT(WHSEM_E_INVALID_NAME, whsem_open((max_len + "a").c_str(), 1, &o, &s));
 }
 
@@ -162,14 +166,16 @@ TEST(Names, SafeNameAsksThenFills)
     WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_safe_name("abc", buf.data(), buf.size(), nullptr));
 }
 
-// Names full of path syntax and escape characters map to distinct files,
-// all directly in /dev/shm.
-TEST(Names, FileMappingIsInjectiveAndStaysInItsDirectory)
+// Names full of path syntax, object-name syntax and escape characters map
+// to distinct semaphores, each listed by its finalized name; on Linux every
+// file is directly in /dev/shm.
+TEST(Names, MappingIsInjectiveAndStaysInItsNamespace)
 {
     std::string base = UniqueName("inj");
     std::vector<std::string> names = {
         base + "/a", base + "%2Fa", base + "_a", base + ".a", base + "..", base + "/../../etc",
         base + "%", base + "%25", base + " ", base + "\n", base + "\xC3\xA9", base + "e\xCC\x81",
+        base + "#1", base + "!lock", base + "!w0", base + "#", base + "\\x",
         base + std::string(200, '/'), base + std::string(200, '%'), base + std::string(300, 'q'),
         base + std::string(301, 'q')};
     std::vector<whsem_sem> sems;
@@ -185,13 +191,14 @@ TEST(Names, FileMappingIsInjectiveAndStaysInItsDirectory)
         WH_OK(whsem_acquire(s, 0, 0, &t));
         tickets.push_back(t);
     }
-    // And every file is a regular file directly inside /dev/shm.
-    char list[1 << 16];
+    std::vector<char> list(1 << 18);
     size_t len = 0;
-    WH_OK(whsem_list(list, sizeof list, &len));
+    WH_OK(whsem_list(list.data(), list.size(), &len));
     std::set<std::string> listed;
-    for (char *p = list; *p; p += strlen(p) + 1) listed.insert(p);
+    for (char *p = list.data(); *p; p += strlen(p) + 1) listed.insert(p);
     for (auto &n : names) EXPECT_TRUE(listed.count(Safe(n))) << n;
+#ifndef _WIN32
+    // And every file is a regular file directly inside /dev/shm.
     DIR *d = opendir("/dev/shm");
     ASSERT_NE(d, nullptr);
     int ours = 0;
@@ -205,9 +212,15 @@ TEST(Names, FileMappingIsInjectiveAndStaysInItsDirectory)
     }
     closedir(d);
     EXPECT_GE(ours, (int)names.size() - 4); // the long ones are hashed (whsem#...)
+#endif
     for (auto t : tickets) WH_OK(whsem_release(t));
     for (auto s : sems) WH_OK(whsem_close(s));
-    for (auto &n : names) WH_OK(whsem_unlink(n.c_str(), 0));
+    for (auto &n : names) WH_EXPECT(kUnlinkUnused, whsem_unlink(n.c_str(), 0));
+    // Gone, they are not listed any more.
+    WH_OK(whsem_list(list.data(), list.size(), &len));
+    listed.clear();
+    for (char *p = list.data(); *p; p += strlen(p) + 1) listed.insert(p);
+    for (auto &n : names) EXPECT_FALSE(listed.count(Safe(n))) << n;
 }
 
 TEST(Names, NonAsciiNamesAgreeAcrossOpens)
@@ -227,5 +240,5 @@ TEST(Names, NonAsciiNamesAgreeAcrossOpens)
     WH_OK(whsem_release(t));
     WH_OK(whsem_close(a));
     WH_OK(whsem_close(b));
-    WH_OK(whsem_unlink(name.c_str(), 0));
+    WH_EXPECT(kUnlinkUnused, whsem_unlink(name.c_str(), 0));
 }

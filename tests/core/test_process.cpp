@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <algorithm>
+#include <map>
 #include <random>
 #include <sys/stat.h>
 #include <vector>
@@ -189,72 +191,106 @@ TEST(MultiProcess, TenProcessesNeverExceedMaxCount)
     SharedFree(l);
 }
 
-// Workers are SIGKILLed at random, mostly while holding a ticket. A killed
-// worker's ledger flag cannot be cleared by the worker, so each entry counts
-// only the flags of workers that were not yet being killed when it entered:
-// a worker whose kill had begun may be dead, and its ticket legitimately
-// reused.
+// Workers are SIGKILLed at random, mostly while holding a ticket. Each
+// worker logs when it has acquired and when it is about to release, so a
+// logged interval always lies inside the real holding; a killed worker's
+// open interval ends when its kill was sent (its ticket cannot be reclaimed
+// before it is dead). The most intervals overlapping at any moment is then
+// a lower bound of the most tickets held at once, free of the races that
+// a live head count would have.
 struct ChaosLedger {
     static constexpr int kWorkers = 8;
-    std::atomic<int> holding[kWorkers];
-    std::atomic<int64_t> killed_at[kWorkers]; // steady ns, 0 = alive
-    std::atomic<int> high{0};
-    std::atomic<long> acquisitions{0};
+    static constexpr int kEvents = 1 << 18;
+    struct Event {
+        int64_t ns;        // CLOCK_MONOTONIC, 0 = reserved but never written
+        int32_t worker;    // incarnation: a replaced worker gets a new one
+        int32_t acquired;  // 1 = acquired, 0 = about to release
+    } events[kEvents];
+    std::atomic<int> n_events{0};
     std::atomic<int> stop{0};
+
+    void Log(int worker, int acquired)
+    {
+        int i = n_events.fetch_add(1);
+        if (i < kEvents) events[i] = {std::chrono::steady_clock::now().time_since_epoch().count(), worker, acquired};
+    }
 };
 
-static int64_t NowNs() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
+static int MaxOverlap(const ChaosLedger *l, const std::map<int, int64_t> &killed_at)
+{
+    std::vector<std::pair<int64_t, int>> points; // (time, +1 acquire / -1 release)
+    std::map<int, int64_t> open;
+    std::vector<ChaosLedger::Event> ev(l->events, l->events + std::min(l->n_events.load(), ChaosLedger::kEvents));
+    std::sort(ev.begin(), ev.end(), [](const auto &a, const auto &b) { return a.ns < b.ns; });
+    for (auto &e : ev) {
+        if (!e.ns) continue;
+        if (e.acquired) {
+            open[e.worker] = e.ns;
+            points.push_back({e.ns, +1});
+        } else if (open.erase(e.worker)) {
+            points.push_back({e.ns, -1});
+        }
+    }
+    for (auto &[worker, since] : open) {
+        auto k = killed_at.find(worker);
+        if (k == killed_at.end()) return 1000; // holding at the end without being killed
+        points.push_back({std::max(k->second, since), -1});
+    }
+    std::sort(points.begin(), points.end()); // at equal times releases (-1) first
+    int held = 0, high = 0;
+    for (auto &p : points) high = std::max(high, held += p.second);
+    return high;
+}
 
 TEST(MultiProcess, InvariantHoldsWhileHoldersAreKilledAtRandom)
 {
     Sem sem(3);
     auto *l = SharedAlloc<ChaosLedger>();
     std::mt19937 rng(12345);
-    auto worker = [&](int me) {
-        l->killed_at[me] = 0;
-        return Spawn([&, me] {
+    int next_incarnation = 0;
+    std::vector<pid_t> kids;
+    std::vector<int> incarnation;
+    auto worker = [&](int id) {
+        return Spawn([&, id] {
             whsem_sem s;
             if (whsem_open(sem.c_name(), 3, nullptr, &s) != WHSEM_OK) return 1;
             for (;;) {
                 whsem_ticket t;
                 if (whsem_acquire(s, 20000, 0, &t) != WHSEM_OK) return 2;
-                l->holding[me] = 1;
-                int64_t entered = NowNs();
-                int inside = 0;
-                for (int j = 0; j < ChaosLedger::kWorkers; j++) {
-                    int64_t k = l->killed_at[j];
-                    if (l->holding[j] && (k == 0 || k > entered)) inside++;
-                }
-                int h = l->high.load();
-                while (inside > h && !l->high.compare_exchange_weak(h, inside)) {
-                }
-                l->acquisitions++;
+                l->Log(id, 1);
                 usleep(300); // killed here, most of the time
-                l->holding[me] = 0;
+                l->Log(id, 0);
                 if (whsem_release(t) != WHSEM_OK) return 3;
                 if (l->stop) return 0;
             }
         });
     };
-    std::vector<pid_t> kids;
-    for (int i = 0; i < ChaosLedger::kWorkers; i++) kids.push_back(worker(i));
+    for (int i = 0; i < ChaosLedger::kWorkers; i++) {
+        incarnation.push_back(next_incarnation);
+        kids.push_back(worker(next_incarnation++));
+    }
+    std::map<int, int64_t> killed_at;
     int kills = 0;
     for (int round = 0; round < 25; round++) {
         usleep(20000 + rng() % 30000);
         int victim = (int)(rng() % kids.size());
-        l->killed_at[victim] = NowNs();
+        killed_at[incarnation[victim]] = std::chrono::steady_clock::now().time_since_epoch().count();
         kill(kids[victim], SIGKILL);
         EXPECT_EQ(Reap(kids[victim]), 128 + SIGKILL);
         kills++;
-        l->holding[victim] = 0; // first the flag, then the kill mark
-        kids[victim] = worker(victim);
+        incarnation[victim] = next_incarnation;
+        kids[victim] = worker(next_incarnation++);
     }
     l->stop = 1;
     for (pid_t k : kids) EXPECT_EQ(Reap(k), 0);
     EXPECT_EQ(kills, 25);
-    EXPECT_LE(l->high.load(), 3);
-    EXPECT_GE(l->high.load(), 2);
-    EXPECT_GT(l->acquisitions.load(), 25);
+    int acquisitions = 0;
+    for (int i = 0; i < std::min(l->n_events.load(), ChaosLedger::kEvents); i++)
+        acquisitions += l->events[i].ns && l->events[i].acquired;
+    int high = MaxOverlap(l, killed_at);
+    EXPECT_LE(high, 3);
+    EXPECT_GE(high, 2);
+    EXPECT_GT(acquisitions, 25);
     // Nothing was lost to the dead: all three tickets can be held at once.
     std::vector<whsem_ticket> all(3);
     for (auto &t : all) WH_EXPECT(WHSEM_OK, whsem_acquire(sem.get(), 20000, 0, &t));

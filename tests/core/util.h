@@ -1,4 +1,7 @@
-// Helpers shared by the googletest suites.
+// Helpers shared by the googletest suites of both platforms. Where Linux
+// and Windows differ (another process, what a name leaves behind, thread
+// and memory counts, a queue's waitable object), the difference is here,
+// behind one name, so that the tests themselves read the same.
 #pragma once
 
 #include "whsem.h"
@@ -12,28 +15,67 @@
 #include <functional>
 #include <string>
 #include <thread>
+#include <vector>
 
+#ifdef _WIN32
+#include <windows.h>
+
+#include <psapi.h>
+#include <tlhelp32.h>
+#else
+#include "commands.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include <dirent.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#endif
 
 namespace whtest {
 
-// A name no other test (or earlier run) uses: tests run in parallel and
-// segments outlive crashed test processes.
+#ifdef _WIN32
+constexpr bool kWindows = true;
+#else
+constexpr bool kWindows = false;
+#endif
+
+// What unlinking the name of a semaphore nobody has open any more returns:
+// on Linux its segment file stays until it is unlinked; on Windows its
+// objects went with the last handle, and the name with them.
+constexpr whsem_status kUnlinkUnused = kWindows ? WHSEM_E_NOT_FOUND : WHSEM_OK;
+
+inline long CurrentPid()
+{
+#ifdef _WIN32
+    return (long)GetCurrentProcessId();
+#else
+    return (long)getpid();
+#endif
+}
+
+// A name no other test (or earlier run) uses: tests run in parallel,
+// segments outlive crashed test processes on Linux, and names are shared
+// by every process of the Wine prefix.
 inline std::string UniqueName(const char *what)
 {
     static std::atomic<int> counter{0};
-    return std::string("whsem-test-") + what + "-" + std::to_string(getpid()) + "-" +
+    return std::string("whsem-test-") + what + "-" + std::to_string(CurrentPid()) + "-" +
            std::to_string(counter++) + "-" +
            std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 1000000);
 }
 
-// The segment file of a plain ASCII test name (see names.c for the encoding).
+// Where the segment of a plain ASCII test name lives (see names.c for the
+// encoding): a file on Linux, a section (of generation 0) on Windows.
 inline std::string SegmentPath(const std::string &name)
 {
-    return "/dev/shm/whsem." + name;
+    return (kWindows ? "Global\\whsem." : "/dev/shm/whsem.") + name;
 }
 
 #define WH_OK(expr)                                                                         \
@@ -79,13 +121,236 @@ class Sem {
     whsem_sem sem_ = 0;
 };
 
+// Polls cond for up to `seconds`, generous on purpose: the machine is noisy,
+// Wine is slow to start processes, and tests must not depend on timing.
+inline bool Eventually(const std::function<bool()> &cond, double seconds = kWindows ? 30 : 20)
+{
+    auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    while (std::chrono::steady_clock::now() < end) {
+        if (cond()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return cond();
+}
+
+inline whsem_info Info(whsem_sem sem)
+{
+    whsem_info info{};
+    info.struct_size = sizeof info;
+    size_t n = 0;
+    whsem_status st = whsem_query(sem, &info, nullptr, 0, &n);
+    if (st != WHSEM_OK) ADD_FAILURE() << "whsem_query: " << whsem_last_error();
+    return info;
+}
+
+// The threads of this process, or -1 if they cannot be counted.
+inline int ThreadCount()
+{
+    int n = 0;
+#ifdef _WIN32
+    HANDLE snap = CreateToolhelp32Snapshot(TH32CS_SNAPTHREAD, 0);
+    if (snap == INVALID_HANDLE_VALUE) return -1;
+    THREADENTRY32 te{};
+    te.dwSize = sizeof te;
+    for (BOOL ok = Thread32First(snap, &te); ok; ok = Thread32Next(snap, &te))
+        if (te.th32OwnerProcessID == GetCurrentProcessId()) n++;
+    CloseHandle(snap);
+#else
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return -1;
+    while (struct dirent *de = readdir(d))
+        if (de->d_name[0] != '.') n++;
+    closedir(d);
+#endif
+    return n;
+}
+
+// The memory this process has resident (its working set on Windows), in
+// KiB, or -1.
+inline long RssKb()
+{
+#ifdef _WIN32
+    PROCESS_MEMORY_COUNTERS pmc{};
+    pmc.cb = sizeof pmc;
+    if (!GetProcessMemoryInfo(GetCurrentProcess(), &pmc, sizeof pmc)) return -1;
+    return (long)(pmc.WorkingSetSize / 1024);
+#else
+    std::ifstream f("/proc/self/status");
+    std::string line;
+    while (std::getline(f, line))
+        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    return -1;
+#endif
+}
+
+// Waits for a completion queue the way an application's event loop does:
+// epoll on its descriptor on Linux, a wait on its event on Windows.
+class QueueWaiter {
+  public:
+    explicit QueueWaiter(whsem_queue q)
+    {
+#ifdef _WIN32
+        uint64_t h = 0;
+        whsem_status st = whsem_queue_handle(q, &h);
+        if (st != WHSEM_OK) ADD_FAILURE() << "whsem_queue_handle: " << whsem_last_error();
+        event_ = (HANDLE)(uintptr_t)h;
+#else
+        int32_t fd = -1;
+        whsem_status st = whsem_queue_fd(q, &fd);
+        if (st != WHSEM_OK) ADD_FAILURE() << "whsem_queue_fd: " << whsem_last_error();
+        ep_ = epoll_create1(EPOLL_CLOEXEC);
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        if (ep_ < 0 || epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev) != 0)
+            ADD_FAILURE() << "cannot poll the queue's descriptor: " << strerror(errno);
+#endif
+    }
+    ~QueueWaiter()
+    {
+#ifndef _WIN32
+        if (ep_ >= 0) close(ep_);
+#endif
+    }
+    QueueWaiter(const QueueWaiter &) = delete;
+    QueueWaiter &operator=(const QueueWaiter &) = delete;
+    // Whether the queue is (or becomes, within ms) ready: something posted.
+    bool Ready(int ms)
+    {
+#ifdef _WIN32
+        return WaitForSingleObject(event_, (DWORD)ms) == WAIT_OBJECT_0;
+#else
+        epoll_event ev;
+        return epoll_wait(ep_, &ev, 1, ms) == 1;
+#endif
+    }
+
+  private:
+#ifdef _WIN32
+    HANDLE event_ = nullptr;
+#else
+    int ep_ = -1;
+#endif
+};
+
+// ---- other processes ---------------------------------------------------------------
+
+// The exit code of a process killed the way a crash would kill it: 128 +
+// SIGKILL on Linux, and what Child::Kill makes it on Windows.
+constexpr int kKilled = 137;
+
+#ifdef _WIN32
+
+// The helper program sits next to the test executable.
+inline std::string HelperPath(const char *exe)
+{
+    char self[MAX_PATH];
+    DWORD n = GetModuleFileNameA(nullptr, self, sizeof self);
+    std::string dir(self, n);
+    return dir.substr(0, dir.find_last_of("\\/") + 1) + exe;
+}
+
+// Another process running a command of commands.h (or of the helper's
+// own): the helper program, started; killed (if still running) when the
+// Child goes.
+class Child {
+  public:
+    explicit Child(const std::vector<std::string> &args, const char *exe = "whsem_win_helper.exe")
+    {
+        std::string cmd = "\"" + HelperPath(exe) + "\"";
+        for (auto &a : args) cmd += " \"" + a + "\"";
+        STARTUPINFOA si{};
+        si.cb = sizeof si;
+        PROCESS_INFORMATION pi{};
+        std::vector<char> line(cmd.begin(), cmd.end());
+        line.push_back(0);
+        if (!CreateProcessA(nullptr, line.data(), nullptr, nullptr, FALSE, 0, nullptr, nullptr, &si,
+                            &pi)) {
+            ADD_FAILURE() << "CreateProcess " << cmd << ": error " << GetLastError();
+            return;
+        }
+        CloseHandle(pi.hThread);
+        process_ = pi.hProcess;
+        pid_ = pi.dwProcessId;
+    }
+    ~Child()
+    {
+        if (process_) {
+            TerminateProcess(process_, 199);
+            WaitForSingleObject(process_, 30000);
+            CloseHandle(process_);
+        }
+    }
+    Child(const Child &) = delete;
+    Child &operator=(const Child &) = delete;
+    bool started() const { return process_ != nullptr; }
+    long pid() const { return (long)pid_; }
+    // Waits for the exit code (-1 if it did not end within the timeout).
+    int Reap(int timeout_ms = 120000)
+    {
+        if (!process_ || WaitForSingleObject(process_, (DWORD)timeout_ms) != WAIT_OBJECT_0) return -1;
+        DWORD code = 0;
+        GetExitCodeProcess(process_, &code);
+        return (int)code;
+    }
+    // Kills it the way a crash would, and waits until it is gone.
+    int Kill()
+    {
+        if (!process_) return -1;
+        TerminateProcess(process_, kKilled);
+        return Reap();
+    }
+
+  private:
+    HANDLE process_ = nullptr;
+    DWORD pid_ = 0;
+};
+
+// Memory shared with helper processes (a named section the helper opens by
+// the name it is given on its command line).
+template <typename T> class Shared {
+  public:
+    Shared() : name_("Local\\" + UniqueName("ledger"))
+    {
+        section_ = CreateFileMappingA(INVALID_HANDLE_VALUE, nullptr, PAGE_READWRITE, 0, sizeof(T),
+                                      name_.c_str());
+        void *p = section_ ? MapViewOfFile(section_, FILE_MAP_ALL_ACCESS, 0, 0, sizeof(T)) : nullptr;
+        if (!p) ADD_FAILURE() << "cannot create the shared ledger: " << GetLastError();
+        else ptr_ = new (p) T();
+    }
+    ~Shared()
+    {
+        if (ptr_) {
+            ptr_->~T();
+            UnmapViewOfFile(ptr_);
+        }
+        if (section_) CloseHandle(section_);
+    }
+    Shared(const Shared &) = delete;
+    Shared &operator=(const Shared &) = delete;
+    T *operator->() const { return ptr_; }
+    T *get() const { return ptr_; }
+    const std::string &name() const { return name_; }
+
+  private:
+    std::string name_;
+    HANDLE section_ = nullptr;
+    T *ptr_ = nullptr;
+};
+
+#else
+
 // Runs fn in a forked child; its return value becomes the exit code.
 // The child never returns into gtest: it _exit()s.
 inline pid_t Spawn(const std::function<int()> &fn)
 {
     fflush(nullptr);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
+        // A test that fails early must not leave children behind: they
+        // would keep CTest's output pipe open, and CTest waits for it.
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(97);
         int code = 99;
         try {
             code = fn();
@@ -108,6 +373,59 @@ inline int Reap(pid_t pid)
     return -1;
 }
 
+// Another process running a command of commands.h: a forked child, as
+// the Windows suites start the helper program; killed (if still running)
+// when the Child goes.
+class Child {
+  public:
+    explicit Child(const std::vector<std::string> &args)
+    {
+        pid_ = Spawn([&] {
+            std::vector<char *> argv;
+            for (auto &a : args) argv.push_back(const_cast<char *>(a.c_str()));
+            return whtest_command((int)argv.size(), argv.data());
+        });
+        running_ = pid_ > 0;
+        if (!running_) ADD_FAILURE() << "fork: " << strerror(errno);
+    }
+    ~Child() { Kill(); }
+    Child(const Child &) = delete;
+    Child &operator=(const Child &) = delete;
+    bool started() const { return pid_ > 0; }
+    long pid() const { return (long)pid_; }
+    // Waits for the exit code (-1 if it did not end within the timeout).
+    int Reap(int timeout_ms = 120000)
+    {
+        auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+        while (running_) {
+            int status = 0;
+            pid_t r = waitpid(pid_, &status, WNOHANG);
+            if (r == pid_) {
+                running_ = false; // reaped: its pid may be reused, never signal it again
+                code_ = WIFEXITED(status)     ? WEXITSTATUS(status)
+                        : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
+                                              : -1;
+            } else if ((r < 0 && errno != EINTR) || std::chrono::steady_clock::now() >= end) {
+                return -1;
+            } else {
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            }
+        }
+        return code_;
+    }
+    // Kills it the way a crash would, and waits until it is gone.
+    int Kill()
+    {
+        if (running_) kill(pid_, SIGKILL);
+        return Reap();
+    }
+
+  private:
+    pid_t pid_ = -1;
+    bool running_ = false;
+    int code_ = -1;
+};
+
 // Memory shared with forked children (for counters and flags).
 template <typename T> T *SharedAlloc()
 {
@@ -122,26 +440,6 @@ template <typename T> void SharedFree(T *p)
     munmap(p, sizeof(T));
 }
 
-// Polls cond for up to `seconds`, generous on purpose: the machine is noisy
-// and tests must not depend on timing.
-inline bool Eventually(const std::function<bool()> &cond, double seconds = 20)
-{
-    auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-    while (std::chrono::steady_clock::now() < end) {
-        if (cond()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return cond();
-}
-
-inline whsem_info Info(whsem_sem sem)
-{
-    whsem_info info{};
-    info.struct_size = sizeof info;
-    size_t n = 0;
-    whsem_status st = whsem_query(sem, &info, nullptr, 0, &n);
-    if (st != WHSEM_OK) ADD_FAILURE() << "whsem_query: " << whsem_last_error();
-    return info;
-}
+#endif
 
 } // namespace whtest

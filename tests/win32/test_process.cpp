@@ -29,7 +29,7 @@ TEST(Crash, KilledHoldersTicketsReturnToAWaiter)
     });
     ASSERT_TRUE(Eventually([&] { return Info(sem.get()).waiters == 1; }));
     auto killed = std::chrono::steady_clock::now();
-    EXPECT_EQ(holder.Kill(), 137);
+    EXPECT_EQ(holder.Kill(), kKilled);
     waiter.join();
     ASSERT_NE(acquired_ns.load(), 0) << "the waiter never got the dead holder's ticket";
     double ms = (acquired_ns - killed.time_since_epoch().count()) / 1e6;
@@ -48,7 +48,7 @@ TEST(Crash, TryAcquireFindsADeadHoldersTicketOnceTheCheckIsDue)
     Sem sem(1, "try-dead", &o);
     Child holder({"hold", sem.name(), "1", "1"});
     ASSERT_TRUE(Eventually([&] { return Info(sem.get()).free_count == 0; }));
-    EXPECT_EQ(holder.Kill(), 137);
+    EXPECT_EQ(holder.Kill(), kKilled);
     whsem_ticket t = 0;
     EXPECT_TRUE(Eventually([&] { return whsem_acquire(sem.get(), 0, 0, &t) == WHSEM_OK; }));
     WH_OK(whsem_release(t));
@@ -66,7 +66,7 @@ TEST(Crash, QueryShowsTheHolderUntilItDies)
     EXPECT_EQ(h[0].pid, (int64_t)holder.pid());
     EXPECT_EQ(h[0].tickets, 2);
     EXPECT_GT(h[0].since_unix_ms, 0);
-    EXPECT_EQ(holder.Kill(), 137);
+    EXPECT_EQ(holder.Kill(), kKilled);
     WH_OK(whsem_query(sem.get(), nullptr, h, 4, &n)); // the query itself looks for the dead
     EXPECT_EQ(n, 0u);
     EXPECT_EQ(Info(sem.get()).free_count, 3);
@@ -112,7 +112,7 @@ TEST(MultiProcess, InvariantHoldsWhileHoldersAreKilledAtRandom)
         Sleep(50 + rng() % 100);
         int victim = (int)(rng() % LEDGER_WORKERS);
         l->killed_at[victim] = ledger_now();
-        EXPECT_EQ(kids[victim]->Kill(), 137);
+        EXPECT_EQ(kids[victim]->Kill(), kKilled);
         kills++;
         l->holding[victim] = 0; // first the flag, then the new worker
         start(victim);
@@ -151,7 +151,7 @@ TEST_P(Faults, DeathInsideTheCriticalSectionIsRepaired)
     Sem sem(c.max, c.point);
     Child dying({"fault", c.point, sem.name(), std::to_string(c.max), std::to_string(c.held_before)},
                 "whsem_win_helper_fi.exe");
-    ASSERT_EQ(dying.Reap(), 137) << "the fault point " << c.point << " did not fire";
+    ASSERT_EQ(dying.Reap(), kKilled) << "the fault point " << c.point << " did not fire";
     std::vector<whsem_ticket> all(c.max);
     for (auto &t : all) WH_EXPECT(WHSEM_OK, whsem_acquire(sem.get(), 30000, 0, &t));
     whsem_ticket extra;
@@ -180,7 +180,7 @@ namespace {
 // Writes into the segment of a plain ASCII name (generation 0).
 void Poke(const std::string &name, size_t off, const void *bytes, size_t n)
 {
-    std::string obj = "Global\\whsem." + name;
+    std::string obj = SegmentPath(name);
     HANDLE s = OpenFileMappingA(FILE_MAP_ALL_ACCESS, FALSE, obj.c_str());
     ASSERT_NE(s, nullptr) << obj;
     char *p = (char *)MapViewOfFile(s, FILE_MAP_ALL_ACCESS, 0, 0, 0);

@@ -1,0 +1,203 @@
+/*
+ * The public functions, and the parts of them, that are the same on every
+ * platform: argument and option checks, name finalization into a caller's
+ * buffer, the "ask, then fill" answers, and the entry points of open,
+ * query and a semaphore's name and max count, which hand over to the
+ * platform (api.h) once the arguments are known to be good. One copy, so
+ * that both libraries accept and refuse exactly the same calls with the
+ * same messages.
+ */
+#include "api.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#define DEFAULT_CHECK_MS 100
+#define DEFAULT_MODE 0600u
+
+static whsem_status read_opts(const whsem_open_options *o, struct open_opts *out)
+{
+    out->flags = 0;
+    out->check_ms = DEFAULT_CHECK_MS;
+    out->mode = DEFAULT_MODE;
+    if (!o) return WHSEM_OK;
+    if (o->struct_size < offsetof(whsem_open_options, flags) + sizeof o->flags)
+        return whsem__fail(WHSEM_E_INVALID_ARGUMENT,
+                           "options.struct_size is %u; set it to sizeof(whsem_open_options)",
+                           o->struct_size);
+    out->flags = o->flags;
+    if (out->flags & ~WHSEM_OPEN_EXACT_NAME)
+        return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "options.flags has unknown bits 0x%x",
+                           out->flags & ~WHSEM_OPEN_EXACT_NAME);
+    if (o->struct_size >= offsetof(whsem_open_options, abandonment_check_ms) + sizeof(int32_t)) {
+        int32_t c = o->abandonment_check_ms;
+        if (c < WHSEM_INFINITE)
+            return whsem__fail(WHSEM_E_INVALID_ARGUMENT,
+                               "options.abandonment_check_ms is %d; use 0 (default), -1 "
+                               "(infinite) or 1 ... INT32_MAX",
+                               c);
+        if (c != 0) out->check_ms = c;
+    }
+    if (o->struct_size >= offsetof(whsem_open_options, mode) + sizeof(uint32_t) && o->mode != 0) {
+        if ((o->mode & ~0777u) || (o->mode & 0600u) != 0600u)
+            return whsem__fail(WHSEM_E_INVALID_ARGUMENT,
+                               "options.mode 0%o must be permission bits (at most 0777) that "
+                               "include owner read and write (0600)",
+                               o->mode);
+        out->mode = o->mode;
+    }
+    return WHSEM_OK;
+}
+
+whsem_status whsem__invalid_handle(uint64_t h, const char *what)
+{
+    if (h == 0) return whsem__fail(WHSEM_E_INVALID_HANDLE, "the %s handle is 0", what);
+    return whsem__fail(WHSEM_E_INVALID_HANDLE,
+                       "0x%llx is not a live %s handle (closed, released, or of another kind)",
+                       (unsigned long long)h, what);
+}
+
+whsem_status whsem__copy_out(const char *s, size_t len, char *buf, size_t size, size_t *out_len)
+{
+    if (!out_len) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_len is NULL");
+    *out_len = len + 1;
+    if (!buf || size < len + 1)
+        return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "buffer too small: %zu bytes needed", len + 1);
+    memcpy(buf, s, len);
+    buf[len] = 0;
+    return WHSEM_OK;
+}
+
+void whsem__list_init(struct name_list *l, char *buf, size_t size)
+{
+    *l = (struct name_list){.buf = buf, .size = size, .need = 1, .fits = buf != NULL};
+}
+
+void whsem__list_add(struct name_list *l, const char *name)
+{
+    size_t n = strlen(name) + 1;
+    l->need += n;
+    if (l->fits && l->used + n + 1 <= l->size) {
+        memcpy(l->buf + l->used, name, n);
+        l->used += n;
+    } else {
+        l->fits = false;
+    }
+}
+
+whsem_status whsem__list_finish(struct name_list *l, size_t *out_len)
+{
+    *out_len = l->need;
+    if (!l->fits)
+        return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "buffer too small: %zu bytes needed", l->need);
+    l->buf[l->used] = 0;
+    return WHSEM_OK;
+}
+
+void whsem__report_init(struct query_report *r, whsem_info *info, whsem_holder *holders,
+                        size_t capacity)
+{
+    *r = (struct query_report){.info = info, .holders = holders, .capacity = capacity};
+}
+
+void whsem__report_process(struct query_report *r, int64_t pid, int64_t since_unix_ms,
+                           uint32_t held, uint32_t grants, uint32_t want)
+{
+    r->processes++;
+    if (!held && !grants) return;
+    if (r->n < r->capacity) {
+        whsem_holder *h = &r->holders[r->n];
+        h->pid = pid;
+        h->since_unix_ms = since_unix_ms;
+        h->tickets = (int32_t)(held + grants);
+        h->waiting = want > grants ? want - grants : 0;
+    }
+    r->n++;
+}
+
+void whsem__report_finish(struct query_report *r, int32_t max_count, int32_t free_count,
+                          uint32_t waiting, uint64_t recoveries, size_t *out_count)
+{
+    if (r->info) {
+        r->info->max_count = max_count;
+        r->info->free_count = free_count;
+        r->info->waiters = waiting;
+        r->info->processes = r->processes;
+        r->info->holders = (uint32_t)r->n;
+        r->info->recoveries = recoveries;
+    }
+    *out_count = r->n;
+}
+
+static whsem_status open_name(const char *name, int32_t max_count, const whsem_open_options *opts,
+                              whsem_sem *out_sem)
+{
+    if (!name) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "name is NULL");
+    if (!out_sem) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_sem is NULL");
+    struct open_opts o;
+    whsem_status st = read_opts(opts, &o);
+    if (st != WHSEM_OK) return st;
+    char final[WHSEM_MAX_NAME_BYTES + 1];
+    size_t len;
+    st = whsem__finalize_name(name, o.flags & WHSEM_OPEN_EXACT_NAME, final, &len);
+    if (st != WHSEM_OK) return st;
+    return whsem__open_final(final, len, max_count, &o, out_sem);
+}
+
+WHSEM_API whsem_status WHSEM_CALL whsem_open(const char *name, int32_t max_count,
+                                             const whsem_open_options *opts, whsem_sem *out_sem)
+{
+    if (max_count < 1)
+        return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "max_count is %d; it must be 1 ... %d",
+                           max_count, INT32_MAX);
+    return open_name(name, max_count, opts, out_sem);
+}
+
+WHSEM_API whsem_status WHSEM_CALL whsem_open_existing(const char *name,
+                                                      const whsem_open_options *opts,
+                                                      whsem_sem *out_sem)
+{
+    return open_name(name, 0, opts, out_sem);
+}
+
+WHSEM_API whsem_status WHSEM_CALL whsem_safe_name(const char *name, char *buf, size_t size,
+                                                  size_t *out_len)
+{
+    if (!name) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "name is NULL");
+    if (!out_len) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_len is NULL");
+    char final[WHSEM_MAX_NAME_BYTES + 1];
+    size_t len;
+    whsem_status st = whsem__finalize_name(name, false, final, &len);
+    if (st != WHSEM_OK) return st;
+    return whsem__copy_out(final, len, buf, size, out_len);
+}
+
+WHSEM_API whsem_status WHSEM_CALL whsem_name(whsem_sem sem, char *buf, size_t size, size_t *out_len)
+{
+    char name[WHSEM_MAX_NAME_BYTES + 1];
+    size_t len;
+    int32_t max_count;
+    whsem_status st = whsem__sem_identity(sem, name, &len, &max_count);
+    if (st != WHSEM_OK) return st;
+    return whsem__copy_out(name, len, buf, size, out_len);
+}
+
+WHSEM_API whsem_status WHSEM_CALL whsem_max_count(whsem_sem sem, int32_t *out_max_count)
+{
+    if (!out_max_count) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_max_count is NULL");
+    return whsem__sem_identity(sem, NULL, NULL, out_max_count);
+}
+
+WHSEM_API whsem_status WHSEM_CALL whsem_query(whsem_sem sem, whsem_info *info,
+                                              whsem_holder *holders, size_t capacity,
+                                              size_t *out_count)
+{
+    if (!out_count) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_count is NULL");
+    if (capacity && !holders)
+        return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "holders is NULL but capacity is %zu", capacity);
+    if (info && info->struct_size < sizeof(whsem_info))
+        return whsem__fail(WHSEM_E_INVALID_ARGUMENT,
+                           "info->struct_size is %u; set it to sizeof(whsem_info)",
+                           info->struct_size);
+    return whsem__query(sem, info, holders, capacity, out_count);
+}
