@@ -40,6 +40,7 @@ struct op {
     CONDITION_VARIABLE cv;    /* whsem_op_wait sleeps here                      */
     uint64_t h;               /* the live handle, 0 once freed                  */
     _Atomic int32_t status;   /* WHSEM_PENDING or final                         */
+    bool done;                /* final and posted: what whsem_op_wait waits for */
     uint64_t ticket;          /* the acquired ticket until taken                */
     bool taken;
     bool freed;               /* the user freed it; the engine may still hold it */
@@ -327,18 +328,24 @@ static void complete(struct op *o, whsem_status status, uint64_t ticket)
     AcquireSRWLockExclusive(&o->mu);
     bool release_now = o->freed && ticket;
     o->ticket = release_now ? 0 : ticket;
+    /* Order matters, as on Linux: final for whsem_op_poll first (whoever
+     * pops it from a queue reads it), then posted, then `done` for
+     * whsem_op_wait (which returns only once the posting happened). */
     atomic_store(&o->status, status);
-    WakeAllConditionVariable(&o->cv);
     bool callback = o->cb != NULL;
     struct queue_obj *q = callback || o->freed ? NULL : o->q;
     uint64_t h = o->h, tag = o->tag;
+    ReleaseSRWLockExclusive(&o->mu);
+    if (q) queue_post(q, h, tag);
+    AcquireSRWLockExclusive(&o->mu);
+    o->done = true;
+    WakeAllConditionVariable(&o->cv);
     ReleaseSRWLockExclusive(&o->mu);
     if (release_now) whsem_release(ticket);
     if (callback) {
         queue_callback(o); /* the engine's reference goes with it */
         return;
     }
-    if (q) queue_post(q, h, tag);
     AcquireSRWLockExclusive(&o->mu);
     op_unref_unlock(o);
 }
@@ -624,6 +631,7 @@ static whsem_status start(whsem_sem sem, int64_t timeout_ms, whsem_cancel cancel
     }
     AcquireSRWLockExclusive(&o->mu);
     atomic_store(&o->status, WHSEM_PENDING);
+    o->done = false;
     o->ticket = 0;
     o->taken = o->freed = false;
     o->refs = 2; /* the caller's handle, and the engine until delivered */
@@ -745,8 +753,9 @@ WHSEM_API whsem_status WHSEM_CALL whsem_op_wait(whsem_op op, int64_t timeout_ms)
             ReleaseSRWLockExclusive(&o->mu);
             return whsem__invalid_handle(op, "operation"); /* freed while we waited */
         }
-        st = atomic_load(&o->status);
-        if (st != WHSEM_PENDING || timeout_ms == 0) break;
+        /* `done`, not the status: set once a queued operation is posted. */
+        st = o->done ? atomic_load(&o->status) : WHSEM_PENDING;
+        if (o->done || timeout_ms == 0) break;
         uint64_t now = whsem__w_mono_ns();
         if (deadline && now >= deadline) break;
         SleepConditionVariableSRW(&o->cv, &o->mu, whsem__w_wait_ms(deadline, now), 0);
