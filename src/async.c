@@ -600,29 +600,34 @@ static void deactivate(struct wmap *m)
     m->active_next = NULL;
 }
 
+/*
+ * Ends an operation that is over (no locks held): an OK one gets a ticket
+ * handle for the ticket already counted in its slot, or, if no handle can
+ * be made, the ticket goes back and the operation fails with why.
+ */
+static void finish_op(struct op *o, whsem_status st)
+{
+    uint64_t ticket = 0;
+    if (st == WHSEM_OK && !(ticket = whsem__h_alloc(HK_TICKET, o->m, o->pgen, &st))) {
+        struct wmap *m = o->m;
+        if (whsem__lock(m) == WHSEM_OK) {
+            m->slots[m->slot].held--;
+            int32_t w = whsem__give_back_locked(m);
+            whsem__unlock(m);
+            if (w >= 0) whsem__futex_wake(&m->slots[w].wake_seq, 1);
+        }
+    }
+    whsem__cancel_unregister(&o->cw);
+    complete(o, st, ticket);
+}
+
 /* Publishes tickets and delivers the batch (no locks held). */
 static void deliver(struct finished *f)
 {
     while (f->head) {
         struct op *o = f->head;
         f->head = o->link;
-        whsem_status st = o->final;
-        uint64_t ticket = 0;
-        if (st == WHSEM_OK) {
-            ticket = whsem__h_alloc(HK_TICKET, o->m, o->pgen, &st);
-            if (!ticket) {
-                /* No handle for it: the ticket goes back, the op fails. */
-                struct wmap *m = o->m;
-                if (whsem__lock(m) == WHSEM_OK) {
-                    m->slots[m->slot].held--;
-                    int32_t w = whsem__give_back_locked(m);
-                    whsem__unlock(m);
-                    if (w >= 0) whsem__futex_wake(&m->slots[w].wake_seq, 1);
-                }
-            }
-        }
-        whsem__cancel_unregister(&o->cw);
-        complete(o, st, ticket);
+        finish_op(o, o->final);
     }
 }
 
@@ -880,21 +885,7 @@ static whsem_status start(whsem_sem sem, int64_t timeout_ms, whsem_cancel cancel
         }
     }
     if (now_status != WHSEM_PENDING) {
-        uint64_t ticket = 0;
-        whsem_status fs = now_status;
-        if (fs == WHSEM_OK) {
-            ticket = whsem__h_alloc(HK_TICKET, m, o->pgen, &fs);
-            if (!ticket) {
-                if (whsem__lock(m) == WHSEM_OK) {
-                    m->slots[m->slot].held--;
-                    int32_t w = whsem__give_back_locked(m);
-                    whsem__unlock(m);
-                    if (w >= 0) whsem__futex_wake(&m->slots[w].wake_seq, 1);
-                }
-            }
-        }
-        whsem__cancel_unregister(&o->cw);
-        complete(o, fs, ticket);
+        finish_op(o, now_status);
         st = WHSEM_OK;
     }
     whsem__unprotect(saved);
