@@ -1,6 +1,7 @@
 /*
  * Administration by name: removing a semaphore and listing them all.
  */
+#include "busguard.h"
 #include "internal.h"
 
 #include <dirent.h>
@@ -49,10 +50,16 @@ WHSEM_API whsem_status WHSEM_CALL whsem_unlink(const char *name, uint32_t flags)
         struct stat sb;
         if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == WHSEM_SEG_SIZE) {
             struct seg_header *h = mmap(NULL, WHSEM_SEG_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+            _Atomic bool broken = false;
+            if (h != MAP_FAILED && whsem__busguard_add(h, WHSEM_SEG_SIZE, &broken) != WHSEM_OK) {
+                munmap(h, WHSEM_SEG_SIZE);
+                h = MAP_FAILED;
+            }
             if (h != MAP_FAILED) {
                 bool busy = memcmp(h->magic, WHSEM_SEG_MAGIC, 8) == 0 &&
                             h->layout_version == WHSEM_LAYOUT_VERSION &&
-                            in_use_by_others(fd, h, seg_slots(h));
+                            in_use_by_others(fd, h, seg_slots(h)) && !atomic_load(&broken);
+                whsem__busguard_remove(h);
                 munmap(h, WHSEM_SEG_SIZE);
                 if (busy) {
                     close(fd);

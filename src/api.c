@@ -20,6 +20,7 @@ static whsem_status read_opts(const whsem_open_options *o, struct open_opts *out
     out->flags = 0;
     out->check_ms = DEFAULT_CHECK_MS;
     out->mode = DEFAULT_MODE;
+    out->mode_explicit = false;
     if (!o) return WHSEM_OK;
     if (o->struct_size < offsetof(whsem_open_options, flags) + sizeof o->flags)
         return whsem__fail(WHSEM_E_INVALID_ARGUMENT,
@@ -45,8 +46,16 @@ static whsem_status read_opts(const whsem_open_options *o, struct open_opts *out
                                "include owner read and write (0600)",
                                o->mode);
         out->mode = o->mode;
+        out->mode_explicit = true;
     }
     return WHSEM_OK;
+}
+
+whsem_status whsem__bad_timeout(int64_t timeout_ms)
+{
+    return whsem__fail(WHSEM_E_INVALID_ARGUMENT,
+                       "timeout_ms is %lld; use 0 (do not wait), -1 (wait forever) or 1 ... %d",
+                       (long long)timeout_ms, INT32_MAX);
 }
 
 whsem_status whsem__invalid_handle(uint64_t h, const char *what)

@@ -20,9 +20,19 @@ struct open_opts {
     uint32_t flags;
     int32_t check_ms;         /* abandonment check period, -1 = never      */
     uint32_t mode;            /* permission bits, always including 0600    */
+    bool mode_explicit;       /* the caller chose mode: an existing segment
+                                 may not be wider (see segment.c)          */
 };
 
 /* ---- api.c ------------------------------------------------------------ */
+
+/* Whether timeout_ms is 0, WHSEM_INFINITE or 1 ... INT32_MAX: inline, for
+ * the fast path; whsem__bad_timeout gives the status and message if not. */
+static inline bool whsem__timeout_ok(int64_t timeout_ms)
+{
+    return timeout_ms >= WHSEM_INFINITE && timeout_ms <= INT32_MAX;
+}
+WHSEM_HIDDEN whsem_status whsem__bad_timeout(int64_t timeout_ms);
 
 /* The status and message for a handle that is 0, stale or of another kind. */
 WHSEM_HIDDEN whsem_status whsem__invalid_handle(uint64_t h, const char *what);

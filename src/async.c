@@ -55,6 +55,11 @@ struct futex_waitv_arg {
 #define STALL_NS 50000000u     /* callbacks stuck this long: add a thread  */
 #define MAX_CALLBACK_THREADS 16
 #define IDLE_EXIT_NS 2000000000u
+/* The dispatcher serves every semaphore of the process: it waits this long
+ * at most for one segment lock, and tries again this much later, so that a
+ * stopped process on one name delays nobody on another. */
+#define DISPATCH_LOCK_NS 1000000u
+#define DISPATCH_RETRY_NS 5000000u
 
 struct queue_obj;
 
@@ -81,6 +86,8 @@ struct op {
     uint64_t deadline;       /* CLOCK_MONOTONIC ns, 0 = none                   */
     _Atomic bool cancel_req;
     bool expired;            /* its deadline passed (set by the dispatcher)    */
+    bool counted;            /* its want is counted in the slot (it may not be
+                                yet if the segment lock was not to be had)   */
     whsem_cancel cancel;
     struct cwait cw;
     struct op *prev, *next;  /* in the mapping's pending list                  */
@@ -508,17 +515,66 @@ static void finish(struct finished *f, struct op *o, whsem_status st)
     f->tail = o;
 }
 
+/* Futex words to wake once the engine lock is dropped, and how many of
+ * their sleepers. Words, not mappings: a mapping that leaves the engine
+ * may be unmapped by then, and a wake on a stale word is harmless. */
+struct wakes {
+    _Atomic uint32_t *word[8];
+    int count[8];
+    int n;
+};
+
+static void wake_later(struct wakes *wk, struct wmap *m, int32_t slot)
+{
+    if (wk->n == 8) return;
+    wk->word[wk->n] = &m->slots[slot].wake_seq;
+    /* One waiter of another process per grant; all of our own, since our
+     * dispatcher is one of them and is not asleep now. */
+    wk->count[wk->n++] = (uint32_t)slot == m->slot ? INT32_MAX : 1;
+}
+
+static void deactivate(struct wmap *m);
+
 /*
  * Settles one mapping's pending operations under its segment lock.
  * Returns the wake word's value to sleep on. Engine lock held.
+ *
+ * A mapping in the engine is not unmapped by anyone else (see
+ * whsem__mark_dying_locked), so the engine lets go of it under the
+ * segment lock, where closing decides too: *left says it has, and *dying
+ * that it was the last user and must now retire it.
  */
 static uint32_t settle(struct wmap *m, uint64_t now, bool sweep, struct finished *f,
-                       int32_t *wake_slots, int *n_wake, bool *dying, uint64_t *next_scan)
+                       struct wakes *wk, bool *left, bool *dying, uint64_t *next_scan)
 {
+    *left = *dying = false;
     struct seg_header *h = m->hdr;
     struct seg_slot *s = &m->slots[m->slot];
     uint32_t seen;
-    if (whsem__lock(m) != WHSEM_OK) {
+    whsem_status lst = whsem__lock_within(m, DISPATCH_LOCK_NS);
+    if (lst == WHSEM_OK && whsem__is_broken(m)) {
+        whsem__unlock(m);
+        lst = WHSEM_E_CORRUPT;
+    }
+    if (lst == WHSEM_TIMEOUT) {
+        /* Its owner does not let go. Operations that are over end on time
+         * all the same; what they counted in the slot is paid back later
+         * (whsem__settle_locked), and we come back soon. */
+        whsem_status why;
+        for (struct op *o = (sweep || m->has_expired) ? m->aq_head : NULL, *next; o; o = next) {
+            next = o->next;
+            if (!op_ended(o, &why)) continue;
+            if (o->counted) {
+                atomic_fetch_add(&m->owed_want, 1);
+                atomic_fetch_add(&m->owed_async_ops, 1);
+            }
+            unlink_pending(m, o);
+            finish(f, o, why);
+        }
+        *next_scan = now + DISPATCH_RETRY_NS;
+        return atomic_load(&s->wake_seq);
+    }
+    if (lst != WHSEM_OK) {
         /* The segment is corrupt: end everything with that error. */
         whsem_status err = WHSEM_E_CORRUPT;
         for (struct op *o = m->aq_head, *next; o; o = next) {
@@ -527,8 +583,18 @@ static uint32_t settle(struct wmap *m, uint64_t now, bool sweep, struct finished
             finish(f, o, err);
         }
         *next_scan = 0;
+        deactivate(m);
+        *left = true;
         return atomic_load(&s->wake_seq);
     }
+    if (atomic_load(&m->owed_want)) whsem__settle_locked(m);
+    /* Operations started while the lock was not to be had count now. */
+    for (struct op *o = m->aq_head; o; o = o->next)
+        if (!o->counted) {
+            whsem__want_more(h, s, now);
+            m->async_ops++;
+            o->counted = true;
+        }
     bool scanned = false;
 again:;
     /* Grants first, to live operations oldest first. */
@@ -564,13 +630,13 @@ again:;
     while (s->grants > s->want) {
         s->grants--;
         int32_t w = whsem__give_back_locked(m);
-        if (w >= 0 && *n_wake < 8) wake_slots[(*n_wake)++] = w;
+        if (w >= 0) wake_later(wk, m, w);
     }
     /* Grants left over are for this process's blocking waiters, who may
      * have been asleep while an operation was meant to take them. */
-    if (s->grants > 0 && *n_wake < 8) {
+    if (s->grants > 0 && wk->n < 8) {
         atomic_fetch_add_explicit(&s->wake_seq, 1, memory_order_release);
-        wake_slots[(*n_wake)++] = (int32_t)m->slot;
+        wake_later(wk, m, (int32_t)m->slot);
     }
     m->has_expired = false;
     if (m->aq_head && !scanned && whsem__scan_due(m, m->async_check_ms, now)) {
@@ -578,7 +644,11 @@ again:;
         if (whsem__scan_locked(m, false) == WHSEM_OK) goto again;
     }
     seen = atomic_load_explicit(&s->wake_seq, memory_order_acquire);
-    *dying = m->handles == 0 && whsem__mark_dying_locked(m);
+    if (!m->aq_head && !atomic_load(&m->owed_want)) {
+        deactivate(m);
+        *left = true;
+        *dying = m->handles == 0 && whsem__mark_dying_locked(m);
+    }
     *next_scan = 0;
     if (m->async_check_ms >= 0) {
         uint64_t period = (uint64_t)m->async_check_ms * 1000000u;
@@ -589,6 +659,24 @@ again:;
     return seen;
 }
 
+static whsem_status ensure_dispatcher_locked(void);
+
+void whsem__async_collect_debt(struct wmap *m)
+{
+    pthread_mutex_lock(&eng.mu);
+    if (!m->active) {
+        atomic_store(&m->active, true);
+        m->async_check_ms = -1;
+        m->active_next = eng.active;
+        eng.active = m;
+    }
+    whsem_status ds = ensure_dispatcher_locked();
+    pthread_mutex_unlock(&eng.mu);
+    /* Without a dispatcher the next lock of this process pays instead. */
+    (void)ds;
+    poke();
+}
+
 static void deactivate(struct wmap *m)
 {
     for (struct wmap **pp = &eng.active; *pp; pp = &(*pp)->active_next)
@@ -596,7 +684,7 @@ static void deactivate(struct wmap *m)
             *pp = m->active_next;
             break;
         }
-    m->active = false;
+    atomic_store(&m->active, false);
     m->active_next = NULL;
 }
 
@@ -650,29 +738,27 @@ static void *dispatcher(void *arg)
             o->m->has_expired = true;
         }
         struct finished f = {0};
-        struct wmap *dying[16];
-        int n_dying = 0, n = 1;
-        int32_t wake_slots[8];
-        struct wmap *wake_maps[8];
-        int n_wake_total = 0;
+        struct wmap *dying = NULL;
+        int n = 1;
+        struct wakes wk = {.n = 0};
         uint64_t until = 0;
         bool polled = false;
         w[0] = (struct futex_waitv_arg){.val = ctl, .uaddr = (uintptr_t)&eng.ctl,
                                          .flags = FUTEX_32 | FUTEX_PRIVATE_FLAG};
         for (struct wmap *m = eng.active, *next; m; m = next) {
             next = m->active_next;
-            int32_t slots[8];
-            int n_wake = 0;
-            bool is_dying = false;
+            bool left, is_dying;
             uint64_t next_scan;
-            uint32_t seen = settle(m, now, sweep, &f, slots, &n_wake, &is_dying, &next_scan);
-            for (int i = 0; i < n_wake && n_wake_total < 8; i++) {
-                wake_slots[n_wake_total] = slots[i];
-                wake_maps[n_wake_total++] = m;
+            uint32_t seen = settle(m, now, sweep, &f, &wk, &left, &is_dying, &next_scan);
+            if (left) { /* not to be touched again, unless ours to retire */
+                if (is_dying) { /* out of the list: its link is free */
+                    m->active_next = dying;
+                    dying = m;
+                }
+                continue;
             }
-            if (!m->aq_head) {
-                deactivate(m);
-                if (is_dying && n_dying < 16) dying[n_dying++] = m;
+            if (!m->aq_head) { /* only a debt: nothing to wait on, retry */
+                if (next_scan && (!until || next_scan < until)) until = next_scan;
                 continue;
             }
             if (n < MAX_WAITV && !eng.no_waitv) {
@@ -687,13 +773,13 @@ static void *dispatcher(void *arg)
         bool idle = eng.active == NULL;
         pthread_mutex_unlock(&eng.mu);
 
-        /* One waiter of another process per grant; all of our own, since
-         * our dispatcher is one of them and is not asleep now. */
-        for (int i = 0; i < n_wake_total; i++)
-            whsem__futex_wake(&wake_maps[i]->slots[wake_slots[i]].wake_seq,
-                              (uint32_t)wake_slots[i] == wake_maps[i]->slot ? INT32_MAX : 1);
+        for (int i = 0; i < wk.n; i++) whsem__futex_wake(wk.word[i], wk.count[i]);
         deliver(&f);
-        for (int i = 0; i < n_dying; i++) whsem__finish_dying(dying[i]);
+        while (dying) {
+            struct wmap *m = dying;
+            dying = m->active_next;
+            whsem__finish_dying(m);
+        }
 
         if (callbacks_waiting()) {
             check_callback_stall();
@@ -762,10 +848,7 @@ static whsem_status start(whsem_sem sem, int64_t timeout_ms, whsem_cancel cancel
                           void *user_data, struct queue_obj *q, uint64_t tag, whsem_op *out_op)
 {
     if (!out_op) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_op is NULL");
-    if (timeout_ms < WHSEM_INFINITE || timeout_ms > INT32_MAX)
-        return whsem__fail(WHSEM_E_INVALID_ARGUMENT,
-                           "timeout_ms is %lld; use 0 (try once), -1 (infinite) or 1 ... %d",
-                           (long long)timeout_ms, INT32_MAX);
+    if (!whsem__timeout_ok(timeout_ms)) return whsem__bad_timeout(timeout_ms);
     struct hentry *e = whsem__h_lookup(sem, HK_SEM);
     if (!e) return whsem__invalid_handle(sem, "semaphore");
     bool canceled = false;
@@ -811,6 +894,7 @@ static whsem_status start(whsem_sem sem, int64_t timeout_ms, whsem_cancel cancel
     o->deadline = timeout_ms > 0 ? whsem__mono_ns() + (uint64_t)timeout_ms * 1000000u : 0;
     atomic_store(&o->cancel_req, false);
     o->expired = false;
+    o->counted = false;
     o->cancel = cancel;
     o->cw = (struct cwait){.notify = notify_op, .ctx = o};
     o->prev = o->next = NULL;
@@ -832,8 +916,13 @@ static whsem_status start(whsem_sem sem, int64_t timeout_ms, whsem_cancel cancel
         now_status = st; /* WHSEM_CANCELED, or the source died meanwhile */
     st = WHSEM_OK;
     if (now_status == WHSEM_PENDING) {
-        st = whsem__lock(m);
-        if (st == WHSEM_OK) {
+        /* Never blocked on another process here: if the lock is not to be
+         * had at once, the dispatcher counts the operation later. */
+        st = whsem__lock_within(m, timeout_ms == 0 ? WHSEM_TRY_LOCK_NS : DISPATCH_LOCK_NS);
+        if (st == WHSEM_TIMEOUT && timeout_ms != 0) {
+            st = WHSEM_OK;
+        } else if (st == WHSEM_OK) {
+            o->counted = true;
             struct seg_header *hd = m->hdr;
             struct seg_slot *s = &m->slots[m->slot];
             if (hd->free > 0) {
@@ -855,6 +944,7 @@ static whsem_status start(whsem_sem sem, int64_t timeout_ms, whsem_cancel cancel
                 whsem__want_more(hd, s, whsem__mono_ns());
                 m->async_ops++;
             }
+            if (now_status != WHSEM_PENDING) o->counted = false;
             whsem__unlock(m);
         } else {
             now_status = st;
@@ -862,7 +952,7 @@ static whsem_status start(whsem_sem sem, int64_t timeout_ms, whsem_cancel cancel
         if (now_status == WHSEM_PENDING) {
             pthread_mutex_lock(&eng.mu);
             if (!m->active) {
-                m->active = true;
+                atomic_store(&m->active, true);
                 m->async_check_ms = check_ms;
                 m->active_next = eng.active;
                 eng.active = m;
@@ -927,10 +1017,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_op_poll(whsem_op op)
 
 WHSEM_API whsem_status WHSEM_CALL whsem_op_wait(whsem_op op, int64_t timeout_ms)
 {
-    if (timeout_ms < WHSEM_INFINITE || timeout_ms > INT32_MAX)
-        return whsem__fail(WHSEM_E_INVALID_ARGUMENT,
-                           "timeout_ms is %lld; use 0, -1 (infinite) or 1 ... %d",
-                           (long long)timeout_ms, INT32_MAX);
+    if (!whsem__timeout_ok(timeout_ms)) return whsem__bad_timeout(timeout_ms);
     struct hentry *e = whsem__h_lookup(op, HK_OP);
     if (!e) return whsem__invalid_handle(op, "operation");
     struct op *o = atomic_load_explicit(&e->ptr, memory_order_acquire);

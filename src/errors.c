@@ -74,6 +74,13 @@ void whsem__fault_point(const char *name)
 {
     const char *want = getenv("WHSEM_FAULT_POINT");
     if (want && strcmp(want, name) == 0) {
+        /* Stop here (WHSEM_FAULT_ACTION=stop), as a debugger or SIGSTOP
+         * would stop a live process, and go on when continued. */
+        const char *action = getenv("WHSEM_FAULT_ACTION");
+        if (action && strcmp(action, "stop") == 0) {
+            raise(SIGSTOP);
+            return;
+        }
         /* Die exactly here, as a crash or SIGKILL would. */
         kill(getpid(), SIGKILL);
         for (;;) pause();

@@ -45,8 +45,15 @@ WHSEM_HIDDEN const char *whsem__proc_stat_fields(const char *path, char *buf, si
 struct wmap {
     struct seg_header *hdr;
     struct seg_slot *slots;
-    int fd;                   /* our own open file description: it holds the
-                                 liveness lock of our slot                 */
+    _Atomic int fd;           /* the description the segment was mapped
+                                 through; it holds no lock. For fstat and
+                                 asking about others' liveness bytes, after
+                                 checking its identity: the application may
+                                 have closed it (closefrom) and reused the
+                                 number (see whsem__query_fd)             */
+    void *anchor;             /* one page mapped through the description that
+                                 holds our slot's liveness lock (see
+                                 recovery.c); NULL until attached          */
     uint32_t slot;            /* our slot, valid when attached_pgen == pgen */
     uint32_t owner_id;        /* slot + 1: our value in hdr->lock           */
     uint64_t attached_pgen;
@@ -64,9 +71,20 @@ struct wmap {
     /* Under the engine lock (async.c): */
     struct op *aq_head, *aq_tail; /* pending operations, oldest first        */
     struct wmap *active_next; /* in the engine's list of mappings with ops  */
-    bool active;
+    _Atomic bool active;      /* in that list (written under the engine lock
+                                 and, when leaving it, the segment lock):
+                                 nobody else may retire the mapping         */
     bool has_expired;         /* one of them reached its deadline           */
     int32_t async_check_ms;   /* shortest abandonment check of those ops    */
+
+    /* Waits that ended while the segment lock could not be had (its holder
+     * stopped): their `want` is still counted in our slot, which also keeps
+     * the mapping alive. The dispatcher pays it back (whsem__settle_locked)
+     * as soon as it gets the lock; only it does, so that it can decide,
+     * under that lock, whether the mapping it holds is unused now. */
+    _Atomic uint32_t owed_want;
+    _Atomic uint32_t owed_async_ops; /* of those, asynchronous operations  */
+    _Atomic bool broken;      /* the file was truncated under us (busguard) */
 
     _Atomic bool dying;       /* unused for good: being torn down. Written
                                  under the lock; map_get peeks under maps_mu
@@ -154,7 +172,8 @@ extern WHSEM_HIDDEN pthread_mutex_t whsem__maps_mu;
 extern WHSEM_HIDDEN struct wmap *whsem__maps;
 
 WHSEM_HIDDEN whsem_status whsem__map_get(const char *final_name, size_t len, int32_t max_count,
-                                         uint32_t mode, bool create, struct wmap **out);
+                                         const struct open_opts *o, bool create,
+                                         struct wmap **out);
 /* Gives this process a slot of m. With require_linked, WHSEM_E_NOT_FOUND
  * if the segment was unlinked meanwhile (open then looks again). */
 WHSEM_HIDDEN whsem_status whsem__attach(struct wmap *m, bool require_linked);
@@ -171,18 +190,52 @@ WHSEM_HIDDEN void whsem__finish_dying(struct wmap *m);
 
 /* ---- Segment lock and recovery (seglock.c, recovery.c) --------------- */
 
-WHSEM_HIDDEN whsem_status whsem__lock_slow(struct wmap *m);
+/* How long calls without a timeout of their own wait for a segment lock
+ * whose owner is alive but does not let go (stopped, or a forged word):
+ * try-acquire, open, query. Timed calls use their own deadline. */
+#define WHSEM_TRY_LOCK_NS 5000000u      /* acquire with timeout 0     */
+#define WHSEM_OPEN_LOCK_NS 1000000000u  /* open, query, unlink: E_BUSY */
 
-/* Takes the segment lock. Never fails in the common case; a lock found
- * owned by a dead process is taken over and the state recounted, which may
- * reveal WHSEM_E_CORRUPT (then the lock is not held). */
-static inline whsem_status whsem__lock(struct wmap *m)
+/* deadline_ns: CLOCK_MONOTONIC, 0 = wait as long as it takes (release and
+ * close, which must not fail to give a ticket back). Returns WHSEM_OK,
+ * WHSEM_TIMEOUT (message names the owner and its state) or
+ * WHSEM_E_CORRUPT (after a takeover's recount). */
+WHSEM_HIDDEN whsem_status whsem__lock_slow(struct wmap *m, uint64_t deadline_ns);
+WHSEM_HIDDEN whsem_status whsem__lock_slow_within(struct wmap *m, uint64_t budget_ns);
+/* Under the lock, by the dispatcher: pays m's owed_want back. */
+WHSEM_HIDDEN void whsem__settle_locked(struct wmap *m);
+/* For calls without a timeout of their own: the timeout of a lock that was
+ * not let go becomes WHSEM_E_BUSY, keeping its message. */
+WHSEM_HIDDEN whsem_status whsem__busy_from_timeout(void);
+
+static inline bool whsem__try_lock(struct wmap *m)
 {
     uint32_t zero = 0;
-    if (WHSEM_LIKELY(atomic_compare_exchange_strong_explicit(
-            &m->hdr->lock, &zero, m->owner_id, memory_order_acquire, memory_order_relaxed)))
-        return WHSEM_OK;
-    return whsem__lock_slow(m);
+    return atomic_compare_exchange_strong_explicit(&m->hdr->lock, &zero, m->owner_id,
+                                                   memory_order_acquire, memory_order_relaxed);
+}
+
+/* Takes the segment lock. A lock found owned by a dead process is taken
+ * over and the state recounted, which may reveal WHSEM_E_CORRUPT (then the
+ * lock is not held). Waits as long as a live owner keeps it. */
+static inline whsem_status whsem__lock(struct wmap *m)
+{
+    if (WHSEM_LIKELY(whsem__try_lock(m))) return WHSEM_OK;
+    return whsem__lock_slow(m, 0);
+}
+
+/* The same, giving up with WHSEM_TIMEOUT at deadline_ns (never 0). */
+static inline whsem_status whsem__lock_until(struct wmap *m, uint64_t deadline_ns)
+{
+    if (WHSEM_LIKELY(whsem__try_lock(m))) return WHSEM_OK;
+    return whsem__lock_slow(m, deadline_ns);
+}
+
+/* The same, giving up after budget_ns (read the clock only if it must wait). */
+static inline whsem_status whsem__lock_within(struct wmap *m, uint64_t budget_ns)
+{
+    if (WHSEM_LIKELY(whsem__try_lock(m))) return WHSEM_OK;
+    return whsem__lock_slow_within(m, budget_ns);
 }
 
 static inline void whsem__unlock(struct wmap *m)
@@ -202,11 +255,32 @@ static inline void whsem__unlock(struct wmap *m)
         whsem__futex_wake(&h->lock, 1);
 }
 
-WHSEM_HIDDEN bool whsem__slot_alive(struct wmap *m, uint32_t i);
+/* Whether slot i's owner may still use what the slot holds. With
+ * process_only, whether the owner process itself runs: what decides a
+ * takeover of the segment lock, which a descriptor handed to another
+ * process must not keep (SLOT_F_INHERITED). Doubt answers "alive". */
+WHSEM_HIDDEN bool whsem__slot_alive(struct wmap *m, uint32_t i, bool process_only);
+/* The read-only descriptor m->fd, reopened if the application closed it
+ * (its number may now name another file); -1 if the file cannot be found. */
+WHSEM_HIDDEN int whsem__query_fd(struct wmap *m);
+/* A time read from shared memory, bounded by our own clock: a process in
+ * another time namespace (or a hostile writer) may have written any value,
+ * and a value from "the future" must not make anyone wait for it. */
+static inline uint64_t whsem__shared_time(uint64_t t, uint64_t now)
+{
+    return t > now ? now : t;
+}
 /* Under the lock: drops a dead slot's share of hdr->lock_sleepers. */
 WHSEM_HIDDEN void whsem__forget_lock_sleeping(struct seg_header *h, struct seg_slot *s);
 
-/* Whether the last abandonment scan is older than check_ms. */
+/* WHSEM_E_CORRUPT if m's file was truncated under us: its mapping is then
+ * private zeroes (busguard.c), which must never be taken for the state. */
+WHSEM_HIDDEN whsem_status whsem__broken_status(struct wmap *m);
+static inline bool whsem__is_broken(struct wmap *m)
+{
+    return WHSEM_UNLIKELY(atomic_load_explicit(&m->broken, memory_order_relaxed));
+}
+
 /* Counts a ticket taken from the pool in slot s. Reading even the coarse
  * clock would cost a quarter of the fast path, so a process that starts
  * holding is stamped 0 ("not yet seen") and the next scan under the lock
@@ -244,8 +318,16 @@ static inline bool whsem__take_grant(struct seg_slot *s)
 
 static inline bool whsem__scan_due(struct wmap *m, int32_t check_ms, uint64_t now)
 {
-    /* Written as a sum: another process's scan may be later than our now. */
-    return check_ms >= 0 && now >= m->hdr->last_scan_ns + (uint64_t)check_ms * 1000000u;
+    /* A last scan "later than now" was stamped by a clock ahead of ours
+     * (another time namespace): it says nothing, so scan. */
+    uint64_t last = m->hdr->last_scan_ns;
+    return check_ms >= 0 && (last > now || now - last >= (uint64_t)check_ms * 1000000u);
+}
+
+/* When the next abandonment scan falls due, on our clock. */
+static inline uint64_t whsem__next_scan(struct wmap *m, int32_t check_ms, uint64_t now)
+{
+    return whsem__shared_time(m->hdr->last_scan_ns, now) + (uint64_t)check_ms * 1000000u;
 }
 
 /* Under the lock: looks for dead processes (all attached slots when full,
@@ -276,6 +358,8 @@ static inline void whsem__wake_slot(struct seg_slot *s, int count)
 /* Tells the dispatcher that pending operations may have ended early (a
  * semaphore handle was closed). */
 WHSEM_HIDDEN void whsem__async_poke(void);
+/* Makes the dispatcher pay m's debts (owed_want) once the lock is free. */
+WHSEM_HIDDEN void whsem__async_collect_debt(struct wmap *m);
 WHSEM_HIDDEN void whsem__async_lock_all(void);
 WHSEM_HIDDEN void whsem__async_unlock_all(void);
 WHSEM_HIDDEN void whsem__async_after_fork_child(void);

@@ -5,16 +5,19 @@
  *   offset 0      struct seg_header   (4096 bytes)
  *   offset 4096   struct seg_slot[nslots]   (64 bytes each)
  *   byte range WHSEM_LOCK_BASE + i   the liveness lock of slot i (an OFD
- *                 lock; the range lies past the end of the file, which
- *                 record locks allow)
+ *                 read lock held through the owner's anchor, see
+ *                 recovery.c; the range lies past the end of the file,
+ *                 which record locks allow)
  *
  * The immutable part of the header is written once, before the file is
  * linked into place, and is covered by a checksum. Everything else is
  * written only by the holder of the segment lock `lock`, except:
  *   - slot.wake_seq, a futex word anyone may increment (atomically) to wake
  *     that process's waiters;
- *   - slot.state FREE -> CLAIMED, written by the process that holds the
- *     slot's liveness lock byte (the byte lock is what makes that safe).
+ *   - slot.state FREE -> CLAIMED and ACTIVE -> CLAIMED (taking over a dead
+ *     owner's slot), by compare-and-swap without the lock: the CAS is what
+ *     makes two claimers exclusive; then the claimer writes pid, pidns,
+ *     start_ticks and flags before it takes the lock to activate the slot.
  *
  * Invariant while nobody holds `lock`:
  *     free + sum over slots of (held + grants) == max_count
@@ -46,9 +49,21 @@
 #define WHSEM_LOCK_OWNER_MASK 0x7fffffffu
 
 enum seg_slot_state {
-    SLOT_FREE = 0,    /* nobody; may be claimed by whoever locks its byte */
-    SLOT_CLAIMED = 1, /* a process holds its byte and is attaching         */
+    SLOT_FREE = 0,    /* nobody; claimed by compare-and-swap              */
+    SLOT_CLAIMED = 1, /* a process is attaching (or died attaching)       */
     SLOT_ACTIVE = 2,  /* attached: the process named by pid uses it       */
+};
+
+/* seg_slot.flags, written by the slot's owner. */
+enum seg_slot_flags {
+    /* The owner's liveness lock is held through a private, fork-less mapping
+     * (see recovery.c): its byte is free exactly when the process has exited
+     * or exec'd, so a free byte needs no second opinion. */
+    SLOT_F_ANCHORED = 1u << 0,
+    /* The owner handed a descriptor holding its liveness lock to other
+     * processes on purpose (whsem run's command): its *tickets* live while
+     * any of them does, but its hold on the segment lock dies with it. */
+    SLOT_F_INHERITED = 1u << 1,
 };
 
 struct seg_slot {
@@ -59,7 +74,8 @@ struct seg_slot {
     _Atomic uint32_t wake_seq;  /* futex: bumped to wake the process's waiters */
     _Atomic uint32_t lock_sleeping; /* its threads counted in lock_sleepers    */
     int32_t pid;                /* as seen in its own pid namespace            */
-    uint32_t reserved;
+    _Atomic uint32_t flags;     /* SLOT_F_*: how the owner's liveness is shown
+                                   (layout 1 libraries before 1.1 leave it 0) */
     uint64_t start_ticks;       /* /proc/<pid>/stat start time: pid + start time
                                    name a process even after the pid is reused */
     uint64_t pidns;             /* inode of its pid namespace                   */

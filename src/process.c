@@ -4,10 +4,10 @@
  * Tickets belong to the process that acquired them. After fork() the
  * child gets a new process generation: tickets inherited from the parent
  * fail to release with WHSEM_E_WRONG_PROCESS, and every mapping drops the
- * parent's slot. The child must also drop the parent's open file
- * descriptions, because they carry the parent's liveness locks: were the
- * child to keep one, a dead parent would look alive for as long as the
- * child lives (the flock pitfall).
+ * parent's slot. Nothing the child inherits carries the parent's liveness
+ * (see recovery.c): a child made without these handlers (a raw clone) is
+ * harmless to the parent's crash recovery too; it just cannot use the
+ * library.
  */
 #include "internal.h"
 

@@ -5,7 +5,10 @@
  * Uncontended, taking and dropping it is one compare-and-swap and one
  * exchange: no system call. A waiter sleeps on the futex with a short
  * timeout; when it wakes and the same owner still holds the lock, it asks
- * whether that owner is alive (its liveness byte lock, see recovery.c).
+ * whether that owner process is alive (see recovery.c). A live owner that
+ * does not let go (stopped, or a word forged by a hostile writer) is waited
+ * for only until the caller's deadline: no timed call outlives its timeout
+ * because of another process.
  * A dead owner's lock is taken over and, because the owner may have died
  * halfway through an update, the shared counts are recounted from the
  * slots before anyone uses them.
@@ -13,6 +16,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -43,17 +47,46 @@ static void sleep_fence(struct seg_header *h)
     atomic_thread_fence(memory_order_seq_cst);
 }
 
-whsem_status whsem__lock_slow(struct wmap *m)
+/* The message of a lock that was not let go in time: who has it and what
+ * that process is doing, which is usually the whole story (stopped by a
+ * debugger or SIGSTOP, or a word forged by someone who can write the file). */
+static whsem_status lock_timeout(struct wmap *m, uint32_t v)
+{
+    uint32_t owner = (v & WHSEM_LOCK_OWNER_MASK) - 1;
+    int pid = owner < WHSEM_NSLOTS ? m->slots[owner].pid : 0;
+    const char *what = "alive";
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    const char *state = pid > 0 ? whsem__proc_stat_fields(path, buf, sizeof buf) : NULL;
+    if (state && (*state == 'T' || *state == 't')) what = "stopped";
+    else if (state && *state == 'D') what = "in uninterruptible sleep";
+    else if (!state) what = "in another pid namespace, or a forged lock word";
+    return whsem__fail(WHSEM_TIMEOUT,
+                       "the shared state of '%s' is locked by process %d (%s), which did not "
+                       "let go in time",
+                       m->name, pid, what);
+}
+
+whsem_status whsem__busy_from_timeout(void)
+{
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", whsem_last_error());
+    return whsem__fail(WHSEM_E_BUSY, "%s", msg);
+}
+
+whsem_status whsem__lock_slow_within(struct wmap *m, uint64_t budget_ns)
+{
+    return whsem__lock_slow(m, whsem__mono_ns() + budget_ns);
+}
+
+whsem_status whsem__lock_slow(struct wmap *m, uint64_t deadline_ns)
 {
     struct seg_header *h = m->hdr;
     _Atomic uint32_t *lock = &h->lock;
     const uint32_t me = m->owner_id;
     for (int i = 0; i < SPINS; i++) {
         cpu_relax();
-        uint32_t zero = 0;
-        if (atomic_load_explicit(lock, memory_order_relaxed) == 0 &&
-            atomic_compare_exchange_weak_explicit(lock, &zero, me, memory_order_acquire,
-                                                  memory_order_relaxed))
+        if (atomic_load_explicit(lock, memory_order_relaxed) == 0 && whsem__try_lock(m))
             return WHSEM_OK;
     }
     /* Counted in the header first and in our slot second (and uncounted in
@@ -66,30 +99,49 @@ whsem_status whsem__lock_slow(struct wmap *m)
     atomic_fetch_add(&mine->lock_sleeping, 1);
     sleep_fence(h);
     whsem_status st = WHSEM_OK;
+    bool held = false;
     for (;;) {
         uint32_t v = atomic_load_explicit(lock, memory_order_relaxed);
         if (v == 0) {
             if (atomic_compare_exchange_weak_explicit(lock, &v, me, memory_order_acquire,
-                                                      memory_order_relaxed))
+                                                      memory_order_relaxed)) {
+                held = true;
                 break;
+            }
             continue;
         }
-        int r = whsem__futex_wait(lock, v, whsem__mono_ns() + OWNER_CHECK_NS);
+        if (whsem__is_broken(m)) {
+            st = whsem__broken_status(m);
+            break;
+        }
+        uint64_t now = whsem__mono_ns();
+        uint64_t until = now + OWNER_CHECK_NS;
+        if (deadline_ns && deadline_ns < until) until = deadline_ns;
+        int r = now < until ? whsem__futex_wait(lock, v, until) : ETIMEDOUT;
         if (r != ETIMEDOUT) continue;
         if (atomic_load_explicit(lock, memory_order_relaxed) != v) continue;
-        uint32_t owner = (v & WHSEM_LOCK_OWNER_MASK) - 1;
-        /* An owner outside the slot table can only come from a garbled
+        /* Whether the owner still runs decides, before any deadline does: a
+         * try-acquire must be able to take over a dead owner's lock too.
+         * An owner outside the slot table can only come from a garbled
          * word; taking it over leads to the full recount, which judges. */
-        if (owner < WHSEM_NSLOTS && whsem__slot_alive(m, owner)) continue;
+        uint32_t owner = (v & WHSEM_LOCK_OWNER_MASK) - 1;
+        if (owner < WHSEM_NSLOTS && whsem__slot_alive(m, owner, true)) {
+            if (deadline_ns && whsem__mono_ns() >= deadline_ns) {
+                st = lock_timeout(m, v);
+                break;
+            }
+            continue;
+        }
         if (!atomic_compare_exchange_strong_explicit(lock, &v, me, memory_order_acquire,
                                                      memory_order_relaxed))
             continue;
+        held = true;
         h->recoveries++;
         st = whsem__scan_locked(m, true);
         break;
     }
     atomic_fetch_sub(&mine->lock_sleeping, 1);
     atomic_fetch_sub(&h->lock_sleepers, 1);
-    if (st != WHSEM_OK) whsem__unlock(m);
+    if (held && st != WHSEM_OK) whsem__unlock(m);
     return st;
 }

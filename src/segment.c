@@ -8,6 +8,7 @@
  * its real name; link() refuses to replace, so of two racing creators one
  * wins and the other opens the winner's file.
  */
+#include "busguard.h"
 #include "internal.h"
 
 #include <errno.h>
@@ -69,8 +70,51 @@ static whsem_status validate(const struct seg_header *h, uint64_t file_size, con
     return WHSEM_OK;
 }
 
+static bool in_my_groups(gid_t gid)
+{
+    if (gid == getegid()) return true;
+    gid_t groups[256];
+    int n = getgroups(256, groups);
+    for (int i = 0; i < n; i++)
+        if (groups[i] == gid) return true;
+    return false;
+}
+
+/*
+ * Whether an existing file may be trusted as the segment the caller asked
+ * for. Anyone who can create a file in /dev/shm can pre-create a valid
+ * segment under someone else's name and then write or truncate it at will
+ * ("squatting"). So a file must belong to the caller or root, unless the
+ * requested mode itself shares the name with the owner's class (others,
+ * or a group of ours): then that owner could write the caller's own file
+ * anyway. A mode given explicitly is a promise the caller relies on, so a
+ * file whose mode is wider is refused too; with the default mode, any mode
+ * of a trusted owner is accepted (the C# binding creates names 0666 for
+ * every language to share).
+ */
+static whsem_status check_owner(const struct stat *st, const struct open_opts *w, const char *path)
+{
+    unsigned have = (unsigned)st->st_mode & 07777u;
+    uid_t me = geteuid();
+    bool shared = (w->mode & 0002u) || ((w->mode & 0020u) && in_my_groups(st->st_gid));
+    if (st->st_uid != me && st->st_uid != 0 && !shared)
+        return whsem__fail(WHSEM_E_ACCESS_DENIED,
+                           "%s belongs to uid %u (mode 0%o), not to you (uid %u) or root; another "
+                           "user may have created it to tamper with it. Remove it, or share the "
+                           "name on purpose by opening it with a mode that grants that user write "
+                           "access",
+                           path, (unsigned)st->st_uid, have, (unsigned)me);
+    if (w->mode_explicit && (have & ~w->mode))
+        return whsem__fail(WHSEM_E_ACCESS_DENIED,
+                           "%s has mode 0%o, wider than the requested 0%o: others can change it. "
+                           "Open it with mode 0%o to share it, or remove it",
+                           path, have, w->mode, have);
+    return WHSEM_OK;
+}
+
 /* Opens and maps an existing file; ENOENT is returned as WHSEM_E_NOT_FOUND. */
-static whsem_status open_existing(const char *path, const char *name, size_t len, int *out_fd,
+static whsem_status open_existing(const char *path, const char *name, size_t len,
+                                  const struct open_opts *w, _Atomic bool *broken, int *out_fd,
                                   struct seg_header **out_hdr, struct stat *out_st)
 {
     int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
@@ -93,6 +137,11 @@ static whsem_status open_existing(const char *path, const char *name, size_t len
         return whsem__fail(WHSEM_E_CORRUPT, "%s is not a libwhsem segment (%lld bytes)", path,
                            (long long)st.st_size);
     }
+    whsem_status owner = check_owner(&st, w, path);
+    if (owner != WHSEM_OK) {
+        close(fd);
+        return owner;
+    }
     /* Map no more than the file holds: touching pages past its end would
      * raise SIGBUS. validate() rejects any size but the exact one. */
     size_t map_len = (uint64_t)st.st_size < WHSEM_SEG_SIZE ? (size_t)st.st_size : WHSEM_SEG_SIZE;
@@ -102,8 +151,18 @@ static whsem_status open_existing(const char *path, const char *name, size_t len
         close(fd);
         return whsem__fail_errno(e, "cannot map", path);
     }
-    whsem_status s = validate(p, (uint64_t)st.st_size, name, len, path);
+    /* Guarded before the first look: the file may be truncated any time. */
+    whsem_status s = whsem__busguard_add(p, map_len, broken);
     if (s != WHSEM_OK) {
+        munmap(p, map_len);
+        close(fd);
+        return s;
+    }
+    s = validate(p, (uint64_t)st.st_size, name, len, path);
+    if (s == WHSEM_OK && atomic_load(broken))
+        s = whsem__fail(WHSEM_E_CORRUPT, "%s was truncated while being opened", path);
+    if (s != WHSEM_OK) {
+        whsem__busguard_remove(p);
         munmap(p, map_len);
         close(fd);
         return s;
@@ -117,7 +176,8 @@ static whsem_status open_existing(const char *path, const char *name, size_t len
 /* Builds a segment privately and links it into place. Returns
  * WHSEM_E_BUSY when another process linked one first. */
 static whsem_status create_new(const char *path, const char *name, size_t len, int32_t max_count,
-                               uint32_t mode, int *out_fd, struct seg_header **out_hdr)
+                               uint32_t mode, _Atomic bool *broken, int *out_fd,
+                               struct seg_header **out_hdr)
 {
     char tmp[sizeof(WHSEM_SHM_DIR) + 64] = "";
     int fd = open(WHSEM_SHM_DIR, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
@@ -137,6 +197,11 @@ static whsem_status create_new(const char *path, const char *name, size_t len, i
     p = mmap(NULL, WHSEM_SEG_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) {
         s = whsem__fail_errno(errno, "cannot map", path);
+        goto fail;
+    }
+    if ((s = whsem__busguard_add(p, WHSEM_SEG_SIZE, broken)) != WHSEM_OK) {
+        munmap(p, WHSEM_SEG_SIZE);
+        p = MAP_FAILED;
         goto fail;
     }
     init_header(p, name, len, max_count);
@@ -161,7 +226,10 @@ static whsem_status create_new(const char *path, const char *name, size_t len, i
     *out_hdr = p;
     return WHSEM_OK;
 fail:
-    if (p != MAP_FAILED) munmap(p, WHSEM_SEG_SIZE);
+    if (p != MAP_FAILED) {
+        whsem__busguard_remove(p);
+        munmap(p, WHSEM_SEG_SIZE);
+    }
     if (tmp[0]) unlink(tmp);
     close(fd);
     return s;
@@ -178,14 +246,22 @@ static bool same_file(const struct wmap *m)
  * caller). A mapping whose file has been unlinked or replaced is not
  * reused: new opens must meet the semaphore that new processes meet.
  */
-whsem_status whsem__map_get(const char *name, size_t len, int32_t max_count, uint32_t mode,
-                            bool create, struct wmap **out)
+whsem_status whsem__map_get(const char *name, size_t len, int32_t max_count,
+                            const struct open_opts *w, bool create, struct wmap **out)
 {
     char file[256];
     whsem__file_name(name, len, file);
     for (struct wmap *m = whsem__maps; m; m = m->next) {
         if (atomic_load_explicit(&m->dying, memory_order_relaxed) || m->name_len != len || memcmp(m->name, name, len) != 0) continue;
         if (!same_file(m)) continue;
+        /* Found by another open of this process, whose options may have
+         * been laxer: the file must satisfy this caller's too. */
+        struct stat st;
+        int fd = whsem__query_fd(m);
+        if (fd >= 0 && fstat(fd, &st) == 0) {
+            whsem_status owner = check_owner(&st, w, m->path);
+            if (owner != WHSEM_OK) return owner;
+        }
         *out = m;
         return WHSEM_OK;
     }
@@ -198,13 +274,18 @@ whsem_status whsem__map_get(const char *name, size_t len, int32_t max_count, uin
     whsem_status s = WHSEM_E_NOT_FOUND;
     struct stat st;
     for (int attempt = 0; attempt < 8; attempt++) {
-        s = open_existing(m->path, name, len, &m->fd, &m->hdr, &st);
-        if (s != WHSEM_E_NOT_FOUND || !create) break;
-        s = create_new(m->path, name, len, max_count, mode, &m->fd, &m->hdr);
-        if (s == WHSEM_OK) {
-            if (fstat(m->fd, &st) != 0) s = whsem__fail_errno(errno, "cannot stat", m->path);
-            break;
+        int fd = -1;
+        s = open_existing(m->path, name, len, w, &m->broken, &fd, &m->hdr, &st);
+        if (s == WHSEM_E_NOT_FOUND && create) {
+            s = create_new(m->path, name, len, max_count, w->mode, &m->broken, &fd, &m->hdr);
+            if (s == WHSEM_OK && fstat(fd, &st) != 0) {
+                s = whsem__fail_errno(errno, "cannot stat", m->path);
+                whsem__busguard_remove(m->hdr);
+                munmap(m->hdr, WHSEM_SEG_SIZE);
+                close(fd);
+            }
         }
+        atomic_store(&m->fd, fd);
         if (s != WHSEM_E_BUSY) break; /* lost a creation race: open the winner's */
     }
     if (s == WHSEM_E_BUSY)
@@ -230,89 +311,176 @@ static bool lock_byte(int fd, uint32_t i, short type)
     return fcntl(fd, F_OFD_SETLK, &fl) == 0;
 }
 
-/* A slot whose byte we could lock belongs to nobody alive, unless its
- * process closed our descriptor behind our back: pid + start time tell. */
-static bool owner_still_runs(const struct seg_slot *s)
+#define ANCHOR_SIZE 4096u
+
+/*
+ * Makes slot i's liveness anchor (see recovery.c): a fresh read-only open
+ * file description of the segment that read-locks the slot's byte and is
+ * then referred to by nothing but one private page mapped from it, kept
+ * out of fork() children. Read locks coexist, so a read-only user who
+ * locks bytes cannot keep us from attaching; a pre-1.1 library's write
+ * lock on the byte (its live slot) makes this fail. NULL on failure.
+ */
+static void *make_anchor(struct wmap *m, uint32_t i)
 {
-    uint64_t ticks;
-    return s->pid > 0 && s->pidns == whsem__self_id.pidns &&
-           whsem__proc_start_ticks(s->pid, &ticks) && ticks == s->start_ticks;
+    int qfd = whsem__query_fd(m);
+    if (qfd < 0) return NULL;
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", qfd);
+    int fd = open(proc, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return NULL;
+    struct stat st;
+    void *p = MAP_FAILED;
+    if (fstat(fd, &st) == 0 && st.st_dev == m->dev && st.st_ino == m->ino && lock_byte(fd, i, F_RDLCK))
+        p = mmap(NULL, ANCHOR_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+    if (p != MAP_FAILED && madvise(p, ANCHOR_SIZE, MADV_DONTFORK) != 0) {
+        munmap(p, ANCHOR_SIZE);
+        p = MAP_FAILED;
+    }
+    close(fd); /* from here on the page alone holds the description */
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void drop_anchor(struct wmap *m)
+{
+    if (m->anchor) munmap(m->anchor, ANCHOR_SIZE);
+    m->anchor = NULL;
 }
 
 /*
- * Gives this process a slot (maps_mu held). The slot's liveness byte lock
- * is taken first: holding it proves that no live process owns the slot,
- * so a FREE slot can be claimed and a dead owner's slot taken over.
+ * Claims slot i by compare-and-swap from `from` (FREE, or ACTIVE for a
+ * dead owner's slot), with the anchor already made, so that the claim is
+ * visibly alive from the first instant. A slot that the segment lock's
+ * word names is left alone: its owner died holding the lock, and the lock
+ * must be taken over by compare-and-swap (seglock.c), never by inheriting
+ * the slot, or two processes could both believe they hold it.
+ */
+static bool claim(struct wmap *m, uint32_t i, uint32_t from, const struct seg_slot *seen)
+{
+    struct seg_slot *s = &m->slots[i];
+    uint32_t expected = from;
+    if (!atomic_compare_exchange_strong(&s->state, &expected, SLOT_CLAIMED)) return false;
+    bool ok = (atomic_load(&m->hdr->lock) & WHSEM_LOCK_OWNER_MASK) != i + 1;
+    /* Taking over: between our verdict and the CAS the slot may have been
+     * freed and attached by a live process; its identity tells. */
+    if (ok && seen && (s->pid != seen->pid || s->start_ticks != seen->start_ticks))
+        ok = false;
+    if (!ok) {
+        expected = SLOT_CLAIMED;
+        atomic_compare_exchange_strong(&s->state, &expected, from);
+        return false;
+    }
+    s->pid = whsem__self_id.pid;
+    s->pidns = whsem__self_id.pidns;
+    s->start_ticks = whsem__self_id.start_ticks;
+    atomic_store(&s->flags, SLOT_F_ANCHORED);
+    return true;
+}
+
+/* Finds a slot: the first that is free or whose owner is dead. Taking a
+ * dead owner's slot over gives its tickets back at once (whsem__attach),
+ * without waiting for the next abandonment scan. */
+static int32_t find_slot(struct wmap *m, bool *taken_over)
+{
+    for (uint32_t i = 0; i < WHSEM_NSLOTS; i++) {
+        struct seg_slot *s = &m->slots[i];
+        uint32_t state = atomic_load(&s->state);
+        struct seg_slot seen;
+        if (state == SLOT_CLAIMED) continue; /* a scan frees it if its claimer died */
+        if (state == SLOT_ACTIVE) {
+            seen.pid = s->pid;
+            seen.start_ticks = s->start_ticks;
+            m->slot = UINT32_MAX; /* nobody is "ourselves" to slot_alive yet */
+            if (whsem__slot_alive(m, i, false)) continue;
+        }
+        void *anchor = make_anchor(m, i);
+        if (!anchor) continue;
+        if (!claim(m, i, state, state == SLOT_ACTIVE ? &seen : NULL)) {
+            munmap(anchor, ANCHOR_SIZE);
+            continue;
+        }
+        m->anchor = anchor;
+        *taken_over = state == SLOT_ACTIVE;
+        return (int32_t)i;
+    }
+    return -1;
+}
+
+/* Gives a claimed slot up before it was activated. A fresh slot holds
+ * nothing; a taken-over one still holds its dead owner's counts, so it is
+ * left CLAIMED with no anchor: the next scan finds it dead and reclaims. */
+static void unclaim(struct wmap *m, uint32_t i, bool taken_over)
+{
+    struct seg_slot *s = &m->slots[i];
+    if (!taken_over) {
+        s->pid = 0;
+        atomic_store(&s->flags, 0);
+        atomic_store(&s->state, SLOT_FREE);
+    }
+    drop_anchor(m);
+}
+
+/*
+ * Gives this process a slot (maps_mu held), then activates it under the
+ * segment lock, where a taken-over slot's tickets go back to the pool.
  */
 whsem_status whsem__attach(struct wmap *m, bool require_linked)
 {
     struct seg_header *h = m->hdr;
-    for (uint32_t i = 0; i < WHSEM_NSLOTS; i++) {
-        if (!lock_byte(m->fd, i, F_WRLCK)) {
-            if (errno == EAGAIN || errno == EACCES) continue;
-            return whsem__fail_errno(errno, "cannot lock a slot of", m->path);
-        }
-        struct seg_slot *s = &m->slots[i];
-        uint32_t state = atomic_load(&s->state);
-        if (state != SLOT_FREE && owner_still_runs(s)) {
-            lock_byte(m->fd, i, F_UNLCK);
-            continue;
-        }
-        atomic_store(&s->state, SLOT_CLAIMED);
-        m->slot = i;
-        m->owner_id = i + 1;
-        whsem_status st;
-        uint32_t v = atomic_load(&h->lock);
-        if ((v & WHSEM_LOCK_OWNER_MASK) == m->owner_id) {
-            /* The slot's dead owner died holding the segment lock, and its
-             * identity is now ours: we hold the lock by inheritance. */
-            h->recoveries++;
-            st = whsem__scan_locked(m, true);
-            if (st != WHSEM_OK) whsem__unlock(m);
-        } else {
-            st = whsem__lock(m);
-            if (st == WHSEM_OK && (st = whsem__check_locked(m)) != WHSEM_OK) whsem__unlock(m);
-        }
-        if (st != WHSEM_OK) {
-            atomic_store(&s->state, SLOT_FREE);
-            lock_byte(m->fd, i, F_UNLCK);
-            return st;
-        }
-        WHSEM_FAULT_POINT("attach");
-        /* A segment found stale and replaced (see whsem__replace_if_stale)
-         * is unlinked under its lock: a new opener that mapped it just
-         * before must go and find the new one. */
-        struct stat sb;
-        if (require_linked && fstat(m->fd, &sb) == 0 && sb.st_nlink == 0) {
-            s->held = s->grants = s->want = 0;
-            atomic_store(&s->state, SLOT_FREE);
-            whsem__unlock(m);
-            lock_byte(m->fd, i, F_UNLCK);
-            return WHSEM_E_NOT_FOUND;
-        }
-        bool reclaimed = s->held || s->grants || s->want;
-        if (reclaimed) h->recoveries++;
-        whsem__forget_lock_sleeping(h, s); /* the dead owner's share */
-        /* Our unlocks may be plain stores only if every process here can
-         * fence them with membarrier(); we cannot, so none may. */
-        if (!whsem__global_membarrier_ok) atomic_store(&h->lock_mode, 1);
-        s->held = s->grants = s->want = 0;
-        s->pid = whsem__self_id.pid;
-        s->start_ticks = whsem__self_id.start_ticks;
-        s->pidns = whsem__self_id.pidns;
-        s->since_unix_ms = 0;
-        s->wait_since_ns = 0;
-        atomic_store(&s->state, SLOT_ACTIVE);
-        if (h->slot_hwm <= i) h->slot_hwm = i + 1;
-        st = reclaimed ? whsem__recount_locked(m) : WHSEM_OK;
-        if (st == WHSEM_OK && reclaimed) whsem__distribute_locked(m);
-        whsem__unlock(m);
-        if (st != WHSEM_OK) return st;
-        m->attached_pgen = atomic_load(&whsem__pgen);
-        return WHSEM_OK;
+    atomic_store(&m->owed_want, 0);
+    atomic_store(&m->owed_async_ops, 0);
+    m->anchor = NULL; /* a fork child's copy names the parent's page */
+    bool taken_over = false;
+    int32_t found = find_slot(m, &taken_over);
+    if (found < 0)
+        return whsem__fail(WHSEM_E_LIMIT, "all %u process slots of '%s' are in use by live processes",
+                           WHSEM_NSLOTS, m->name);
+    uint32_t i = (uint32_t)found;
+    struct seg_slot *s = &m->slots[i];
+    m->slot = i;
+    m->owner_id = i + 1;
+    whsem_status st = whsem__lock_within(m, WHSEM_OPEN_LOCK_NS);
+    if (st == WHSEM_TIMEOUT) st = whsem__busy_from_timeout();
+    if (st == WHSEM_OK && (st = whsem__check_locked(m)) != WHSEM_OK) whsem__unlock(m);
+    if (st != WHSEM_OK) {
+        unclaim(m, i, taken_over);
+        return st;
     }
-    return whsem__fail(WHSEM_E_LIMIT, "all %u process slots of '%s' are in use by live processes",
-                       WHSEM_NSLOTS, m->name);
+    WHSEM_FAULT_POINT("attach");
+    /* A segment found stale and replaced (see whsem__replace_if_stale)
+     * is unlinked under its lock: a new opener that mapped it just
+     * before must go and find the new one. */
+    struct stat sb;
+    int qfd = whsem__query_fd(m);
+    if (require_linked && (qfd < 0 || (fstat(qfd, &sb) == 0 && sb.st_nlink == 0))) {
+        s->held = s->grants = s->want = 0;
+        whsem__unlock(m);
+        unclaim(m, i, false);
+        return WHSEM_E_NOT_FOUND;
+    }
+    bool reclaimed = s->held || s->grants || s->want;
+    if (reclaimed) h->recoveries++;
+    whsem__forget_lock_sleeping(h, s); /* the dead owner's share */
+    /* Our unlocks may be plain stores only if every process here can
+     * fence them with membarrier(); we cannot, so none may. */
+    if (!whsem__global_membarrier_ok) atomic_store(&h->lock_mode, 1);
+    s->held = s->grants = s->want = 0;
+    /* Again, under the lock: a scan that judged the dead owner before our
+     * claim may have cleared the identity we wrote. */
+    s->pid = whsem__self_id.pid;
+    s->start_ticks = whsem__self_id.start_ticks;
+    s->pidns = whsem__self_id.pidns;
+    atomic_store(&s->flags, SLOT_F_ANCHORED);
+    s->since_unix_ms = 0;
+    s->wait_since_ns = 0;
+    atomic_store(&s->state, SLOT_ACTIVE);
+    if (h->slot_hwm <= i) h->slot_hwm = i + 1;
+    st = reclaimed ? whsem__recount_locked(m) : WHSEM_OK;
+    if (st == WHSEM_OK && reclaimed) whsem__distribute_locked(m);
+    whsem__unlock(m);
+    if (st != WHSEM_OK) return st;
+    m->attached_pgen = atomic_load(&whsem__pgen);
+    return WHSEM_OK;
 }
 
 /*
@@ -325,11 +493,11 @@ whsem_status whsem__attach(struct wmap *m, bool require_linked)
 bool whsem__replace_if_stale(struct wmap *m)
 {
     if (m->handles || (!whsem__attached(m) && whsem__attach(m, true) != WHSEM_OK)) return false;
-    if (whsem__lock(m) != WHSEM_OK) return false;
+    if (whsem__lock_within(m, WHSEM_OPEN_LOCK_NS) != WHSEM_OK) return false;
     bool stale = true;
     for (uint32_t i = 0; i < WHSEM_NSLOTS && stale; i++) {
         uint32_t state = atomic_load_explicit(&m->slots[i].state, memory_order_relaxed);
-        stale = state == SLOT_FREE || i == m->slot || !whsem__slot_alive(m, i);
+        stale = state == SLOT_FREE || i == m->slot || !whsem__slot_alive(m, i, false);
     }
     /* Unlinked under the lock, so that nobody attaches to it afterwards. */
     if (stale && (!same_file(m) || unlink(m->path) != 0)) stale = false;
@@ -344,39 +512,30 @@ void whsem__destroy(struct wmap *m)
         struct seg_slot *s = &m->slots[m->slot];
         s->held = s->grants = s->want = 0;
         s->pid = 0;
+        atomic_store(&s->flags, 0);
         atomic_store(&s->state, SLOT_FREE);
         whsem__unlock(m);
-        /* Unlocked explicitly: a process we handed a duplicate of the
-         * descriptor to (whsem run's command) would keep the lock, and
-         * with it the slot, alive after our close. */
-        lock_byte(m->fd, m->slot, F_UNLCK);
     }
-    close(m->fd);
+    if (whsem__attached(m)) drop_anchor(m);
+    /* Only if the number still names our file: after a closefrom() it may
+     * be one of the application's own descriptors. */
+    int fd = atomic_load(&m->fd);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == m->dev && st.st_ino == m->ino) close(fd);
+    whsem__busguard_remove(m->hdr);
     munmap(m->hdr, WHSEM_SEG_SIZE);
     free(m);
 }
 
-/* The child of fork() owns no slot yet, and must not keep the parent's
- * open file descriptions (and with them its liveness locks): each mapping
- * gets a fresh description of the same file. */
+/* A fork() child owns no slot yet. It shares the parent's descriptors and
+ * mapping of each file, which hold no liveness lock (the anchors are not
+ * inherited), so keeping them is harmless; it only forgets the anchor
+ * pages, which do not exist in it, and the parent's debts. */
 void whsem__maps_after_fork_child(void)
 {
     for (struct wmap *m = whsem__maps; m; m = m->next) {
-        char proc[64];
-        snprintf(proc, sizeof proc, "/proc/self/fd/%d", m->fd);
-        int fd = open(proc, O_RDWR | O_CLOEXEC);
-        if (fd < 0) fd = open(m->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-        if (fd >= 0) {
-            dup3(fd, m->fd, O_CLOEXEC);
-            close(fd);
-        } else {
-            /* Without a fresh description we cannot attach in this child;
-             * closing is what keeps the parent's crash detectable. */
-            int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-            if (devnull >= 0) {
-                dup3(devnull, m->fd, O_CLOEXEC);
-                close(devnull);
-            }
-        }
+        m->anchor = NULL;
+        atomic_store(&m->owed_want, 0);
+        atomic_store(&m->owed_async_ops, 0);
     }
 }

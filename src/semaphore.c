@@ -16,6 +16,8 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 void whsem__maps_remove(struct wmap *m)
 {
@@ -30,8 +32,10 @@ void whsem__maps_remove(struct wmap *m)
  * uses the mapping any more; if so it is marked dying. */
 bool whsem__mark_dying_locked(struct wmap *m)
 {
+    /* The engine holds a mapping it has in its list (operations counted or
+     * not yet counted, debts); it decides itself when it lets go. */
     if (atomic_load_explicit(&m->dying, memory_order_relaxed) || m->handles != 0 ||
-        m->async_ops != 0)
+        m->async_ops != 0 || atomic_load(&m->active))
         return false;
     if (whsem__attached(m)) {
         const struct seg_slot *s = &m->slots[m->slot];
@@ -54,7 +58,7 @@ static void drop_if_unused(struct wmap *m)
 {
     bool dying;
     if (whsem__attached(m)) {
-        if (whsem__lock(m) != WHSEM_OK) return;
+        if (whsem__lock_within(m, WHSEM_OPEN_LOCK_NS) != WHSEM_OK) return;
         dying = whsem__mark_dying_locked(m);
         whsem__unlock(m);
     } else {
@@ -89,7 +93,7 @@ whsem_status whsem__open_final(const char *final, size_t len, int32_t max_count,
             st = whsem__fail(WHSEM_E_OS, "'%s' keeps being replaced while opening it", final);
             break;
         }
-        st = whsem__map_get(final, len, max_count, o->mode, max_count != 0, &m);
+        st = whsem__map_get(final, len, max_count, o, max_count != 0, &m);
         if (st != WHSEM_OK) break;
         if (max_count != 0 && m->max_count != max_count) {
             int32_t theirs = m->max_count; /* drop_if_unused may free m */
@@ -105,7 +109,10 @@ whsem_status whsem__open_final(const char *final, size_t len, int32_t max_count,
             if (st == WHSEM_E_NOT_FOUND) continue; /* replaced under us: look again */
             break;
         }
-        if ((st = whsem__lock(m)) != WHSEM_OK) break;
+        if ((st = whsem__lock_within(m, WHSEM_OPEN_LOCK_NS)) != WHSEM_OK) {
+            if (st == WHSEM_TIMEOUT) st = whsem__busy_from_timeout();
+            break;
+        }
         bool dying = atomic_load_explicit(&m->dying, memory_order_relaxed);
         if (!dying) m->handles++;
         whsem__unlock(m);
@@ -180,7 +187,8 @@ whsem_status whsem__query(whsem_sem sem, whsem_info *info, whsem_holder *holders
     struct wmap *m = e ? whsem__protect(e, sem, &saved) : NULL;
     if (!m) return whsem__invalid_handle(sem, "semaphore");
     whsem_status st = whsem__attached(m) ? WHSEM_OK : whsem__ensure_attached(m);
-    if (st == WHSEM_OK) st = whsem__lock(m);
+    if (st == WHSEM_OK && (st = whsem__lock_within(m, WHSEM_OPEN_LOCK_NS)) == WHSEM_TIMEOUT)
+        st = whsem__busy_from_timeout();
     if (st != WHSEM_OK) {
         whsem__unprotect(saved);
         return st;
@@ -203,6 +211,14 @@ whsem_status whsem__query(whsem_sem sem, whsem_info *info, whsem_holder *holders
     return st;
 }
 
+/*
+ * For whsem run: a descriptor that keeps this process's tickets alive in
+ * whoever inherits it. It is a new read-only description with its own read
+ * lock on our liveness byte, so the command can neither write nor truncate
+ * the segment through it, and our slot is marked SLOT_F_INHERITED: our
+ * tickets live while any holder of the descriptor does, but our hold on
+ * the segment lock dies with us (recovery.c).
+ */
 whsem_status whsem__share_liveness(whsem_sem sem, int *out_fd)
 {
     if (!out_fd) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_fd is NULL");
@@ -212,9 +228,29 @@ whsem_status whsem__share_liveness(whsem_sem sem, int *out_fd)
     if (!m) return whsem__invalid_handle(sem, "semaphore");
     whsem_status st = whsem__attached(m) ? WHSEM_OK : whsem__ensure_attached(m);
     if (st == WHSEM_OK) {
-        int fd = fcntl(m->fd, F_DUPFD, 3);
-        if (fd < 0) st = whsem__fail_errno(errno, "cannot duplicate the descriptor of", m->path);
-        else *out_fd = fd;
+        int fd = open(m->path, O_RDONLY | O_NOFOLLOW);
+        struct stat sb;
+        struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET,
+                           .l_start = WHSEM_LOCK_BASE + m->slot, .l_len = 1};
+        if (fd < 0) {
+            st = whsem__fail_errno(errno, "cannot open", m->path);
+        } else if (fstat(fd, &sb) != 0 || sb.st_dev != m->dev || sb.st_ino != m->ino) {
+            st = whsem__fail(WHSEM_E_NOT_FOUND, "'%s' was removed", m->name);
+        } else if (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
+            st = whsem__fail_errno(errno, "cannot lock", m->path);
+        } else if (fd < 3) {
+            /* Out of the way of the standard descriptors. */
+            int high = fcntl(fd, F_DUPFD, 3);
+            if (high < 0) st = whsem__fail_errno(errno, "cannot duplicate the descriptor of", m->path);
+            close(fd);
+            fd = high;
+        }
+        if (st != WHSEM_OK) {
+            if (fd >= 0) close(fd);
+        } else {
+            atomic_fetch_or(&m->slots[m->slot].flags, SLOT_F_INHERITED);
+            *out_fd = fd;
+        }
     }
     whsem__unprotect(saved);
     return st;

@@ -4,9 +4,9 @@
  * The fast path is one lock/unlock pair on the segment lock around a
  * decrement of `free`: no system call. A waiter registers its demand in
  * its process's slot (want) and sleeps on the slot's futex; a releaser that
- * sees demand hands its ticket straight to a waiting process (grants) and
- * wakes it, so tickets are never stolen by late arrivals and processes are
- * served round robin. Any waiter of the granted process may take the
+ * sees demand puts its ticket back and wakes a waiting process to compete
+ * for it, or grants it outright to a process that has waited long enough
+ * (bounded barging, see whsem__give_back_locked). Any waiter of the granted process may take the
  * grant, and a waiter whose timeout or cancellation races with a grant
  * takes the ticket rather than leaving it stranded: a ticket is always
  * either delivered or back in the pool (the lost-ticket bug of the C#
@@ -21,6 +21,38 @@ static void wake_sync_waiter(struct cwait *w)
 {
     struct seg_slot *s = w->ctx;
     whsem__wake_slot(s, INT32_MAX);
+}
+
+/* How often a wait stuck on the segment lock looks at its cancellation
+ * source and handle: the promptness SPEC.md promises (10 ms). */
+#define WAIT_LOCK_SLICE_NS 10000000u
+
+/*
+ * Takes the segment lock for a waiting acquisition. Whatever the lock's
+ * owner does (it may be stopped, or the word forged), the wait still ends
+ * at its deadline, on cancellation, or when its handle is closed.
+ */
+static whsem_status lock_for_wait(struct wmap *m, struct hentry *se, whsem_sem sem,
+                                  struct cwait *cw, bool has_cancel, uint64_t deadline)
+{
+    for (;;) {
+        uint64_t until = whsem__mono_ns() + WAIT_LOCK_SLICE_NS;
+        if (deadline && deadline < until) until = deadline;
+        whsem_status st = whsem__lock_until(m, until);
+        if (st != WHSEM_TIMEOUT) return st;
+        if (has_cancel && whsem__cancel_triggered(cw)) return WHSEM_CANCELED;
+        if (atomic_load_explicit(&se->tag, memory_order_acquire) != sem)
+            return whsem__fail(WHSEM_CANCELED, "the semaphore handle was closed while waiting");
+        if (deadline && whsem__mono_ns() >= deadline) return WHSEM_TIMEOUT;
+    }
+}
+
+/* A registered wait that ends without the lock: its `want` is paid back
+ * by whoever of this process takes the lock next, or by the dispatcher. */
+static void owe_want(struct wmap *m)
+{
+    atomic_fetch_add(&m->owed_want, 1);
+    whsem__async_collect_debt(m);
 }
 
 /* Blocks for a ticket; called and returns with the segment lock NOT held.
@@ -38,10 +70,14 @@ static whsem_status wait_for_ticket(struct wmap *m, struct hentry *se, whsem_sem
     }
     uint64_t now = whsem__mono_ns();
     uint64_t deadline = timeout_ms < 0 ? 0 : now + (uint64_t)timeout_ms * 1000000u;
-    whsem_status result = whsem__lock(m);
+    whsem_status result = lock_for_wait(m, se, sem, &cw, cancel != 0, deadline);
     if (result != WHSEM_OK) goto out_unlocked;
     whsem__want_more(h, s, now);
     for (;;) {
+        if (whsem__is_broken(m)) {
+            result = whsem__broken_status(m);
+            goto out_locked;
+        }
         /* Look before sleeping: a grant to this process (any of its waits
          * may take it), a free ticket, then the ways the wait can end. */
         if (whsem__take_grant(s)) {
@@ -78,19 +114,24 @@ static whsem_status wait_for_ticket(struct wmap *m, struct hentry *se, whsem_sem
         uint32_t seen = atomic_load_explicit(&s->wake_seq, memory_order_acquire);
         uint64_t until = deadline;
         if (check_ms >= 0) {
-            uint64_t next_scan = h->last_scan_ns + (uint64_t)check_ms * 1000000u;
+            uint64_t next_scan = whsem__next_scan(m, check_ms, now);
             if (!until || next_scan < until) until = next_scan;
         }
         whsem__unlock(m);
         whsem__futex_wait(&s->wake_seq, seen, until);
-        whsem_status st = whsem__lock(m);
+        whsem_status st = lock_for_wait(m, se, sem, &cw, cancel != 0, deadline);
         if (st != WHSEM_OK) {
-            result = st; /* the segment is unusable; our want is moot */
+            /* Timed out, canceled or closed while the lock was not to be
+             * had: our want stays counted until it is paid back. (A
+             * corrupt segment is unusable; our want is moot there.) */
+            if (st != WHSEM_E_CORRUPT) owe_want(m);
+            result = st;
             goto out_unlocked;
         }
         now = whsem__mono_ns();
     }
     whsem__want_less(h, s, result == WHSEM_OK, now);
+out_locked:
     whsem__unlock(m);
 out_unlocked:
     whsem__cancel_unregister(&cw);
@@ -104,6 +145,10 @@ static __attribute__((noinline)) whsem_status acquire_slow(struct wmap *m, struc
                                                            whsem_cancel cancel)
 {
     struct seg_header *h = m->hdr;
+    if (whsem__is_broken(m)) {
+        whsem__unlock(m);
+        return whsem__broken_status(m);
+    }
     if (h->free > m->max_count) {
         whsem__unlock(m);
         return whsem__fail(WHSEM_E_CORRUPT, "%s: %d free tickets but max count %d", m->path,
@@ -135,15 +180,33 @@ static __attribute__((noinline)) whsem_status acquire_slow(struct wmap *m, struc
     return st;
 }
 
+/* The segment lock was busy at the first try. A try-acquire waits for it
+ * only briefly (a live owner may be stopped); a timed or infinite one
+ * waits as a waiter does, with its deadline and cancellation. */
+static __attribute__((noinline)) whsem_status acquire_contended(struct wmap *m, struct hentry *e,
+                                                                whsem_sem sem, int64_t timeout_ms,
+                                                                whsem_cancel cancel)
+{
+    if (timeout_ms != 0) return wait_for_ticket(m, e, sem, timeout_ms, cancel);
+    whsem_status st = whsem__lock_slow_within(m, WHSEM_TRY_LOCK_NS);
+    if (st != WHSEM_OK) return st;
+    struct seg_header *h = m->hdr;
+    if (h->free > 0 && h->free <= m->max_count) {
+        h->free--;
+        whsem__take(&m->slots[m->slot]);
+        h->acquisitions++;
+        whsem__unlock(m);
+        return WHSEM_OK;
+    }
+    return acquire_slow(m, e, sem, 0, cancel);
+}
+
 WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_ms,
                                                 whsem_cancel cancel, whsem_ticket *out_ticket)
 {
     if (WHSEM_UNLIKELY(!out_ticket))
         return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_ticket is NULL");
-    if (WHSEM_UNLIKELY(timeout_ms < WHSEM_INFINITE || timeout_ms > INT32_MAX))
-        return whsem__fail(WHSEM_E_INVALID_ARGUMENT,
-                           "timeout_ms is %lld; use 0 (try once), -1 (infinite) or 1 ... %d",
-                           (long long)timeout_ms, INT32_MAX);
+    if (WHSEM_UNLIKELY(!whsem__timeout_ok(timeout_ms))) return whsem__bad_timeout(timeout_ms);
     struct hentry *e = whsem__h_lookup_inline(sem, HK_SEM);
     if (WHSEM_UNLIKELY(!e)) return whsem__invalid_handle(sem, "semaphore");
     if (cancel) {
@@ -163,15 +226,18 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_m
     struct hentry *te;
     ticket = whsem__h_reserve_t(t, HK_TICKET, &st, &te);
     if (WHSEM_UNLIKELY(!ticket)) goto out;
-    if (WHSEM_UNLIKELY((st = whsem__lock(m)) != WHSEM_OK)) goto out;
-    struct seg_header *h = m->hdr;
-    if (WHSEM_LIKELY(h->free > 0 && h->free <= m->max_count)) {
-        h->free--;
-        WHSEM_FAULT_POINT("acquire");
-        whsem__take(&m->slots[m->slot]);
-        h->acquisitions++;
-        whsem__unlock(m);
-    } else if ((st = acquire_slow(m, e, sem, timeout_ms, cancel)) != WHSEM_OK) {
+    if (WHSEM_LIKELY(whsem__try_lock(m))) {
+        struct seg_header *h = m->hdr;
+        if (WHSEM_LIKELY(h->free > 0 && h->free <= m->max_count)) {
+            h->free--;
+            WHSEM_FAULT_POINT("acquire");
+            whsem__take(&m->slots[m->slot]);
+            h->acquisitions++;
+            whsem__unlock(m);
+        } else if ((st = acquire_slow(m, e, sem, timeout_ms, cancel)) != WHSEM_OK) {
+            goto out;
+        }
+    } else if ((st = acquire_contended(m, e, sem, timeout_ms, cancel)) != WHSEM_OK) {
         goto out;
     }
     whsem__h_publish_e(te, ticket, m,
@@ -214,6 +280,11 @@ WHSEM_API whsem_status WHSEM_CALL whsem_release(whsem_ticket ticket)
     }
     struct seg_header *h = m->hdr;
     struct seg_slot *s = &m->slots[m->slot];
+    if (whsem__is_broken(m)) {
+        whsem__unlock(m);
+        whsem__unprotect_t(t, saved);
+        return whsem__broken_status(m);
+    }
     if (WHSEM_UNLIKELY(s->held == 0)) {
         whsem__unlock(m);
         whsem__unprotect_t(t, saved);

@@ -610,10 +610,7 @@ static whsem_status start(whsem_sem sem, int64_t timeout_ms, whsem_cancel cancel
                           void *user_data, struct queue_obj *q, uint64_t tag, whsem_op *out_op)
 {
     if (!out_op) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_op is NULL");
-    if (timeout_ms < WHSEM_INFINITE || timeout_ms > INT32_MAX)
-        return whsem__fail(WHSEM_E_INVALID_ARGUMENT,
-                           "timeout_ms is %lld; use 0 (try once), -1 (infinite) or 1 ... %d",
-                           (long long)timeout_ms, INT32_MAX);
+    if (!whsem__timeout_ok(timeout_ms)) return whsem__bad_timeout(timeout_ms);
     struct hentry *e = whsem__h_lookup(sem, HK_SEM);
     if (!e) return whsem__invalid_handle(sem, "semaphore");
     bool canceled = false;
@@ -740,10 +737,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_op_poll(whsem_op op)
 
 WHSEM_API whsem_status WHSEM_CALL whsem_op_wait(whsem_op op, int64_t timeout_ms)
 {
-    if (timeout_ms < WHSEM_INFINITE || timeout_ms > INT32_MAX)
-        return whsem__fail(WHSEM_E_INVALID_ARGUMENT,
-                           "timeout_ms is %lld; use 0, -1 (infinite) or 1 ... %d",
-                           (long long)timeout_ms, INT32_MAX);
+    if (!whsem__timeout_ok(timeout_ms)) return whsem__bad_timeout(timeout_ms);
     struct op *o = lock_op(op);
     if (!o) return whsem__invalid_handle(op, "operation");
     uint64_t deadline = timeout_ms > 0 ? whsem__w_mono_ns() + (uint64_t)timeout_ms * 1000000u : 0;

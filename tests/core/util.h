@@ -33,7 +33,9 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <fcntl.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #endif
@@ -120,6 +122,11 @@ class Sem {
     std::string name_;
     whsem_sem sem_ = 0;
 };
+
+inline double SecondsSince(std::chrono::steady_clock::time_point t0)
+{
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
 
 // Polls cond for up to `seconds`, generous on purpose: the machine is noisy,
 // Wine is slow to start processes, and tests must not depend on timing.
@@ -438,6 +445,36 @@ template <typename T> void SharedFree(T *p)
 {
     p->~T();
     munmap(p, sizeof(T));
+}
+
+// Forks a child that never touches the library and sleeps until killed,
+// holding whatever it inherited; raw: without the pthread_atfork handlers
+// (a raw clone, as some runtimes make). Returns its pid in the parent.
+inline pid_t ForkSleeper(bool raw)
+{
+    pid_t p = raw ? (pid_t)syscall(SYS_fork) : fork();
+    if (p == 0) {
+        for (;;) pause();
+    }
+    return p;
+}
+
+inline std::string ForkKindName(const ::testing::TestParamInfo<bool> &i)
+{
+    return i.param ? "raw_syscall_fork" : "fork";
+}
+
+// Read-locks every liveness byte of a segment file (see src/layout.h), as
+// anyone who can read the file can; the descriptor is kept on purpose.
+inline bool ReadLockLivenessBytes(const std::string &path)
+{
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    struct flock fl{};
+    fl.l_type = F_RDLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = (off_t)1 << 40;
+    fl.l_len = 1024;
+    return fd >= 0 && fcntl(fd, F_OFD_SETLK, &fl) == 0;
 }
 
 #endif
