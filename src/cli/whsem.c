@@ -1,15 +1,17 @@
+// SPDX-License-Identifier: MIT
 /*
  * whsem — command-line front end of libwhsem.
  *
- *   whsem run NAME MAX [-t MS] [-E CODE] [--exact] -- CMD [ARGS...]
+ *   whsem run NAME MAX [-t MS] [-E CODE] [-k DURATION | --no-kill] [--exact] -- CMD [ARGS...]
  *   whsem status NAME [--exact] [--json]
  *   whsem list
  *   whsem rm NAME [--exact] [--force]
  *   whsem name NAME
  *
- * The interesting part is `run`: the command must never keep running
- * without the ticket it was started under, and signals must behave as the
- * user of flock(1), timeout(1) or sudo(8) expects. See run_main().
+ * The interesting part is `run`: the command, and whatever it starts, must
+ * never keep running without the ticket it was started under, and signals
+ * and the terminal must behave as the user of flock(1), timeout(1) or a
+ * shell expects. See run_main() and run_command().
  */
 #include "whsem.h"
 #include "private.h"
@@ -33,7 +35,7 @@
 #include <unistd.h>
 
 #define EXIT_USAGE 2
-#define EXIT_TEMPFAIL 75 /* EX_TEMPFAIL, as flock(1) uses for its timeout */
+#define EXIT_TEMPFAIL 75 /* EX_TEMPFAIL (sysexits.h), by choice: flock -w exits 1, timeout(1) 124 */
 #define EXIT_FAILED 125  /* whsem itself failed, as env(1) and timeout(1) */
 #define EXIT_CANNOT_INVOKE 126
 #define EXIT_ENOENT 127
@@ -64,7 +66,8 @@ static const char help_main[] =
     "  -V, --version  show the version and exit\n";
 
 static const char usage_run[] =
-    "Usage: whsem run NAME MAX [-t TIMEOUT_MS] [-E CODE] [--exact] [--] CMD [ARGS...]\n";
+    "Usage: whsem run NAME MAX [-t TIMEOUT_MS] [-E CODE] [-k DURATION | --no-kill] [--exact]\n"
+    "                 [--] CMD [ARGS...]\n";
 
 static const char help_run[] =
     "Open (creating if needed) the semaphore NAME with MAX tickets, wait for one\n"
@@ -75,6 +78,11 @@ static const char help_run[] =
     "  -t, --timeout=MS            wait at most MS milliseconds for a ticket;\n"
     "                              0 tries once, -1 (the default) waits forever\n"
     "  -E, --timeout-exit-code=N   exit with N (0-255) on timeout (default 75)\n"
+    "  -k, --kill-after=DURATION   when CMD exits, SIGKILL what is left of its\n"
+    "                              process group DURATION after the SIGTERM\n"
+    "                              (default 5s; milliseconds, or e.g. 500ms, 10s)\n"
+    "      --no-kill               when CMD exits, release the ticket at once and\n"
+    "                              leave what CMD started running (see below)\n"
     "      --exact                 NAME is already finalized (\"Global\\...\")\n"
     "  -h, --help                  show this help and exit\n"
     "\n"
@@ -83,6 +91,8 @@ static const char help_run[] =
     "Exit status:\n"
     "  the command's exit status, or 128+N if it was killed by signal N;\n"
     "  75 (or -E N)  no ticket within the timeout (the command did not run);\n"
+    "                75 is EX_TEMPFAIL from sysexits.h, chosen by whsem (flock -w\n"
+    "                exits 1 on a timeout, timeout(1) 124);\n"
     "  128+N         signal N (INT, TERM, HUP, QUIT) interrupted the wait\n"
     "                (the command did not run);\n"
     "  125           whsem or libwhsem failed;\n"
@@ -90,23 +100,40 @@ static const char help_run[] =
     "  127           CMD was not found;\n"
     "  2             usage error.\n"
     "\n"
+    "Background processes: CMD runs in a process group of its own, and the\n"
+    "ticket is held until CMD and everything it started are gone, as flock(1)'s\n"
+    "lock lasts while any process keeps the inherited descriptor. When CMD\n"
+    "exits, whsem sends SIGTERM to its process group (and SIGCONT, for stopped\n"
+    "members), SIGKILL after the --kill-after delay to whatever of it is left,\n"
+    "then waits for every remaining descendant: whsem is their child subreaper,\n"
+    "so orphans become its children. Descendants that left the group (setsid,\n"
+    "daemons) are not signalled, but still waited for. With --no-kill, whsem\n"
+    "neither signals nor waits: the ticket is released when CMD exits, and what\n"
+    "it left running goes on without a ticket, alongside the next holder.\n"
+    "\n"
     "Signals: SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH and\n"
-    "SIGCONT sent to whsem are passed on to the command, whose exit then ends\n"
-    "whsem. Signals the terminal sends (Ctrl-C, Ctrl-\\, window resizes) reach\n"
-    "the command directly, as it shares whsem's process group, so whsem does not\n"
-    "send them a second time (a hangup is passed on if whsem leads the session,\n"
-    "as then only whsem got it); nor does it echo back signals the command sent\n"
-    "itself.\n"
-    "While whsem still waits for its ticket, SIGINT, SIGTERM, SIGHUP and SIGQUIT\n"
-    "end the wait (the command never starts) and the others are ignored.\n"
-    "SIGTSTP, SIGTTIN and SIGTTOU are left alone: Ctrl-Z stops whsem and the\n"
-    "command together and `fg` resumes both; a SIGTSTP sent to whsem alone stops\n"
-    "only whsem (the command keeps running and keeps the ticket). Signals that\n"
-    "were ignored when whsem started stay ignored, for whsem and the command.\n"
+    "SIGCONT sent to whsem are passed on to CMD's process group, whose exit then\n"
+    "ends whsem (once CMD is gone, to the descendants whsem still waits for that\n"
+    "are its children). While whsem still waits for its ticket, SIGINT, SIGTERM,\n"
+    "SIGHUP and SIGQUIT end the wait (the command never starts) and the others\n"
+    "are ignored. Signals that were ignored when whsem started stay ignored, for\n"
+    "whsem and the command.\n"
+    "\n"
+    "Terminal: when whsem is in the foreground of its terminal (and does not\n"
+    "ignore SIGINT, as scripts' background jobs do), CMD's group becomes the\n"
+    "foreground while CMD runs, as a shell does for a job: CMD reads the\n"
+    "terminal, and Ctrl-C, Ctrl-\\ and Ctrl-Z reach CMD's group alone; whsem\n"
+    "takes the terminal back when CMD exits. A CMD that stops to use the\n"
+    "terminal (SIGTTIN, SIGTTOU) gets it if whsem's group has it. When CMD stops\n"
+    "for job control (Ctrl-Z, SIGTSTP, terminal use in the background), whsem\n"
+    "stops its own process group too, so that the shell sees the job stop;\n"
+    "`fg` and `bg` resume CMD with it. A SIGTSTP sent to whsem alone stops only\n"
+    "whsem (the command keeps running and keeps the ticket).\n"
     "\n"
     "Crash safety: the command inherits one extra open file descriptor (a\n"
-    "reference to the semaphore's shared segment, like flock(1)'s lock file\n"
-    "descriptor). The ticket stays taken while whsem or any process holding that\n"
+    "read-only reference to the semaphore's shared segment, like flock(1)'s lock\n"
+    "file descriptor; it allows no writing or truncating, even to a command\n"
+    "that changes user). The ticket stays taken while whsem or any process holding that\n"
     "descriptor lives, so if whsem is killed the ticket returns only once the\n"
     "command (and any descendant that kept the descriptor) is gone. The command\n"
     "is also killed (SIGKILL) when whsem dies. Background processes that must\n"
@@ -354,7 +381,17 @@ struct optdef {
     int id;
 };
 
-enum { OPT_HELP = 1, OPT_TIMEOUT, OPT_EXIT_CODE, OPT_EXACT, OPT_JSON, OPT_FORCE, OPT_VERSION };
+enum {
+    OPT_HELP = 1,
+    OPT_TIMEOUT,
+    OPT_EXIT_CODE,
+    OPT_KILL_AFTER,
+    OPT_NO_KILL,
+    OPT_EXACT,
+    OPT_JSON,
+    OPT_FORCE,
+    OPT_VERSION
+};
 
 /*
  * One step of option parsing over argv[*i]. Returns:
@@ -441,22 +478,31 @@ static const char *parse_name_command(int argc, char **argv, const struct optdef
 
 /* ---- whsem run ---------------------------------------------------------- */
 
-enum phase { PH_WAITING, PH_RUNNING, PH_DONE };
+/*
+ * PH_RUNNING: the command runs; signals go to its process group.
+ * PH_ENDING:  it has exited, unreaped: its zombie keeps the process group
+ *             id from being reused while whsem still signals the group.
+ * PH_DRAINING: it is reaped; signals go to whsem's remaining children.
+ */
+enum phase { PH_WAITING, PH_RUNNING, PH_ENDING, PH_DRAINING, PH_DONE };
 
 /*
  * Shared between the main thread and the signal thread. The lock orders
- * each signal against the phase changes: a signal either aborts the wait
- * (and the command never starts) or is forwarded to a started command that
- * has not been reaped yet (so its pid cannot have been reused).
+ * each signal against the phase changes and the reaping: a signal either
+ * aborts the wait (and the command never starts) or goes to processes
+ * that have not been reaped yet (so their ids cannot have been reused).
  */
 static struct {
     pthread_mutex_t mu;
     enum phase phase;
     int abort_sig;
-    pid_t child;
+    pid_t child; /* the command, and the id of its process group */
     whsem_cancel cancel;
     sigset_t handled;
-} rs = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    int tty;        /* the controlling terminal, -1 if none */
+    bool give_tty;  /* may make the command the terminal's foreground */
+    unsigned conts; /* SIGCONTs the signal thread has seen */
+} rs = {.mu = PTHREAD_MUTEX_INITIALIZER, .tty = -1};
 
 static const int forwarded_signals[] = {SIGHUP,  SIGINT,  SIGQUIT,  SIGTERM,
                                         SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
@@ -466,19 +512,53 @@ static bool aborts_wait(int sig)
     return sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT;
 }
 
-static bool session_leader;
-
-static bool should_forward(int sig, const siginfo_t *si)
+/* From a background group, tcsetpgrp() would stop us with SIGTTOU. */
+static void set_foreground(pid_t pgrp)
 {
-    /* The terminal signals the whole foreground process group, which the
-     * command shares with us: it already has this one. The exception is a
-     * hangup, which the kernel sends to the session leader alone: when
-     * that is us (`ssh -t host whsem run ...`), the command has not had it. */
-    if (si->si_code == SI_KERNEL)
-        return session_leader && (sig == SIGHUP || sig == SIGCONT);
-    /* The command signaling its own group (kill 0) reached itself too. */
-    if ((si->si_code == SI_USER || si->si_code == SI_QUEUE) && si->si_pid == rs.child) return false;
+    sigset_t ttou, old;
+    sigemptyset(&ttou);
+    sigaddset(&ttou, SIGTTOU);
+    pthread_sigmask(SIG_BLOCK, &ttou, &old);
+    tcsetpgrp(rs.tty, pgrp);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* Whether whsem's own group holds the terminal, as a shell's foreground
+ * job does, so that it should pass it to the command. */
+static bool we_have_the_terminal(void)
+{
+    return rs.tty >= 0 && rs.give_tty && tcgetpgrp(rs.tty) == getpgrp();
+}
+
+/* With rs.mu held. After `fg` the command gets the terminal back; after
+ * `bg` it goes on in the background, as whsem does. */
+static void resume_command(void)
+{
+    if (we_have_the_terminal()) set_foreground(rs.child);
+    kill(-rs.child, SIGCONT);
+}
+
+/*
+ * Calls fn on each child of whsem. Orphaned descendants are re-parented
+ * to the main thread (the first live thread of a subreaper), which also
+ * forked the command, so its list is complete. False if the kernel cannot
+ * list children (no CONFIG_PROC_CHILDREN).
+ */
+static bool each_child(void (*fn)(pid_t pid, void *ctx), void *ctx)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%ld/children", (long)getpid());
+    FILE *f = fopen(path, "re");
+    if (!f) return false;
+    long pid;
+    while (fscanf(f, "%ld", &pid) == 1) fn((pid_t)pid, ctx);
+    fclose(f);
     return true;
+}
+
+static void signal_child(pid_t pid, void *ctx)
+{
+    kill(pid, *(int *)ctx);
 }
 
 static void *signal_thread(void *unused)
@@ -489,13 +569,33 @@ static void *signal_thread(void *unused)
         int sig = sigwaitinfo(&rs.handled, &si);
         if (sig < 0) continue; /* EINTR (e.g. after SIGSTOP/SIGCONT) */
         pthread_mutex_lock(&rs.mu);
-        if (rs.phase == PH_WAITING) {
+        switch (rs.phase) {
+        case PH_WAITING:
             if (aborts_wait(sig) && rs.abort_sig == 0) {
                 rs.abort_sig = sig;
                 whsem_cancel_trigger(rs.cancel);
             }
-        } else if (rs.phase == PH_RUNNING) {
-            if (should_forward(sig, &si)) kill(rs.child, sig);
+            break;
+        case PH_RUNNING:
+            /* The command has its own group, so whatever reached us (a
+             * kill, the hangup only a session leader gets, the terminal
+             * while our group has it) has not reached the command. */
+            if (sig == SIGCONT) {
+                rs.conts++;
+                resume_command();
+            } else {
+                kill(-rs.child, sig);
+            }
+            break;
+        case PH_ENDING:
+            kill(-rs.child, sig);
+            break;
+        case PH_DRAINING:
+            /* Reaping takes rs.mu too, so every listed pid is still ours. */
+            each_child(signal_child, &sig);
+            break;
+        case PH_DONE:
+            break;
         }
         pthread_mutex_unlock(&rs.mu);
     }
@@ -506,10 +606,26 @@ struct run_args {
     const char *name;
     int32_t max;
     int64_t timeout_ms;
+    int64_t kill_after_ms;
     int timeout_exit;
     bool exact;
+    bool no_kill;
     char **cmd;
 };
+
+/* Milliseconds, or a number followed by "ms" or "s". */
+static bool parse_duration_ms(const char *s, int64_t *out)
+{
+    if (s[0] < '0' || s[0] > '9') return false;
+    errno = 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    long long unit = strcmp(end, "s") == 0 ? 1000 : 1;
+    if (errno != 0 || (*end && unit == 1 && strcmp(end, "ms") != 0) || v > INT32_MAX / unit)
+        return false;
+    *out = v * unit;
+    return true;
+}
 
 static void parse_run(int argc, char **argv, struct run_args *ra)
 {
@@ -517,14 +633,19 @@ static void parse_run(int argc, char **argv, struct run_args *ra)
         {"help", 'h', false, OPT_HELP},
         {"timeout", 't', true, OPT_TIMEOUT},
         {"timeout-exit-code", 'E', true, OPT_EXIT_CODE},
+        {"kill-after", 'k', true, OPT_KILL_AFTER},
+        {"no-kill", 0, false, OPT_NO_KILL},
         {"exact", 0, false, OPT_EXACT},
         {NULL, 0, false, 0},
     };
     const char *max_text = NULL;
+    bool kill_after_given = false;
     ra->name = NULL;
     ra->timeout_ms = WHSEM_INFINITE;
+    ra->kill_after_ms = 5000;
     ra->timeout_exit = EXIT_TEMPFAIL;
     ra->exact = false;
+    ra->no_kill = false;
     ra->cmd = NULL;
     int i = 1;
     while (i < argc && !ra->cmd) {
@@ -555,6 +676,15 @@ static void parse_run(int argc, char **argv, struct run_args *ra)
             if (!parse_int(arg, 0, 255, &v)) usage_error("invalid exit code '%s': use 0 ... 255", arg);
             ra->timeout_exit = (int)v;
             break;
+        case OPT_KILL_AFTER:
+            if (!parse_duration_ms(arg, &ra->kill_after_ms))
+                usage_error("invalid duration '%s': use milliseconds 0 ... %d, or e.g. 5s", arg,
+                            INT32_MAX);
+            kill_after_given = true;
+            break;
+        case OPT_NO_KILL:
+            ra->no_kill = true;
+            break;
         case OPT_EXACT:
             ra->exact = true;
             break;
@@ -567,18 +697,128 @@ static void parse_run(int argc, char **argv, struct run_args *ra)
         usage_error("invalid MAX '%s': use 1 ... %d", max_text, INT32_MAX);
     ra->max = (int32_t)max;
     if (!ra->cmd) usage_error("missing the command to run");
+    if (ra->no_kill && kill_after_given)
+        usage_error("--no-kill and --kill-after exclude each other");
+}
+
+/*
+ * The command stopped on sig. A shell's job control sees only whsem's
+ * process group, so a job-control stop becomes a stop of that group, as
+ * the terminal would have stopped it had the command still been in it.
+ */
+static void command_stopped(int sig)
+{
+    if (rs.tty < 0 || (sig != SIGTSTP && sig != SIGTTIN && sig != SIGTTOU)) return;
+    pthread_mutex_lock(&rs.mu);
+    pid_t fg = tcgetpgrp(rs.tty);
+    if (sig != SIGTSTP && fg == getpgrp()) {
+        /* It tried the terminal our group holds (we did not hand it over
+         * at the start, e.g. a script's background job). */
+        set_foreground(rs.child);
+        kill(-rs.child, SIGCONT);
+        pthread_mutex_unlock(&rs.mu);
+        return;
+    }
+    if (fg == rs.child) set_foreground(getpgrp());
+    unsigned conts = rs.conts;
+    pthread_mutex_unlock(&rs.mu);
+    /* SIGSTOP for terminal access: the kernel drops SIGTTIN and SIGTTOU for
+     * an orphaned group, and the command would stop again at once. */
+    kill(0, sig == SIGTSTP ? SIGTSTP : SIGSTOP);
+    sigset_t pending;
+    sigpending(&pending);
+    pthread_mutex_lock(&rs.mu);
+    /* No SIGCONT for the signal thread: we did not stop (SIGTSTP ignored,
+     * or dropped for an orphaned group, as under `ssh -t`), or it is
+     * ignored. Nobody else would resume the command. */
+    if (rs.conts == conts && !sigismember(&pending, SIGCONT)) resume_command();
+    pthread_mutex_unlock(&rs.mu);
+}
+
+struct others {
+    pid_t command;
+    bool any;
+};
+
+static void note_live_other(pid_t pid, void *ctx)
+{
+    struct others *o = ctx;
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (pid == o->command) return;
+    /* WNOWAIT: reaping would change the list while it is read. Zombies are
+     * reaped by wait_for_descendants(). */
+    if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0 || si.si_pid == 0)
+        o->any = true;
+}
+
+/*
+ * Ends what the command left in its process group: SIGTERM, and SIGKILL
+ * after kill_after_ms unless every other child of ours has exited first.
+ * Then nothing is left: a live descendant has a live ancestor among our
+ * children, as orphans are re-parented to us. Without a list of children
+ * there is no SIGKILL; wait_for_descendants() still waits for them all.
+ */
+static void end_group(pid_t pgid, int64_t kill_after_ms)
+{
+    kill(-pgid, SIGTERM);
+    kill(-pgid, SIGCONT); /* a stopped process would not see the SIGTERM */
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t deadline = now.tv_sec * INT64_C(1000000000) + now.tv_nsec + kill_after_ms * 1000000;
+    for (;;) {
+        struct others o = {pgid, false};
+        if (!each_child(note_live_other, &o) || !o.any) return;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        int64_t left = deadline - (now.tv_sec * INT64_C(1000000000) + now.tv_nsec);
+        if (left <= 0) {
+            kill(-pgid, SIGKILL);
+            return;
+        }
+        struct timespec ts = {(time_t)(left / 1000000000), (long)(left % 1000000000)};
+        sigtimedwait(&chld, NULL, &ts); /* a child ended, or time is up */
+    }
+}
+
+/* What left the group (setsid) was not ours to kill, but it runs under our
+ * ticket, as under flock(1)'s lock: wait for it, and for what is dying. */
+static void wait_for_descendants(void)
+{
+    for (;;) {
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        if (waitid(P_ALL, 0, &si, WEXITED | WNOWAIT) != 0) {
+            if (errno == EINTR) continue;
+            return; /* ECHILD: every descendant is gone */
+        }
+        /* Reaped under the lock that the signal thread takes to signal
+         * our children, so it never signals a reused pid. */
+        pthread_mutex_lock(&rs.mu);
+        waitid(P_PID, (id_t)si.si_pid, &si, WEXITED | WNOHANG);
+        pthread_mutex_unlock(&rs.mu);
+    }
 }
 
 /* Runs the command (we hold the ticket) and returns the exit status for
  * whsem. live_fd is the liveness descriptor the command inherits. */
-static int run_command(char **cmd, int live_fd, const sigset_t *orig_mask)
+static int run_command(const struct run_args *ra, int live_fd, const sigset_t *orig_mask,
+                       bool chld_ignored)
 {
+    char **cmd = ra->cmd;
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) != 0) {
         fprintf(stderr, "whsem: cannot create a pipe: %s\n", strerror(errno));
         pthread_mutex_unlock(&rs.mu);
+        close(live_fd);
         return EXIT_FAILED;
     }
+    /* Orphaned descendants (daemons) become our children, to be waited for. */
+    if (!ra->no_kill) prctl(PR_SET_CHILD_SUBREAPER, 1);
+    rs.tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    bool give_tty = we_have_the_terminal();
     pid_t parent = getpid();
     /* Forked by the main thread, which lives as long as the process:
      * PR_SET_PDEATHSIG fires when the forking thread ends. */
@@ -588,6 +828,11 @@ static int run_command(char **cmd, int live_fd, const sigset_t *orig_mask)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         /* whsem may have died before the prctl took effect. */
         if (getppid() != parent) _exit(EXIT_FAILED);
+        /* Its own group, so that what it leaves behind can be signalled as
+         * one; the foreground before exec, so that it can read at once. */
+        setpgid(0, 0);
+        if (give_tty) set_foreground(getpid());
+        if (chld_ignored) sigaction(SIGCHLD, &(struct sigaction){.sa_handler = SIG_IGN}, NULL);
         sigprocmask(SIG_SETMASK, orig_mask, NULL);
         execvp(cmd[0], cmd);
         int e = errno;
@@ -597,6 +842,7 @@ static int run_command(char **cmd, int live_fd, const sigset_t *orig_mask)
     }
     int fork_errno = errno;
     if (pid > 0) {
+        setpgid(pid, pid); /* before any kill(-pid); fails harmlessly after exec */
         rs.child = pid;
         rs.phase = PH_RUNNING;
     }
@@ -605,6 +851,7 @@ static int run_command(char **cmd, int live_fd, const sigset_t *orig_mask)
     close(live_fd);
     if (pid < 0) {
         close(pfd[0]);
+        if (rs.tty >= 0) close(rs.tty);
         fprintf(stderr, "whsem: cannot fork: %s\n", strerror(fork_errno));
         return EXIT_FAILED;
     }
@@ -616,17 +863,45 @@ static int run_command(char **cmd, int live_fd, const sigset_t *orig_mask)
     close(pfd[0]);
     if (n != (ssize_t)sizeof exec_errno) exec_errno = 0;
 
-    /* Wait without reaping first: until the phase says DONE the signal
-     * thread may still kill(pid), which must not hit a recycled pid. */
+    /* Wait without reaping the command: its process group must not go
+     * while we may signal it. Other children are orphans: reap them. */
     siginfo_t si;
-    while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) != 0 && errno == EINTR) {
+    for (;;) {
+        memset(&si, 0, sizeof si);
+        if (waitid(P_ALL, 0, &si, WEXITED | WSTOPPED | WNOWAIT) != 0) {
+            if (errno == EINTR) continue;
+            break; /* cannot happen while the command is unreaped */
+        }
+        siginfo_t other;
+        if (si.si_pid != pid) {
+            waitid(P_PID, (id_t)si.si_pid, &other, WEXITED | WSTOPPED | WNOHANG);
+        } else if (si.si_code == CLD_STOPPED) {
+            waitid(P_PID, (id_t)pid, &other, WSTOPPED | WNOHANG);
+            command_stopped(si.si_status);
+        } else {
+            break;
+        }
     }
+
     pthread_mutex_lock(&rs.mu);
-    rs.phase = PH_DONE;
+    if (rs.tty >= 0 && tcgetpgrp(rs.tty) == pid) set_foreground(getpgrp());
+    rs.phase = ra->no_kill ? PH_DONE : PH_ENDING;
     pthread_mutex_unlock(&rs.mu);
+    if (!ra->no_kill) end_group(pid, ra->kill_after_ms);
+
+    pthread_mutex_lock(&rs.mu);
+    if (!ra->no_kill) rs.phase = PH_DRAINING;
     int wst = 0;
     while (waitpid(pid, &wst, 0) < 0 && errno == EINTR) {
     }
+    pthread_mutex_unlock(&rs.mu);
+    if (!ra->no_kill) {
+        wait_for_descendants();
+        pthread_mutex_lock(&rs.mu);
+        rs.phase = PH_DONE;
+        pthread_mutex_unlock(&rs.mu);
+    }
+    if (rs.tty >= 0) close(rs.tty);
 
     if (exec_errno) {
         fputs("whsem: ", stderr);
@@ -652,7 +927,6 @@ static int run_main(int argc, char **argv)
      * was ignored at startup (nohup, `cmd &` in scripts) stays ignored:
      * the command inherits the SIG_IGN and we never wait for it.
      */
-    session_leader = getsid(0) == getpid();
     sigset_t block, orig_mask;
     sigemptyset(&rs.handled);
     for (size_t k = 0; k < sizeof forwarded_signals / sizeof forwarded_signals[0]; k++) {
@@ -660,11 +934,19 @@ static int run_main(int argc, char **argv)
         if (sigaction(forwarded_signals[k], NULL, &sa) == 0 && sa.sa_handler == SIG_IGN) continue;
         sigaddset(&rs.handled, forwarded_signals[k]);
     }
+    /* Scripts run background jobs with SIGINT ignored: such a whsem must
+     * not take the terminal from the script. */
+    rs.give_tty = sigismember(&rs.handled, SIGINT);
     block = rs.handled;
     /* A vanished stderr must give write() an EPIPE, not kill us while the
      * command runs; the command still gets SIGPIPE as usual. */
     sigaddset(&block, SIGPIPE);
+    /* Kept pending for end_group()'s sigtimedwait(). */
+    sigaddset(&block, SIGCHLD);
     pthread_sigmask(SIG_BLOCK, &block, &orig_mask);
+    /* An inherited SIG_IGN would reap the command for us and lose its
+     * status; the command gets it back. */
+    bool chld_ignored = signal(SIGCHLD, SIG_DFL) == SIG_IGN;
 
     whsem_status st = whsem_cancel_new(&rs.cancel);
     if (st != WHSEM_OK) {
@@ -735,7 +1017,7 @@ static int run_main(int argc, char **argv)
             lib_error(st);
             status = EXIT_FAILED;
         } else {
-            status = run_command(ra.cmd, live_fd, &orig_mask); /* unlocks rs.mu */
+            status = run_command(&ra, live_fd, &orig_mask, chld_ignored); /* unlocks rs.mu */
         }
     }
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Tests of the whsem command-line tool.
 
 Usage: test_cli.py PATH_TO_WHSEM [unittest arguments]
@@ -136,6 +137,8 @@ class TestUsage(CliTestCase):
         r = self.whsem("run", "--help")
         self.assertIn("descriptor", r.stdout)  # the inherited liveness fd
         self.assertIn("SIGTSTP", r.stdout)     # the job-control decision
+        self.assertIn("--kill-after", r.stdout)
+        self.assertIn("--no-kill", r.stdout)
         # --help among run's options, before the command
         r = self.whsem("run", self.name, "1", "--help", "--", "true")
         self.assertEqual(r.returncode, 0)
@@ -167,6 +170,15 @@ class TestUsage(CliTestCase):
             ["run", n, "2", "-E", "x", "--", "true"],
             ["run", n, "2", "--bogus", "--", "true"],
             ["run", n, "2", "--exact=1", "--", "true"],
+            ["run", n, "2", "-k", "x", "--", "true"],
+            ["run", n, "2", "-k", "-1", "--", "true"],
+            ["run", n, "2", "--kill-after=", "--", "true"],
+            ["run", n, "2", "--kill-after=5m", "--", "true"],
+            ["run", n, "2", "--kill-after=1.5s", "--", "true"],
+            ["run", n, "2", "--kill-after=2147484s", "--", "true"],
+            ["run", n, "2", "--kill-after=2147483648", "--", "true"],
+            ["run", n, "2", "--no-kill=1", "--", "true"],
+            ["run", n, "2", "--no-kill", "-k", "5", "--", "true"],
             ["status"], ["status", n, "other"], ["status", n, "--bogus"],
             ["list", "x"], ["list", "--json"],
             ["rm"], ["rm", n, "--bogus"], ["rm", "--force=yes", n],
@@ -197,6 +209,16 @@ class TestRun(CliTestCase):
         # every ticket came back
         s = self.status_json()
         self.assertEqual((s["max"], s["free"], s["holders"]), (2, 2, []))
+
+    def test_exit_status_with_sigchld_ignored(self):
+        # An inherited SIG_IGN must not let the kernel reap the command
+        # (its status would be lost); the command still inherits it.
+        def ignore_sigchld():
+            signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+        r = self.whsem("run", self.name, "1", "--", sys.executable, "-c",
+                       "import signal, sys; print(signal.getsignal(signal.SIGCHLD) is "
+                       "signal.SIG_IGN); sys.exit(3)", preexec_fn=ignore_sigchld)
+        self.assertEqual((r.returncode, r.stdout), (3, "True\n"), r.stderr)
 
     def test_arguments_reach_the_command_verbatim(self):
         r = self.whsem("run", self.name, "1", "-t", "5000", "--", "printf", "%s|",
@@ -296,6 +318,10 @@ class TestTimeout(CliTestCase):
         r = self.whsem("run", self.name, "1", "-t", "200", "--", "touch", ran)
         self.assertEqual(r.returncode, 75)
         self.assertEqual(r.stderr, msg % (200, self.final))
+        # 75 is whsem's own choice, and the help says so (flock -w exits 1).
+        r = self.whsem("run", "--help")
+        self.assertRegex(r.stdout, r"75 is EX_TEMPFAIL from sysexits\.h, chosen by whsem")
+        self.assertNotIn("as flock(1) uses", r.stdout)
 
         r = self.whsem("run", self.name, "1", "-t", "200", "-E", "9", "--", "touch", ran)
         self.assertEqual(r.returncode, 9)
@@ -465,6 +491,244 @@ class TestSignals(CliTestCase):
         self.assertFalse(os.path.exists(ran))
         self.stop_holder(holder)
 
+    def read_until(self, master, marker, what):
+        """Reads the terminal until marker has appeared; returns all read."""
+        out = b""
+        deadline = time.monotonic() + SETTLE
+        while marker not in out:
+            if time.monotonic() > deadline:
+                self.fail("gave up waiting for %s: %r" % (what, out))
+            r, _, _ = select.select([master], [], [], 0.05)
+            if r:
+                out += os.read(master, 4096)
+        return out
+
+    READER = ("import os, sys\n"
+              "print('foreground', os.tcgetpgrp(0) == os.getpgrp() == os.getpid())\n"
+              "open(sys.argv[1], 'w').close()\n"
+              "print('read', sys.stdin.readline().strip())\n")
+
+    def test_the_command_owns_the_terminal(self):
+        # In its own process group, the command is still the terminal's
+        # foreground: it reads it (no SIGTTIN) and gets its signals.
+        ready = self.path("ready")
+        pid, master = self.run_in_pty(["run", self.name, "1", "--", sys.executable, "-c",
+                                       self.READER, ready])
+        os.write(master, b"hello\n")
+        status, out = self.finish_pty(pid, master, "reading the terminal")
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0, out)
+        self.assertIn(b"foreground True", out)
+        self.assertIn(b"read hello", out)
+
+    def test_ctrl_z_when_nobody_can_resume_us(self):
+        # whsem leads the session (`ssh -t host whsem run ...`): its group is
+        # orphaned, the kernel does not stop it, so neither may the command
+        # stay stopped: whsem continues it.
+        ready = self.path("ready")
+        pid, master = self.run_in_pty(["run", self.name, "1", "--", sys.executable, "-c",
+                                       self.READER, ready])
+        try:
+            self.wait_until(lambda: os.path.exists(ready), "the command to start")
+        except BaseException:
+            os.kill(pid, signal.SIGKILL)
+            raise
+        os.write(master, b"\x1a")  # VSUSP: SIGTSTP to the foreground group
+        os.write(master, b"go on\n")
+        status, out = self.finish_pty(pid, master, "after Ctrl-Z")
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0, out)
+        self.assertIn(b"read go on", out)
+
+    def test_ctrl_z_stops_the_job_and_fg_resumes_it(self):
+        # Under a (minimal) job-control shell: Ctrl-Z stops the command, so
+        # whsem stops too and the shell sees its job stop; `fg` gives the
+        # terminal back to the command, which then reads it.
+        ready = self.path("ready")
+        args = [WHSEM, "run", self.name, "1", "--", sys.executable, "-c", self.READER, ready]
+        try:
+            pid, master = pty.fork()
+        except OSError as e:
+            self.skipTest("no pseudo-terminal available: %s" % e)
+        if pid == 0:
+            code = 127
+            try:
+                signal.signal(signal.SIGTTOU, signal.SIG_IGN)  # for tcsetpgrp
+                job = os.fork()
+                if job == 0:
+                    os.setpgid(0, 0)
+                    os.tcsetpgrp(0, os.getpid())
+                    signal.signal(signal.SIGTTOU, signal.SIG_DFL)
+                    os.execv(WHSEM, args)
+                os.setpgid(job, job)
+                _, st = os.waitpid(job, os.WUNTRACED)
+                if os.WIFSTOPPED(st):
+                    os.tcsetpgrp(0, os.getpgrp())
+                    os.write(1, b"[job stopped]\r\n")
+                    os.tcsetpgrp(0, job)  # fg
+                    os.killpg(job, signal.SIGCONT)
+                    _, st = os.waitpid(job, 0)
+                code = os.waitstatus_to_exitcode(st)
+            finally:
+                os._exit(code)
+        try:
+            self.wait_until(lambda: os.path.exists(ready), "the command to start")
+            os.write(master, b"\x1a")
+            out = self.read_until(master, b"[job stopped]", "the job to stop")
+        except BaseException:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os.close(master)
+            raise
+        os.write(master, b"resumed\n")
+        status, rest = self.finish_pty(pid, master, "after fg")
+        out += rest
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0, out)
+        self.assertIn(b"foreground True", out)
+        self.assertIn(b"read resumed", out)
+
+
+class TestDescendants(CliTestCase):
+    """What the command starts runs under its ticket too: it is ended when
+    the command exits, and the ticket is held until it is gone."""
+
+    def read_pid(self, leaf):
+        path = self.path(leaf)
+        self.wait_until(lambda: os.path.exists(path), "the pid file " + leaf)
+        with open(path) as f:
+            return int(f.read())
+
+    def running(self, pid, marker):
+        """Whether pid is alive (not a zombie) and is the process marked so."""
+        if proc_state(pid) in (None, "Z", "X"):
+            return False
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                return marker.encode() in f.read()
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+
+    def kill_if_running(self, pid, marker):
+        if self.running(pid, marker):
+            os.kill(pid, signal.SIGKILL)
+
+    def background(self, leaf, marker, before="", after=""):
+        """An sh -c script that starts `sleep MARKER` in the background and
+        writes its pid to the file leaf. The sleep keeps no pipe of ours
+        open, which would make subprocess.run() wait for it."""
+        return ["sh", "-c", before + 'sleep %s >/dev/null 2>&1 & echo $! > "$1.tmp"; '
+                'mv "$1.tmp" "$1"; %s' % (marker, after), "sh", self.path(leaf)]
+
+    def try_once(self):
+        return self.whsem("run", self.name, "1", "-t", "0", "--", "true").returncode
+
+    def test_the_command_has_a_process_group_of_its_own(self):
+        r = self.whsem("run", self.name, "1", "--", sys.executable, "-c",
+                       "import os; print(os.getpgrp() == os.getpid(), "
+                       "os.getpgid(os.getppid()) != os.getpgrp())")
+        self.assertEqual((r.returncode, r.stdout), (0, "True True\n"), r.stderr)
+
+    def test_a_background_process_is_terminated_when_the_command_exits(self):
+        r = self.whsem("run", self.name, "1", "--", *self.background("bg.pid", "3141"))
+        bg = self.read_pid("bg.pid")
+        self.addCleanup(self.kill_if_running, bg, "3141")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertFalse(self.running(bg, "3141"))  # whsem returned after it ended
+        self.assertEqual(self.try_once(), 0)
+
+    def test_a_background_process_keeps_the_ticket_while_it_runs(self):
+        # The command exits at once; what it left ignores SIGTERM, and the
+        # SIGKILL is 10 minutes away: meanwhile the ticket stays taken.
+        p = self.start("run", self.name, "1", "--kill-after=600000", "--",
+                       *self.background("bg.pid", "3142", before='trap "" TERM; '))
+        bg = self.read_pid("bg.pid")
+        self.addCleanup(self.kill_if_running, bg, "3142")
+        self.assertTrue(self.running(bg, "3142"))
+        self.assertEqual(self.try_once(), 75)
+        self.assertTrue(self.running(bg, "3142"))  # so it ran all along
+        self.assertIsNone(p.poll())
+        os.kill(bg, signal.SIGKILL)
+        self.assertEqual(p.wait(timeout=PROC_TIMEOUT), 0, self.stderr_of(p))
+        self.assertEqual(self.try_once(), 0)
+
+    def test_kill_after_kills_what_ignores_sigterm(self):
+        r = self.whsem("run", self.name, "1", "-k", "200ms", "--",
+                       *self.background("bg.pid", "3143", before='trap "" TERM; ', after="exit 3"))
+        bg = self.read_pid("bg.pid")
+        self.addCleanup(self.kill_if_running, bg, "3143")
+        self.assertEqual(r.returncode, 3, r.stderr)  # still the command's status
+        self.assertFalse(self.running(bg, "3143"))
+        self.assertEqual(self.try_once(), 0)
+
+    def test_sigterm_to_whsem_reaches_the_whole_group(self):
+        # Whether the command dies of the SIGTERM or exits cleanly without
+        # passing it on, its background process gets it too.
+        for after, code in [("wait", 128 + signal.SIGTERM), ('trap "exit 0" TERM; wait', 0)]:
+            with self.subTest(after=after):
+                leaf = "bg-%d.pid" % code
+                p = self.start("run", self.name, "1", "--",
+                               *self.background(leaf, "3144", after=after))
+                bg = self.read_pid(leaf)
+                self.addCleanup(self.kill_if_running, bg, "3144")
+                p.terminate()
+                self.assertEqual(p.wait(timeout=PROC_TIMEOUT), code, self.stderr_of(p))
+                self.assertFalse(self.running(bg, "3144"))
+                self.assertEqual(self.try_once(), 0)
+
+    DAEMON = ("import os, sys, time\n"
+              "def put(path, pid):\n"
+              "    with open(path + '.tmp', 'w') as f:\n"
+              "        f.write(str(pid))\n"
+              "    os.rename(path + '.tmp', path)\n"
+              "if os.fork() == 0:\n"
+              "    os.setsid()\n"
+              "    put(sys.argv[1], os.getpid())\n"
+              "    time.sleep(3145)\n"
+              "    os._exit(0)\n"
+              "put(sys.argv[2], os.getpid())\n"
+              "while not os.path.exists(sys.argv[1]):\n"
+              "    time.sleep(0.01)\n")
+
+    def test_a_daemon_that_left_the_group_is_waited_for_not_killed(self):
+        if not os.path.exists("/proc/self/task/%d/children" % os.getpid()):
+            self.skipTest("the kernel does not list children (CONFIG_PROC_CHILDREN)")
+        p = self.start("run", self.name, "1", "--kill-after=0", "--", sys.executable, "-c",
+                       self.DAEMON, self.path("daemon.pid"), self.path("cmd.pid"))
+        daemon = self.read_pid("daemon.pid")
+        self.addCleanup(self.kill_if_running, daemon, self.tmp)
+        self.read_pid("cmd.pid")
+        # The orphaned daemon is whsem's child (it is a subreaper); once it
+        # is the only one, the command is reaped and its group was killed.
+        children = "/proc/%d/task/%d/children" % (p.pid, p.pid)
+
+        def only_the_daemon_left():
+            with open(children) as f:
+                return f.read().split() == [str(daemon)]
+        self.wait_until(only_the_daemon_left, "whsem to wait for the daemon alone")
+        self.assertTrue(self.running(daemon, self.tmp))  # no SIGTERM, no SIGKILL
+        self.assertEqual(self.try_once(), 75)
+        self.assertIsNone(p.poll())
+        p.terminate()  # passed on to the processes whsem waits for
+        self.assertEqual(p.wait(timeout=PROC_TIMEOUT), 0, self.stderr_of(p))
+        self.assertFalse(self.running(daemon, self.tmp))
+        self.assertEqual(self.try_once(), 0)
+
+    def test_no_kill_leaves_background_processes_and_frees_the_ticket(self):
+        r = self.whsem("run", self.name, "1", "--no-kill", "--",
+                       *self.background("bg.pid", "3146"))
+        bg = self.read_pid("bg.pid")
+        self.addCleanup(self.kill_if_running, bg, "3146")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(self.running(bg, "3146"))
+        self.assertEqual(self.try_once(), 0)  # free, although it still runs
+        self.assertTrue(self.running(bg, "3146"))
+
+    def test_kill_after_durations(self):
+        for d in ["0", "250", "250ms", "1s"]:
+            with self.subTest(d=d):
+                r = self.whsem("run", self.name, "1", "-k", d, "--", "true")
+                self.assertEqual(r.returncode, 0, r.stderr)
+                r = self.whsem("run", self.name, "1", "--kill-after=" + d, "--", "true")
+                self.assertEqual(r.returncode, 0, r.stderr)
+
 
 class TestCrashSafety(CliTestCase):
     def kill_orphan(self, pid, marker):
@@ -534,6 +798,42 @@ class TestCrashSafety(CliTestCase):
             s1, s2 = int(f1.read()), int(f2.read())
         self.assertEqual(s1, 2 * 150, "the ticket moved before the loop ended")
         self.assertEqual(s2, s1)
+
+
+    @unittest.skipUnless(os.geteuid() == 0 and shutil.which("setpriv"),
+                         "needs root and setpriv to drop privileges")
+    def test_a_command_that_drops_privileges_cannot_truncate_the_segment(self):
+        # The descriptor that keeps the ticket alive is inherited by the
+        # command; it must not let the command (here as another user) write
+        # or truncate the segment, or every user of the name would die of
+        # SIGBUS.
+        probe = self.path("probe")
+        with open(probe, "w") as f:
+            f.write(
+                "import os, sys\n"
+                "tried = refused = 0\n"
+                "for fd in map(int, os.listdir('/proc/self/fd')):\n"
+                "    try:\n"
+                "        target = os.readlink('/proc/self/fd/%d' % fd)\n"
+                "    except OSError:\n"
+                "        continue\n"
+                "    if '/dev/shm/whsem.' not in target:\n"
+                "        continue\n"
+                "    tried += 1\n"
+                "    try:\n"
+                "        os.ftruncate(fd, 0)\n"
+                "    except OSError:\n"
+                "        refused += 1\n"
+                "sys.exit(0 if tried >= 1 and refused == tried else 3)\n")
+        os.chmod(self.tmp, 0o755)
+        os.chmod(probe, 0o644)
+        r = self.whsem("run", self.name, "1", "--", "setpriv", "--reuid=65534", "--regid=65534",
+                       "--clear-groups", sys.executable, probe)
+        self.assertEqual(r.returncode, 0, "the command could truncate the segment, or found "
+                         "no descriptor of it: " + r.stderr)
+        # And the name is intact for everyone else.
+        r = self.whsem("run", self.name, "1", "-t", "0", "--", "true")
+        self.assertEqual(r.returncode, 0, r.stderr)
 
 
 class TestStatus(CliTestCase):
