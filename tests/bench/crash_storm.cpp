@@ -177,7 +177,7 @@ struct Ledger {
 struct Config {
     int procs = 8;
     int max_count = 2;
-    int n_async = -1;             // default: 40% of procs, rounded down
+    int n_async = -1;             // default: at least 40% of procs (rounded up)
     long kills = 1000;
     int64_t interval_us = 2000;
     int64_t hold_us = 2000;
@@ -780,7 +780,7 @@ int ParseArgs(int argc, char **argv)
             return 2;
         }
     }
-    if (c.n_async < 0) c.n_async = c.procs * 2 / 5;
+    if (c.n_async < 0) c.n_async = (c.procs * 2 + 4) / 5;
     if (c.n_async > c.procs) {
         fprintf(stderr, "--async %d exceeds --procs %d\n", c.n_async, c.procs);
         return 2;
