@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Text output of the whsem commands: names shown safely on a terminal,
+ * JSON strings, times.
+ */
+#include "cli.h"
+
+#include <inttypes.h>
+#include <string.h>
+#include <time.h>
+
+/* Length of the valid UTF-8 sequence at p (no overlongs, surrogates or
+ * code points past U+10FFFF), 0 if there is none. */
+static size_t utf8_len(const unsigned char *p, uint32_t *out_cp)
+{
+    unsigned c = p[0];
+    size_t n;
+    uint32_t cp;
+    if (c < 0x80) {
+        *out_cp = c;
+        return 1;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    for (size_t k = 1; k < n; k++) {
+        if ((p[k] & 0xc0) != 0x80) return 0; /* also stops at the NUL */
+        cp = cp << 6 | (p[k] & 0x3f);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff))) return 0;
+    if (cp >= 0xd800 && cp <= 0xdfff) return 0;
+    *out_cp = cp;
+    return n;
+}
+
+/* Code points a terminal would act on instead of showing: a name must not
+ * be able to forge another line, move the cursor or reorder the text. */
+static bool is_unsafe_cp(uint32_t cp)
+{
+    return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
+           (cp >= 0x2066 && cp <= 0x2069) || cp == 0x2028 || cp == 0x2029;
+}
+
+/* Names may come from files any local user can create, so they are
+ * escaped for display. Finalized names contain no '\' after "Global\",
+ * which keeps the escapes unambiguous without doubling backslashes. */
+void put_display(FILE *f, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        uint32_t cp;
+        size_t n = utf8_len(p, &cp);
+        if (n == 0) {
+            fprintf(f, "\\x%02x", *p++);
+        } else if (is_unsafe_cp(cp)) {
+            if (cp < 0x80) fprintf(f, "\\x%02x", (unsigned)cp);
+            else fprintf(f, "\\u%04x", (unsigned)cp);
+            p += n;
+        } else {
+            fwrite(p, 1, n, f);
+            p += n;
+        }
+    }
+}
+
+/* A JSON string; bytes that are not UTF-8 become U+FFFD so the output
+ * stays valid JSON. */
+void put_json_string(FILE *f, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    fputc('"', f);
+    while (*p) {
+        uint32_t cp;
+        size_t n = utf8_len(p, &cp);
+        if (n == 0) {
+            fputs("\\ufffd", f);
+            p++;
+            continue;
+        }
+        if (cp == '"' || cp == '\\') fprintf(f, "\\%c", (char)cp);
+        else if (cp == '\n') fputs("\\n", f);
+        else if (cp == '\t') fputs("\\t", f);
+        else if (is_unsafe_cp(cp)) fprintf(f, "\\u%04x", (unsigned)cp);
+        else fwrite(p, 1, n, f);
+        p += n;
+    }
+    fputc('"', f);
+}
+
+/* Local time as ISO-8601 with seconds and UTC offset, e.g.
+ * 2024-05-01T12:00:00+02:00. */
+void format_local_time(int64_t unix_ms, char *buf, size_t size)
+{
+    time_t t = (time_t)(unix_ms / 1000);
+    struct tm tm;
+    if (!localtime_r(&t, &tm)) {
+        snprintf(buf, size, "@%" PRId64, unix_ms / 1000);
+        return;
+    }
+    char date[32];
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    long off = tm.tm_gmtoff;
+    char sign = off < 0 ? '-' : '+';
+    if (off < 0) off = -off;
+    snprintf(buf, size, "%s%c%02ld:%02ld", date, sign, off / 3600, off / 60 % 60);
+}
+
+void format_ago(int64_t ms, char *buf, size_t size)
+{
+    if (ms < 0) {
+        snprintf(buf, size, "in the future by %" PRId64 "s", -ms / 1000);
+        return;
+    }
+    int64_t s = ms / 1000;
+    if (s < 60) snprintf(buf, size, "%" PRId64 "s ago", s);
+    else if (s < 3600) snprintf(buf, size, "%" PRId64 "m%02" PRId64 "s ago", s / 60, s % 60);
+    else if (s < 86400) snprintf(buf, size, "%" PRId64 "h%02" PRId64 "m ago", s / 3600, s / 60 % 60);
+    else snprintf(buf, size, "%" PRId64 "d%02" PRId64 "h ago", s / 86400, s / 3600 % 24);
+}
+
+int64_t now_unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
