@@ -2,7 +2,7 @@
  * Administration by name: removing a semaphore and listing them all.
  */
 #include "busguard.h"
-#include "internal.h"
+#include "mapping.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -25,6 +25,7 @@
  * Lock order: maps_mu -> engine lock -> segment lock -> op/queue mutex.
  */
 #include "handles.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1267,3 +1268,14 @@ void whsem__async_after_fork_child(void)
     eng.dispatcher_running = false;
     atomic_store(&eng.ctl, 0);
 }
+
+static void async_child(void)
+{
+    whsem__async_after_fork_child();
+    whsem__async_unlock_all();
+}
+
+static const struct whsem_fork_hooks fork_hooks = {
+    WHSEM_FORK_ORDER_ASYNC, whsem__async_lock_all, whsem__async_unlock_all, async_child};
+
+__attribute__((constructor)) static void register_fork_hooks(void) { whsem__on_fork(&fork_hooks); }

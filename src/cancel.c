@@ -8,7 +8,11 @@
  * where the acquire fast path reads it without any lock. Locks are striped
  * by handle index: sources are independent of each other.
  */
-#include "internal.h"
+#include "cancel.h"
+#include "handles.h"
+#include "process.h"
+
+#include <pthread.h>
 
 #include <stdlib.h>
 
@@ -39,6 +43,7 @@ static void all_unlink(struct cancel_obj *o)
 WHSEM_API whsem_status WHSEM_CALL whsem_cancel_new(whsem_cancel *out_cancel)
 {
     if (!out_cancel) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_cancel is NULL");
+    *out_cancel = 0;
     whsem__init();
     struct cancel_obj *o = calloc(1, sizeof *o);
     if (!o) return whsem__fail(WHSEM_E_NO_MEMORY, "out of memory for a cancellation source");
@@ -140,13 +145,13 @@ bool whsem__cancel_triggered(struct cwait *w)
     return w->obj && atomic_load_explicit(&w->obj->triggered, memory_order_acquire);
 }
 
-void whsem__cancel_lock_all(void)
+static void lock_all(void)
 {
     for (int i = 0; i < NSTRIPES; i++) pthread_mutex_lock(&stripes[i]);
     pthread_mutex_lock(&all_mu);
 }
 
-void whsem__cancel_unlock_all(void)
+static void unlock_all(void)
 {
     pthread_mutex_unlock(&all_mu);
     for (int i = NSTRIPES - 1; i >= 0; i--) pthread_mutex_unlock(&stripes[i]);
@@ -154,7 +159,7 @@ void whsem__cancel_unlock_all(void)
 
 /* The waits registered in the parent belong to threads the child does
  * not have: forget them (and the sources only they kept alive). */
-void whsem__cancel_after_fork_child(void)
+static void after_fork_child(void)
 {
     struct cancel_obj *o = all_objs, *next;
     for (; o; o = next) {
@@ -167,4 +172,10 @@ void whsem__cancel_after_fork_child(void)
             free(o);
         }
     }
+    unlock_all();
 }
+
+static const struct whsem_fork_hooks fork_hooks = {
+    WHSEM_FORK_ORDER_CANCEL, lock_all, unlock_all, after_fork_child};
+
+__attribute__((constructor)) static void register_fork_hooks(void) { whsem__on_fork(&fork_hooks); }

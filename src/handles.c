@@ -8,6 +8,9 @@
  * acquire/release fast path allocates and frees without atomics.
  */
 #include "handles.h"
+#include "process.h"
+
+#include <pthread.h>
 
 #include <errno.h>
 #include <linux/membarrier.h>
@@ -37,7 +40,7 @@ bool whsem__membarrier_ok;
 #define membarrier_ok whsem__membarrier_ok
 
 static pthread_mutex_t retire_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct wmap *retired;
+static struct whsem_retiree *retired;
 _Atomic int whsem__retired_n;
 #define retired_n whsem__retired_n
 
@@ -211,11 +214,11 @@ void whsem__heavy_fence(void)
         atomic_thread_fence(memory_order_seq_cst);
 }
 
-void whsem__retire(struct wmap *m)
+void whsem__retire(struct whsem_retiree *r)
 {
     pthread_mutex_lock(&retire_mu);
-    m->retired_next = retired;
-    retired = m;
+    r->next = retired;
+    retired = r;
     atomic_fetch_add(&retired_n, 1);
     pthread_mutex_unlock(&retire_mu);
     whsem__reclaim();
@@ -224,40 +227,40 @@ void whsem__retire(struct wmap *m)
 void whsem__reclaim(void)
 {
     if (pthread_mutex_trylock(&retire_mu) != 0) return; /* someone else is at it */
-    struct wmap *done = NULL;
+    struct whsem_retiree *done = NULL;
     if (retired) {
         whsem__heavy_fence();
-        struct wmap **pp = &retired;
+        struct whsem_retiree **pp = &retired;
         while (*pp) {
-            struct wmap *m = *pp;
+            struct whsem_retiree *r = *pp;
             bool busy = false;
             for (struct whsem_thread *t = atomic_load(&threads); t && !busy; t = t->next)
-                busy = atomic_load_explicit(&t->hazard, memory_order_acquire) == m;
+                busy = atomic_load_explicit(&t->hazard, memory_order_acquire) == r->obj;
             if (busy) {
-                pp = &m->retired_next;
+                pp = &r->next;
             } else {
-                *pp = m->retired_next;
-                m->retired_next = done;
-                done = m;
+                *pp = r->next;
+                r->next = done;
+                done = r;
                 atomic_fetch_sub(&retired_n, 1);
             }
         }
     }
     pthread_mutex_unlock(&retire_mu);
     while (done) {
-        struct wmap *m = done;
-        done = m->retired_next;
-        whsem__destroy(m);
+        struct whsem_retiree *r = done;
+        done = r->next;
+        r->destroy(r->obj);
     }
 }
 
-void whsem__threads_lock_all(void)
+static void threads_lock_all(void)
 {
     pthread_mutex_lock(&table_mu);
     pthread_mutex_lock(&retire_mu);
 }
 
-void whsem__threads_unlock_all(void)
+static void threads_unlock_all(void)
 {
     pthread_mutex_unlock(&retire_mu);
     pthread_mutex_unlock(&table_mu);
@@ -266,7 +269,7 @@ void whsem__threads_unlock_all(void)
 /* In the child after fork() only the forking thread exists: the other
  * records are released (their cached entries returned), and the kernel's
  * membarrier registration, which belongs to the old mm, is renewed. */
-void whsem__threads_after_fork_child(void)
+static void threads_after_fork_child(void)
 {
     for (struct whsem_thread *t = atomic_load(&threads); t; t = t->next) {
         if (t == t_self) continue;
@@ -279,4 +282,10 @@ void whsem__threads_after_fork_child(void)
     if (membarrier_ok &&
         syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0) != 0)
         membarrier_ok = false;
+    threads_unlock_all();
 }
+
+static const struct whsem_fork_hooks fork_hooks = {
+    WHSEM_FORK_ORDER_THREADS, threads_lock_all, threads_unlock_all, threads_after_fork_child};
+
+__attribute__((constructor)) static void register_fork_hooks(void) { whsem__on_fork(&fork_hooks); }

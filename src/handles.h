@@ -1,5 +1,7 @@
+/* SPDX-License-Identifier: MIT */
 /*
- * The hot half of the handle table and hazard pointers, inline: every
+ * The handle table and the hazard pointers that protect mappings reached
+ * through handles (handles.c). The hot half is inline: every
  * acquire/release goes through these, and a call across files (or a
  * second TLS lookup) costs as much as the rest of the fast path.
  * handles.c has the slow halves and the design notes.
@@ -7,7 +9,81 @@
 #ifndef WHSEM_HANDLES_H
 #define WHSEM_HANDLES_H
 
-#include "internal.h"
+#include "common.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct wmap;
+
+enum hkind { HK_FREE = 0, HK_SEM = 1, HK_TICKET = 2, HK_OP = 3, HK_CANCEL = 4, HK_QUEUE = 5 };
+
+/*
+ * A handle is gen:36 | index:24 | kind:4. An entry's tag equals the handle
+ * while the entry is live; freeing stores the next generation with kind 0.
+ * Entries are never freed, so reading a stale handle's entry is always
+ * safe; only the tag comparison decides whether it is still valid.
+ */
+struct hentry {
+    _Atomic uint64_t tag;
+    _Atomic(void *) ptr;      /* sem/ticket: struct wmap; cancel/op: object */
+    _Atomic uint64_t aux;     /* sem: abandonment check ms; ticket: pgen;
+                                 cancel: 1 once triggered                   */
+    uint64_t reserved;
+};
+
+#define WHSEM_HKIND_BITS 4
+#define WHSEM_HINDEX_BITS 24
+#define WHSEM_HMAX_ENTRIES (1u << WHSEM_HINDEX_BITS)
+
+WHSEM_HIDDEN struct hentry *whsem__h_entry(uint64_t h);
+
+/* The live entry of handle h if it has the given kind, else NULL. */
+static inline struct hentry *whsem__h_lookup(uint64_t h, enum hkind kind)
+{
+    if (WHSEM_UNLIKELY((h & 0xf) != (uint64_t)kind)) return NULL;
+    struct hentry *e = whsem__h_entry(h);
+    if (WHSEM_UNLIKELY(!e || atomic_load_explicit(&e->tag, memory_order_acquire) != h)) return NULL;
+    return e;
+}
+
+/* Allocates an entry; returns its handle (ptr/aux set before it is live)
+ * or 0 with the thread's message set and *st the status. */
+WHSEM_HIDDEN uint64_t whsem__h_alloc(enum hkind kind, void *ptr, uint64_t aux, whsem_status *st);
+/* Reserves an entry for a handle published later with whsem__h_publish. */
+WHSEM_HIDDEN uint64_t whsem__h_reserve(enum hkind kind, whsem_status *st);
+WHSEM_HIDDEN void whsem__h_publish(uint64_t h, void *ptr, uint64_t aux);
+/* Returns a reserved, never-published handle's entry. */
+WHSEM_HIDDEN void whsem__h_unreserve(uint64_t h);
+/* Ends a live handle: its tag moves to the next generation (plain store:
+ * the caller excludes every other writer of this entry). */
+WHSEM_HIDDEN void whsem__h_kill(struct hentry *e, uint64_t h);
+/* Ends a live handle unless another thread ends it first. */
+WHSEM_HIDDEN bool whsem__h_kill_cas(struct hentry *e, uint64_t h);
+/* Puts a dead entry back on the free list. */
+WHSEM_HIDDEN void whsem__h_recycle(uint64_t h);
+
+/*
+ * A mapping may be unmapped while another thread is about to use it
+ * through a handle it just read. Each thread publishes the mapping it uses
+ * in its hazard slot; a mapping is unmapped only once no hazard names it.
+ * The reader side costs a plain store: the reclaimer pays with a
+ * process-wide membarrier() instead (asymmetric fence), or, where the
+ * kernel lacks it, readers fall back to a full fence.
+ */
+WHSEM_HIDDEN struct wmap *whsem__protect(struct hentry *e, uint64_t h, void **saved);
+WHSEM_HIDDEN void whsem__unprotect(void *saved);
+/* An object that threads may still be using through their hazard
+ * pointers: once retired, it is destroyed when no hazard names it. The
+ * table knows nothing of mappings but this. */
+struct whsem_retiree {
+    struct whsem_retiree *next;
+    void *obj;                  /* what the hazard pointers name */
+    void (*destroy)(void *obj);
+};
+WHSEM_HIDDEN void whsem__retire(struct whsem_retiree *r);
+WHSEM_HIDDEN void whsem__reclaim(void);
 
 #define WHSEM_CHUNK_BITS 12
 #define WHSEM_CHUNK_SIZE (1u << WHSEM_CHUNK_BITS)

@@ -9,9 +9,11 @@
  * harmless to the parent's crash recovery too; it just cannot use the
  * library.
  */
-#include "internal.h"
+#include "process.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
 #include <stdio.h>
@@ -79,20 +81,28 @@ static void register_membarrier(void)
         syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0) == 0;
 }
 
+/* The modules' hooks, sorted by order; registered from constructors, so
+ * before any thread of ours exists. */
+#define MAX_FORK_HOOKS 8
+static const struct whsem_fork_hooks *hooks[MAX_FORK_HOOKS];
+static int n_hooks;
+
+void whsem__on_fork(const struct whsem_fork_hooks *h)
+{
+    if (n_hooks == MAX_FORK_HOOKS) abort(); /* a module more than planned: a build error, really */
+    int i = n_hooks++;
+    for (; i > 0 && hooks[i - 1]->order > h->order; i--) hooks[i] = hooks[i - 1];
+    hooks[i] = h;
+}
+
 static void before_fork(void)
 {
-    pthread_mutex_lock(&whsem__maps_mu);
-    whsem__async_lock_all();
-    whsem__cancel_lock_all();
-    whsem__threads_lock_all();
+    for (int i = 0; i < n_hooks; i++) hooks[i]->prepare();
 }
 
 static void after_fork_parent(void)
 {
-    whsem__threads_unlock_all();
-    whsem__cancel_unlock_all();
-    whsem__async_unlock_all();
-    pthread_mutex_unlock(&whsem__maps_mu);
+    for (int i = n_hooks - 1; i >= 0; i--) hooks[i]->parent();
 }
 
 static void after_fork_child(void)
@@ -100,14 +110,7 @@ static void after_fork_child(void)
     atomic_fetch_add(&whsem__pgen, 1);
     read_identity();
     register_membarrier();
-    whsem__threads_after_fork_child();
-    whsem__cancel_after_fork_child();
-    whsem__async_after_fork_child();
-    whsem__maps_after_fork_child();
-    whsem__threads_unlock_all();
-    whsem__cancel_unlock_all();
-    whsem__async_unlock_all();
-    pthread_mutex_unlock(&whsem__maps_mu);
+    for (int i = n_hooks - 1; i >= 0; i--) hooks[i]->child();
 }
 
 static void init(void)

@@ -26,7 +26,7 @@
  * Uncertainty always resolves to "alive": a wrong "alive" only delays
  * tickets, a wrong "dead" would over-admit.
  */
-#include "internal.h"
+#include "recovery.h"
 
 #include <errno.h>
 #include <fcntl.h>

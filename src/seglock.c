@@ -13,7 +13,7 @@
  * halfway through an update, the shared counts are recounted from the
  * slots before anyone uses them.
  */
-#include "internal.h"
+#include "recovery.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -9,7 +9,7 @@
  * wins and the other opens the winner's file.
  */
 #include "busguard.h"
-#include "internal.h"
+#include "recovery.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -505,6 +505,14 @@ bool whsem__replace_if_stale(struct wmap *m)
     return stale;
 }
 
+static void destroy_cb(void *m) { whsem__destroy(m); }
+
+void whsem__retire_map(struct wmap *m)
+{
+    m->retiree = (struct whsem_retiree){.obj = m, .destroy = destroy_cb};
+    whsem__retire(&m->retiree);
+}
+
 /* Unmaps a retired mapping, giving its slot back if this process owns it. */
 void whsem__destroy(struct wmap *m)
 {
@@ -531,11 +539,66 @@ void whsem__destroy(struct wmap *m)
  * mapping of each file, which hold no liveness lock (the anchors are not
  * inherited), so keeping them is harmless; it only forgets the anchor
  * pages, which do not exist in it, and the parent's debts. */
-void whsem__maps_after_fork_child(void)
+static void maps_after_fork_child(void)
 {
     for (struct wmap *m = whsem__maps; m; m = m->next) {
         m->anchor = NULL;
         atomic_store(&m->owed_want, 0);
         atomic_store(&m->owed_async_ops, 0);
     }
+    pthread_mutex_unlock(&whsem__maps_mu);
+}
+
+static void maps_lock(void) { pthread_mutex_lock(&whsem__maps_mu); }
+static void maps_unlock(void) { pthread_mutex_unlock(&whsem__maps_mu); }
+
+static const struct whsem_fork_hooks fork_hooks = {WHSEM_FORK_ORDER_MAPS, maps_lock, maps_unlock,
+                                                   maps_after_fork_child};
+
+__attribute__((constructor)) static void register_fork_hooks(void) { whsem__on_fork(&fork_hooks); }
+
+/* ---- Lifetime: a mapping lives while handles, tickets, waits or the
+ * asynchronous engine use it; the last of them retires it. */
+
+void whsem__maps_remove(struct wmap *m)
+{
+    for (struct wmap **pp = &whsem__maps; *pp; pp = &(*pp)->next)
+        if (*pp == m) {
+            *pp = m->next;
+            return;
+        }
+}
+
+/* Under the lock (or maps_mu for a mapping with no slot): whether nothing
+ * uses the mapping any more; if so it is marked dying. */
+bool whsem__mark_dying_locked(struct wmap *m)
+{
+    /* The engine holds a mapping it has in its list (operations counted or
+     * not yet counted, debts); it decides itself when it lets go. */
+    if (atomic_load_explicit(&m->dying, memory_order_relaxed) || m->handles != 0 ||
+        m->async_ops != 0 || atomic_load(&m->active))
+        return false;
+    if (whsem__attached(m)) {
+        const struct seg_slot *s = &m->slots[m->slot];
+        if (s->held || s->grants || s->want) return false;
+    }
+    atomic_store_explicit(&m->dying, true, memory_order_relaxed);
+    return true;
+}
+
+void whsem__finish_dying(struct wmap *m)
+{
+    pthread_mutex_lock(&whsem__maps_mu);
+    whsem__maps_remove(m);
+    pthread_mutex_unlock(&whsem__maps_mu);
+    whsem__retire_map(m);
+}
+
+whsem_status whsem__ensure_attached(struct wmap *m)
+{
+    whsem_status st = WHSEM_OK;
+    pthread_mutex_lock(&whsem__maps_mu);
+    if (!whsem__attached(m)) st = whsem__attach(m, false);
+    pthread_mutex_unlock(&whsem__maps_mu);
+    return st;
 }

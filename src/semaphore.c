@@ -9,8 +9,9 @@
  * segment lock, which orders the decision against every other use) and
  * retires it.
  */
-#include "internal.h"
+#include "async.h"
 #include "private.h"
+#include "recovery.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,40 +19,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-void whsem__maps_remove(struct wmap *m)
-{
-    for (struct wmap **pp = &whsem__maps; *pp; pp = &(*pp)->next)
-        if (*pp == m) {
-            *pp = m->next;
-            return;
-        }
-}
-
-/* Under the lock (or maps_mu for a mapping with no slot): whether nothing
- * uses the mapping any more; if so it is marked dying. */
-bool whsem__mark_dying_locked(struct wmap *m)
-{
-    /* The engine holds a mapping it has in its list (operations counted or
-     * not yet counted, debts); it decides itself when it lets go. */
-    if (atomic_load_explicit(&m->dying, memory_order_relaxed) || m->handles != 0 ||
-        m->async_ops != 0 || atomic_load(&m->active))
-        return false;
-    if (whsem__attached(m)) {
-        const struct seg_slot *s = &m->slots[m->slot];
-        if (s->held || s->grants || s->want) return false;
-    }
-    atomic_store_explicit(&m->dying, true, memory_order_relaxed);
-    return true;
-}
-
-void whsem__finish_dying(struct wmap *m)
-{
-    pthread_mutex_lock(&whsem__maps_mu);
-    whsem__maps_remove(m);
-    pthread_mutex_unlock(&whsem__maps_mu);
-    whsem__retire(m);
-}
 
 /* Gives a mapping opened for nothing (a failed open) back (maps_mu held). */
 static void drop_if_unused(struct wmap *m)
@@ -66,17 +33,8 @@ static void drop_if_unused(struct wmap *m)
     }
     if (dying) {
         whsem__maps_remove(m);
-        whsem__retire(m);
+        whsem__retire_map(m);
     }
-}
-
-whsem_status whsem__ensure_attached(struct wmap *m)
-{
-    whsem_status st = WHSEM_OK;
-    pthread_mutex_lock(&whsem__maps_mu);
-    if (!whsem__attached(m)) st = whsem__attach(m, false);
-    pthread_mutex_unlock(&whsem__maps_mu);
-    return st;
 }
 
 whsem_status whsem__open_final(const char *final, size_t len, int32_t max_count,
@@ -157,7 +115,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_close(whsem_sem sem)
     if (dying) whsem__maps_remove(m);
     pthread_mutex_unlock(&whsem__maps_mu);
     whsem__h_recycle(sem);
-    if (dying) whsem__retire(m);
+    if (dying) whsem__retire_map(m);
     else whsem__async_poke(); /* operations on this handle end */
     return WHSEM_OK;
 }

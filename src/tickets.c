@@ -12,7 +12,10 @@
  * either delivered or back in the pool (the lost-ticket bug of the C#
  * original, DistributedLock #120, cannot happen here).
  */
+#include "async.h"
+#include "cancel.h"
 #include "handles.h"
+#include "recovery.h"
 
 #include <errno.h>
 

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One process's view of one segment (struct wmap), the registry of this
+ * process's mappings, and their lifetime: found or made by open, attached
+ * to a slot, retired when unused (segment.c).
+ */
+#ifndef WHSEM_MAPPING_H
+#define WHSEM_MAPPING_H
+
+#include "api.h"
+#include "common.h"
+#include "layout.h"
+#include "names.h"
+#include "handles.h"
+#include "process.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/types.h>
+
+struct wmap {
+    struct seg_header *hdr;
+    struct seg_slot *slots;
+    _Atomic int fd;           /* the description the segment was mapped
+                                 through; it holds no lock. For fstat and
+                                 asking about others' liveness bytes, after
+                                 checking its identity: the application may
+                                 have closed it (closefrom) and reused the
+                                 number (see whsem__query_fd)             */
+    void *anchor;             /* one page mapped through the description that
+                                 holds our slot's liveness lock (see
+                                 recovery.c); NULL until attached          */
+    uint32_t slot;            /* our slot, valid when attached_pgen == pgen */
+    uint32_t owner_id;        /* slot + 1: our value in hdr->lock           */
+    uint64_t attached_pgen;
+    int32_t max_count;        /* copy of the immutable header field         */
+    dev_t dev;
+    ino_t ino;
+    size_t name_len;
+    char name[WHSEM_MAX_NAME_BYTES + 1];
+    char path[sizeof(WHSEM_SHM_DIR) + 256];
+
+    /* Under the segment lock when attached (maps_mu otherwise): */
+    int handles;              /* open whsem_sem handles on this mapping     */
+    int async_ops;            /* pending asynchronous operations            */
+
+    /* Under the engine lock (async.c): */
+    struct op *aq_head, *aq_tail; /* pending operations, oldest first        */
+    struct wmap *active_next; /* in the engine's list of mappings with ops  */
+    _Atomic bool active;      /* in that list (written under the engine lock
+                                 and, when leaving it, the segment lock):
+                                 nobody else may retire the mapping         */
+    bool has_expired;         /* one of them reached its deadline           */
+    int32_t async_check_ms;   /* shortest abandonment check of those ops    */
+
+    /* Waits that ended while the segment lock could not be had (its holder
+     * stopped): their `want` is still counted in our slot, which also keeps
+     * the mapping alive. The dispatcher pays it back (whsem__settle_locked)
+     * as soon as it gets the lock; only it does, so that it can decide,
+     * under that lock, whether the mapping it holds is unused now. */
+    _Atomic uint32_t owed_want;
+    _Atomic uint32_t owed_async_ops; /* of those, asynchronous operations  */
+    _Atomic bool broken;      /* the file was truncated under us (busguard) */
+
+    _Atomic bool dying;       /* unused for good: being torn down. Written
+                                 under the lock; map_get peeks under maps_mu
+                                 and open re-checks under the lock        */
+
+    struct wmap *next;        /* maps list, under maps_mu                   */
+    struct whsem_retiree retiree; /* for the hazard-pointer reclaimer      */
+};
+
+static inline bool whsem__attached(const struct wmap *m)
+{
+    return m->attached_pgen == atomic_load_explicit(&whsem__pgen, memory_order_relaxed);
+}
+
+extern WHSEM_HIDDEN pthread_mutex_t whsem__maps_mu;
+extern WHSEM_HIDDEN struct wmap *whsem__maps;
+
+WHSEM_HIDDEN whsem_status whsem__map_get(const char *final_name, size_t len, int32_t max_count,
+                                         const struct open_opts *o, bool create,
+                                         struct wmap **out);
+/* Gives this process a slot of m. With require_linked, WHSEM_E_NOT_FOUND
+ * if the segment was unlinked meanwhile (open then looks again). */
+WHSEM_HIDDEN whsem_status whsem__attach(struct wmap *m, bool require_linked);
+WHSEM_HIDDEN bool whsem__replace_if_stale(struct wmap *m);
+WHSEM_HIDDEN void whsem__destroy(struct wmap *m);
+
+WHSEM_HIDDEN whsem_status whsem__ensure_attached(struct wmap *m);
+WHSEM_HIDDEN void whsem__maps_remove(struct wmap *m);
+WHSEM_HIDDEN bool whsem__mark_dying_locked(struct wmap *m);
+WHSEM_HIDDEN void whsem__finish_dying(struct wmap *m);
+
+/* Retires a mapping nobody uses: it is unmapped (whsem__destroy) once no
+ * thread's hazard pointer names it (handles.h). */
+WHSEM_HIDDEN void whsem__retire_map(struct wmap *m);
+
+#endif
