@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The commands of the other process of a multi-process test (commands.h).
  * Plain C on the public ABI, so that the Windows helper program and the
@@ -77,6 +78,80 @@ static int cmd_asyncrace(whsem_sem s, int iter, unsigned seed)
 
 static void WHSEM_CALL ignore(whsem_op op, whsem_status st, void *ud) { (void)op, (void)st, (void)ud; }
 
+/* ---- fault injection: a build with fault points dies where it is told ---- */
+
+static void arm_fault(const char *point)
+{
+#ifdef _WIN32
+    SetEnvironmentVariableA("WHSEM_FAULT_POINT", point);
+#else
+    setenv("WHSEM_FAULT_POINT", point, 1);
+#endif
+}
+
+static void sleep_ms(int ms)
+{
+#ifdef _WIN32
+    Sleep((DWORD)ms);
+#else
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+#endif
+}
+
+/* The test's cue: a file it creates when it is time to go on. */
+static void wait_for_file(const char *path)
+{
+    FILE *f;
+    while (!(f = fopen(path, "r"))) sleep_ms(1);
+    fclose(f);
+}
+
+/* fault POINT NAME MAX HELD: hold HELD tickets, then die at POINT while
+ * opening (attach), acquiring or releasing. */
+static int cmd_fault(const char *point, const char *name, int32_t max, int held)
+{
+    whsem_sem s;
+    whsem_ticket t;
+    if (strcmp(point, "attach") != 0) {
+        if (whsem_open(name, max, NULL, &s) != WHSEM_OK) return 10;
+        for (int i = 0; i < held; i++)
+            if (whsem_acquire(s, 0, 0, &t) != WHSEM_OK) return 11;
+    }
+    arm_fault(point);
+    if (whsem_open(name, max, NULL, &s) != WHSEM_OK) return 12;
+    if (whsem_acquire(s, 0, 0, &t) != WHSEM_OK) return 13;
+    if (strcmp(point, "release") == 0) whsem_release(t);
+    return 50; /* the fault point did not fire */
+}
+
+/* faultscan NAME MAX GO: attached now, on cue look for dead holders and
+ * die while reclaiming one. */
+static int cmd_faultscan(const char *name, int32_t max, const char *go)
+{
+    whsem_sem s;
+    size_t n;
+    if (whsem_open(name, max, NULL, &s) != WHSEM_OK) return 10;
+    wait_for_file(go);
+    arm_fault("scan");
+    whsem_query(s, NULL, NULL, 0, &n); /* a full scan finds the dead holder */
+    return 50;
+}
+
+/* faulthandoff NAME GO: hold the only ticket, on cue release it to a
+ * waiting process and die between the grant and the wake-up. */
+static int cmd_faulthandoff(const char *name, const char *go)
+{
+    whsem_sem s;
+    whsem_ticket t;
+    if (whsem_open(name, 1, NULL, &s) != WHSEM_OK) return 10;
+    if (whsem_acquire(s, 0, 0, &t) != WHSEM_OK) return 11;
+    wait_for_file(go);
+    arm_fault("handoff");
+    whsem_release(t);
+    return 50;
+}
+
 int whtest_command(int argc, char **argv)
 {
     if (argc < 2) {
@@ -84,6 +159,12 @@ int whtest_command(int argc, char **argv)
         return WHTEST_USAGE;
     }
     const char *cmd = argv[0], *name = argv[1];
+    if (strcmp(cmd, "fault") == 0)
+        return argc == 5 ? cmd_fault(argv[1], argv[2], atoi(argv[3]), atoi(argv[4])) : WHTEST_USAGE;
+    if (strcmp(cmd, "faultscan") == 0)
+        return argc == 4 ? cmd_faultscan(argv[1], atoi(argv[2]), argv[3]) : WHTEST_USAGE;
+    if (strcmp(cmd, "faulthandoff") == 0)
+        return argc == 3 ? cmd_faulthandoff(argv[1], argv[2]) : WHTEST_USAGE;
     int32_t max = argc > 2 ? atoi(argv[2]) : 0;
     whsem_sem s = 0;
     whsem_status st = max > 0 ? whsem_open(name, max, NULL, &s) : whsem_open_existing(name, NULL, &s);

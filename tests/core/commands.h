@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * What the other process of a multi-process test does, by command, so that
  * one test body serves both platforms: on Linux the test forks and the
@@ -11,6 +12,15 @@
  *   query NAME               print "free=F waiters=W holders=H recoveries=R"
  *   asyncrace NAME MAX ITER SEED  asynchronous acquisitions racing endings
  *   exitpending NAME MAX     exit with 200 operations pending
+ *   fault POINT NAME MAX HELD     hold HELD tickets, then die at POINT
+ *                                 (attach, acquire, release)
+ *   faultscan NAME MAX GO    open; when file GO exists, die reclaiming a dead
+ *                            holder's tickets (fault point scan)
+ *   faulthandoff NAME GO     hold the only ticket; when file GO exists, die
+ *                            between granting it and the wake-up (handoff)
+ *
+ * The fault commands need a build with fault points (WHSEM_FAULT_INJECTION):
+ * Linux's fault suite, Windows' whsem_win_helper_fi.exe.
  *
  * MAX 0 (or none) opens an existing name. Exit codes: 0 as expected,
  * anything else says what went wrong (see each command).

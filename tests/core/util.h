@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Helpers shared by the googletest suites of both platforms. Where Linux
 // and Windows differ (another process, what a name leaves behind, thread
 // and memory counts, a queue's waitable object), the difference is here,
@@ -245,6 +246,30 @@ class QueueWaiter {
 // SIGKILL on Linux, and what Child::Kill makes it on Windows.
 constexpr int kKilled = 137;
 
+// The program that runs the fault commands of commands.h: on Windows the
+// helper built with fault points; on Linux the forked fault suite itself.
+constexpr const char *kFaultHelper = kWindows ? "whsem_win_helper_fi.exe" : nullptr;
+
+// A file whose appearance is a cue for a Child (commands.h: GO). Made by
+// Create, removed when it goes.
+class Cue {
+  public:
+    Cue() : path_(UniqueName("cue")) {}
+    ~Cue() { std::remove(path_.c_str()); }
+    Cue(const Cue &) = delete;
+    Cue &operator=(const Cue &) = delete;
+    const std::string &path() const { return path_; }
+    void Give()
+    {
+        FILE *f = std::fopen(path_.c_str(), "w");
+        if (!f) ADD_FAILURE() << "cannot create " << path_;
+        else std::fclose(f);
+    }
+
+  private:
+    std::string path_;
+};
+
 #ifdef _WIN32
 
 // The helper program sits next to the test executable.
@@ -385,8 +410,11 @@ inline int Reap(pid_t pid)
 // when the Child goes.
 class Child {
   public:
-    explicit Child(const std::vector<std::string> &args)
+    // exe: the Windows helper to run; a forked child runs the command in
+    // this very program (built with fault points for the fault suite).
+    explicit Child(const std::vector<std::string> &args, const char *exe = nullptr)
     {
+        (void)exe;
         pid_ = Spawn([&] {
             std::vector<char *> argv;
             for (auto &a : args) argv.push_back(const_cast<char *>(a.c_str()));

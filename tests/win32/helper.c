@@ -3,12 +3,12 @@
  * suites fork() a child, the Windows suites (and the Linux-side kill -9
  * script) start this program with a command. It runs the commands both
  * platforms share (tests/core/commands.h: hold, open, try, wait, query,
- * asyncrace, exitpending) and these Windows-only ones:
+ * asyncrace, exitpending, and the fault commands in whsem_win_helper_fi.exe)
+ * and these Windows-only ones:
  *
  *   worker NAME MAX LEDGER ITER ID     acquire/release ITER times, counting
  *                            who is inside in the shared ledger
  *   chaos NAME MAX LEDGER ID acquire/release until told to stop (tests kill it)
- *   fault POINT NAME MAX HELD     (fault-injection build) die at POINT
  *
  * Exit codes: 0 as expected, anything else says what went wrong.
  */
@@ -69,22 +69,6 @@ static int cmd_chaos(whsem_sem s, struct ledger *l, int me)
     }
 }
 
-static int cmd_fault(const char *point, const char *name, int32_t max, int held)
-{
-    whsem_sem s;
-    whsem_ticket t;
-    if (strcmp(point, "attach") != 0) {
-        if (whsem_open(name, max, NULL, &s) != WHSEM_OK) return 10;
-        for (int i = 0; i < held; i++)
-            if (whsem_acquire(s, 0, 0, &t) != WHSEM_OK) return 11;
-    }
-    SetEnvironmentVariableA("WHSEM_FAULT_POINT", point);
-    if (whsem_open(name, max, NULL, &s) != WHSEM_OK) return 12;
-    if (whsem_acquire(s, 0, 0, &t) != WHSEM_OK) return 13;
-    if (strcmp(point, "release") == 0) whsem_release(t);
-    return 50; /* the fault point did not fire */
-}
-
 /* worker and chaos: the ledger is a named section only Windows has. */
 static int ledger_command(char **argv)
 {
@@ -102,8 +86,6 @@ static int ledger_command(char **argv)
 int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : "";
-    if (strcmp(cmd, "fault") == 0)
-        return argc == 6 ? cmd_fault(argv[2], argv[3], atoi(argv[4]), atoi(argv[5])) : WHTEST_USAGE;
     if ((strcmp(cmd, "worker") == 0 && argc == 7) || (strcmp(cmd, "chaos") == 0 && argc == 6))
         return ledger_command(argv);
     return whtest_command(argc - 1, argv + 1);

@@ -132,47 +132,6 @@ TEST(MultiProcess, InvariantHoldsWhileHoldersAreKilledAtRandom)
     EXPECT_GE(Info(sem.get()).recoveries, 1u);
 }
 
-// ---- a death inside the segment mutex --------------------------------------------
-
-struct FaultCase {
-    const char *point;
-    int32_t max;
-    int held_before; // tickets the dying process holds before the fault
-};
-
-class Faults : public ::testing::TestWithParam<FaultCase> {};
-
-// The helper built with fault points terminates itself inside the critical
-// section: its mutex is abandoned, the next owner recounts, and every ticket
-// is available again.
-TEST_P(Faults, DeathInsideTheCriticalSectionIsRepaired)
-{
-    const FaultCase c = GetParam();
-    Sem sem(c.max, c.point);
-    Child dying({"fault", c.point, sem.name(), std::to_string(c.max), std::to_string(c.held_before)},
-                "whsem_win_helper_fi.exe");
-    ASSERT_EQ(dying.Reap(), kKilled) << "the fault point " << c.point << " did not fire";
-    std::vector<whsem_ticket> all(c.max);
-    for (auto &t : all) WH_EXPECT(WHSEM_OK, whsem_acquire(sem.get(), 30000, 0, &t));
-    whsem_ticket extra;
-    WH_EXPECT(WHSEM_TIMEOUT, whsem_acquire(sem.get(), 0, 0, &extra));
-    for (auto t : all) WH_OK(whsem_release(t));
-    whsem_info info = Info(sem.get());
-    EXPECT_EQ(info.free_count, c.max);
-    EXPECT_EQ(info.waiters, 0u);
-    EXPECT_GE(info.recoveries, 1u);
-}
-
-INSTANTIATE_TEST_SUITE_P(Points, Faults,
-                         ::testing::Values(FaultCase{"acquire", 2, 0}, FaultCase{"acquire", 3, 1},
-                                           FaultCase{"release", 2, 0}, FaultCase{"release", 3, 2},
-                                           FaultCase{"attach", 2, 0}),
-                         [](const ::testing::TestParamInfo<FaultCase> &i) {
-                             return std::string(i.param.point) + "_max" +
-                                    std::to_string(i.param.max) + "_held" +
-                                    std::to_string(i.param.held_before);
-                         });
-
 // ---- segments that are not what they should be ------------------------------------
 
 namespace {
