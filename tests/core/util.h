@@ -250,8 +250,8 @@ constexpr int kKilled = 137;
 // helper built with fault points; on Linux the forked fault suite itself.
 constexpr const char *kFaultHelper = kWindows ? "whsem_win_helper_fi.exe" : nullptr;
 
-// A file whose appearance is a cue for a Child (commands.h: GO). Made by
-// Create, removed when it goes.
+// A file whose appearance is a cue for a Child (commands.h: GO): Give
+// creates it; it is removed when the Cue goes.
 class Cue {
   public:
     Cue() : path_(UniqueName("cue")) {}
