@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The answers every module gives the same way (answers.c): bad timeouts
+ * and handles, "ask, then fill" copies, whsem_list's and whsem_query's
+ * lists. Shared by the Linux library and whsem.dll.
+ */
+#ifndef WHSEM_ANSWERS_H
+#define WHSEM_ANSWERS_H
+
+#include "common.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Whether timeout_ms is 0, WHSEM_INFINITE or 1 ... INT32_MAX: inline, for
+ * the fast path; whsem__bad_timeout gives the status and message if not. */
+static inline bool whsem__timeout_ok(int64_t timeout_ms)
+{
+    return timeout_ms >= WHSEM_INFINITE && timeout_ms <= INT32_MAX;
+}
+WHSEM_HIDDEN whsem_status whsem__bad_timeout(int64_t timeout_ms);
+
+/* The status and message for a handle that is 0, stale or of another kind. */
+WHSEM_HIDDEN whsem_status whsem__invalid_handle(uint64_t h, const char *what);
+/* Copies a string into a caller's buffer, "ask, then fill" style. */
+WHSEM_HIDDEN whsem_status whsem__copy_out(const char *s, size_t len, char *buf, size_t size,
+                                          size_t *out_len);
+
+/* whsem_list's answer, built in the caller's buffer "ask, then fill"
+ * style: NUL-terminated names, then one more NUL. What does not fit is
+ * still counted. */
+struct name_list {
+    char *buf;
+    size_t size, need, used;
+    bool fits;
+};
+WHSEM_HIDDEN void whsem__list_init(struct name_list *l, char *buf, size_t size);
+WHSEM_HIDDEN void whsem__list_add(struct name_list *l, const char *name);
+/* Sets *out_len to the size the whole list needs; WHSEM_E_INVALID_ARGUMENT
+ * if it did not fit. */
+WHSEM_HIDDEN whsem_status whsem__list_finish(struct name_list *l, size_t *out_len);
+
+/* whsem_query's answer, gathered while the platform walks the slots of a
+ * segment under its lock: every process that has the name open is
+ * reported, and those holding tickets are listed as holders. */
+struct query_report {
+    whsem_info *info;
+    whsem_holder *holders;
+    size_t capacity, n;
+    uint32_t processes;
+};
+WHSEM_HIDDEN void whsem__report_init(struct query_report *r, whsem_info *info,
+                                     whsem_holder *holders, size_t capacity);
+WHSEM_HIDDEN void whsem__report_process(struct query_report *r, int64_t pid,
+                                        int64_t since_unix_ms, uint32_t held, uint32_t grants,
+                                        uint32_t want);
+/* Fills info (if any) from the header's counts; *out_count = the holders. */
+WHSEM_HIDDEN void whsem__report_finish(struct query_report *r, int32_t max_count,
+                                       int32_t free_count, uint32_t waiting, uint64_t recoveries,
+                                       size_t *out_count);
+
+#endif
