@@ -10,13 +10,28 @@
  *     double-released or wrong-kind handle yields WHSEM_E_INVALID_HANDLE,
  *     never a crash.
  *   - Every function may be called from any thread, concurrently.
- *   - Out-parameters come last, are named out..., and are written only
- *     when the function returns WHSEM_OK (or, for whsem_acquire, when it
- *     returns WHSEM_OK with a ticket). Size out-parameters of "ask, then
- *     fill" functions are the exception: they are written whenever the
- *     size is known, see each function.
+ *   - Out-parameters come last and are named out...; what they receive is
+ *     valid only when the function returns WHSEM_OK.
+ *   - On any status other than WHSEM_OK (an error, and WHSEM_TIMEOUT,
+ *     WHSEM_CANCELED and WHSEM_PENDING too), every handle out-parameter
+ *     (whsem_sem, whsem_ticket, whsem_op, whsem_cancel, whsem_queue) whose
+ *     pointer is not NULL is set to 0, and so is whsem_queue_pop's tag: a
+ *     caller that forgets to check the status holds the invalid handle 0,
+ *     never a stale value. Likewise *out_max_count becomes 0, *out_fd -1,
+ *     and *out_handle a value that names no object (UINT64_MAX, i.e. the
+ *     descriptor -1, on Linux; NULL on Windows) (since 1.1).
+ *   - Size out-parameters of "ask, then fill" functions (*out_len,
+ *     *out_count) are written whenever the size is known, even with the
+ *     WHSEM_E_INVALID_ARGUMENT of a buffer too small; see each function.
+ *     Buffers and structs hold a result only after WHSEM_OK.
  *   - A failing call (negative status) leaves a detail message for the
  *     calling thread in whsem_last_error().
+ *   - An asynchronous operation keeps the message of how it ended, whatever
+ *     thread ended it. whsem_op_poll, whsem_op_wait and whsem_op_take_ticket,
+ *     when they return its final status and that is not WHSEM_OK, make that
+ *     message the calling thread's whsem_last_error(): the detail of an
+ *     error, or of a WHSEM_CANCELED or WHSEM_TIMEOUT that has one (its
+ *     semaphore handle was closed, say), "" otherwise (since 1.1).
  *   - Strings are UTF-8 and NUL-terminated.
  *
  * Check that header and library agree:
@@ -271,8 +286,8 @@ WHSEM_API whsem_status WHSEM_CALL whsem_list(char *buf, size_t size, size_t *out
  * (no cancellation); a source that is already triggered makes the call
  * return WHSEM_CANCELED even when a ticket is free.
  * Returns WHSEM_OK with *out_ticket set, WHSEM_TIMEOUT or WHSEM_CANCELED
- * (no ticket), or an error. Owner: the caller; release with
- * whsem_release (since 1.0).
+ * (no ticket: *out_ticket is 0 since 1.1), or an error. Owner: the caller;
+ * release with whsem_release (since 1.0).
  */
 WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_ms,
                                                 whsem_cancel cancel, whsem_ticket *out_ticket);
@@ -361,13 +376,19 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire_async(whsem_sem sem, int64_t tim
                                                       whsem_cancel cancel, whsem_callback cb,
                                                       void *user_data, whsem_op *out_op);
 
-/* WHSEM_PENDING, or the final status (since 1.0). */
+/*
+ * WHSEM_PENDING, or the final status (since 1.0). A final status other
+ * than WHSEM_OK comes with the operation's message in whsem_last_error()
+ * (since 1.1).
+ */
 WHSEM_API whsem_status WHSEM_CALL whsem_op_poll(whsem_op op);
 
 /*
  * Blocks up to timeout_ms (0 = do not block, WHSEM_INFINITE = forever)
  * until the operation is final; returns the final status, or
  * WHSEM_PENDING if it is still pending when the timeout passes (since 1.0).
+ * A final status other than WHSEM_OK comes with the operation's message in
+ * whsem_last_error() (since 1.1).
  */
 WHSEM_API whsem_status WHSEM_CALL whsem_op_wait(whsem_op op, int64_t timeout_ms);
 
@@ -375,8 +396,9 @@ WHSEM_API whsem_status WHSEM_CALL whsem_op_wait(whsem_op op, int64_t timeout_ms)
  * Moves the acquired ticket out of a WHSEM_OK operation, once; the caller
  * then owns it (release with whsem_release). Returns the operation's
  * status instead when it is not WHSEM_OK (WHSEM_PENDING, WHSEM_TIMEOUT,
- * ...), and WHSEM_E_INVALID_ARGUMENT if the ticket was already taken
- * (since 1.0).
+ * ...), with *out_ticket 0 and, once final, the operation's message in
+ * whsem_last_error() (since 1.1); WHSEM_E_INVALID_ARGUMENT if the ticket
+ * was already taken (since 1.0).
  */
 WHSEM_API whsem_status WHSEM_CALL whsem_op_take_ticket(whsem_op op, whsem_ticket *out_ticket);
 

@@ -69,6 +69,7 @@ static whsem_status open_name(const char *name, int32_t max_count, const whsem_o
 WHSEM_API whsem_status WHSEM_CALL whsem_open(const char *name, int32_t max_count,
                                              const whsem_open_options *opts, whsem_sem *out_sem)
 {
+    if (out_sem) *out_sem = 0;
     if (max_count < 1)
         return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "max_count is %d; it must be 1 ... %d",
                            max_count, INT32_MAX);
@@ -79,6 +80,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_open_existing(const char *name,
                                                       const whsem_open_options *opts,
                                                       whsem_sem *out_sem)
 {
+    if (out_sem) *out_sem = 0;
     return open_name(name, 0, opts, out_sem);
 }
 
@@ -107,6 +109,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_name(whsem_sem sem, char *buf, size_t si
 WHSEM_API whsem_status WHSEM_CALL whsem_max_count(whsem_sem sem, int32_t *out_max_count)
 {
     if (!out_max_count) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_max_count is NULL");
+    *out_max_count = 0; /* never a max count, as 0 is never a handle */
     return whsem__sem_identity(sem, NULL, NULL, out_max_count);
 }
 

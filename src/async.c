@@ -61,6 +61,8 @@ struct futex_waitv_arg {
  * stopped process on one name delays nobody on another. */
 #define DISPATCH_LOCK_NS 1000000u
 #define DISPATCH_RETRY_NS 5000000u
+/* As long as a thread's message (errors.c), so that none is cut short. */
+#define DETAIL_BYTES 512
 
 struct queue_obj;
 
@@ -95,6 +97,17 @@ struct op {
     uint32_t heap_pos;       /* 1-based position in the deadline heap, 0 = none */
     int32_t final;           /* status decided by the dispatcher               */
     struct op *link;         /* pool, completion batch or callback queue       */
+
+    /* Why it ended, when the status alone does not say (NULL or ""
+     * otherwise). The thread that ends it (the dispatcher, or the caller of
+     * whsem_acquire_async) has the message, but the owner asks later and
+     * from another thread: whsem_op_poll, whsem_op_wait and
+     * whsem_op_take_ticket hand it on. Written only while the operation is
+     * pending, by whoever ends it, before the final status is published;
+     * read under mu once final. Allocated on first need and kept with the
+     * object: few operations end with a message, and a buffer in every
+     * one would more than double the memory of a pending operation. */
+    char *detail;
 };
 
 struct queue_obj {
@@ -416,6 +429,16 @@ static void queue_post(struct queue_obj *q, uint64_t op, uint64_t tag)
     pthread_mutex_unlock(&q->mu);
 }
 
+/* Records why a pending operation ends; see struct op's detail. Without
+ * memory for it the status still tells. */
+static void set_detail(struct op *o, const char *msg)
+{
+    if (!o->detail && !(o->detail = malloc(DETAIL_BYTES))) return;
+    snprintf(o->detail, DETAIL_BYTES, "%s", msg);
+}
+
+static const char *detail_of(const struct op *o) { return o->detail ? o->detail : ""; }
+
 /*
  * Makes an operation final (no engine or segment lock held) and hands it
  * to its callback, its queue, or nobody. An OK operation carries `ticket`,
@@ -466,8 +489,12 @@ static void poke_endings(void)
 
 void whsem__async_poke(void) { poke_endings(); }
 
-static bool op_ended(struct op *o, whsem_status *why)
+/* Whether a pending operation is over without a ticket: *why is its final
+ * status and *detail the message that explains it, or NULL when the status
+ * says it all (or someone recorded the reason already). */
+static bool op_ended(struct op *o, whsem_status *why, const char **detail)
 {
+    *detail = NULL;
     if (atomic_load_explicit(&o->cancel_req, memory_order_acquire)) {
         *why = WHSEM_CANCELED;
         return true;
@@ -477,11 +504,13 @@ static bool op_ended(struct op *o, whsem_status *why)
         return true;
     }
     if (atomic_load_explicit(&o->sem_e->tag, memory_order_acquire) != o->sem) {
-        *why = WHSEM_CANCELED; /* its semaphore handle was closed */
+        *why = WHSEM_CANCELED;
+        *detail = "the semaphore handle was closed while waiting"; /* as whsem_acquire says */
         return true;
     }
     if (o->q && o->q->freed) {
         *why = WHSEM_CANCELED;
+        *detail = "the completion queue was freed while waiting";
         return true;
     }
     if (o->expired) {
@@ -507,9 +536,10 @@ struct finished {
     struct op *head, *tail;
 };
 
-static void finish(struct finished *f, struct op *o, whsem_status st)
+static void finish(struct finished *f, struct op *o, whsem_status st, const char *detail)
 {
     o->final = st;
+    if (detail) set_detail(o, detail);
     o->link = NULL;
     if (f->tail) f->tail->link = o;
     else f->head = o;
@@ -555,22 +585,25 @@ static uint32_t settle(struct wmap *m, uint64_t now, bool sweep, struct finished
     whsem_status lst = whsem__lock_within(m, DISPATCH_LOCK_NS);
     if (lst == WHSEM_OK && whsem__is_broken(m)) {
         whsem__unlock(m);
-        lst = WHSEM_E_CORRUPT;
+        lst = whsem__broken_status(m);
     }
+    /* Whatever lst is but OK, this thread's message now says why. */
     if (lst == WHSEM_TIMEOUT) {
         /* Its owner does not let go. Operations that are over end on time
          * all the same; what they counted in the slot is paid back later
-         * (whsem__settle_locked), and we come back soon. */
+         * (whsem__settle_locked), and we come back soon. A timeout names
+         * the owner, as a blocking acquisition's would. */
         whsem_status why;
+        const char *detail;
         for (struct op *o = (sweep || m->has_expired) ? m->aq_head : NULL, *next; o; o = next) {
             next = o->next;
-            if (!op_ended(o, &why)) continue;
+            if (!op_ended(o, &why, &detail)) continue;
             if (o->counted) {
                 atomic_fetch_add(&m->owed_want, 1);
                 atomic_fetch_add(&m->owed_async_ops, 1);
             }
             unlink_pending(m, o);
-            finish(f, o, why);
+            finish(f, o, why, why == WHSEM_TIMEOUT ? whsem_last_error() : detail);
         }
         *next_scan = now + DISPATCH_RETRY_NS;
         return atomic_load(&s->wake_seq);
@@ -581,7 +614,7 @@ static uint32_t settle(struct wmap *m, uint64_t now, bool sweep, struct finished
         for (struct op *o = m->aq_head, *next; o; o = next) {
             next = o->next;
             unlink_pending(m, o);
-            finish(f, o, err);
+            finish(f, o, err, whsem_last_error());
         }
         *next_scan = 0;
         deactivate(m);
@@ -601,9 +634,10 @@ again:;
     /* Grants first, to live operations oldest first. */
     struct op *o = m->aq_head;
     whsem_status why;
+    const char *detail;
     while ((s->grants > 0 || h->free > 0) && o) {
         struct op *next = o->next;
-        if (!op_ended(o, &why)) {
+        if (!op_ended(o, &why, &detail)) {
             if (!whsem__take_grant(s)) {
                 h->free--;
                 whsem__take(s);
@@ -611,7 +645,7 @@ again:;
             whsem__want_less(h, s, true, now);
             m->async_ops--;
             unlink_pending(m, o);
-            finish(f, o, WHSEM_OK);
+            finish(f, o, WHSEM_OK, NULL);
         }
         o = next;
     }
@@ -619,11 +653,11 @@ again:;
      * early ending, else only those whose deadline the heap gave up. */
     for (o = (sweep || m->has_expired) ? m->aq_head : NULL; o;) {
         struct op *next = o->next;
-        if (op_ended(o, &why)) {
+        if (op_ended(o, &why, &detail)) {
             whsem__want_less(h, s, false, now);
             m->async_ops--;
             unlink_pending(m, o);
-            finish(f, o, why);
+            finish(f, o, why, detail);
         }
         o = next;
     }
@@ -698,6 +732,7 @@ static void finish_op(struct op *o, whsem_status st)
 {
     uint64_t ticket = 0;
     if (st == WHSEM_OK && !(ticket = whsem__h_alloc(HK_TICKET, o->m, o->pgen, &st))) {
+        set_detail(o, whsem_last_error());
         struct wmap *m = o->m;
         if (whsem__lock(m) == WHSEM_OK) {
             m->slots[m->slot].held--;
@@ -849,6 +884,7 @@ static whsem_status start(whsem_sem sem, int64_t timeout_ms, whsem_cancel cancel
                           void *user_data, struct queue_obj *q, uint64_t tag, whsem_op *out_op)
 {
     if (!out_op) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_op is NULL");
+    *out_op = 0;
     if (!whsem__timeout_ok(timeout_ms)) return whsem__bad_timeout(timeout_ms);
     struct hentry *e = whsem__h_lookup(sem, HK_SEM);
     if (!e) return whsem__invalid_handle(sem, "semaphore");
@@ -900,6 +936,7 @@ static whsem_status start(whsem_sem sem, int64_t timeout_ms, whsem_cancel cancel
     o->cw = (struct cwait){.notify = notify_op, .ctx = o};
     o->prev = o->next = NULL;
     o->heap_pos = 0;
+    if (o->detail) o->detail[0] = 0;
     pthread_mutex_unlock(&o->mu);
     if (q) {
         pthread_mutex_lock(&q->mu);
@@ -912,9 +949,12 @@ static whsem_status start(whsem_sem sem, int64_t timeout_ms, whsem_cancel cancel
      * on a library thread, never in here. */
     whsem_status now_status = WHSEM_PENDING;
     int32_t check_ms = (int32_t)atomic_load(&e->aux);
-    if (canceled) now_status = WHSEM_CANCELED;
-    else if (cancel && (st = whsem__cancel_register(cancel, &o->cw)) != WHSEM_OK)
+    if (canceled) {
+        now_status = WHSEM_CANCELED;
+    } else if (cancel && (st = whsem__cancel_register(cancel, &o->cw)) != WHSEM_OK) {
         now_status = st; /* WHSEM_CANCELED, or the source died meanwhile */
+        if (st < 0) set_detail(o, whsem_last_error());
+    }
     st = WHSEM_OK;
     if (now_status == WHSEM_PENDING) {
         /* Never blocked on another process here: if the lock is not to be
@@ -948,7 +988,8 @@ static whsem_status start(whsem_sem sem, int64_t timeout_ms, whsem_cancel cancel
             if (now_status != WHSEM_PENDING) o->counted = false;
             whsem__unlock(m);
         } else {
-            now_status = st;
+            now_status = st; /* an error, or a try whose lock was not let go */
+            set_detail(o, whsem_last_error());
         }
         if (now_status == WHSEM_PENDING) {
             pthread_mutex_lock(&eng.mu);
@@ -966,6 +1007,8 @@ static whsem_status start(whsem_sem sem, int64_t timeout_ms, whsem_cancel cancel
             m->aq_tail = o;
             if (o->deadline && !heap_push(o)) o->deadline = whsem__mono_ns(); /* cannot time it: end it */
             whsem_status ds = ensure_dispatcher_locked();
+            /* Under the engine lock: a dispatcher started later may end it. */
+            if (ds != WHSEM_OK) set_detail(o, whsem_last_error());
             pthread_mutex_unlock(&eng.mu);
             /* Without a dispatcher the wait would never end: cancel it, the
              * caller sees the error through the operation. */
@@ -1005,6 +1048,18 @@ static struct op *lock_op(whsem_op op)
     return o;
 }
 
+/* An operation's final status when it is not WHSEM_OK, with its detail
+ * made the calling thread's message: the slow path of poll and wait, which
+ * read the status without the operation's mutex. */
+static whsem_status report_ended(whsem_op op)
+{
+    struct op *o = lock_op(op);
+    if (!o) return whsem__invalid_handle(op, "operation"); /* freed meanwhile */
+    whsem_status st = whsem__fail(atomic_load(&o->status), "%s", detail_of(o));
+    pthread_mutex_unlock(&o->mu);
+    return st;
+}
+
 WHSEM_API whsem_status WHSEM_CALL whsem_op_poll(whsem_op op)
 {
     struct hentry *e = whsem__h_lookup(op, HK_OP);
@@ -1013,6 +1068,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_op_poll(whsem_op op)
     whsem_status st = atomic_load_explicit(&o->status, memory_order_acquire);
     if (atomic_load_explicit(&e->tag, memory_order_acquire) != op)
         return whsem__invalid_handle(op, "operation");
+    if (st != WHSEM_OK && st != WHSEM_PENDING) return report_ended(op);
     return st;
 }
 
@@ -1030,7 +1086,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_op_wait(whsem_op op, int64_t timeout_ms)
         whsem_status st = atomic_load_explicit(&o->status, memory_order_acquire);
         if (atomic_load_explicit(&e->tag, memory_order_acquire) != op)
             return whsem__invalid_handle(op, "operation");
-        if (done) return st;
+        if (done) return st == WHSEM_OK ? st : report_ended(op);
         if (timeout_ms == 0) return WHSEM_PENDING;
         if (deadline && whsem__mono_ns() >= deadline) return WHSEM_PENDING;
         private_wait(&o->done, 0, deadline);
@@ -1040,6 +1096,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_op_wait(whsem_op op, int64_t timeout_ms)
 WHSEM_API whsem_status WHSEM_CALL whsem_op_take_ticket(whsem_op op, whsem_ticket *out_ticket)
 {
     if (!out_ticket) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_ticket is NULL");
+    *out_ticket = 0;
     struct op *o = lock_op(op);
     if (!o) return whsem__invalid_handle(op, "operation");
     whsem_status st = atomic_load(&o->status);
@@ -1052,6 +1109,8 @@ WHSEM_API whsem_status WHSEM_CALL whsem_op_take_ticket(whsem_op op, whsem_ticket
             *out_ticket = o->ticket;
             o->ticket = 0;
         }
+    } else if (st != WHSEM_PENDING) {
+        whsem__fail(st, "%s", detail_of(o));
     }
     pthread_mutex_unlock(&o->mu);
     return st;
@@ -1109,6 +1168,7 @@ static struct queue_obj *lock_queue(whsem_queue queue)
 WHSEM_API whsem_status WHSEM_CALL whsem_queue_new(whsem_queue *out_queue)
 {
     if (!out_queue) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_queue is NULL");
+    *out_queue = 0;
     whsem__init();
     pthread_mutex_lock(&eng.pool_mu);
     struct queue_obj *q = eng.q_pool;
@@ -1146,6 +1206,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_queue_new(whsem_queue *out_queue)
 WHSEM_API whsem_status WHSEM_CALL whsem_queue_fd(whsem_queue queue, int32_t *out_fd)
 {
     if (!out_fd) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_fd is NULL");
+    *out_fd = -1;
     struct queue_obj *q = lock_queue(queue);
     if (!q) return whsem__invalid_handle(queue, "queue");
     *out_fd = q->efd;
@@ -1158,7 +1219,9 @@ WHSEM_API whsem_status WHSEM_CALL whsem_queue_handle(whsem_queue queue, uint64_t
     if (!out_handle) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_handle is NULL");
     int32_t fd = -1;
     whsem_status st = whsem_queue_fd(queue, &fd);
-    if (st == WHSEM_OK) *out_handle = (uint64_t)fd;
+    /* On failure too: the descriptor -1, which names nothing (0 would be
+     * standard input). */
+    *out_handle = (uint64_t)(int64_t)fd;
     return st;
 }
 
@@ -1166,6 +1229,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire_queued(whsem_sem sem, int64_t ti
                                                        whsem_cancel cancel, whsem_queue queue,
                                                        uint64_t tag, whsem_op *out_op)
 {
+    if (out_op) *out_op = 0;
     struct queue_obj *q = lock_queue(queue);
     if (!q) return whsem__invalid_handle(queue, "queue");
     q->refs++; /* held across start(), which takes its own reference */
@@ -1178,6 +1242,8 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire_queued(whsem_sem sem, int64_t ti
 WHSEM_API whsem_status WHSEM_CALL whsem_queue_pop(whsem_queue queue, whsem_op *out_op,
                                                   uint64_t *out_tag)
 {
+    if (out_op) *out_op = 0;
+    if (out_tag) *out_tag = 0;
     if (!out_op || !out_tag) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_op or out_tag is NULL");
     struct queue_obj *q = lock_queue(queue);
     if (!q) return whsem__invalid_handle(queue, "queue");
@@ -1251,6 +1317,8 @@ void whsem__async_after_fork_child(void)
             o->prev = o->next = NULL;
             o->heap_pos = 0;
             o->cw.obj = NULL; /* the sources forgot their waits already */
+            set_detail(o, "the operation was started by the parent process before fork(); "
+                          "only the parent can use it");
             atomic_store(&o->status, WHSEM_E_WRONG_PROCESS);
             atomic_store(&o->done, 1);
             o->refs--; /* the engine lets go */

@@ -1,6 +1,7 @@
 package whsem
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"math"
@@ -133,6 +134,44 @@ func TestErrCorrupt(t *testing.T) {
 	}
 	if _, err := Open(name, 1); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("Open of a truncated segment = %v, want ErrCorrupt", err)
+	}
+}
+
+// An Acquire that waits ends with the error the library's dispatcher thread
+// found (here: the segment truncated under it), and with that error's own
+// message, which the binding reads inside the cgo call that reports the
+// operation's end: not a message some earlier call left on that thread.
+func TestWaitingAcquireEndsWithItsOwnErrorMessage(t *testing.T) {
+	name := uniqueName(t, "asyncerr")
+	sem, err := Open(name, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sem.Close()
+	held, ok, err := sem.TryAcquire()
+	if err != nil || !ok {
+		t.Fatalf("TryAcquire = %v, %v", ok, err)
+	}
+	defer held.Release() // an error by then, or not, but no crash
+	done := make(chan error, 1)
+	go func() {
+		tk, err := sem.Acquire(context.Background())
+		if err == nil {
+			tk.Release()
+		}
+		done <- err
+	}()
+	eventually(t, "the Acquire to wait", func() bool { return info(t, sem).Waiters == 1 })
+	if err := os.Truncate("/dev/shm/whsem."+name, 0); err != nil { // the file of a plain ASCII name
+		t.Fatal(err)
+	}
+	err = <-done
+	var e *Error
+	if !errors.As(err, &e) || !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Acquire of a truncated segment = %v, want ErrCorrupt", err)
+	}
+	if !strings.Contains(e.Detail, "truncated") {
+		t.Errorf("Detail = %q, want the library's message about the truncation", e.Detail)
 	}
 }
 

@@ -401,6 +401,9 @@ func (s *Semaphore) wait(ctx context.Context) (Ticket, error) {
 		rawOpCancel(C.whsem_op(op))
 		<-done
 	}
+	// A failure's msg is the operation's own message, whichever library
+	// thread ended it: whsem_op_take_ticket makes it this thread's
+	// (libwhsem 1.1), and the shim reads it inside the same C call.
 	v, st, msg := rawOpTakeTicket(C.whsem_op(op))
 	rawOpFree(C.whsem_op(op))
 	runtime.KeepAlive(s)

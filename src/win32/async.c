@@ -23,6 +23,7 @@
  */
 #include "win32.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,8 @@
 #define MAX_CALLBACK_THREADS 16
 #define IDLE_EXIT_NS 2000000000u
 #define CALLBACK_IDLE_MS 2000
+/* As long as a thread's message (errors.c), so that none is cut short. */
+#define DETAIL_BYTES 512
 
 struct queue_obj;
 
@@ -62,6 +65,15 @@ struct op {
     struct op *prev, *next;   /* in the mapping's pending list                  */
     int32_t final;            /* the status the dispatcher decided              */
     struct op *link;          /* pool, finished batch or callback queue         */
+
+    /* Why it ended, when the status alone does not say (NULL or ""
+     * otherwise), as on Linux: the thread that ends it has the message,
+     * the owner asks later from another one (whsem_op_poll, whsem_op_wait,
+     * whsem_op_take_ticket hand it on). Written only while the operation
+     * is pending, by whoever ends it, before the final status is
+     * published; read under mu once final. Allocated on first need and
+     * kept with the object, as on Linux. */
+    char *detail;
 };
 
 struct queue_obj {
@@ -317,6 +329,16 @@ static void queue_post(struct queue_obj *q, uint64_t op, uint64_t tag)
     ReleaseSRWLockExclusive(&q->mu);
 }
 
+/* Records why a pending operation ends; see struct op's detail. Without
+ * memory for it the status still tells. */
+static void set_detail(struct op *o, const char *msg)
+{
+    if (!o->detail && !(o->detail = malloc(DETAIL_BYTES))) return;
+    snprintf(o->detail, DETAIL_BYTES, "%s", msg);
+}
+
+static const char *detail_of(const struct op *o) { return o->detail ? o->detail : ""; }
+
 /*
  * Makes an operation final (no engine or segment lock held) and hands it
  * to its callback, its queue, or nobody. An OK operation carries `ticket`,
@@ -359,8 +381,12 @@ static void deliver_one(struct op *o, whsem_status st)
     uint64_t ticket = 0;
     if (st == WHSEM_OK) {
         ticket = whsem__h_alloc(HK_TICKET, m, 0, &st);
-        if (ticket) whsem__use(m); /* the ticket's own use */
-        else whsem__give_back_unpublished(m);
+        if (ticket) {
+            whsem__use(m); /* the ticket's own use */
+        } else {
+            set_detail(o, whsem_last_error());
+            whsem__give_back_unpublished(m);
+        }
     }
     whsem__cancel_unregister(&o->cw);
     complete(o, st, ticket);
@@ -369,13 +395,23 @@ static void deliver_one(struct op *o, whsem_status st)
 
 /* ---- the dispatcher ------------------------------------------------------------------------ */
 
-static bool op_ended(struct op *o, uint64_t now, whsem_status *why)
+/* Whether a pending operation is over without a ticket: *why is its final
+ * status and *detail the message that explains it, or NULL when the status
+ * says it all (or someone recorded the reason already). */
+static bool op_ended(struct op *o, uint64_t now, whsem_status *why, const char **detail)
 {
     *why = WHSEM_CANCELED;
+    *detail = NULL;
     if (atomic_load(&o->cancel_req)) return true;
     if (o->cancel && whsem__cancel_triggered(&o->cw)) return true;
-    if (atomic_load(&o->sem_e->tag) != o->sem) return true; /* its handle was closed */
-    if (o->q && atomic_load(&o->q->freed)) return true;
+    if (atomic_load(&o->sem_e->tag) != o->sem) {
+        *detail = "the semaphore handle was closed while waiting"; /* as whsem_acquire says */
+        return true;
+    }
+    if (o->q && atomic_load(&o->q->freed)) {
+        *detail = "the completion queue was freed while waiting";
+        return true;
+    }
     *why = WHSEM_TIMEOUT;
     return o->deadline && now >= o->deadline;
 }
@@ -389,9 +425,10 @@ static void unlink_pending(struct wmap *m, struct op *o)
     o->prev = o->next = NULL;
 }
 
-static void finish(struct op **batch, struct op *o, whsem_status st)
+static void finish(struct op **batch, struct op *o, whsem_status st, const char *detail)
 {
     o->final = st;
+    if (detail) set_detail(o, detail);
     o->link = *batch;
     *batch = o;
 }
@@ -406,11 +443,12 @@ static uint64_t settle(struct wmap *m, uint64_t now, bool sweep, struct op **bat
 {
     whsem_status err = whsem__lock(m);
     if (err != WHSEM_OK) {
-        /* The segment is beyond use: everything ends with that error. */
+        /* The segment is beyond use: everything ends with that error,
+         * and with the message this thread was just given. */
         while (m->aq_head) {
             struct op *o = m->aq_head;
             unlink_pending(m, o);
-            finish(batch, o, err);
+            finish(batch, o, err, whsem_last_error());
         }
         return 0;
     }
@@ -418,11 +456,12 @@ static uint64_t settle(struct wmap *m, uint64_t now, bool sweep, struct op **bat
     struct wseg_slot *s = &m->slots[m->slot];
     bool scanned = false;
     whsem_status why;
+    const char *detail;
 again:
     /* Grants and free tickets first, to live operations oldest first. */
     for (struct op *o = m->aq_head, *next; o && (s->grants > 0 || h->free > 0); o = next) {
         next = o->next;
-        if (op_ended(o, now, &why)) continue;
+        if (op_ended(o, now, &why, &detail)) continue;
         if (!whsem__take_grant(s)) {
             h->free--;
             whsem__take(s);
@@ -430,15 +469,15 @@ again:
         }
         whsem__want_less(h, s, true, now);
         unlink_pending(m, o);
-        finish(batch, o, WHSEM_OK);
+        finish(batch, o, WHSEM_OK, NULL);
     }
     /* Then the ones that are over without a ticket. */
     for (struct op *o = sweep ? m->aq_head : NULL, *next; o; o = next) {
         next = o->next;
-        if (op_ended(o, now, &why)) {
+        if (op_ended(o, now, &why, &detail)) {
             whsem__want_less(h, s, false, now);
             unlink_pending(m, o);
-            finish(batch, o, why);
+            finish(batch, o, why, detail);
         } else if (o->deadline && (!eng.next_deadline || o->deadline < eng.next_deadline)) {
             eng.next_deadline = o->deadline;
         }
@@ -595,6 +634,7 @@ static whsem_status enqueue(struct op *o, int32_t check_ms)
         poke();
         return WHSEM_OK;
     }
+    set_detail(o, whsem_last_error()); /* before the lock below can say something else */
     /* Not counted as waiting any more: a grant it received goes back. */
     if (whsem__lock(m) == WHSEM_OK) {
         struct wseg_slot *s = &m->slots[m->slot];
@@ -610,6 +650,7 @@ static whsem_status start(whsem_sem sem, int64_t timeout_ms, whsem_cancel cancel
                           void *user_data, struct queue_obj *q, uint64_t tag, whsem_op *out_op)
 {
     if (!out_op) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_op is NULL");
+    *out_op = 0;
     if (!whsem__timeout_ok(timeout_ms)) return whsem__bad_timeout(timeout_ms);
     struct hentry *e = whsem__h_lookup(sem, HK_SEM);
     if (!e) return whsem__invalid_handle(sem, "semaphore");
@@ -644,6 +685,7 @@ static whsem_status start(whsem_sem sem, int64_t timeout_ms, whsem_cancel cancel
     o->cancel = cancel;
     o->cw = (struct cwait){.notify = notify_op, .ctx = o};
     o->prev = o->next = NULL;
+    if (o->detail) o->detail[0] = 0;
     ReleaseSRWLockExclusive(&o->mu);
     whsem_status st;
     uint64_t h = whsem__h_alloc(HK_OP, o, 0, &st);
@@ -666,13 +708,17 @@ static whsem_status start(whsem_sem sem, int64_t timeout_ms, whsem_cancel cancel
      * pending operation's (or goes to deliver_one, which drops it). */
     whsem_status now_status = WHSEM_PENDING;
     int32_t check_ms = (int32_t)atomic_load(&e->aux);
-    if (canceled) now_status = WHSEM_CANCELED;
-    else if (cancel && (st = whsem__cancel_register(cancel, &o->cw)) != WHSEM_OK)
+    if (canceled) {
+        now_status = WHSEM_CANCELED;
+    } else if (cancel && (st = whsem__cancel_register(cancel, &o->cw)) != WHSEM_OK) {
         now_status = st; /* WHSEM_CANCELED, or the source died meanwhile */
+        if (st < 0) set_detail(o, whsem_last_error());
+    }
     if (now_status == WHSEM_PENDING) {
         st = whsem__lock(m);
         if (st != WHSEM_OK) {
             now_status = st;
+            set_detail(o, whsem_last_error());
         } else {
             struct wseg_header *hd = m->hdr;
             struct wseg_slot *s = &m->slots[m->slot];
@@ -697,6 +743,7 @@ static whsem_status start(whsem_sem sem, int64_t timeout_ms, whsem_cancel cancel
             }
             whsem__unlock(m);
         }
+        /* enqueue records why it failed */
         if (now_status == WHSEM_PENDING && (st = enqueue(o, check_ms)) != WHSEM_OK) now_status = st;
     }
     if (now_status != WHSEM_PENDING) deliver_one(o, now_status);
@@ -725,6 +772,14 @@ static struct op *lock_op(whsem_op op)
     return o;
 }
 
+/* The final status st of an operation (its lock held), with its detail
+ * made the calling thread's message unless it succeeded. */
+static whsem_status report_locked(struct op *o, whsem_status st)
+{
+    if (st == WHSEM_OK || st == WHSEM_PENDING) return st;
+    return whsem__fail(st, "%s", detail_of(o));
+}
+
 WHSEM_API whsem_status WHSEM_CALL whsem_op_poll(whsem_op op)
 {
     struct hentry *e = whsem__h_lookup(op, HK_OP);
@@ -732,6 +787,11 @@ WHSEM_API whsem_status WHSEM_CALL whsem_op_poll(whsem_op op)
     struct op *o = e->ptr;
     whsem_status st = atomic_load(&o->status);
     if (atomic_load(&e->tag) != op) return whsem__invalid_handle(op, "operation");
+    if (st == WHSEM_OK || st == WHSEM_PENDING) return st;
+    /* Ended otherwise: the slow path, under the lock the detail needs. */
+    if (!(o = lock_op(op))) return whsem__invalid_handle(op, "operation");
+    st = report_locked(o, atomic_load(&o->status));
+    ReleaseSRWLockExclusive(&o->mu);
     return st;
 }
 
@@ -754,6 +814,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_op_wait(whsem_op op, int64_t timeout_ms)
         if (deadline && now >= deadline) break;
         SleepConditionVariableSRW(&o->cv, &o->mu, whsem__w_wait_ms(deadline, now), 0);
     }
+    st = report_locked(o, st);
     ReleaseSRWLockExclusive(&o->mu);
     return st;
 }
@@ -761,6 +822,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_op_wait(whsem_op op, int64_t timeout_ms)
 WHSEM_API whsem_status WHSEM_CALL whsem_op_take_ticket(whsem_op op, whsem_ticket *out_ticket)
 {
     if (!out_ticket) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_ticket is NULL");
+    *out_ticket = 0;
     struct op *o = lock_op(op);
     if (!o) return whsem__invalid_handle(op, "operation");
     whsem_status st = atomic_load(&o->status);
@@ -774,6 +836,8 @@ WHSEM_API whsem_status WHSEM_CALL whsem_op_take_ticket(whsem_op op, whsem_ticket
             *out_ticket = o->ticket;
             o->ticket = 0;
         }
+    } else {
+        st = report_locked(o, st);
     }
     ReleaseSRWLockExclusive(&o->mu);
     return st;
@@ -828,6 +892,7 @@ static struct queue_obj *lock_queue(whsem_queue queue)
 WHSEM_API whsem_status WHSEM_CALL whsem_queue_new(whsem_queue *out_queue)
 {
     if (!out_queue) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_queue is NULL");
+    *out_queue = 0;
     AcquireSRWLockExclusive(&eng.pool_mu);
     struct queue_obj *q = eng.q_pool;
     if (q) eng.q_pool = q->link;
@@ -866,6 +931,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_queue_new(whsem_queue *out_queue)
 WHSEM_API whsem_status WHSEM_CALL whsem_queue_fd(whsem_queue queue, int32_t *out_fd)
 {
     if (!out_fd) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_fd is NULL");
+    *out_fd = -1; /* no descriptor, as on Linux */
     struct queue_obj *q = lock_queue(queue);
     if (!q) return whsem__invalid_handle(queue, "queue");
     ReleaseSRWLockExclusive(&q->mu);
@@ -882,6 +948,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_queue_fd(whsem_queue queue, int32_t *out
 WHSEM_API whsem_status WHSEM_CALL whsem_queue_handle(whsem_queue queue, uint64_t *out_handle)
 {
     if (!out_handle) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_handle is NULL");
+    *out_handle = 0; /* NULL: no object (-1 would be the current process) */
     struct queue_obj *q = lock_queue(queue);
     if (!q) return whsem__invalid_handle(queue, "queue");
     *out_handle = (uint64_t)(uintptr_t)q->event;
@@ -893,6 +960,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire_queued(whsem_sem sem, int64_t ti
                                                        whsem_cancel cancel, whsem_queue queue,
                                                        uint64_t tag, whsem_op *out_op)
 {
+    if (out_op) *out_op = 0;
     struct queue_obj *q = lock_queue(queue);
     if (!q) return whsem__invalid_handle(queue, "queue");
     q->refs++; /* held across start(), which takes its own reference */
@@ -905,6 +973,8 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire_queued(whsem_sem sem, int64_t ti
 WHSEM_API whsem_status WHSEM_CALL whsem_queue_pop(whsem_queue queue, whsem_op *out_op,
                                                   uint64_t *out_tag)
 {
+    if (out_op) *out_op = 0;
+    if (out_tag) *out_tag = 0;
     if (!out_op || !out_tag) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_op or out_tag is NULL");
     struct queue_obj *q = lock_queue(queue);
     if (!q) return whsem__invalid_handle(queue, "queue");

@@ -23,6 +23,7 @@ static SRWLOCK cancel_mu = SRWLOCK_INIT;
 WHSEM_API whsem_status WHSEM_CALL whsem_cancel_new(whsem_cancel *out_cancel)
 {
     if (!out_cancel) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_cancel is NULL");
+    *out_cancel = 0;
     struct cancel_obj *o = calloc(1, sizeof *o);
     if (!o) return whsem__fail(WHSEM_E_NO_MEMORY, "out of memory for a cancellation source");
     whsem_status st;

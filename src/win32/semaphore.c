@@ -254,6 +254,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_m
                                                 whsem_cancel cancel, whsem_ticket *out_ticket)
 {
     if (!out_ticket) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_ticket is NULL");
+    *out_ticket = 0;
     if (!whsem__timeout_ok(timeout_ms)) return whsem__bad_timeout(timeout_ms);
     struct hentry *e = whsem__h_lookup(sem, HK_SEM);
     if (!e) return whsem__invalid_handle(sem, "semaphore");

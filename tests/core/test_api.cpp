@@ -168,6 +168,134 @@ TEST(Api, OutPointersAreChecked)
     WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_open_existing(nullptr, nullptr, nullptr));
 }
 
+// Since 1.1: on every status but WHSEM_OK a handle out-parameter is 0, so a
+// caller that forgets to check holds the invalid handle, never what the
+// variable held before (here: garbage that could pass for a handle).
+TEST(Api, OutParametersAreZeroOnEveryOtherStatus)
+{
+    constexpr uint64_t kJunk = 0xdeadbeefcafef00dull;
+    Sem sem(1);
+    std::string other = UniqueName("outs");
+    whsem_sem s;
+    auto open_status = [&](const char *name, int32_t max, const whsem_open_options *o) {
+        s = kJunk;
+        whsem_status st = whsem_open(name, max, o, &s);
+        EXPECT_EQ(s, 0u) << whsem_status_name(st);
+        return st;
+    };
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, open_status(other.c_str(), 0, nullptr));
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, open_status(nullptr, 1, nullptr));
+    whsem_open_options bad{};
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, open_status(other.c_str(), 1, &bad));
+    whsem_open_options exact{};
+    exact.struct_size = sizeof exact;
+    exact.flags = WHSEM_OPEN_EXACT_NAME;
+    WH_EXPECT(WHSEM_E_INVALID_NAME, open_status("not-global", 1, &exact));
+    WH_EXPECT(WHSEM_E_MAX_COUNT_MISMATCH, open_status(sem.c_name(), 2, nullptr));
+    s = kJunk;
+    WH_EXPECT(WHSEM_E_NOT_FOUND, whsem_open_existing(other.c_str(), nullptr, &s));
+    EXPECT_EQ(s, 0u);
+    int32_t max = 12345;
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_max_count(0, &max));
+    EXPECT_EQ(max, 0);
+
+    // Blocking acquisition: errors, and the outcomes that bring no ticket.
+    whsem_ticket held;
+    WH_OK(whsem_acquire(sem.get(), 0, 0, &held));
+    whsem_cancel triggered;
+    WH_OK(whsem_cancel_new(&triggered));
+    WH_OK(whsem_cancel_trigger(triggered));
+    whsem_ticket t;
+    auto acquire_status = [&](whsem_sem on, int64_t timeout, whsem_cancel c) {
+        t = kJunk;
+        whsem_status st = whsem_acquire(on, timeout, c, &t);
+        EXPECT_EQ(t, 0u) << whsem_status_name(st);
+        return st;
+    };
+    WH_EXPECT(WHSEM_TIMEOUT, acquire_status(sem.get(), 0, 0));
+    WH_EXPECT(WHSEM_TIMEOUT, acquire_status(sem.get(), 1, 0));
+    WH_EXPECT(WHSEM_CANCELED, acquire_status(sem.get(), WHSEM_INFINITE, triggered));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, acquire_status(0, 0, 0));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, acquire_status(held, 0, 0)); // wrong kind
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, acquire_status(sem.get(), 0, held));
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, acquire_status(sem.get(), -2, 0));
+
+    // Starting an asynchronous acquisition.
+    whsem_op op;
+    auto start_status = [&](whsem_sem on, int64_t timeout, whsem_cancel c) {
+        op = kJunk;
+        whsem_status st = whsem_acquire_async(on, timeout, c, nullptr, nullptr, &op);
+        EXPECT_EQ(op, 0u) << whsem_status_name(st);
+        return st;
+    };
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, start_status(sem.get(), -2, 0));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, start_status(0, 0, 0));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, start_status(sem.get(), 0, held));
+
+    // Taking the ticket of an operation that has none (yet, or ever).
+    auto take_status = [&](whsem_op from) {
+        t = kJunk;
+        whsem_status st = whsem_op_take_ticket(from, &t);
+        EXPECT_EQ(t, 0u) << whsem_status_name(st);
+        return st;
+    };
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, take_status(0));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, take_status(sem.get()));
+    whsem_op pending, timed_out, canceled;
+    WH_OK(whsem_acquire_async(sem.get(), WHSEM_INFINITE, 0, nullptr, nullptr, &pending));
+    WH_OK(whsem_acquire_async(sem.get(), 0, 0, nullptr, nullptr, &timed_out));
+    WH_OK(whsem_acquire_async(sem.get(), WHSEM_INFINITE, triggered, nullptr, nullptr, &canceled));
+    EXPECT_EQ(take_status(pending), WHSEM_PENDING);
+    EXPECT_EQ(whsem_op_wait(timed_out, WHSEM_INFINITE), WHSEM_TIMEOUT);
+    EXPECT_EQ(take_status(timed_out), WHSEM_TIMEOUT);
+    EXPECT_EQ(whsem_op_wait(canceled, WHSEM_INFINITE), WHSEM_CANCELED);
+    EXPECT_EQ(take_status(canceled), WHSEM_CANCELED);
+    WH_OK(whsem_release(held));
+    EXPECT_EQ(whsem_op_wait(pending, WHSEM_INFINITE), WHSEM_OK);
+    WH_OK(whsem_op_take_ticket(pending, &held));
+    EXPECT_NE(held, 0u);
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, take_status(pending)); // taken already
+    for (whsem_op o : {pending, timed_out, canceled}) WH_OK(whsem_op_free(o));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, take_status(pending)); // freed
+
+    // Completion queues.
+    whsem_queue q;
+    WH_OK(whsem_queue_new(&q));
+    uint64_t tag;
+    auto pop_status = [&](whsem_queue from, whsem_op *out_op, uint64_t *out_tag) {
+        op = tag = kJunk;
+        whsem_status st = whsem_queue_pop(from, out_op, out_tag);
+        if (out_op) EXPECT_EQ(op, 0u) << whsem_status_name(st);
+        if (out_tag) EXPECT_EQ(tag, 0u) << whsem_status_name(st);
+        return st;
+    };
+    EXPECT_EQ(pop_status(q, &op, &tag), WHSEM_PENDING); // nothing posted
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, pop_status(sem.get(), &op, &tag));
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, pop_status(q, nullptr, &tag));
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, pop_status(q, &op, nullptr));
+    op = kJunk;
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_acquire_queued(sem.get(), 0, 0, 0, 1, &op));
+    EXPECT_EQ(op, 0u);
+    op = kJunk;
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_acquire_queued(0, 0, 0, q, 1, &op));
+    EXPECT_EQ(op, 0u);
+    op = kJunk;
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_acquire_queued(sem.get(), -2, 0, q, 1, &op));
+    EXPECT_EQ(op, 0u);
+    // The queue's waitable object: a value that names nothing on failure
+    // (0 would be standard input on Linux; -1 the current process on Windows).
+    int32_t fd = 7;
+    EXPECT_NE(whsem_queue_fd(0, &fd), WHSEM_OK);
+    EXPECT_EQ(fd, -1);
+    uint64_t waitable = 7;
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_queue_handle(0, &waitable));
+    EXPECT_EQ(waitable, kWindows ? 0u : UINT64_MAX);
+    WH_OK(whsem_queue_free(q));
+
+    WH_OK(whsem_release(held));
+    WH_OK(whsem_cancel_free(triggered));
+}
+
 TEST(Api, TimeoutRange)
 {
     Sem sem(1);
@@ -282,10 +410,10 @@ TEST(Api, QueueFdIsNotAvailableOnWindows)
 {
     whsem_queue q;
     WH_OK(whsem_queue_new(&q));
-    int32_t fd = -7;
+    int32_t fd = 7;
     WH_EXPECT(WHSEM_E_UNSUPPORTED, whsem_queue_fd(q, &fd));
     EXPECT_NE(strstr(whsem_last_error(), "whsem_queue_handle"), nullptr) << whsem_last_error();
-    EXPECT_EQ(fd, -7);
+    EXPECT_EQ(fd, -1); // no descriptor (since 1.1)
     WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_queue_fd(q, nullptr));
     WH_OK(whsem_queue_free(q));
     WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_queue_fd(q, &fd));

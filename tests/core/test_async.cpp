@@ -51,9 +51,9 @@ TEST(Async, CompletesImmediatelyWhenATicketIsFreeButCallsBackLater)
     ASSERT_NE(op, 0u);
     EXPECT_EQ(whsem_op_poll(op), WHSEM_OK); // final before the call returned...
     ASSERT_TRUE(Eventually([&] { return rec.total == 1; })); // ...called back on another thread
-    whsem_ticket t;
+    whsem_ticket t, none;
     WH_OK(whsem_op_take_ticket(op, &t));
-    WH_EXPECT(WHSEM_TIMEOUT, whsem_acquire(sem.get(), 0, 0, &t)); // it holds the only ticket
+    WH_EXPECT(WHSEM_TIMEOUT, whsem_acquire(sem.get(), 0, 0, &none)); // it holds the only ticket
     WH_OK(whsem_release(t));
     WH_OK(whsem_op_free(op));
     EXPECT_EQ(rec.calls[op], 1);
@@ -134,7 +134,8 @@ TEST(Async, ErrorPaths)
     WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_op_take_ticket(op, nullptr));
     WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_op_wait(op, -7));
     WH_OK(whsem_op_take_ticket(op, &t));
-    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_op_take_ticket(op, &t)); // twice
+    whsem_ticket again;
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_op_take_ticket(op, &again)); // twice
     EXPECT_NE(strstr(whsem_last_error(), "already taken"), nullptr);
     WH_OK(whsem_op_cancel(op)); // final: harmless
     EXPECT_EQ(whsem_op_poll(op), WHSEM_OK);
@@ -143,7 +144,7 @@ TEST(Async, ErrorPaths)
     WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_op_free(op));
     WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_op_poll(op));
     WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_op_wait(op, 0));
-    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_op_take_ticket(op, &t));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_op_take_ticket(op, &again));
     WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_op_cancel(op));
     WH_OK(whsem_release(t)); // the taken ticket outlives its operation
     // Queue errors.
@@ -215,6 +216,93 @@ TEST(Async, CancelSourceOpCancelAndCloseEndPendingOperations)
     }
     EXPECT_EQ(Info(sem.get()).free_count, 1);
     WH_OK(whsem_cancel_free(c));
+}
+
+// Since 1.1: an operation keeps the message of how it ended, which the
+// thread that ended it (the dispatcher here) had, and poll, wait and
+// take_ticket make it the caller's whsem_last_error(), on any thread and
+// whatever that thread's previous message was.
+TEST(Async, AnEndedOperationHandsOnItsMessage)
+{
+    Sem sem(1);
+    whsem_sem second;
+    WH_OK(whsem_open(sem.c_name(), 1, nullptr, &second));
+    whsem_ticket held;
+    WH_OK(whsem_acquire(sem.get(), 0, 0, &held));
+    auto unrelated = [] {
+        WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_release(0));
+        ASSERT_STRNE(whsem_last_error(), "");
+    };
+    struct Seen {
+        std::atomic<bool> done{false};
+        whsem_status polled = WHSEM_OK;
+        std::string message;
+    } seen;
+    whsem_callback cb = [](whsem_op op, whsem_status, void *ud) {
+        auto *s = static_cast<Seen *>(ud);
+        whsem_release(0);
+        s->polled = whsem_op_poll(op);
+        s->message = whsem_last_error();
+        s->done = true;
+    };
+    whsem_op closed, canceled, timed_out;
+    WH_OK(whsem_acquire_async(second, WHSEM_INFINITE, 0, cb, &seen, &closed));
+    WH_OK(whsem_acquire_async(sem.get(), WHSEM_INFINITE, 0, nullptr, nullptr, &canceled));
+    WH_OK(whsem_acquire_async(sem.get(), 1, 0, nullptr, nullptr, &timed_out));
+    WH_OK(whsem_close(second));
+
+    const std::string kClosed = "the semaphore handle was closed while waiting";
+    unrelated();
+    EXPECT_EQ(whsem_op_wait(closed, WHSEM_INFINITE), WHSEM_CANCELED);
+    EXPECT_EQ(whsem_last_error(), kClosed);
+    unrelated();
+    EXPECT_EQ(whsem_op_poll(closed), WHSEM_CANCELED);
+    EXPECT_EQ(whsem_last_error(), kClosed);
+    unrelated();
+    whsem_ticket t = 1;
+    EXPECT_EQ(whsem_op_take_ticket(closed, &t), WHSEM_CANCELED);
+    EXPECT_EQ(whsem_last_error(), kClosed);
+    EXPECT_EQ(t, 0u);
+    std::string elsewhere;
+    std::thread([&] {
+        whsem_op_poll(closed);
+        elsewhere = whsem_last_error();
+    }).join();
+    EXPECT_EQ(elsewhere, kClosed);
+    ASSERT_TRUE(Eventually([&] { return seen.done.load(); }));
+    EXPECT_EQ(seen.polled, WHSEM_CANCELED);
+    EXPECT_EQ(seen.message, kClosed); // inside the callback too
+
+    // Endings the status explains by itself leave "", not an older message.
+    WH_OK(whsem_op_cancel(canceled));
+    unrelated();
+    EXPECT_EQ(whsem_op_wait(canceled, WHSEM_INFINITE), WHSEM_CANCELED);
+    EXPECT_STREQ(whsem_last_error(), "");
+    unrelated();
+    EXPECT_EQ(whsem_op_wait(timed_out, WHSEM_INFINITE), WHSEM_TIMEOUT);
+    EXPECT_STREQ(whsem_last_error(), "");
+    unrelated();
+    EXPECT_EQ(whsem_op_take_ticket(timed_out, &t), WHSEM_TIMEOUT);
+    EXPECT_STREQ(whsem_last_error(), "");
+    // Still pending is not an ending: the thread's message stays.
+    whsem_op pending;
+    WH_OK(whsem_acquire_async(sem.get(), WHSEM_INFINITE, 0, nullptr, nullptr, &pending));
+    unrelated();
+    std::string before = whsem_last_error();
+    EXPECT_EQ(whsem_op_poll(pending), WHSEM_PENDING);
+    EXPECT_EQ(whsem_op_wait(pending, 1), WHSEM_PENDING);
+    EXPECT_EQ(whsem_op_take_ticket(pending, &t), WHSEM_PENDING);
+    EXPECT_EQ(whsem_last_error(), before);
+
+    // A recycled operation object keeps nothing of its former life.
+    for (whsem_op o : {canceled, timed_out, pending, closed}) WH_OK(whsem_op_free(o));
+    whsem_op fresh;
+    WH_OK(whsem_acquire_async(sem.get(), 0, 0, nullptr, nullptr, &fresh)); // likely closed's
+    unrelated();
+    EXPECT_EQ(whsem_op_wait(fresh, WHSEM_INFINITE), WHSEM_TIMEOUT);
+    EXPECT_STREQ(whsem_last_error(), "");
+    WH_OK(whsem_op_free(fresh));
+    WH_OK(whsem_release(held));
 }
 
 TEST(Async, FreeingAPendingOperationCancelsItAndStillCallsBackOnce)
@@ -539,8 +627,17 @@ TEST(Async, ForkedChildSeesInheritedOperationsAsTheParents)
     whsem_op op;
     WH_OK(whsem_acquire_async(sem.get(), WHSEM_INFINITE, 0, nullptr, nullptr, &op));
     pid_t child = Spawn([&] {
-        if (whsem_op_poll(op) != WHSEM_E_WRONG_PROCESS) return 1;
-        if (whsem_op_wait(op, WHSEM_INFINITE) != WHSEM_E_WRONG_PROCESS) return 2;
+        // Each answer comes with the message of the operation's ending (since 1.1).
+        auto says_fork = [] {
+            bool r = strstr(whsem_last_error(), "fork()") != nullptr;
+            whsem_release(0); // something else, for the next call to replace
+            return r;
+        };
+        whsem_release(0);
+        if (whsem_op_poll(op) != WHSEM_E_WRONG_PROCESS || !says_fork()) return 1;
+        if (whsem_op_wait(op, WHSEM_INFINITE) != WHSEM_E_WRONG_PROCESS || !says_fork()) return 2;
+        whsem_ticket t = 1;
+        if (whsem_op_take_ticket(op, &t) != WHSEM_E_WRONG_PROCESS || !says_fork() || t != 0) return 7;
         if (whsem_op_free(op) != WHSEM_OK) return 3;
         // The child's own asynchronous acquisitions work.
         whsem_op mine;
@@ -554,5 +651,35 @@ TEST(Async, ForkedChildSeesInheritedOperationsAsTheParents)
     EXPECT_EQ(whsem_op_wait(op, WHSEM_INFINITE), WHSEM_OK);
     WH_OK(whsem_op_free(op));
     EXPECT_EQ(Info(sem.get()).free_count, 1);
+}
+
+// The dispatcher is the thread that finds the segment truncated under a
+// pending operation; the message still reaches whoever asks about it.
+TEST(Async, AnOperationOnATruncatedSegmentEndsWithItsMessage)
+{
+    Sem sem(1);
+    whsem_ticket held;
+    WH_OK(whsem_acquire(sem.get(), 0, 0, &held));
+    whsem_op op;
+    WH_OK(whsem_acquire_async(sem.get(), WHSEM_INFINITE, 0, nullptr, nullptr, &op));
+    ASSERT_EQ(truncate(SegmentPath(sem.name()).c_str(), 0), 0) << strerror(errno);
+    auto says_truncated = [] {
+        bool r = strstr(whsem_last_error(), "truncated") != nullptr;
+        EXPECT_TRUE(r) << whsem_last_error();
+        whsem_release(0); // something else, for the next call to replace
+        return r;
+    };
+    whsem_release(0);
+    // The dispatcher looks again within an abandonment-check period (100 ms).
+    EXPECT_EQ(whsem_op_wait(op, 30000), WHSEM_E_CORRUPT);
+    says_truncated();
+    EXPECT_EQ(whsem_op_poll(op), WHSEM_E_CORRUPT);
+    says_truncated();
+    whsem_ticket t = 1;
+    EXPECT_EQ(whsem_op_take_ticket(op, &t), WHSEM_E_CORRUPT);
+    says_truncated();
+    EXPECT_EQ(t, 0u);
+    WH_OK(whsem_op_free(op));
+    whsem_release(held); // an error or OK, but no crash
 }
 #endif

@@ -26,6 +26,10 @@ enum {
     E_INVALID_NAME = -3, E_MAX_COUNT_MISMATCH = -4, E_NOT_FOUND = -13
 };
 
+/* What a caller's variable held before a call: anything but 0, which every
+ * status other than OK leaves in a handle out-parameter (since 1.1). */
+#define JUNK 0xdeadbeefcafef00dull
+
 static struct fn {
     void *addr;
     ffi_cif cif;
@@ -198,7 +202,9 @@ int main(int argc, char **argv)
     snprintf(name, sizeof name, "ffi-suite-%d", (int)getpid());
     uint64_t sem = 0, sem2 = 0, none = 0;
     EXPECT(call("whsem_open", P(name), 2, P(NULL), P(&sem)), OK);
+    sem2 = JUNK;
     EXPECT(call("whsem_open", P(name), 3, P(NULL), P(&sem2)), E_MAX_COUNT_MISMATCH);
+    EXPECT((int64_t)sem2, 0);
     EXPECT(call("whsem_open", P(NULL), 2, P(NULL), P(&sem2)), E_INVALID_ARGUMENT);
     EXPECT(call("whsem_open", P(name), 0, P(NULL), P(&sem2)), E_INVALID_ARGUMENT);
     EXPECT(call("whsem_open", P(name), 2, P(NULL), P(NULL)), E_INVALID_ARGUMENT);
@@ -228,7 +234,9 @@ int main(int argc, char **argv)
     uint64_t t1 = 0, t2 = 0, t3 = 0;
     EXPECT(call("whsem_acquire", sem, 0, 0, P(&t1)), OK);
     EXPECT(call("whsem_acquire", sem, 0, 0, P(&t2)), OK);
+    t3 = JUNK;
     EXPECT(call("whsem_acquire", sem, 0, 0, P(&t3)), TIMEOUT);
+    EXPECT((int64_t)t3, 0);
     EXPECT(call("whsem_acquire", sem, 10, 0, P(&t3)), TIMEOUT);
     EXPECT(call("whsem_acquire", sem, (int64_t)-2, 0, P(&t3)), E_INVALID_ARGUMENT);
     EXPECT(call("whsem_acquire", sem, 0, 0, P(NULL)), E_INVALID_ARGUMENT);
@@ -264,7 +272,9 @@ int main(int argc, char **argv)
     EXPECT(call("whsem_cancel_new", P(&c)), OK);
     EXPECT(call("whsem_cancel_new", P(NULL)), E_INVALID_ARGUMENT);
     EXPECT(call("whsem_cancel_trigger", c), OK);
+    t3 = JUNK;
     EXPECT(call("whsem_acquire", sem, 0, c, P(&t3)), CANCELED);
+    EXPECT((int64_t)t3, 0);
     EXPECT(call("whsem_cancel_free", c), OK);
     EXPECT(call("whsem_cancel_free", c), E_INVALID_HANDLE);
     EXPECT(call("whsem_cancel_trigger", c), E_INVALID_HANDLE);
@@ -311,7 +321,19 @@ int main(int argc, char **argv)
     wait_for_callbacks(2);
     EXPECT(callback_calls, 2);
     EXPECT(callback_status, CANCELED);
+    tc = JUNK;
     EXPECT(call("whsem_op_take_ticket", op2, P(&tc)), CANCELED);
+    EXPECT((int64_t)tc, 0);
+    EXPECT(strcmp(last_error(), ""), 0); /* canceled by request: nothing to explain */
+    EXPECT(call("whsem_op_free", op2), OK);
+    /* Ended by closing its semaphore handle: the operation keeps the reason
+     * and hands it to whoever asks (since 1.1), over an older message. */
+    EXPECT(call("whsem_open_existing", P(name), P(NULL), P(&sem2)), OK);
+    EXPECT(call("whsem_acquire_async", sem2, (int64_t)-1, 0, P(NULL), P(NULL), P(&op2)), OK);
+    EXPECT(call("whsem_close", sem2), OK);
+    EXPECT(call("whsem_release", 0), E_INVALID_HANDLE);
+    EXPECT(call("whsem_op_wait", op2, (int64_t)-1), CANCELED);
+    EXPECT(strcmp(last_error(), "the semaphore handle was closed while waiting"), 0);
     EXPECT(call("whsem_op_free", op2), OK);
 
     /* ---- completion queue ---- */
@@ -326,7 +348,10 @@ int main(int argc, char **argv)
     EXPECT((int64_t)qh, fd); /* on Linux, the descriptor */
     EXPECT(call("whsem_queue_handle", q, P(NULL)), E_INVALID_ARGUMENT);
     EXPECT(call("whsem_queue_handle", 0, P(&qh)), E_INVALID_HANDLE);
+    popped = tag = JUNK;
     EXPECT(call("whsem_queue_pop", q, P(&popped), P(&tag)), PENDING);
+    EXPECT((int64_t)popped, 0);
+    EXPECT((int64_t)tag, 0);
     EXPECT(call("whsem_acquire_queued", sem, (int64_t)-1, 0, q, 77, P(&op)), OK);
     EXPECT(call("whsem_op_poll", op), PENDING);
     EXPECT(call("whsem_release", tb), OK); /* held: ta */

@@ -160,6 +160,8 @@ whsem_status OpenStatus(const std::string &name, int32_t max)
 constexpr size_t kVersionOffset = 8;
 constexpr size_t kNameOffset = 64;
 constexpr size_t kFreeOffset = 1088; // the first field after the checksummed part
+constexpr size_t kSlotsOffset = 4096; // slot i at kSlotsOffset + 64 * i
+constexpr size_t kSlotHeldOffset = 4;
 
 } // namespace
 
@@ -217,4 +219,57 @@ TEST(Corrupt, OtherLayoutVersionIsIncompatible)
     Poke(name, kVersionOffset, &v, sizeof v);
     WH_EXPECT(WHSEM_E_INCOMPATIBLE, OpenStatus(name, 1));
     EXPECT_NE(strstr(whsem_last_error(), "layout 99"), nullptr) << whsem_last_error();
+}
+
+// The dispatcher is the thread that finds the segment beyond use under
+// pending operations; the message of that error still reaches whoever asks
+// about them, on any thread, over an older message (since 1.1).
+TEST(Corrupt, AsyncOperationsEndWithTheMessageOfTheirError)
+{
+    whsem_open_options o{};
+    o.struct_size = sizeof o;
+    o.abandonment_check_ms = WHSEM_INFINITE; // nothing wakes the dispatcher but us
+    Sem sem(2, "asyncerr", &o);
+    whsem_ticket t1, t2;
+    WH_OK(whsem_acquire(sem.get(), 0, 0, &t1));
+    WH_OK(whsem_acquire(sem.get(), 0, 0, &t2));
+    whsem_op op, poker;
+    WH_OK(whsem_acquire_async(sem.get(), WHSEM_INFINITE, 0, nullptr, nullptr, &op));
+    WH_OK(whsem_acquire_async(sem.get(), WHSEM_INFINITE, 0, nullptr, nullptr, &poker));
+    // A process dies inside the segment mutex, so its next owner recounts
+    // the slots; ours (the first: we created the name) claims 100 tickets.
+    Child dying({"fault", "attach", sem.name(), "2", "0"}, "whsem_win_helper_fi.exe");
+    ASSERT_EQ(dying.Reap(), kKilled) << "the fault point attach did not fire";
+    uint32_t held = 100;
+    Poke(sem.name(), kSlotsOffset + kSlotHeldOffset, &held, sizeof held);
+    auto unrelated = [] { WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_release(0)); };
+    auto says_held = [] {
+        EXPECT_NE(strstr(whsem_last_error(), "recorded as held"), nullptr) << whsem_last_error();
+    };
+    unrelated();
+    WH_OK(whsem_op_cancel(poker)); // the dispatcher takes the mutex, and fails
+    EXPECT_EQ(whsem_op_wait(op, 30000), WHSEM_E_CORRUPT);
+    says_held();
+    unrelated();
+    EXPECT_EQ(whsem_op_poll(op), WHSEM_E_CORRUPT);
+    says_held();
+    unrelated();
+    whsem_ticket t = 1;
+    EXPECT_EQ(whsem_op_take_ticket(op, &t), WHSEM_E_CORRUPT);
+    says_held();
+    EXPECT_EQ(t, 0u);
+    std::string elsewhere;
+    std::thread([&] {
+        whsem_op_poll(op);
+        elsewhere = whsem_last_error();
+    }).join();
+    EXPECT_NE(elsewhere.find("recorded as held"), std::string::npos) << elsewhere;
+    EXPECT_EQ(whsem_op_wait(poker, 30000), WHSEM_E_CORRUPT); // the error wins over the cancel
+    says_held();
+    WH_OK(whsem_op_free(op));
+    WH_OK(whsem_op_free(poker));
+    held = 2;
+    Poke(sem.name(), kSlotsOffset + kSlotHeldOffset, &held, sizeof held);
+    WH_OK(whsem_release(t1));
+    WH_OK(whsem_release(t2));
 }

@@ -129,17 +129,12 @@ impl Error {
         Error::new(ErrorKind::from_status(status), status, message)
     }
 
-    /// The error for a final status that was produced on another thread
-    /// (an asynchronous acquisition), where no message can be read.
+    /// The error of a status that comes without a message of its own: a
+    /// blocking acquisition canceled through its token leaves the thread's
+    /// message as it was, which then belongs to some earlier call.
     #[cold]
-    pub(crate) fn from_final_status(status: i32) -> Error {
-        let kind = ErrorKind::from_status(status);
-        let message = if kind == ErrorKind::Canceled {
-            String::new()
-        } else {
-            format!("asynchronous acquisition failed: {}", kind.description())
-        };
-        Error::new(kind, status, message)
+    pub(crate) fn without_message(status: i32) -> Error {
+        Error::new(ErrorKind::from_status(status), status, String::new())
     }
 
     pub(crate) fn new(kind: ErrorKind, status: i32, message: impl Into<String>) -> Error {
@@ -253,7 +248,7 @@ mod tests {
             (-1000, ErrorKind::Other),
         ];
         for (status, kind) in cases {
-            let err = Error::from_final_status(status);
+            let err = Error::without_message(status);
             assert_eq!(err.kind(), kind, "status {status}");
             assert_eq!(err.status(), status);
             assert!(!err.to_string().is_empty());

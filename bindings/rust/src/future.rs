@@ -127,7 +127,10 @@ impl<'a> Acquire<'a> {
                 }
             }
             sys::WHSEM_TIMEOUT => Ok(None),
-            other => Err(Error::from_final_status(other)),
+            // whsem_op_poll, just called on this thread, made the message of
+            // the operation's ending this thread's message (libwhsem 1.1),
+            // whichever library thread ended it.
+            other => Err(Error::last(other)),
         };
         // SAFETY: plain handle argument; the operation is final and ours.
         unsafe { sys::whsem_op_free(op) };

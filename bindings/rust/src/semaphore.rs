@@ -509,7 +509,7 @@ fn acquire_error(status: i32) -> Error {
         return Error::invalid_handle("the library returned a null ticket handle");
     }
     if status == sys::WHSEM_CANCELED {
-        return Error::from_final_status(status);
+        return Error::without_message(status);
     }
     Error::last(status)
 }

@@ -121,6 +121,52 @@ fn cancel_tokens_end_futures() {
     assert_eq!(sem.info().unwrap().waiters, 0);
 }
 
+/// Leaves a message on this thread that belongs to no acquisition, as an
+/// earlier failing call would.
+fn unrelated_message() {
+    // SAFETY: a plain handle argument; 0 is never a handle.
+    let status = unsafe { whsem::sys::whsem_release(0) };
+    assert_eq!(status, whsem::sys::WHSEM_E_INVALID_HANDLE);
+}
+
+#[test]
+fn an_async_error_carries_the_message_of_its_own_ending() {
+    // The library's dispatcher thread finds the segment truncated under the
+    // pending acquisition; the message reaches the future all the same.
+    let name = TestName::new("async-corrupt");
+    let sem = Semaphore::open(&name, 1).unwrap();
+    let held = sem.try_acquire().unwrap().unwrap();
+    let mut fut = sem.acquire_async(None);
+    assert!(
+        poll_once(&mut fut).is_none(),
+        "pending while the ticket is held"
+    );
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(name.segment_path())
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    unrelated_message();
+    let err = block_on(fut).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt);
+    assert!(err.message().contains("truncated"), "{err:?}");
+    let _ = held.release(); // an error or not, but no crash
+
+    // An ending that needs no explanation brings none, not an older one.
+    let name = TestName::new("async-cancel-message");
+    let sem = Semaphore::open(&name, 1).unwrap();
+    let _held = sem.try_acquire().unwrap().unwrap();
+    let token = CancelToken::new().unwrap();
+    let mut fut = sem.acquire_async_cancelable(None, &token);
+    assert!(poll_once(&mut fut).is_none());
+    token.cancel();
+    unrelated_message();
+    let err = block_on(fut).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Canceled);
+    assert_eq!(err.message(), "", "{err:?}");
+}
+
 #[test]
 fn a_never_polled_future_does_nothing() {
     let name = TestName::new("async-lazy");

@@ -121,7 +121,11 @@ internal sealed unsafe class PendingAcquire : TaskCompletionSource<WaitHandleDis
         }
         else if (status < 0)
         {
-            error = WhsemErrors.Create(status, "", "Asynchronous acquisition");
+            // The operation keeps the message of how it ended (libwhsem 1.1),
+            // and polling it makes that message this thread's.
+            var polled = Native.whsem_op_poll(op);
+            var detail = polled == status ? WhsemErrors.LastError() : "";
+            error = WhsemErrors.Create(status, detail, "Asynchronous acquisition");
         }
 
         bool freeHere;

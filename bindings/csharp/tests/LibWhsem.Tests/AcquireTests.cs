@@ -119,6 +119,24 @@ public class AcquireTests
     }
 
     [Fact]
+    public async Task AFailedAsyncAcquisitionCarriesTheLibrarysMessage()
+    {
+        using var n = new UniqueName("async-error");
+        var semaphore = new WaitHandleDistributedSemaphore(n.Name, 1);
+        using var held = semaphore.Acquire(Long);
+        var blocked = semaphore.AcquireAsync(Long).AsTask();
+        Assert.False(blocked.Wait(TimeSpan.FromMilliseconds(100)));
+        // The library's own thread finds the shared state truncated under
+        // the wait; its message still reaches the awaiting task.
+        var file = Directory.GetFiles("/dev/shm").Single(f => f.Contains(n.Name, StringComparison.Ordinal));
+        using (var stream = new FileStream(file, FileMode.Open, FileAccess.Write)) { stream.SetLength(0); }
+        await Task.WhenAny(blocked, Task.Delay(Long));
+        var e = await Assert.ThrowsAsync<IOException>(() => blocked);
+        Assert.Contains("WHSEM_E_CORRUPT", e.Message, StringComparison.Ordinal);
+        Assert.Contains("truncated", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void CancelingAWaitingSyncAcquisitionThrows()
     {
         using var n = new UniqueName("cancel-sync");
