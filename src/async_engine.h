@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The asynchronous engine's own parts, shared by its files and by nobody
+ * else (the rest of the library sees async.h):
+ *   async_engine.c     the engine's state, pools, deadline heap, dispatcher,
+ *                      fork hooks
+ *   async_ops.c        operations: start, poll, wait, take, cancel, free,
+ *                      and their completion
+ *   async_queues.c     completion queues
+ *   async_callbacks.c  callback threads
+ */
+#ifndef WHSEM_ASYNC_ENGINE_H
+#define WHSEM_ASYNC_ENGINE_H
+
+#include "async.h"
+#include "cancel.h"
+#include "handles.h"
+#include "recovery.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+
+#ifndef SYS_futex_waitv
+#define SYS_futex_waitv 449
+#endif
+#ifndef FUTEX_32
+#define FUTEX_32 2
+#endif
+
+struct futex_waitv_arg {
+    uint64_t val;
+    uint64_t uaddr;
+    uint32_t flags;
+    uint32_t reserved;
+};
+
+#define MAX_WAITV 128          /* the kernel's limit */
+#define POLL_FALLBACK_NS 10000000u /* without futex_waitv, or past its limit */
+#define STALL_NS 50000000u     /* callbacks stuck this long: add a thread  */
+#define MAX_CALLBACK_THREADS 16
+#define IDLE_EXIT_NS 2000000000u
+/* The dispatcher serves every semaphore of the process: it waits this long
+ * at most for one segment lock, and tries again this much later, so that a
+ * stopped process on one name delays nobody on another. */
+#define DISPATCH_LOCK_NS 1000000u
+#define DISPATCH_RETRY_NS 5000000u
+/* As long as a thread's message (errors.c), so that none is cut short. */
+#define DETAIL_BYTES 512
+
+struct queue_obj;
+
+struct op {
+    pthread_mutex_t mu;      /* guards everything below but the engine's part */
+    uint64_t h;              /* the live handle, 0 once freed                  */
+    _Atomic int32_t status;  /* WHSEM_PENDING or final                         */
+    _Atomic uint32_t done;   /* futex for whsem_op_wait: 1 once final          */
+    uint64_t ticket;         /* the acquired ticket until taken                */
+    bool taken;
+    bool freed;              /* the user freed it; the engine may still hold it */
+    int refs;                /* the user's handle + the engine's                */
+    whsem_callback cb;
+    void *user_data;
+    uint64_t cb_handle;      /* what the callback is told, even once freed      */
+    struct queue_obj *q;     /* where to post, or NULL (holds a queue ref)      */
+    uint64_t tag;
+    uint64_t pgen;
+
+    /* The engine's part, under the engine lock while pending: */
+    struct wmap *m;
+    whsem_sem sem;
+    struct hentry *sem_e;
+    uint64_t deadline;       /* CLOCK_MONOTONIC ns, 0 = none                   */
+    _Atomic bool cancel_req;
+    bool expired;            /* its deadline passed (set by the dispatcher)    */
+    bool counted;            /* its want is counted in the slot (it may not be
+                                yet if the segment lock was not to be had)   */
+    whsem_cancel cancel;
+    struct cwait cw;
+    struct op *prev, *next;  /* in the mapping's pending list                  */
+    uint32_t heap_pos;       /* 1-based position in the deadline heap, 0 = none */
+    int32_t final;           /* status decided by the dispatcher               */
+    struct op *link;         /* pool, completion batch or callback queue       */
+
+    /* Why it ended, when the status alone does not say (NULL or ""
+     * otherwise). The thread that ends it (the dispatcher, or the caller of
+     * whsem_acquire_async) has the message, but the owner asks later and
+     * from another thread: whsem_op_poll, whsem_op_wait and
+     * whsem_op_take_ticket hand it on. Written only while the operation is
+     * pending, by whoever ends it, before the final status is published;
+     * read under mu once final. Allocated on first need and kept with the
+     * object: few operations end with a message, and a buffer in every
+     * one would more than double the memory of a pending operation. */
+    char *detail;
+};
+
+struct queue_obj {
+    pthread_mutex_t mu;
+    uint64_t h;              /* the live handle, 0 once freed */
+    int efd;
+    bool readable;           /* efd holds a count (mirrors "entries present") */
+    bool freed;
+    int refs;                /* the user's handle + pending operations */
+    struct qent {
+        uint64_t op, tag;
+    } *ring;
+    size_t head, n, cap;
+    struct queue_obj *link;
+};
+
+struct whsem_engine {
+    pthread_mutex_t mu;          /* the engine lock */
+    _Atomic uint32_t ctl;        /* private futex: local events for the dispatcher */
+    _Atomic uint32_t endings;    /* bumped by anything that may end operations
+                                    early: the dispatcher then looks at them all */
+    uint32_t swept_endings;      /* the value its last full look saw */
+    struct wmap *active;         /* mappings with pending operations */
+    struct op **heap;            /* pending operations with deadlines */
+    size_t heap_n, heap_cap;
+    bool dispatcher_running;
+    bool no_waitv;               /* the kernel lacks futex_waitv */
+
+    pthread_mutex_t cb_mu;
+    pthread_cond_t cb_cv;
+    struct op *cb_head, *cb_tail;
+    int cb_threads, cb_idle;
+    struct {
+        pid_t tid;               /* a callback thread inside a callback, or 0 */
+        uint64_t since_ns;
+    } cb_in[MAX_CALLBACK_THREADS];
+
+    pthread_mutex_t pool_mu;
+    struct op *op_pool;
+    struct queue_obj *q_pool;
+};
+extern WHSEM_HIDDEN struct whsem_engine whsem__a_eng;
+
+/* ---- async_engine.c: the engine's state, pools, heap, dispatcher ---- */
+WHSEM_HIDDEN void whsem__a_private_wake(_Atomic uint32_t *addr);
+WHSEM_HIDDEN void whsem__a_private_wait(_Atomic uint32_t *addr, uint32_t expected, uint64_t abs_deadline_ns);
+WHSEM_HIDDEN struct op *whsem__a_op_get(void);
+WHSEM_HIDDEN void whsem__a_op_put(struct op *o);
+WHSEM_HIDDEN void whsem__a_queue_unref_locked(struct queue_obj *q, bool *recycle);
+WHSEM_HIDDEN void whsem__a_queue_put(struct queue_obj *q);
+WHSEM_HIDDEN void whsem__a_queue_unref(struct queue_obj *q);
+WHSEM_HIDDEN void whsem__a_op_unref_unlock(struct op *o);
+WHSEM_HIDDEN bool whsem__a_heap_push(struct op *o);
+WHSEM_HIDDEN void whsem__a_heap_remove(struct op *o);
+/* Wakes the dispatcher for a local event; _endings when operations may
+ * have ended early (it then looks at all of them). */
+WHSEM_HIDDEN void whsem__a_poke(void);
+WHSEM_HIDDEN void whsem__a_poke_endings(void);
+WHSEM_HIDDEN whsem_status whsem__a_ensure_dispatcher_locked(void);
+WHSEM_HIDDEN void whsem__a_finish_op(struct op *o, whsem_status st);
+
+/* ---- async_callbacks.c: callback threads ---- */
+WHSEM_HIDDEN void whsem__a_queue_callback(struct op *o);
+WHSEM_HIDDEN void whsem__a_check_callback_stall(void);
+WHSEM_HIDDEN bool whsem__a_callbacks_waiting(void);
+
+/* ---- async_queues.c: completion queues ---- */
+WHSEM_HIDDEN void whsem__a_queue_post(struct queue_obj *q, uint64_t op, uint64_t tag);
+
+/* ---- async_ops.c: operations and their completion ---- */
+WHSEM_HIDDEN void whsem__a_set_detail(struct op *o, const char *msg);
+WHSEM_HIDDEN const char *whsem__a_detail_of(const struct op *o);
+WHSEM_HIDDEN void whsem__a_complete(struct op *o, whsem_status status, uint64_t ticket);
+WHSEM_HIDDEN whsem_status whsem__a_start(whsem_sem sem, int64_t timeout_ms, whsem_cancel cancel,
+                                         whsem_callback cb, void *user_data, struct queue_obj *q,
+                                         uint64_t tag, whsem_op *out_op);
+WHSEM_HIDDEN struct op *whsem__a_lock_op(whsem_op op);
+
+#endif

@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Asynchronous operations: starting one, and poll, wait, take, cancel and
+ * free, and how an operation completes (its callback, its queue, or
+ * nobody).
+ */
+#include "async_engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* ---- completion ---------------------------------------------------------------- */
+
+/* Records why a pending operation ends; see struct op's detail. Without
+ * memory for it the status still tells. */
+void whsem__a_set_detail(struct op *o, const char *msg)
+{
+    if (!o->detail && !(o->detail = malloc(DETAIL_BYTES))) return;
+    snprintf(o->detail, DETAIL_BYTES, "%s", msg);
+}
+
+const char *whsem__a_detail_of(const struct op *o) { return o->detail ? o->detail : ""; }
+
+/*
+ * Makes an operation final (no engine or segment lock held) and hands it
+ * to its callback, its queue, or nobody. An OK operation carries `ticket`,
+ * already counted in the slot and published; if its owner freed it
+ * meanwhile the ticket goes straight back. The engine's reference keeps
+ * the object from being recycled until this is done.
+ */
+void whsem__a_complete(struct op *o, whsem_status status, uint64_t ticket)
+{
+    pthread_mutex_lock(&o->mu);
+    bool release_now = o->freed && ticket;
+    o->ticket = release_now ? 0 : ticket;
+    /* Order matters: final for whsem_op_poll first (whoever pops it from a
+     * queue reads it), then posted, then `done` for whsem_op_wait (which
+     * returns only once the posting happened), then the callback. */
+    atomic_store_explicit(&o->status, status, memory_order_release);
+    bool callback = o->cb != NULL;
+    struct queue_obj *q = callback || o->freed ? NULL : o->q;
+    uint64_t h = o->h, tag = o->tag;
+    pthread_mutex_unlock(&o->mu);
+    if (q) whsem__a_queue_post(q, h, tag);
+    atomic_store_explicit(&o->done, 1, memory_order_release);
+    whsem__a_private_wake(&o->done);
+    if (release_now) whsem_release(ticket);
+    if (callback) {
+        whsem__a_queue_callback(o); /* the engine's reference goes with it */
+        return;
+    }
+    pthread_mutex_lock(&o->mu);
+    whsem__a_op_unref_unlock(o);
+}
+
+/* ---- the public functions ------------------------------------------------------------ */
+
+static void notify_op(struct cwait *w)
+{
+    struct op *o = w->ctx;
+    atomic_store_explicit(&o->cancel_req, true, memory_order_release);
+    whsem__a_poke_endings();
+}
+
+whsem_status whsem__a_start(whsem_sem sem, int64_t timeout_ms, whsem_cancel cancel, whsem_callback cb,
+                          void *user_data, struct queue_obj *q, uint64_t tag, whsem_op *out_op)
+{
+    if (!out_op) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_op is NULL");
+    *out_op = 0;
+    if (!whsem__timeout_ok(timeout_ms)) return whsem__bad_timeout(timeout_ms);
+    struct hentry *e = whsem__h_lookup(sem, HK_SEM);
+    if (!e) return whsem__invalid_handle(sem, "semaphore");
+    bool canceled = false;
+    if (cancel) {
+        struct hentry *ce = whsem__h_lookup(cancel, HK_CANCEL);
+        if (!ce) return whsem__invalid_handle(cancel, "cancellation source");
+        canceled = atomic_load(&ce->aux) != 0;
+    }
+    void *saved;
+    struct wmap *m = whsem__protect(e, sem, &saved);
+    if (!m) return whsem__invalid_handle(sem, "semaphore");
+    whsem_status st = whsem__attached(m) ? WHSEM_OK : whsem__ensure_attached(m);
+    struct op *o = st == WHSEM_OK ? whsem__a_op_get() : NULL;
+    if (st == WHSEM_OK && !o) st = whsem__fail(WHSEM_E_NO_MEMORY, "out of memory for an operation");
+    uint64_t h = 0;
+    if (o) {
+        h = whsem__h_reserve(HK_OP, &st);
+        if (!h) {
+            whsem__a_op_put(o);
+            o = NULL;
+        }
+    }
+    if (!o) {
+        whsem__unprotect(saved);
+        return st;
+    }
+    pthread_mutex_lock(&o->mu);
+    o->h = h;
+    atomic_store(&o->status, WHSEM_PENDING);
+    atomic_store(&o->done, 0);
+    o->ticket = 0;
+    o->taken = o->freed = false;
+    o->refs = 2; /* the caller's handle, and the engine until delivered */
+    o->cb = cb;
+    o->user_data = user_data;
+    o->cb_handle = h;
+    o->q = q;
+    o->tag = tag;
+    o->pgen = atomic_load(&whsem__pgen);
+    o->m = m;
+    o->sem = sem;
+    o->sem_e = e;
+    o->deadline = timeout_ms > 0 ? whsem__mono_ns() + (uint64_t)timeout_ms * 1000000u : 0;
+    atomic_store(&o->cancel_req, false);
+    o->expired = false;
+    o->counted = false;
+    o->cancel = cancel;
+    o->cw = (struct cwait){.notify = notify_op, .ctx = o};
+    o->prev = o->next = NULL;
+    o->heap_pos = 0;
+    if (o->detail) o->detail[0] = 0;
+    pthread_mutex_unlock(&o->mu);
+    if (q) {
+        pthread_mutex_lock(&q->mu);
+        q->refs++;
+        pthread_mutex_unlock(&q->mu);
+    }
+    whsem__h_publish(h, o, 0);
+
+    /* Settle at once what can be settled at once; the callback still runs
+     * on a library thread, never in here. */
+    whsem_status now_status = WHSEM_PENDING;
+    int32_t check_ms = (int32_t)atomic_load(&e->aux);
+    if (canceled) {
+        now_status = WHSEM_CANCELED;
+    } else if (cancel && (st = whsem__cancel_register(cancel, &o->cw)) != WHSEM_OK) {
+        now_status = st; /* WHSEM_CANCELED, or the source died meanwhile */
+        if (st < 0) whsem__a_set_detail(o, whsem_last_error());
+    }
+    st = WHSEM_OK;
+    if (now_status == WHSEM_PENDING) {
+        /* Never blocked on another process here: if the lock is not to be
+         * had at once, the dispatcher counts the operation later. */
+        st = whsem__lock_within(m, timeout_ms == 0 ? WHSEM_TRY_LOCK_NS : DISPATCH_LOCK_NS);
+        if (st == WHSEM_TIMEOUT && timeout_ms != 0) {
+            st = WHSEM_OK;
+        } else if (st == WHSEM_OK) {
+            o->counted = true;
+            struct seg_header *hd = m->hdr;
+            struct seg_slot *s = &m->slots[m->slot];
+            if (hd->free > 0) {
+                hd->free--;
+                whsem__take(s);
+                hd->acquisitions++;
+                now_status = WHSEM_OK;
+            } else if (timeout_ms == 0) {
+                now_status = WHSEM_TIMEOUT;
+                if (whsem__take_grant(s)) now_status = WHSEM_OK;
+                else if (whsem__scan_due(m, check_ms, whsem__mono_ns()) &&
+                    whsem__scan_locked(m, false) == WHSEM_OK && hd->free > 0) {
+                    hd->free--;
+                    whsem__take(s);
+                    hd->acquisitions++;
+                    now_status = WHSEM_OK;
+                }
+            } else {
+                whsem__want_more(hd, s, whsem__mono_ns());
+                m->async_ops++;
+            }
+            if (now_status != WHSEM_PENDING) o->counted = false;
+            whsem__unlock(m);
+        } else {
+            now_status = st; /* an error, or a try whose lock was not let go */
+            whsem__a_set_detail(o, whsem_last_error());
+        }
+        if (now_status == WHSEM_PENDING) {
+            pthread_mutex_lock(&whsem__a_eng.mu);
+            if (!m->active) {
+                atomic_store(&m->active, true);
+                m->async_check_ms = check_ms;
+                m->active_next = whsem__a_eng.active;
+                whsem__a_eng.active = m;
+            } else if (check_ms >= 0 && (m->async_check_ms < 0 || check_ms < m->async_check_ms)) {
+                m->async_check_ms = check_ms;
+            }
+            o->prev = m->aq_tail;
+            if (m->aq_tail) m->aq_tail->next = o;
+            else m->aq_head = o;
+            m->aq_tail = o;
+            if (o->deadline && !whsem__a_heap_push(o)) o->deadline = whsem__mono_ns(); /* cannot time it: end it */
+            whsem_status ds = whsem__a_ensure_dispatcher_locked();
+            /* Under the engine lock: a dispatcher started later may end it. */
+            if (ds != WHSEM_OK) whsem__a_set_detail(o, whsem_last_error());
+            pthread_mutex_unlock(&whsem__a_eng.mu);
+            /* Without a dispatcher the wait would never end: cancel it, the
+             * caller sees the error through the operation. */
+            if (ds != WHSEM_OK) atomic_store(&o->cancel_req, true);
+            if (ds != WHSEM_OK) whsem__a_poke_endings();
+            else whsem__a_poke();
+            st = WHSEM_OK;
+        }
+    }
+    if (now_status != WHSEM_PENDING) {
+        whsem__a_finish_op(o, now_status);
+        st = WHSEM_OK;
+    }
+    whsem__unprotect(saved);
+    *out_op = h;
+    return st;
+}
+
+WHSEM_API whsem_status WHSEM_CALL whsem_acquire_async(whsem_sem sem, int64_t timeout_ms,
+                                                      whsem_cancel cancel, whsem_callback cb,
+                                                      void *user_data, whsem_op *out_op)
+{
+    return whsem__a_start(sem, timeout_ms, cancel, cb, user_data, NULL, 0, out_op);
+}
+
+/* The operation behind a live handle, with its mutex held, or NULL. */
+struct op *whsem__a_lock_op(whsem_op op)
+{
+    struct hentry *e = whsem__h_lookup(op, HK_OP);
+    if (!e) return NULL;
+    struct op *o = atomic_load_explicit(&e->ptr, memory_order_acquire);
+    pthread_mutex_lock(&o->mu);
+    if (o->h != op) {
+        pthread_mutex_unlock(&o->mu);
+        return NULL;
+    }
+    return o;
+}
+
+/* An operation's final status when it is not WHSEM_OK, with its detail
+ * made the calling thread's message: the slow path of poll and wait, which
+ * read the status without the operation's mutex. */
+static whsem_status report_ended(whsem_op op)
+{
+    struct op *o = whsem__a_lock_op(op);
+    if (!o) return whsem__invalid_handle(op, "operation"); /* freed meanwhile */
+    whsem_status st = whsem__fail(atomic_load(&o->status), "%s", whsem__a_detail_of(o));
+    pthread_mutex_unlock(&o->mu);
+    return st;
+}
+
+WHSEM_API whsem_status WHSEM_CALL whsem_op_poll(whsem_op op)
+{
+    struct hentry *e = whsem__h_lookup(op, HK_OP);
+    if (!e) return whsem__invalid_handle(op, "operation");
+    struct op *o = atomic_load_explicit(&e->ptr, memory_order_acquire);
+    whsem_status st = atomic_load_explicit(&o->status, memory_order_acquire);
+    if (atomic_load_explicit(&e->tag, memory_order_acquire) != op)
+        return whsem__invalid_handle(op, "operation");
+    if (st != WHSEM_OK && st != WHSEM_PENDING) return report_ended(op);
+    return st;
+}
+
+WHSEM_API whsem_status WHSEM_CALL whsem_op_wait(whsem_op op, int64_t timeout_ms)
+{
+    if (!whsem__timeout_ok(timeout_ms)) return whsem__bad_timeout(timeout_ms);
+    struct hentry *e = whsem__h_lookup(op, HK_OP);
+    if (!e) return whsem__invalid_handle(op, "operation");
+    struct op *o = atomic_load_explicit(&e->ptr, memory_order_acquire);
+    uint64_t deadline = timeout_ms > 0 ? whsem__mono_ns() + (uint64_t)timeout_ms * 1000000u : 0;
+    for (;;) {
+        /* `done`, not the status: it is set once a queued operation has
+         * been posted (see whsem__a_complete()). */
+        uint32_t done = atomic_load_explicit(&o->done, memory_order_acquire);
+        whsem_status st = atomic_load_explicit(&o->status, memory_order_acquire);
+        if (atomic_load_explicit(&e->tag, memory_order_acquire) != op)
+            return whsem__invalid_handle(op, "operation");
+        if (done) return st == WHSEM_OK ? st : report_ended(op);
+        if (timeout_ms == 0) return WHSEM_PENDING;
+        if (deadline && whsem__mono_ns() >= deadline) return WHSEM_PENDING;
+        whsem__a_private_wait(&o->done, 0, deadline);
+    }
+}
+
+WHSEM_API whsem_status WHSEM_CALL whsem_op_take_ticket(whsem_op op, whsem_ticket *out_ticket)
+{
+    if (!out_ticket) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_ticket is NULL");
+    *out_ticket = 0;
+    struct op *o = whsem__a_lock_op(op);
+    if (!o) return whsem__invalid_handle(op, "operation");
+    whsem_status st = atomic_load(&o->status);
+    if (st == WHSEM_OK) {
+        if (o->taken) {
+            st = whsem__fail(WHSEM_E_INVALID_ARGUMENT, "the ticket of operation 0x%llx was already taken",
+                             (unsigned long long)op);
+        } else {
+            o->taken = true;
+            *out_ticket = o->ticket;
+            o->ticket = 0;
+        }
+    } else if (st != WHSEM_PENDING) {
+        whsem__fail(st, "%s", whsem__a_detail_of(o));
+    }
+    pthread_mutex_unlock(&o->mu);
+    return st;
+}
+
+WHSEM_API whsem_status WHSEM_CALL whsem_op_cancel(whsem_op op)
+{
+    struct op *o = whsem__a_lock_op(op);
+    if (!o) return whsem__invalid_handle(op, "operation");
+    bool pending = atomic_load(&o->status) == WHSEM_PENDING;
+    if (pending) atomic_store(&o->cancel_req, true);
+    pthread_mutex_unlock(&o->mu);
+    if (pending) whsem__a_poke_endings();
+    return WHSEM_OK;
+}
+
+WHSEM_API whsem_status WHSEM_CALL whsem_op_free(whsem_op op)
+{
+    struct op *o = whsem__a_lock_op(op);
+    struct hentry *e = o ? whsem__h_entry(op) : NULL;
+    if (!o || !whsem__h_kill_cas(e, op)) {
+        if (o) pthread_mutex_unlock(&o->mu);
+        return whsem__invalid_handle(op, "operation");
+    }
+    o->h = 0;
+    o->freed = true;
+    /* Waiters in whsem_op_wait look at the handle again. */
+    whsem__a_private_wake(&o->done);
+    bool pending = atomic_load(&o->status) == WHSEM_PENDING;
+    uint64_t ticket = o->ticket;
+    o->ticket = 0;
+    if (pending) atomic_store(&o->cancel_req, true);
+    whsem__a_op_unref_unlock(o);
+    if (pending) whsem__a_poke_endings();
+    if (ticket) whsem_release(ticket);
+    whsem__h_recycle(op);
+    return WHSEM_OK;
+}
+
