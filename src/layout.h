@@ -41,10 +41,6 @@
 #define WHSEM_NAME_CAP 1024u
 #define WHSEM_LOCK_BASE ((int64_t)1 << 40)
 
-/* A process that has waited this long gets the next released ticket handed
- * to it instead of competing for it (see whsem__give_back_locked). */
-#define WHSEM_FAIR_NS 2000000u
-
 /* seg_header.lock: 0 = free, else the owner's slot + 1. */
 #define WHSEM_LOCK_OWNER_MASK 0x7fffffffu
 

@@ -79,8 +79,9 @@ static bool process_alive(uint32_t pid, uint64_t created)
     return alive;
 }
 
-static bool slot_alive(struct wmap *m, uint32_t i)
+bool whsem__slot_alive(struct wmap *m, uint32_t i, bool process_only)
 {
+    (void)process_only;
     if (i == m->slot) return true;
     const struct wseg_slot *s = &m->slots[i];
     return process_alive(s->pid, s->created);
@@ -285,8 +286,6 @@ static whsem_status open_segment(struct wmap *m, int32_t max_count, uint32_t mod
 
 /* ---- the segment mutex and recovery ------------------------------------------------ */
 
-static whsem_status recount_locked(struct wmap *m);
-static void distribute_locked(struct wmap *m);
 
 whsem_status whsem__lock(struct wmap *m)
 {
@@ -303,140 +302,11 @@ whsem_status whsem__lock(struct wmap *m)
 
 void whsem__unlock(struct wmap *m) { ReleaseMutex(m->lock); }
 
-static uint32_t slot_limit(const struct wseg_header *h)
+void whsem__p_release_dead_locked(struct wmap *m, uint32_t i, uint32_t state)
 {
-    return h->slot_hwm > WHSEM_W_NSLOTS ? WHSEM_W_NSLOTS : h->slot_hwm;
-}
-
-/* Whether the counts are consistent: a garbled segment must never admit
- * more than max_count. */
-static whsem_status check_locked(struct wmap *m)
-{
-    struct wseg_header *h = m->hdr;
-    uint64_t used = 0;
-    for (uint32_t i = 0; i < WHSEM_W_NSLOTS; i++) {
-        const struct wseg_slot *s = &m->slots[i];
-        if (s->state > WSLOT_ACTIVE) return whsem__fail(WHSEM_E_CORRUPT, "%ls: slot %u is garbled", m->obj, i);
-        if (s->state == WSLOT_ACTIVE) used += (uint64_t)s->held + s->grants;
-    }
-    if (h->free < 0 || (uint64_t)h->free + used != (uint64_t)h->max_count ||
-        h->slot_hwm > WHSEM_W_NSLOTS)
-        return whsem__fail(WHSEM_E_CORRUPT,
-                           "%ls: counts do not add up (%d free + %llu held != max count %d)",
-                           m->obj, h->free, (unsigned long long)used, h->max_count);
-    return WHSEM_OK;
-}
-
-/* Recomputes free and waiting from the slots: whatever half-done update a
- * dead owner left behind disappears. */
-static whsem_status recount_locked(struct wmap *m)
-{
-    struct wseg_header *h = m->hdr;
-    uint64_t used = 0, waiting = 0;
-    for (uint32_t i = 0; i < WHSEM_W_NSLOTS; i++) {
-        struct wseg_slot *s = &m->slots[i];
-        if (s->state == WSLOT_FREE) continue;
-        if (s->state > WSLOT_ACTIVE) return whsem__fail(WHSEM_E_CORRUPT, "%ls: slot %u is garbled", m->obj, i);
-        if (i >= h->slot_hwm) h->slot_hwm = i + 1;
-        used += (uint64_t)s->held + s->grants;
-        waiting += s->want;
-    }
-    if (used > (uint64_t)h->max_count)
-        return whsem__fail(WHSEM_E_CORRUPT,
-                           "%ls: %llu tickets are recorded as held but the max count is %d", m->obj,
-                           (unsigned long long)used, h->max_count);
-    h->free = (int32_t)((uint64_t)h->max_count - used);
-    h->waiting = (uint32_t)waiting;
-    if (h->rr_cursor >= WHSEM_W_NSLOTS) h->rr_cursor = 0;
-    return WHSEM_OK;
-}
-
-/* The next process (round robin) whose waits outnumber its grants. */
-static int32_t pick_waiter(struct wmap *m)
-{
-    struct wseg_header *h = m->hdr;
-    uint32_t n = slot_limit(h);
-    if (n == 0 || h->waiting == 0) return -1;
-    uint32_t start = h->rr_cursor % n;
-    for (uint32_t k = 0; k < n; k++) {
-        uint32_t i = (start + k) % n;
-        struct wseg_slot *s = &m->slots[i];
-        if (s->state == WSLOT_ACTIVE && s->want > s->grants) {
-            h->rr_cursor = i + 1;
-            return (int32_t)i;
-        }
-    }
-    return -1;
-}
-
-static void grant(struct wmap *m, struct wseg_slot *s)
-{
-    if (s->held == 0 && s->grants == 0) s->since_unix_ms = whsem__w_unix_ms();
-    s->grants++;
-    m->hdr->acquisitions++;
-}
-
-/* Bounded barging, as on Linux (see its DESIGN.md): a released ticket goes
- * back to the pool and a waiter is woken to compete for it, unless that
- * process has waited past the fairness bound. */
-int32_t whsem__give_back_locked(struct wmap *m)
-{
-    int32_t i = pick_waiter(m);
-    if (i < 0) {
-        m->hdr->free++;
-        return -1;
-    }
-    struct wseg_slot *s = &m->slots[i];
-    if (s->wait_since_ns && whsem__w_mono_ns() - s->wait_since_ns >= WHSEM_W_FAIR_NS)
-        grant(m, s);
-    else
-        m->hdr->free++;
-    return i;
-}
-
-static void distribute_locked(struct wmap *m)
-{
-    struct wseg_header *h = m->hdr;
-    while (h->free > 0) {
-        int32_t i = pick_waiter(m);
-        if (i < 0) break;
-        h->free--;
-        grant(m, &m->slots[i]);
-        /* A wake under the lock: distribution follows a recovery or a
-         * scan, never the fast path. */
-        whsem__wake_slot(m, (uint32_t)i, 1);
-    }
-}
-
-whsem_status whsem__scan_locked(struct wmap *m, bool full)
-{
-    struct wseg_header *h = m->hdr;
-    uint32_t n = full ? WHSEM_W_NSLOTS : slot_limit(h);
-    uint32_t dead = 0, reclaimed = 0;
-    int64_t now_ms = whsem__w_unix_ms();
-    for (uint32_t i = 0; i < n; i++) {
-        struct wseg_slot *s = &m->slots[i];
-        if (s->state == WSLOT_FREE) continue;
-        /* Holders the fast path left unstamped are stamped here. */
-        if ((s->held || s->grants) && s->since_unix_ms == 0) s->since_unix_ms = now_ms;
-        if (!full && !s->held && !s->grants && !s->want) continue;
-        if (slot_alive(m, i)) continue;
-        /* Counts first, state last: a death in between leaves a slot that
-         * the next scan finds dead again, never a FREE slot with counts. */
-        if (s->held || s->grants) dead++;
-        reclaimed++;
-        s->held = s->grants = s->want = 0;
-        s->wait_since_ns = 0;
-        WHSEM_W_FAULT("scan");
-        s->pid = 0;
-        s->state = WSLOT_FREE;
-    }
-    whsem_status st = WHSEM_OK;
-    if (full || reclaimed) st = recount_locked(m);
-    h->recoveries += dead;
-    h->last_scan_ns = whsem__w_mono_ns();
-    if (st == WHSEM_OK) distribute_locked(m);
-    return st;
+    (void)state;
+    m->slots[i].pid = 0;
+    m->slots[i].state = WSLOT_FREE;
 }
 
 /* ---- waking ------------------------------------------------------------------------- */
@@ -469,7 +339,7 @@ static whsem_status attach(struct wmap *m, SECURITY_ATTRIBUTES *sa)
     self_identity();
     whsem_status st = whsem__lock(m);
     if (st != WHSEM_OK) return st;
-    if ((st = check_locked(m)) != WHSEM_OK) goto out;
+    if ((st = whsem__check_locked(m)) != WHSEM_OK) goto out;
     uint32_t slot = WHSEM_W_NSLOTS;
     for (int pass = 0; pass < 2 && slot == WHSEM_W_NSLOTS; pass++) {
         /* The second pass follows a full scan, which frees dead processes' slots. */
@@ -531,7 +401,7 @@ static void destroy(struct wmap *m)
         s->pid = 0;
         s->state = WSLOT_FREE;
         /* Grants that reached us after our last wait left go to others. */
-        if (had && recount_locked(m) == WHSEM_OK) distribute_locked(m);
+        if (had && whsem__recount_locked(m) == WHSEM_OK) whsem__distribute_locked(m);
         whsem__unlock(m);
     }
     unmap(m);

@@ -46,9 +46,6 @@
 #define WHSEM_W_NAME_CAP 1024u
 #define WHSEM_W_SEG_SIZE (WHSEM_W_HEADER_SIZE + WHSEM_W_NSLOTS * WHSEM_W_SLOT_SIZE)
 
-/* A process that has waited this long gets the next released ticket handed
- * to it instead of competing for it (the Linux library's bound). */
-#define WHSEM_W_FAIR_NS 2000000u
 
 enum wslot_state { WSLOT_FREE = 0, WSLOT_ACTIVE = 1 };
 
@@ -204,53 +201,6 @@ WHSEM_HIDDEN void whsem__wake_slot(struct wmap *m, uint32_t i, LONG count);
 /* Our own slot's wake semaphore. */
 static inline HANDLE whsem__own_wake(struct wmap *m) { return m->wake[m->slot]; }
 
-/* Under the lock: looks for dead processes (every used slot when full,
- * else those holding or wanting tickets), reclaims their tickets and hands
- * free tickets to waiting processes (waking them). */
-WHSEM_HIDDEN whsem_status whsem__scan_locked(struct wmap *m, bool full);
-/* Under the lock: a released ticket with processes waiting. It goes back
- * to the pool and one waiting process is woken to compete for it, unless
- * that process has waited longer than the fairness bound: then it is
- * granted outright. Returns the slot to wake (after unlocking), or -1. */
-WHSEM_HIDDEN int32_t whsem__give_back_locked(struct wmap *m);
-
-static inline bool whsem__scan_due(struct wmap *m, int32_t check_ms, uint64_t now)
-{
-    /* Written as a sum: another process's scan may be later than our now. */
-    return check_ms >= 0 && now >= m->hdr->last_scan_ns + (uint64_t)check_ms * 1000000u;
-}
-
-/* Under the lock: counts a ticket taken from the pool in slot s. */
-static inline void whsem__take(struct wseg_slot *s)
-{
-    if (s->held == 0 && s->grants == 0) s->since_unix_ms = 0; /* the next scan stamps it */
-    s->held++;
-}
-
-/* Under the lock: takes a ticket already granted to slot s. */
-static inline bool whsem__take_grant(struct wseg_slot *s)
-{
-    if (s->grants == 0) return false;
-    s->grants--;
-    s->held++;
-    return true;
-}
-
-static inline void whsem__want_more(struct wseg_header *h, struct wseg_slot *s, uint64_t now)
-{
-    if (s->want++ == 0) s->wait_since_ns = now;
-    h->waiting++;
-}
-
-/* A process that got a ticket has been served: its other waits age from now. */
-static inline void whsem__want_less(struct wseg_header *h, struct wseg_slot *s, bool got,
-                                    uint64_t now)
-{
-    h->waiting--;
-    if (--s->want == 0) s->wait_since_ns = 0;
-    else if (got) s->wait_since_ns = now;
-}
-
 /* ---- Semaphores (semaphore.c) ----------------------------------------------- */
 
 /* Releases a ticket counted in our slot that never became a handle. */
@@ -277,5 +227,8 @@ WHSEM_HIDDEN bool whsem__cancel_triggered(struct cwait *w);
 /* Something may have ended pending operations early (a semaphore handle
  * was closed): the dispatcher looks at all of them. */
 WHSEM_HIDDEN void whsem__async_poke(void);
+
+/* The shared ticket accounting and recovery, on win32/platform.h. */
+#include "accounting.h"
 
 #endif

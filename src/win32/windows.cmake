@@ -19,6 +19,7 @@ endif()
 # implementation of everything else.
 set(WHSEM_WIN32_SOURCES
   src/abi_checksums.generated.c
+  src/accounting.c
   src/answers.c
   src/api.c
   src/names.c

@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The ticket accounting and crash recovery of a segment, once for every
+ * platform (see accounting.h; the primitives are platform.h's).
+ *
+ * Bounded barging: handing every released ticket straight to a sleeping
+ * process is perfectly fair but turns each acquisition into a context
+ * switch: with more processes than CPUs throughput collapses (8 processes
+ * on 2 CPUs managed a tenth of POSIX semaphores). Putting the ticket back
+ * and waking a waiter to compete keeps the releaser running, like POSIX;
+ * granting outright to a process that has waited too long bounds how long
+ * anyone can be passed over.
+ */
+#include "accounting.h"
+
+/* Slots past slot_hwm have never been used; a garbled hwm is clamped. */
+static uint32_t slot_limit(const whsem_header *h)
+{
+    return h->slot_hwm > WHSEM_P_NSLOTS ? WHSEM_P_NSLOTS : h->slot_hwm;
+}
+
+static whsem_status garbled_slot(struct wmap *m, uint32_t i)
+{
+    return whsem__fail(WHSEM_E_CORRUPT, WHSEM_P_WHERE_FMT ": slot %u is garbled", WHSEM_P_WHERE(m), i);
+}
+
+whsem_status whsem__check_locked(struct wmap *m)
+{
+    whsem_status st = whsem__p_segment_ok_locked(m);
+    if (st != WHSEM_OK) return st;
+    whsem_header *h = m->hdr;
+    uint64_t used = 0;
+    for (uint32_t i = 0; i < WHSEM_P_NSLOTS; i++) {
+        const whsem_slot *s = &m->slots[i];
+        uint32_t state = whsem__p_slot_state(s);
+        if (state > WHSEM_P_SLOT_MAX) return garbled_slot(m, i);
+        if (state != WHSEM_P_SLOT_FREE) used += (uint64_t)s->held + s->grants;
+    }
+    if (h->free < 0 || (uint64_t)h->free + used != (uint64_t)h->max_count ||
+        h->slot_hwm > WHSEM_P_NSLOTS)
+        return whsem__fail(WHSEM_E_CORRUPT,
+                           WHSEM_P_WHERE_FMT ": counts do not add up (%d free + %llu held != max count %d)",
+                           WHSEM_P_WHERE(m), h->free, (unsigned long long)used, h->max_count);
+    return WHSEM_OK;
+}
+
+whsem_status whsem__recount_locked(struct wmap *m)
+{
+    whsem_status st = whsem__p_segment_ok_locked(m);
+    if (st != WHSEM_OK) return st;
+    whsem_header *h = m->hdr;
+    uint64_t used = 0, waiting = 0;
+    for (uint32_t i = 0; i < WHSEM_P_NSLOTS; i++) {
+        whsem_slot *s = &m->slots[i];
+        uint32_t state = whsem__p_slot_state(s);
+        if (state == WHSEM_P_SLOT_FREE) continue;
+        if (state > WHSEM_P_SLOT_MAX) return garbled_slot(m, i);
+        if (i >= h->slot_hwm) h->slot_hwm = i + 1;
+        used += (uint64_t)s->held + s->grants;
+        waiting += s->want;
+    }
+    if (used > (uint64_t)h->max_count)
+        return whsem__fail(WHSEM_E_CORRUPT,
+                           WHSEM_P_WHERE_FMT ": %llu tickets are recorded as held but the max count is %d",
+                           WHSEM_P_WHERE(m), (unsigned long long)used, h->max_count);
+    h->free = (int32_t)((uint64_t)h->max_count - used);
+    h->waiting = (uint32_t)waiting;
+    if (h->rr_cursor >= WHSEM_P_NSLOTS) h->rr_cursor = 0;
+    return WHSEM_OK;
+}
+
+/* Picks the next process (round robin, for fairness between processes)
+ * whose waiting acquisitions outnumber the tickets already handed to it. */
+static int32_t pick_waiter(struct wmap *m)
+{
+    whsem_header *h = m->hdr;
+    uint32_t n = slot_limit(h);
+    if (n == 0 || h->waiting == 0) return -1;
+    uint32_t start = h->rr_cursor % n;
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t i = (start + k) % n;
+        whsem_slot *s = &m->slots[i];
+        if (whsem__p_slot_state(s) == WHSEM_P_SLOT_ACTIVE && s->want > s->grants) {
+            h->rr_cursor = i + 1;
+            return (int32_t)i;
+        }
+    }
+    return -1;
+}
+
+static void grant(struct wmap *m, whsem_slot *s)
+{
+    if (s->held == 0 && s->grants == 0) s->since_unix_ms = whsem__p_coarse_unix_ms();
+    s->grants++;
+    m->hdr->acquisitions++;
+    whsem__p_mark_woken(s);
+}
+
+int32_t whsem__give_back_locked(struct wmap *m)
+{
+    int32_t i = pick_waiter(m);
+    if (i < 0) {
+        m->hdr->free++;
+        return -1;
+    }
+    whsem_slot *s = &m->slots[i];
+    uint64_t now = whsem__p_mono_ns();
+    uint64_t waited = now - whsem__shared_time(s->wait_since_ns, now);
+    if (s->wait_since_ns && waited >= WHSEM_FAIR_NS) {
+        grant(m, s);
+    } else {
+        m->hdr->free++;
+        whsem__p_mark_woken(s);
+    }
+    return i;
+}
+
+void whsem__distribute_locked(struct wmap *m)
+{
+    whsem_header *h = m->hdr;
+    while (h->free > 0) {
+        int32_t i = pick_waiter(m);
+        if (i < 0) break;
+        h->free--;
+        grant(m, &m->slots[i]);
+        /* A wake under the lock: distribution follows a recovery or an
+         * abandonment scan, never the fast path. */
+        whsem__p_wake_locked(m, (uint32_t)i);
+    }
+}
+
+whsem_status whsem__scan_locked(struct wmap *m, bool full)
+{
+    whsem_header *h = m->hdr;
+    uint32_t n = full ? WHSEM_P_NSLOTS : slot_limit(h);
+    uint32_t dead = 0, reclaimed = 0;
+    int64_t now_ms = whsem__p_coarse_unix_ms();
+    for (uint32_t i = 0; i < n; i++) {
+        whsem_slot *s = &m->slots[i];
+        uint32_t state = whsem__p_slot_state(s);
+        if (state == WHSEM_P_SLOT_FREE) continue;
+        /* Holders the fast path left unstamped are stamped here: scans run
+         * every abandonment-check period while anyone waits. */
+        if ((s->held || s->grants) && s->since_unix_ms == 0) s->since_unix_ms = now_ms;
+        if (!full && !s->held && !s->grants && !s->want) continue;
+        if (whsem__slot_alive(m, i, false)) continue;
+        /* Counts first, state last: a death in between leaves a slot that
+         * the next scan finds dead again, never a FREE slot with counts. */
+        if (s->held || s->grants) dead++;
+        reclaimed++;
+        s->held = s->grants = s->want = 0;
+        s->wait_since_ns = 0;
+        WHSEM_FAULT_POINT("scan");
+        whsem__p_release_dead_locked(m, i, state);
+    }
+    whsem_status st = WHSEM_OK;
+    if (full || reclaimed) st = whsem__recount_locked(m);
+    h->recoveries += dead;
+    h->last_scan_ns = whsem__p_mono_ns();
+    if (st == WHSEM_OK) whsem__distribute_locked(m);
+    return st;
+}

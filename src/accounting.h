@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The ticket accounting of a segment, written once for every platform
+ * (accounting.c, on the primitives of platform.h): taking, wanting and
+ * granting tickets in slots, the barging policy of a release, and crash
+ * recovery (scan, recount, distribute). Everything here runs under the
+ * segment lock.
+ *
+ * Invariant while nobody holds the lock:
+ *     free + sum over used slots of (held + grants) == max_count
+ */
+#ifndef WHSEM_ACCOUNTING_H
+#define WHSEM_ACCOUNTING_H
+
+#include "platform.h"
+
+/* A process that has waited this long gets the next released ticket handed
+ * to it instead of competing for it (see whsem__give_back_locked). */
+#define WHSEM_FAIR_NS 2000000u
+
+/* A time read from shared memory, bounded by our own clock: a process in
+ * another time namespace (or a hostile writer) may have written any value,
+ * and a value from "the future" must not make anyone wait for it. */
+static inline uint64_t whsem__shared_time(uint64_t t, uint64_t now)
+{
+    return t > now ? now : t;
+}
+
+/* Whether the last abandonment scan is check_ms old. A last scan "later
+ * than now" was stamped by a clock ahead of ours: it says nothing, so scan. */
+static inline bool whsem__scan_due(struct wmap *m, int32_t check_ms, uint64_t now)
+{
+    uint64_t last = m->hdr->last_scan_ns;
+    return check_ms >= 0 && (last > now || now - last >= (uint64_t)check_ms * 1000000u);
+}
+
+/* When the next abandonment scan falls due, on our clock. */
+static inline uint64_t whsem__next_scan(struct wmap *m, int32_t check_ms, uint64_t now)
+{
+    return whsem__shared_time(m->hdr->last_scan_ns, now) + (uint64_t)check_ms * 1000000u;
+}
+
+/* Counts a ticket taken from the pool in slot s. Reading even the coarse
+ * clock would cost a quarter of the fast path, so a process that starts
+ * holding is stamped 0 ("not yet seen") and the next scan writes the time. */
+static inline void whsem__take(whsem_slot *s)
+{
+    if (WHSEM_UNLIKELY(s->held == 0 && s->grants == 0)) s->since_unix_ms = 0;
+    s->held++;
+}
+
+/* Takes a ticket already granted to slot s. */
+static inline bool whsem__take_grant(whsem_slot *s)
+{
+    if (s->grants == 0) return false;
+    s->grants--;
+    s->held++;
+    return true;
+}
+
+/* One more acquisition of slot s waits. */
+static inline void whsem__want_more(whsem_header *h, whsem_slot *s, uint64_t now)
+{
+    if (s->want++ == 0) s->wait_since_ns = now;
+    h->waiting++;
+}
+
+/* One acquisition of slot s stops waiting. A process that got a ticket has
+ * been served: its remaining waits age from now. */
+static inline void whsem__want_less(whsem_header *h, whsem_slot *s, bool got, uint64_t now)
+{
+    h->waiting--;
+    if (--s->want == 0) s->wait_since_ns = 0;
+    else if (got) s->wait_since_ns = now;
+}
+
+/* Whether the counts are consistent (WHSEM_E_CORRUPT if not): a garbled
+ * segment must never admit more than max_count. */
+WHSEM_HIDDEN whsem_status whsem__check_locked(struct wmap *m);
+/* Recomputes free and waiting from the slots: whatever half-done update a
+ * dead lock owner left behind disappears. */
+WHSEM_HIDDEN whsem_status whsem__recount_locked(struct wmap *m);
+/* Hands free tickets to processes with unmet demand, waking them. */
+WHSEM_HIDDEN void whsem__distribute_locked(struct wmap *m);
+/* A released ticket with processes waiting. It goes back to the pool and
+ * one waiting process is woken to compete for it, unless that process has
+ * waited longer than WHSEM_FAIR_NS: then the ticket is granted to it
+ * outright. Returns the slot to wake (after unlocking), or -1. */
+WHSEM_HIDDEN int32_t whsem__give_back_locked(struct wmap *m);
+/* Looks for dead processes (all used slots when full, else those holding
+ * or wanting tickets), reclaims their tickets and hands free tickets to
+ * waiting processes. */
+WHSEM_HIDDEN whsem_status whsem__scan_locked(struct wmap *m, bool full);
+
+#endif
