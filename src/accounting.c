@@ -160,3 +160,52 @@ whsem_status whsem__scan_locked(struct wmap *m, bool full)
     if (st == WHSEM_OK) whsem__distribute_locked(m);
     return st;
 }
+
+/* A free ticket, counted in our slot. A blocking wait that takes one is an
+ * acquisition like any other (the statistics count every ticket handed
+ * out: fast path, grants and waits alike). */
+static bool take_free(struct wmap *m)
+{
+    whsem_header *h = m->hdr;
+    if (h->free <= 0) return false;
+    h->free--;
+    whsem__take(&m->slots[m->slot]);
+    h->acquisitions++;
+    return true;
+}
+
+whsem_status whsem__try_once_locked(struct wmap *m, int32_t check_ms)
+{
+    if (whsem__take_grant(&m->slots[m->slot])) return WHSEM_OK;
+    if (!whsem__scan_due(m, check_ms, whsem__p_mono_ns())) return WHSEM_TIMEOUT;
+    whsem_status st = whsem__scan_locked(m, false);
+    if (st != WHSEM_OK) return st;
+    return take_free(m) ? WHSEM_OK : WHSEM_TIMEOUT;
+}
+
+whsem_status whsem__wait_look_locked(struct wmap *m, int32_t check_ms, uint64_t deadline,
+                                     const struct whsem_wait *w, uint64_t *until)
+{
+    for (;;) {
+        whsem_status st = whsem__p_segment_ok_locked(m);
+        if (st != WHSEM_OK) return st;
+        /* A grant to this process (any of its waits may take it), a free
+         * ticket, then the ways the wait can end. */
+        if (whsem__take_grant(&m->slots[m->slot]) || take_free(m)) return WHSEM_OK;
+        if (w->cw && whsem__cancel_triggered(w->cw)) return WHSEM_CANCELED;
+        if (atomic_load_explicit(w->sem_tag, memory_order_acquire) != w->sem)
+            return whsem__fail(WHSEM_CANCELED, "the semaphore handle was closed while waiting");
+        uint64_t now = whsem__p_mono_ns();
+        if (deadline && now >= deadline) return WHSEM_TIMEOUT;
+        if (whsem__scan_due(m, check_ms, now)) {
+            if ((st = whsem__scan_locked(m, false)) != WHSEM_OK) return st;
+            continue; /* the scan may have freed or granted tickets */
+        }
+        *until = deadline;
+        if (check_ms >= 0) {
+            uint64_t next_scan = whsem__next_scan(m, check_ms, now);
+            if (!*until || next_scan < *until) *until = next_scan;
+        }
+        return WHSEM_PENDING;
+    }
+}

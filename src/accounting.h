@@ -92,4 +92,27 @@ WHSEM_HIDDEN int32_t whsem__give_back_locked(struct wmap *m);
  * waiting processes. */
 WHSEM_HIDDEN whsem_status whsem__scan_locked(struct wmap *m, bool full);
 
+/* A try-acquire that found no free ticket at its first look: a ticket
+ * granted to its process will do; else, when a scan for dead holders is
+ * due, the scan and one more look. WHSEM_OK (the ticket counted in our
+ * slot), WHSEM_TIMEOUT, or the scan's error. */
+WHSEM_HIDDEN whsem_status whsem__try_once_locked(struct wmap *m, int32_t check_ms);
+
+/* What can end a blocking wait besides a ticket and its deadline. */
+struct whsem_wait {
+    const _Atomic uint64_t *sem_tag; /* the entry of the semaphore handle it
+                                        waits on: closed once it differs */
+    uint64_t sem;
+    struct cwait *cw;                /* its cancellation, or NULL */
+};
+
+/* One look of a waiting acquisition (its want counted), before it sleeps:
+ * takes a grant to its process or a free ticket (WHSEM_OK, counted in our
+ * slot), ends the wait (canceled, its handle closed, its deadline), or
+ * runs a due scan and looks again. WHSEM_PENDING: sleep until woken, or
+ * until *until if not 0 (the deadline or the next scan). */
+WHSEM_HIDDEN whsem_status whsem__wait_look_locked(struct wmap *m, int32_t check_ms,
+                                                  uint64_t deadline, const struct whsem_wait *w,
+                                                  uint64_t *until);
+
 #endif

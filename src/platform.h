@@ -27,6 +27,7 @@
  *                            (WHSEM_E_CORRUPT with its message if not)
  *   WHSEM_P_WHERE_FMT, WHSEM_P_WHERE(m)  how a segment is named in messages
  *   whsem__slot_alive(m, i, process_only)  liveness (see each DESIGN.md)
+ *   struct cwait, whsem__cancel_triggered(w)  a wait's cancellation
  */
 #ifndef WHSEM_PLATFORM_H
 #define WHSEM_PLATFORM_H

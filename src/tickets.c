@@ -51,7 +51,7 @@ static whsem_status lock_for_wait(struct wmap *m, struct hentry *se, whsem_sem s
 }
 
 /* A registered wait that ends without the lock: its `want` is paid back
- * by whoever of this process takes the lock next, or by the dispatcher. */
+ * by the dispatcher once it gets the lock. */
 static void owe_want(struct wmap *m)
 {
     atomic_fetch_add(&m->owed_want, 1);
@@ -76,50 +76,13 @@ static whsem_status wait_for_ticket(struct wmap *m, struct hentry *se, whsem_sem
     whsem_status result = lock_for_wait(m, se, sem, &cw, cancel != 0, deadline);
     if (result != WHSEM_OK) goto out_unlocked;
     whsem__want_more(h, s, now);
+    const struct whsem_wait w = {&se->tag, sem, cancel ? &cw : NULL};
     for (;;) {
-        if (whsem__is_broken(m)) {
-            result = whsem__broken_status(m);
-            goto out_locked;
-        }
-        /* Look before sleeping: a grant to this process (any of its waits
-         * may take it), a free ticket, then the ways the wait can end. */
-        if (whsem__take_grant(s)) {
-            result = WHSEM_OK;
-            break;
-        }
-        if (h->free > 0) {
-            h->free--;
-            whsem__take(s);
-            result = WHSEM_OK;
-            break;
-        }
-        if (cancel && whsem__cancel_triggered(&cw)) {
-            result = WHSEM_CANCELED;
-            break;
-        }
-        if (atomic_load_explicit(&se->tag, memory_order_acquire) != sem) {
-            result = whsem__fail(WHSEM_CANCELED, "the semaphore handle was closed while waiting");
-            break;
-        }
-        if (deadline && now >= deadline) {
-            result = WHSEM_TIMEOUT;
-            break;
-        }
-        if (whsem__scan_due(m, check_ms, now)) {
-            whsem_status st = whsem__scan_locked(m, false);
-            if (st != WHSEM_OK) {
-                result = st;
-                break;
-            }
-            now = whsem__mono_ns();
-            continue; /* the scan may have freed or granted tickets */
-        }
+        uint64_t until;
+        result = whsem__wait_look_locked(m, check_ms, deadline, &w, &until);
+        if (result == WHSEM_E_CORRUPT) goto out_locked; /* our want is moot */
+        if (result != WHSEM_PENDING) break;
         uint32_t seen = atomic_load_explicit(&s->wake_seq, memory_order_acquire);
-        uint64_t until = deadline;
-        if (check_ms >= 0) {
-            uint64_t next_scan = whsem__next_scan(m, check_ms, now);
-            if (!until || next_scan < until) until = next_scan;
-        }
         whsem__unlock(m);
         whsem__futex_wait(&s->wake_seq, seen, until);
         whsem_status st = lock_for_wait(m, se, sem, &cw, cancel != 0, deadline);
@@ -131,9 +94,8 @@ static whsem_status wait_for_ticket(struct wmap *m, struct hentry *se, whsem_sem
             result = st;
             goto out_unlocked;
         }
-        now = whsem__mono_ns();
     }
-    whsem__want_less(h, s, result == WHSEM_OK, now);
+    whsem__want_less(h, s, result == WHSEM_OK, whsem__mono_ns());
 out_locked:
     whsem__unlock(m);
 out_unlocked:
@@ -161,24 +123,8 @@ static __attribute__((noinline)) whsem_status acquire_slow(struct wmap *m, struc
         whsem__unlock(m);
         return wait_for_ticket(m, e, sem, timeout_ms, cancel);
     }
-    /* Try once: a ticket granted to this process will do; else, if the
-     * last look for dead holders is stale, look now. */
-    if (whsem__take_grant(&m->slots[m->slot])) {
-        whsem__unlock(m);
-        return WHSEM_OK;
-    }
-    int32_t check_ms = (int32_t)atomic_load_explicit(&e->aux, memory_order_relaxed);
-    whsem_status st = WHSEM_TIMEOUT;
-    if (whsem__scan_due(m, check_ms, whsem__mono_ns()) &&
-        (st = whsem__scan_locked(m, false)) == WHSEM_OK) {
-        st = WHSEM_TIMEOUT;
-        if (h->free > 0) {
-            h->free--;
-            whsem__take(&m->slots[m->slot]);
-            h->acquisitions++;
-            st = WHSEM_OK;
-        }
-    }
+    whsem_status st =
+        whsem__try_once_locked(m, (int32_t)atomic_load_explicit(&e->aux, memory_order_relaxed));
     whsem__unlock(m);
     return st;
 }

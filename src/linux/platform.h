@@ -6,6 +6,7 @@
 #ifndef WHSEM_LINUX_PLATFORM_H
 #define WHSEM_LINUX_PLATFORM_H
 
+#include "../cancel.h"
 #include "../mapping.h"
 
 typedef struct seg_slot whsem_slot;

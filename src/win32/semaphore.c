@@ -163,51 +163,17 @@ static whsem_status wait_for_ticket(struct wmap *m, struct hentry *se, whsem_sem
     uint64_t deadline = timeout_ms < 0 ? 0 : now + (uint64_t)timeout_ms * 1000000u;
     if ((result = whsem__lock(m)) != WHSEM_OK) goto out_unlocked;
     whsem__want_more(h, s, now);
+    const struct whsem_wait w = {&se->tag, sem, cancel ? &cw : NULL};
     for (;;) {
-        if (whsem__take_grant(s)) {
-            result = WHSEM_OK;
-            break;
-        }
-        if (h->free > 0) {
-            h->free--;
-            whsem__take(s);
-            h->acquisitions++;
-            result = WHSEM_OK;
-            break;
-        }
-        if (cancel && whsem__cancel_triggered(&cw)) {
-            result = WHSEM_CANCELED;
-            break;
-        }
-        if (atomic_load(&se->tag) != sem) {
-            result = whsem__fail(WHSEM_CANCELED, "the semaphore handle was closed while waiting");
-            break;
-        }
-        if (deadline && now >= deadline) {
-            result = WHSEM_TIMEOUT;
-            break;
-        }
-        if (whsem__scan_due(m, check_ms, now)) {
-            whsem_status st = whsem__scan_locked(m, false);
-            if (st != WHSEM_OK) {
-                result = st;
-                break;
-            }
-            now = whsem__w_mono_ns();
-            continue; /* the scan may have freed or granted tickets */
-        }
-        uint64_t until = deadline;
-        if (check_ms >= 0) {
-            uint64_t next_scan = h->last_scan_ns + (uint64_t)check_ms * 1000000u;
-            if (!until || next_scan < until) until = next_scan;
-        }
+        uint64_t until;
+        result = whsem__wait_look_locked(m, check_ms, deadline, &w, &until);
+        if (result != WHSEM_PENDING) break;
         whsem__unlock(m);
         HANDLE objs[2] = {whsem__own_wake(m), ev};
-        WaitForMultipleObjects(2, objs, FALSE, whsem__w_wait_ms(until, now));
+        WaitForMultipleObjects(2, objs, FALSE, whsem__w_wait_ms(until, whsem__w_mono_ns()));
         if ((result = whsem__lock(m)) != WHSEM_OK) goto out_unlocked; /* our want is moot */
-        now = whsem__w_mono_ns();
     }
-    whsem__want_less(h, s, result == WHSEM_OK, now);
+    whsem__want_less(h, s, result == WHSEM_OK, whsem__w_mono_ns());
     whsem__unlock(m);
 out_unlocked:
     if (cancel) whsem__cancel_unregister(&cw);
@@ -230,22 +196,7 @@ static whsem_status acquire_slow(struct wmap *m, struct hentry *e, whsem_sem sem
         whsem__unlock(m);
         return wait_for_ticket(m, e, sem, timeout_ms, cancel);
     }
-    /* Try once: a ticket granted to this process will do; else, if the
-     * last look for dead holders is stale, look now. */
-    struct wseg_slot *s = &m->slots[m->slot];
-    whsem_status st = WHSEM_TIMEOUT;
-    if (whsem__take_grant(s)) {
-        st = WHSEM_OK;
-    } else if (whsem__scan_due(m, (int32_t)atomic_load(&e->aux), whsem__w_mono_ns()) &&
-               (st = whsem__scan_locked(m, false)) == WHSEM_OK) {
-        st = WHSEM_TIMEOUT;
-        if (h->free > 0) {
-            h->free--;
-            whsem__take(s);
-            h->acquisitions++;
-            st = WHSEM_OK;
-        }
-    }
+    whsem_status st = whsem__try_once_locked(m, (int32_t)atomic_load(&e->aux));
     whsem__unlock(m);
     return st;
 }
