@@ -25,7 +25,10 @@ set(WHSEM_WIN32_SOURCES
   src/names.c
   src/sha2.c
   src/status.c
-  src/win32/async.c
+  src/win32/async_callbacks.c
+  src/win32/async_engine.c
+  src/win32/async_ops.c
+  src/win32/async_queues.c
   src/win32/cancel.c
   src/win32/errors.c
   src/win32/handles.c
