@@ -209,3 +209,17 @@ whsem_status whsem__wait_look_locked(struct wmap *m, int32_t check_ms, uint64_t 
         return WHSEM_PENDING;
     }
 }
+
+void whsem__settle_leftovers_locked(struct wmap *m, whsem_wake_fn wake, void *ctx)
+{
+    whsem_slot *s = &m->slots[m->slot];
+    while (s->grants > s->want) {
+        s->grants--;
+        int32_t w = whsem__give_back_locked(m);
+        if (w >= 0) wake(ctx, m, w);
+    }
+    if (s->grants > 0 || (m->hdr->free > 0 && s->want > 0)) {
+        whsem__p_mark_woken(s);
+        wake(ctx, m, (int32_t)m->slot);
+    }
+}

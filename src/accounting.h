@@ -92,6 +92,15 @@ WHSEM_HIDDEN int32_t whsem__give_back_locked(struct wmap *m);
  * waiting processes. */
 WHSEM_HIDDEN whsem_status whsem__scan_locked(struct wmap *m, bool full);
 
+/* Wakes slot i of m (the caller knows when: now or after unlocking). */
+typedef void (*whsem_wake_fn)(void *ctx, struct wmap *m, int32_t slot);
+
+/* After the asynchronous engine served its operations: grants nobody in
+ * this process can use go to the next process; grants left over, and a
+ * free ticket no operation took, are for this process's blocking waits (a
+ * wake-up meant for them may have woken the engine instead). */
+WHSEM_HIDDEN void whsem__settle_leftovers_locked(struct wmap *m, whsem_wake_fn wake, void *ctx);
+
 /* A try-acquire that found no free ticket at its first look: a ticket
  * granted to its process will do; else, when a scan for dead holders is
  * due, the scan and one more look. WHSEM_OK (the ticket counted in our

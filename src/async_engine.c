@@ -271,6 +271,8 @@ static void wake_later(struct wakes *wk, struct wmap *m, int32_t slot)
     wk->count[wk->n++] = (uint32_t)slot == m->slot ? INT32_MAX : 1;
 }
 
+static void wake_later_cb(void *wk, struct wmap *m, int32_t slot) { wake_later(wk, m, slot); }
+
 static void deactivate(struct wmap *m);
 
 /*
@@ -368,18 +370,7 @@ again:;
         }
         o = next;
     }
-    /* Grants nobody here can use any more go to the next process. */
-    while (s->grants > s->want) {
-        s->grants--;
-        int32_t w = whsem__give_back_locked(m);
-        if (w >= 0) wake_later(wk, m, w);
-    }
-    /* Grants left over are for this process's blocking waiters, who may
-     * have been asleep while an operation was meant to take them. */
-    if (s->grants > 0 && wk->n < 8) {
-        atomic_fetch_add_explicit(&s->wake_seq, 1, memory_order_release);
-        wake_later(wk, m, (int32_t)m->slot);
-    }
+    whsem__settle_leftovers_locked(m, wake_later_cb, wk);
     m->has_expired = false;
     if (m->aq_head && !scanned && whsem__scan_due(m, m->async_check_ms, now)) {
         scanned = true;

@@ -127,6 +127,12 @@ whsem_status whsem__p_segment_ok_locked(struct wmap *m)
     return WHSEM_OK;
 }
 
+static void wake_now(void *ctx, struct wmap *m, int32_t slot)
+{
+    (void)ctx;
+    whsem__futex_wake(&m->slots[slot].wake_seq, (uint32_t)slot == m->slot ? INT32_MAX : 1);
+}
+
 void whsem__settle_locked(struct wmap *m)
 {
     struct seg_header *h = m->hdr;
@@ -136,9 +142,5 @@ void whsem__settle_locked(struct wmap *m)
     uint64_t now = whsem__mono_ns();
     for (; n && s->want; n--) whsem__want_less(h, s, false, now);
     /* Grants made to the waits that gave up belong to nobody here now. */
-    while (s->grants > s->want) {
-        s->grants--;
-        int32_t w = whsem__give_back_locked(m);
-        if (w >= 0) whsem__futex_wake(&m->slots[w].wake_seq, 1);
-    }
+    whsem__settle_leftovers_locked(m, wake_now, NULL);
 }

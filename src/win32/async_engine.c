@@ -161,6 +161,13 @@ static void finish(struct op **batch, struct op *o, whsem_status st, const char 
  * recompute the earliest deadline. Returns when the next abandonment scan
  * is due (0: never).
  */
+static void wake_now(void *ctx, struct wmap *m, int32_t slot)
+{
+    (void)ctx;
+    LONG grants = (LONG)m->slots[slot].grants;
+    whsem__wake_slot(m, (uint32_t)slot, (uint32_t)slot == m->slot && grants > 1 ? grants : 1);
+}
+
 static uint64_t settle(struct wmap *m, uint64_t now, bool sweep, struct op **batch)
 {
     whsem_status err = whsem__lock(m);
@@ -204,18 +211,9 @@ again:
             whsem__aw_eng.next_deadline = o->deadline;
         }
     }
-    /* Grants nobody here can use any more go to the next process. */
-    while (s->grants > s->want) {
-        s->grants--;
-        int32_t w = whsem__give_back_locked(m);
-        if (w >= 0) whsem__wake_slot(m, (uint32_t)w, 1);
-    }
-    /* Grants left over are for this process's blocking waits, and so is a
-     * free ticket no live operation took (a wake-up to compete for it may
-     * have woken us instead of them). We are not waiting on our slot now,
-     * so these wake-ups go to waits that are. */
-    if (s->grants > 0) whsem__wake_slot(m, m->slot, (LONG)s->grants);
-    else if (h->free > 0 && s->want > 0) whsem__wake_slot(m, m->slot, 1);
+    /* We are not waiting on our slot now: wake-ups of it go to waits that
+     * are, one per grant left over. */
+    whsem__settle_leftovers_locked(m, wake_now, NULL);
     if (m->aq_head && !scanned && whsem__scan_due(m, m->async_check_ms, now)) {
         scanned = true;
         if (whsem__scan_locked(m, false) == WHSEM_OK) goto again;
