@@ -519,7 +519,7 @@ static void *dispatcher(void *arg)
             whsem__a_check_callback_stall();
             if (!until || until > now + STALL_NS) until = now + STALL_NS;
         }
-        if (polled && (!until || until > now + POLL_FALLBACK_NS)) until = now + POLL_FALLBACK_NS;
+        if (polled && (!until || until > now + POLL_NS)) until = now + POLL_NS;
         if (idle) {
             if (!idle_since) idle_since = now;
             if (now - idle_since >= IDLE_EXIT_NS) {
@@ -547,7 +547,7 @@ static void *dispatcher(void *arg)
         }
         if (whsem__a_eng.no_waitv) {
             /* Old kernel: our own word only, and poll the semaphores. */
-            uint64_t cap = whsem__mono_ns() + POLL_FALLBACK_NS;
+            uint64_t cap = whsem__mono_ns() + POLL_NS;
             whsem__a_private_wait(&whsem__a_eng.ctl, ctl, until && until < cap ? until : cap);
         }
         pthread_mutex_lock(&whsem__a_eng.mu);

@@ -13,6 +13,7 @@
 #define WHSEM_ASYNC_ENGINE_H
 
 #include "async.h"
+#include "async_policy.h"
 #include "cancel.h"
 #include "handles.h"
 #include "recovery.h"
@@ -39,17 +40,6 @@ struct futex_waitv_arg {
 };
 
 #define MAX_WAITV 128          /* the kernel's limit */
-#define POLL_FALLBACK_NS 10000000u /* without futex_waitv, or past its limit */
-#define STALL_NS 50000000u     /* callbacks stuck this long: add a thread  */
-#define MAX_CALLBACK_THREADS 16
-#define IDLE_EXIT_NS 2000000000u
-/* The dispatcher serves every semaphore of the process: it waits this long
- * at most for one segment lock, and tries again this much later, so that a
- * stopped process on one name delays nobody on another. */
-#define DISPATCH_LOCK_NS 1000000u
-#define DISPATCH_RETRY_NS 5000000u
-/* As long as a thread's message (errors.c), so that none is cut short. */
-#define DETAIL_BYTES 512
 
 struct queue_obj;
 

@@ -10,15 +10,10 @@
 #define WHSEM_WIN32_ASYNC_ENGINE_H
 
 #include "win32.h"
+#include "../async_policy.h"
 
 #define MAX_WAIT_MAPS (MAXIMUM_WAIT_OBJECTS - 1) /* the dispatcher's event is the first */
-#define POLL_NS 10000000u       /* mappings beyond MAX_WAIT_MAPS are polled */
-#define STALL_NS 100000000u     /* callbacks blocked this long: add a thread */
-#define MAX_CALLBACK_THREADS 16
-#define IDLE_EXIT_NS 2000000000u
 #define CALLBACK_IDLE_MS 2000
-/* As long as a thread's message (errors.c), so that none is cut short. */
-#define DETAIL_BYTES 512
 
 struct queue_obj;
 
