@@ -124,60 +124,6 @@ void whsem__a_op_unref_unlock(struct op *o)
     if (last) whsem__a_op_put(o);
 }
 
-/* ---- the deadline heap (engine lock held) ----------------------------------- */
-
-static void heap_swap(size_t a, size_t b)
-{
-    struct op *t = whsem__a_eng.heap[a];
-    whsem__a_eng.heap[a] = whsem__a_eng.heap[b];
-    whsem__a_eng.heap[b] = t;
-    whsem__a_eng.heap[a]->heap_pos = (uint32_t)a + 1;
-    whsem__a_eng.heap[b]->heap_pos = (uint32_t)b + 1;
-}
-
-static void heap_fix(size_t i)
-{
-    while (i > 0 && whsem__a_eng.heap[(i - 1) / 2]->deadline > whsem__a_eng.heap[i]->deadline) {
-        heap_swap(i, (i - 1) / 2);
-        i = (i - 1) / 2;
-    }
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < whsem__a_eng.heap_n && whsem__a_eng.heap[l]->deadline < whsem__a_eng.heap[m]->deadline) m = l;
-        if (r < whsem__a_eng.heap_n && whsem__a_eng.heap[r]->deadline < whsem__a_eng.heap[m]->deadline) m = r;
-        if (m == i) return;
-        heap_swap(i, m);
-        i = m;
-    }
-}
-
-bool whsem__a_heap_push(struct op *o)
-{
-    if (whsem__a_eng.heap_n == whsem__a_eng.heap_cap) {
-        size_t cap = whsem__a_eng.heap_cap ? 2 * whsem__a_eng.heap_cap : 256;
-        struct op **p = realloc(whsem__a_eng.heap, cap * sizeof *p);
-        if (!p) return false;
-        whsem__a_eng.heap = p;
-        whsem__a_eng.heap_cap = cap;
-    }
-    whsem__a_eng.heap[whsem__a_eng.heap_n] = o;
-    o->heap_pos = (uint32_t)++whsem__a_eng.heap_n;
-    heap_fix(whsem__a_eng.heap_n - 1);
-    return true;
-}
-
-void whsem__a_heap_remove(struct op *o)
-{
-    if (!o->heap_pos) return;
-    size_t i = o->heap_pos - 1;
-    o->heap_pos = 0;
-    if (i != --whsem__a_eng.heap_n) {
-        whsem__a_eng.heap[i] = whsem__a_eng.heap[whsem__a_eng.heap_n];
-        whsem__a_eng.heap[i]->heap_pos = (uint32_t)i + 1;
-        heap_fix(i);
-    }
-}
-
 /* ---- the dispatcher ---------------------------------------------------------------- */
 
 void whsem__a_poke(void)
@@ -234,7 +180,7 @@ static void unlink_pending(struct wmap *m, struct op *o)
     if (o->next) o->next->prev = o->prev;
     else m->aq_tail = o->prev;
     o->prev = o->next = NULL;
-    whsem__a_heap_remove(o);
+    whsem__deadline_remove(&whsem__a_eng.deadlines, &o->dl);
 }
 
 /* A finished operation on its way out of the engine: its ticket (if any)
@@ -465,9 +411,10 @@ static void *dispatcher(void *arg)
         uint32_t endings = atomic_load_explicit(&whsem__a_eng.endings, memory_order_acquire);
         bool sweep = endings != whsem__a_eng.swept_endings;
         whsem__a_eng.swept_endings = endings;
-        while (whsem__a_eng.heap_n && whsem__a_eng.heap[0]->deadline <= now) {
-            struct op *o = whsem__a_eng.heap[0];
-            whsem__a_heap_remove(o);
+        for (struct whsem_deadline *d;
+             (d = whsem__deadline_first(&whsem__a_eng.deadlines)) && d->at <= now;) {
+            struct op *o = whsem__a_op_of(d);
+            whsem__deadline_remove(&whsem__a_eng.deadlines, d);
             o->expired = true;
             o->m->has_expired = true;
         }
@@ -503,7 +450,8 @@ static void *dispatcher(void *arg)
             }
             if (next_scan && (!until || next_scan < until)) until = next_scan;
         }
-        if (whsem__a_eng.heap_n && (!until || whsem__a_eng.heap[0]->deadline < until)) until = whsem__a_eng.heap[0]->deadline;
+        struct whsem_deadline *first = whsem__deadline_first(&whsem__a_eng.deadlines);
+        if (first && (!until || first->at < until)) until = first->at;
         bool idle = whsem__a_eng.active == NULL;
         pthread_mutex_unlock(&whsem__a_eng.mu);
 
@@ -596,7 +544,7 @@ void whsem__async_after_fork_child(void)
         for (struct op *o = m->aq_head, *next; o; o = next) {
             next = o->next;
             o->prev = o->next = NULL;
-            o->heap_pos = 0;
+            o->dl.pos = 0;
             o->cw.obj = NULL; /* the sources forgot their waits already */
             whsem__a_set_detail(o, "the operation was started by the parent process before fork(); "
                           "only the parent can use it");
@@ -609,7 +557,7 @@ void whsem__async_after_fork_child(void)
         m->async_ops = 0; /* they counted in the parent's slot, not ours */
     }
     whsem__a_eng.active = NULL;
-    whsem__a_eng.heap_n = 0;
+    whsem__deadline_clear(&whsem__a_eng.deadlines);
     for (struct op *o = whsem__a_eng.cb_head; o; o = o->link) o->refs--;
     whsem__a_eng.cb_head = whsem__a_eng.cb_tail = NULL;
     whsem__a_eng.cb_threads = whsem__a_eng.cb_idle = 0;

@@ -15,6 +15,7 @@
 #include "async.h"
 #include "async_policy.h"
 #include "cancel.h"
+#include "deadlines.h"
 #include "handles.h"
 #include "recovery.h"
 
@@ -63,7 +64,7 @@ struct op {
     struct wmap *m;
     whsem_sem sem;
     struct hentry *sem_e;
-    uint64_t deadline;       /* CLOCK_MONOTONIC ns, 0 = none                   */
+    struct whsem_deadline dl; /* CLOCK_MONOTONIC ns (0 = none), heap place    */
     _Atomic bool cancel_req;
     bool expired;            /* its deadline passed (set by the dispatcher)    */
     bool counted;            /* its want is counted in the slot (it may not be
@@ -71,7 +72,6 @@ struct op {
     whsem_cancel cancel;
     struct cwait cw;
     struct op *prev, *next;  /* in the mapping's pending list                  */
-    uint32_t heap_pos;       /* 1-based position in the deadline heap, 0 = none */
     int32_t final;           /* status decided by the dispatcher               */
     struct op *link;         /* pool, completion batch or callback queue       */
 
@@ -108,8 +108,7 @@ struct whsem_engine {
                                     early: the dispatcher then looks at them all */
     uint32_t swept_endings;      /* the value its last full look saw */
     struct wmap *active;         /* mappings with pending operations */
-    struct op **heap;            /* pending operations with deadlines */
-    size_t heap_n, heap_cap;
+    struct whsem_deadlines deadlines; /* pending operations with deadlines */
     bool dispatcher_running;
     bool no_waitv;               /* the kernel lacks futex_waitv */
 
@@ -128,7 +127,7 @@ struct whsem_engine {
 };
 extern WHSEM_HIDDEN struct whsem_engine whsem__a_eng;
 
-/* ---- async_engine.c: the engine's state, pools, heap, dispatcher ---- */
+/* ---- async_engine.c: the engine's state, pools, dispatcher ---- */
 WHSEM_HIDDEN void whsem__a_private_wake(_Atomic uint32_t *addr);
 WHSEM_HIDDEN void whsem__a_private_wait(_Atomic uint32_t *addr, uint32_t expected, uint64_t abs_deadline_ns);
 WHSEM_HIDDEN struct op *whsem__a_op_get(void);
@@ -137,8 +136,6 @@ WHSEM_HIDDEN void whsem__a_queue_unref_locked(struct queue_obj *q, bool *recycle
 WHSEM_HIDDEN void whsem__a_queue_put(struct queue_obj *q);
 WHSEM_HIDDEN void whsem__a_queue_unref(struct queue_obj *q);
 WHSEM_HIDDEN void whsem__a_op_unref_unlock(struct op *o);
-WHSEM_HIDDEN bool whsem__a_heap_push(struct op *o);
-WHSEM_HIDDEN void whsem__a_heap_remove(struct op *o);
 /* Wakes the dispatcher for a local event; _endings when operations may
  * have ended early (it then looks at all of them). */
 WHSEM_HIDDEN void whsem__a_poke(void);
@@ -162,5 +159,10 @@ WHSEM_HIDDEN whsem_status whsem__a_start(whsem_sem sem, int64_t timeout_ms, whse
                                          whsem_callback cb, void *user_data, struct queue_obj *q,
                                          uint64_t tag, whsem_op *out_op);
 WHSEM_HIDDEN struct op *whsem__a_lock_op(whsem_op op);
+
+static inline struct op *whsem__a_op_of(struct whsem_deadline *d)
+{
+    return (struct op *)((char *)d - offsetof(struct op, dl));
+}
 
 #endif

@@ -117,14 +117,14 @@ whsem_status whsem__a_start(whsem_sem sem, int64_t timeout_ms, whsem_cancel canc
     o->m = m;
     o->sem = sem;
     o->sem_e = e;
-    o->deadline = timeout_ms > 0 ? whsem__mono_ns() + (uint64_t)timeout_ms * 1000000u : 0;
+    o->dl.at = timeout_ms > 0 ? whsem__mono_ns() + (uint64_t)timeout_ms * 1000000u : 0;
     atomic_store(&o->cancel_req, false);
     o->expired = false;
     o->counted = false;
     o->cancel = cancel;
     o->cw = (struct cwait){.notify = notify_op, .ctx = o};
     o->prev = o->next = NULL;
-    o->heap_pos = 0;
+    o->dl.pos = 0;
     if (o->detail) o->detail[0] = 0;
     pthread_mutex_unlock(&o->mu);
     if (q) {
@@ -194,7 +194,8 @@ whsem_status whsem__a_start(whsem_sem sem, int64_t timeout_ms, whsem_cancel canc
             if (m->aq_tail) m->aq_tail->next = o;
             else m->aq_head = o;
             m->aq_tail = o;
-            if (o->deadline && !whsem__a_heap_push(o)) o->deadline = whsem__mono_ns(); /* cannot time it: end it */
+            if (o->dl.at && !whsem__deadline_push(&whsem__a_eng.deadlines, &o->dl))
+                o->dl.at = whsem__mono_ns(); /* cannot time it: end it */
             whsem_status ds = whsem__a_ensure_dispatcher_locked();
             /* Under the engine lock: a dispatcher started later may end it. */
             if (ds != WHSEM_OK) whsem__a_set_detail(o, whsem_last_error());

@@ -135,7 +135,7 @@ static bool op_ended(struct op *o, uint64_t now, whsem_status *why, const char *
         return true;
     }
     *why = WHSEM_TIMEOUT;
-    return o->deadline && now >= o->deadline;
+    return o->dl.at && now >= o->dl.at;
 }
 
 static void unlink_pending(struct wmap *m, struct op *o)
@@ -145,6 +145,7 @@ static void unlink_pending(struct wmap *m, struct op *o)
     if (o->next) o->next->prev = o->prev;
     else m->aq_tail = o->prev;
     o->prev = o->next = NULL;
+    whsem__deadline_remove(&whsem__aw_eng.deadlines, &o->dl);
 }
 
 static void finish(struct op **batch, struct op *o, whsem_status st, const char *detail)
@@ -157,8 +158,8 @@ static void finish(struct op **batch, struct op *o, whsem_status st, const char 
 
 /*
  * Settles one mapping's pending operations under its segment mutex
- * (engine lock held). sweep: look at every operation for an ending, and
- * recompute the earliest deadline. Returns when the next abandonment scan
+ * (engine lock held). sweep: look at every operation for an ending (else
+ * only at those of a mapping whose operation reached its deadline). Returns when the next abandonment scan
  * is due (0: never).
  */
 static void wake_now(void *ctx, struct wmap *m, int32_t slot)
@@ -201,16 +202,15 @@ again:
         finish(batch, o, WHSEM_OK, NULL);
     }
     /* Then the ones that are over without a ticket. */
-    for (struct op *o = sweep ? m->aq_head : NULL, *next; o; o = next) {
+    for (struct op *o = (sweep || m->has_expired) ? m->aq_head : NULL, *next; o; o = next) {
         next = o->next;
         if (op_ended(o, now, &why, &detail)) {
             whsem__want_less(h, s, false, now);
             unlink_pending(m, o);
             finish(batch, o, why, detail);
-        } else if (o->deadline && (!whsem__aw_eng.next_deadline || o->deadline < whsem__aw_eng.next_deadline)) {
-            whsem__aw_eng.next_deadline = o->deadline;
         }
     }
+    m->has_expired = false;
     /* We are not waiting on our slot now: wake-ups of it go to waits that
      * are, one per grant left over. */
     whsem__settle_leftovers_locked(m, wake_now, NULL);
@@ -248,9 +248,13 @@ static DWORD WINAPI dispatcher(void *arg)
         uint64_t now = whsem__w_mono_ns();
         uint32_t seq = atomic_load(&whsem__aw_eng.ctl_seq);
         uint32_t endings = atomic_load(&whsem__aw_eng.endings);
-        bool sweep = endings != whsem__aw_eng.swept_endings || (whsem__aw_eng.next_deadline && now >= whsem__aw_eng.next_deadline);
+        bool sweep = endings != whsem__aw_eng.swept_endings;
         whsem__aw_eng.swept_endings = endings;
-        if (sweep) whsem__aw_eng.next_deadline = 0; /* settle recomputes it */
+        for (struct whsem_deadline *d;
+             (d = whsem__deadline_first(&whsem__aw_eng.deadlines)) && d->at <= now;) {
+            whsem__deadline_remove(&whsem__aw_eng.deadlines, d);
+            whsem__aw_op_of(d)->m->has_expired = true;
+        }
         struct op *batch = NULL;
         HANDLE objs[MAXIMUM_WAIT_OBJECTS];
         DWORD n = 0;
@@ -270,7 +274,8 @@ static DWORD WINAPI dispatcher(void *arg)
             else polled = true;
             if (next_scan && (!until || next_scan < until)) until = next_scan;
         }
-        if (whsem__aw_eng.next_deadline && (!until || whsem__aw_eng.next_deadline < until)) until = whsem__aw_eng.next_deadline;
+        struct whsem_deadline *first = whsem__deadline_first(&whsem__aw_eng.deadlines);
+        if (first && (!until || first->at < until)) until = first->at;
         bool idle = whsem__aw_eng.active == NULL;
         ReleaseSRWLockExclusive(&whsem__aw_eng.mu);
 

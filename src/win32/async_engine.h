@@ -11,6 +11,7 @@
 
 #include "win32.h"
 #include "../async_policy.h"
+#include "../deadlines.h"
 
 #define MAX_WAIT_MAPS (MAXIMUM_WAIT_OBJECTS - 1) /* the dispatcher's event is the first */
 #define CALLBACK_IDLE_MS 2000
@@ -37,7 +38,7 @@ struct op {
     struct wmap *m;           /* holds one use of it while pending              */
     whsem_sem sem;
     struct hentry *sem_e;
-    uint64_t deadline;        /* monotonic ns, 0 = none                         */
+    struct whsem_deadline dl; /* monotonic ns (0 = none), heap place            */
     _Atomic bool cancel_req;
     whsem_cancel cancel;
     struct cwait cw;
@@ -75,7 +76,7 @@ struct whsem_wengine {
     _Atomic uint32_t ctl_seq; /* bumped with every poke                          */
     _Atomic uint32_t endings; /* bumped by anything that may end operations early */
     uint32_t swept_endings;
-    uint64_t next_deadline;   /* earliest deadline of a pending operation, 0 none */
+    struct whsem_deadlines deadlines; /* pending operations with deadlines     */
     struct wmap *active;      /* mappings with pending operations                */
     bool dispatcher_running;
 
@@ -117,5 +118,10 @@ WHSEM_HIDDEN struct op *whsem__aw_lock_op(whsem_op op);
 WHSEM_HIDDEN whsem_status whsem__aw_report_locked(struct op *o, whsem_status st);
 WHSEM_HIDDEN uint64_t whsem__aw_thread_cpu(HANDLE t);
 WHSEM_HIDDEN void whsem__aw_start_callback_thread_locked(void);
+
+static inline struct op *whsem__aw_op_of(struct whsem_deadline *d)
+{
+    return (struct op *)((char *)d - offsetof(struct op, dl));
+}
 
 #endif

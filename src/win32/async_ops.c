@@ -105,8 +105,10 @@ whsem_status whsem__aw_enqueue(struct op *o, int32_t check_ms)
         if (m->aq_tail) m->aq_tail->next = o;
         else m->aq_head = o;
         m->aq_tail = o;
-        if (o->deadline && (!whsem__aw_eng.next_deadline || o->deadline < whsem__aw_eng.next_deadline))
-            whsem__aw_eng.next_deadline = o->deadline;
+        if (o->dl.at && !whsem__deadline_push(&whsem__aw_eng.deadlines, &o->dl)) {
+            o->dl.at = whsem__w_mono_ns(); /* cannot time it: end it */
+            m->has_expired = true;
+        }
     }
     ReleaseSRWLockExclusive(&whsem__aw_eng.mu);
     if (st == WHSEM_OK) {
@@ -159,7 +161,8 @@ whsem_status whsem__aw_start(whsem_sem sem, int64_t timeout_ms, whsem_cancel can
     o->m = m;
     o->sem = sem;
     o->sem_e = e;
-    o->deadline = timeout_ms > 0 ? whsem__w_mono_ns() + (uint64_t)timeout_ms * 1000000u : 0;
+    o->dl.at = timeout_ms > 0 ? whsem__w_mono_ns() + (uint64_t)timeout_ms * 1000000u : 0;
+    o->dl.pos = 0;
     atomic_store(&o->cancel_req, false);
     o->cancel = cancel;
     o->cw = (struct cwait){.notify = notify_op, .ctx = o};

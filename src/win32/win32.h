@@ -122,6 +122,7 @@ struct wmap {
     struct op *aq_head, *aq_tail; /* pending operations, oldest first           */
     struct wmap *active_next;
     bool active;
+    bool has_expired;        /* one of its operations reached its deadline      */
     int32_t async_check_ms;  /* shortest abandonment check of those operations  */
 
     struct wmap *next;       /* maps list, under maps_mu                        */

@@ -21,6 +21,7 @@ set(WHSEM_WIN32_SOURCES
   src/abi_checksums.generated.c
   src/accounting.c
   src/answers.c
+  src/deadlines.c
   src/api.c
   src/names.c
   src/sha2.c
