@@ -6,8 +6,8 @@
 #ifndef WHSEM_LINUX_PLATFORM_H
 #define WHSEM_LINUX_PLATFORM_H
 
-#include "../cancel.h"
-#include "../mapping.h"
+#include "cancel.h"
+#include "mapping.h"
 
 typedef struct seg_slot whsem_slot;
 typedef struct seg_header whsem_header;

@@ -19,7 +19,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr int kSlots = 1024;
-// seg_header.lock and the slots' pid fields (src/layout.h).
+// seg_header.lock and the slots' pid fields (src/linux/layout.h).
 constexpr size_t kHeaderSize = 4096, kSlotSize = 64, kSlotPidOffset = 24;
 
 // Uids no process of the test runs as: an attacker and a victim.

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The bus guard (src/busguard.c) against real truncations: a truncated
+// The bus guard (src/linux/busguard.c) against real truncations: a truncated
 // registered mapping must leave the process alive, its flag set and the
 // range reading zeros, and every SIGBUS that is not ours must reach the
 // disposition that was there before, as the kernel would have delivered it.

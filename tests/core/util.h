@@ -492,7 +492,7 @@ inline std::string ForkKindName(const ::testing::TestParamInfo<bool> &i)
     return i.param ? "raw_syscall_fork" : "fork";
 }
 
-// Read-locks every liveness byte of a segment file (see src/layout.h), as
+// Read-locks every liveness byte of a segment file (see src/linux/layout.h), as
 // anyone who can read the file can; the descriptor is kept on purpose.
 inline bool ReadLockLivenessBytes(const std::string &path)
 {
