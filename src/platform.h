@@ -28,6 +28,12 @@
  *   WHSEM_P_WHERE_FMT, WHSEM_P_WHERE(m)  how a segment is named in messages
  *   whsem__slot_alive(m, i, process_only)  liveness (see each DESIGN.md)
  *   struct cwait, whsem__cancel_triggered(w)  a wait's cancellation
+ *   whsem_mutex, WHSEM_MUTEX_INIT, whsem__mutex_lock/unlock  a plain lock
+ *   whsem__p_init()          the process-wide set-up before first use
+ *   whsem__p_h_ptr(e), whsem__p_h_end(e, h), whsem__p_h_recycle(h)  the
+ *                            handle table: an entry's object, ending a live
+ *                            handle (false if another thread ended it
+ *                            first), giving its entry back
  */
 #ifndef WHSEM_PLATFORM_H
 #define WHSEM_PLATFORM_H

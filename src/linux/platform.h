@@ -52,4 +52,16 @@ WHSEM_HIDDEN void whsem__p_release_dead_locked(struct wmap *m, uint32_t i, uint3
 /* A truncated file (busguard), or lock-word bits no library writes. */
 WHSEM_HIDDEN whsem_status whsem__p_segment_ok_locked(struct wmap *m);
 
+
+typedef pthread_mutex_t whsem_mutex;
+#define WHSEM_MUTEX_INIT PTHREAD_MUTEX_INITIALIZER
+static inline void whsem__mutex_lock(whsem_mutex *mu) { pthread_mutex_lock(mu); }
+static inline void whsem__mutex_unlock(whsem_mutex *mu) { pthread_mutex_unlock(mu); }
+
+static inline void whsem__p_init(void) { whsem__init(); }
+
+static inline void *whsem__p_h_ptr(struct hentry *e) { return atomic_load(&e->ptr); }
+static inline bool whsem__p_h_end(struct hentry *e, uint64_t h) { return whsem__h_kill_cas(e, h); }
+static inline void whsem__p_h_recycle(uint64_t h) { whsem__h_recycle(h); }
+
 #endif

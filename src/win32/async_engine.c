@@ -22,6 +22,7 @@
  * a stale handle can always be looked at; each records its live handle,
  * checked under its own lock.
  */
+#include "accounting.h"
 #include "async_engine.h"
 
 #include <stdio.h>

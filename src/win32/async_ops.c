@@ -3,6 +3,7 @@
  * Asynchronous operations on Windows: starting one, and poll, wait, take,
  * cancel and free, and how an operation completes.
  */
+#include "accounting.h"
 #include "async_engine.h"
 
 #include <stdio.h>

@@ -3,6 +3,7 @@
  * else leans on (clocks, per-thread events). (Versions and status names:
  * ../status.c.)
  */
+#include "fork_hooks.h"
 #include "win32.h"
 
 #include <stdarg.h>
@@ -154,3 +155,6 @@ void whsem__w_fault_point(const char *name)
         TerminateProcess(GetCurrentProcess(), 137); /* die exactly here, like a kill */
 }
 #endif
+
+/* Windows processes do not fork: the modules' fork hooks are never needed. */
+void whsem__on_fork(const struct whsem_fork_hooks *hooks) { (void)hooks; }

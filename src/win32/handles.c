@@ -18,7 +18,7 @@
 
 #include <stdlib.h>
 
-#define KIND_BITS 4
+#define KIND_BITS WHSEM_HKIND_BITS
 #define INDEX_BITS 24
 #define GEN_SHIFT (KIND_BITS + INDEX_BITS)
 #define MAX_ENTRIES (1u << INDEX_BITS)

@@ -20,6 +20,7 @@
  * F!gen, so that every later open meets a fresh semaphore: the Linux
  * library's unlink, without a file system.
  */
+#include "accounting.h"
 #include "win32.h"
 
 #include <limits.h>

@@ -11,6 +11,7 @@
  * only then looks at its deadline, source and handle: a ticket racing
  * with a timeout or cancellation is delivered, never lost.
  */
+#include "accounting.h"
 #include "win32.h"
 
 #include <stdlib.h>

@@ -153,6 +153,9 @@ WHSEM_HIDDEN void whsem__w_fault_point(const char *name);
 
 /* ---- Handle table (handles.c) ---------------------------------------------- */
 
+/* A handle is gen:36 | index:24 | kind:4 (handles.c). */
+#define WHSEM_HKIND_BITS 4
+
 enum hkind { HK_FREE = 0, HK_SEM = 1, HK_TICKET = 2, HK_OP = 3, HK_CANCEL = 4, HK_QUEUE = 5 };
 
 /* A handle is gen:36 | index:24 | kind:4, as on Linux. Entries are never
@@ -209,27 +212,12 @@ WHSEM_HIDDEN void whsem__give_back_unpublished(struct wmap *m);
 
 /* ---- Cancellation (cancel.c) ----------------------------------------------- */
 
-/* A wait registered with a cancellation source: notify() runs (under the
- * cancellation lock) when the source is triggered. */
-struct cwait {
-    struct cwait *prev, *next;
-    struct cancel_obj *obj;
-    void (*notify)(struct cwait *w);
-    void *ctx;
-};
-
-/* WHSEM_OK (registered), WHSEM_CANCELED (already triggered) or an error. */
-WHSEM_HIDDEN whsem_status whsem__cancel_register(whsem_cancel c, struct cwait *w);
-WHSEM_HIDDEN void whsem__cancel_unregister(struct cwait *w);
-WHSEM_HIDDEN bool whsem__cancel_triggered(struct cwait *w);
+#include "cancel.h"
 
 /* ---- Asynchronous engine (async.c) ------------------------------------------ */
 
 /* Something may have ended pending operations early (a semaphore handle
  * was closed): the dispatcher looks at all of them. */
 WHSEM_HIDDEN void whsem__async_poke(void);
-
-/* The shared ticket accounting and recovery, on win32/platform.h. */
-#include "accounting.h"
 
 #endif

@@ -23,6 +23,7 @@ set(WHSEM_WIN32_SOURCES
   src/answers.c
   src/deadlines.c
   src/api.c
+  src/cancel.c
   src/names.c
   src/sha2.c
   src/status.c
@@ -30,7 +31,6 @@ set(WHSEM_WIN32_SOURCES
   src/win32/async_engine.c
   src/win32/async_ops.c
   src/win32/async_queues.c
-  src/win32/cancel.c
   src/win32/errors.c
   src/win32/handles.c
   src/win32/segment.c

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Cancellation sources (cancel.c): the waits registered with a source are
- * notified when it is triggered.
+ * Cancellation sources (cancel.c, both platforms): the waits registered
+ * with a source are notified when it is triggered.
  */
 #ifndef WHSEM_CANCEL_H
 #define WHSEM_CANCEL_H
@@ -20,6 +20,7 @@ struct cwait {
     void *ctx;
 };
 
+/* WHSEM_OK (registered), WHSEM_CANCELED (already triggered) or an error. */
 WHSEM_HIDDEN whsem_status whsem__cancel_register(whsem_cancel c, struct cwait *w);
 WHSEM_HIDDEN void whsem__cancel_unregister(struct cwait *w);
 WHSEM_HIDDEN bool whsem__cancel_triggered(struct cwait *w);

@@ -1,5 +1,7 @@
+/* SPDX-License-Identifier: MIT */
 /*
- * Cancellation sources.
+ * Cancellation sources, on both platforms (the primitives are
+ * platform.h's: a mutex, the handle table, fork hooks).
  *
  * A source keeps the list of waits currently using it; triggering it
  * marks it and notifies each of them under the source's lock, so a wait
@@ -9,10 +11,8 @@
  * by handle index: sources are independent of each other.
  */
 #include "cancel.h"
-#include "handles.h"
-#include "process.h"
-
-#include <pthread.h>
+#include "fork_hooks.h"
+#include "platform.h"
 
 #include <stdlib.h>
 
@@ -25,26 +25,26 @@ struct cancel_obj {
     struct cancel_obj *all_prev, *all_next;
 };
 
-static pthread_mutex_t stripes[NSTRIPES] = {[0 ... NSTRIPES - 1] = PTHREAD_MUTEX_INITIALIZER};
-static pthread_mutex_t all_mu = PTHREAD_MUTEX_INITIALIZER;
+static whsem_mutex stripes[NSTRIPES] = {[0 ... NSTRIPES - 1] = WHSEM_MUTEX_INIT};
+static whsem_mutex all_mu = WHSEM_MUTEX_INIT;
 static struct cancel_obj *all_objs;
 
 static unsigned stripe_of(whsem_cancel c) { return (unsigned)(c >> WHSEM_HKIND_BITS) % NSTRIPES; }
 
 static void all_unlink(struct cancel_obj *o)
 {
-    pthread_mutex_lock(&all_mu);
+    whsem__mutex_lock(&all_mu);
     if (o->all_prev) o->all_prev->all_next = o->all_next;
     else all_objs = o->all_next;
     if (o->all_next) o->all_next->all_prev = o->all_prev;
-    pthread_mutex_unlock(&all_mu);
+    whsem__mutex_unlock(&all_mu);
 }
 
 WHSEM_API whsem_status WHSEM_CALL whsem_cancel_new(whsem_cancel *out_cancel)
 {
     if (!out_cancel) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_cancel is NULL");
     *out_cancel = 0;
-    whsem__init();
+    whsem__p_init();
     struct cancel_obj *o = calloc(1, sizeof *o);
     if (!o) return whsem__fail(WHSEM_E_NO_MEMORY, "out of memory for a cancellation source");
     whsem_status st;
@@ -53,66 +53,66 @@ WHSEM_API whsem_status WHSEM_CALL whsem_cancel_new(whsem_cancel *out_cancel)
         free(o);
         return st;
     }
-    pthread_mutex_lock(&all_mu);
+    whsem__mutex_lock(&all_mu);
     o->all_next = all_objs;
     if (all_objs) all_objs->all_prev = o;
     all_objs = o;
-    pthread_mutex_unlock(&all_mu);
+    whsem__mutex_unlock(&all_mu);
     *out_cancel = h;
     return WHSEM_OK;
 }
 
 WHSEM_API whsem_status WHSEM_CALL whsem_cancel_trigger(whsem_cancel cancel)
 {
-    pthread_mutex_t *mu = &stripes[stripe_of(cancel)];
-    pthread_mutex_lock(mu);
+    whsem_mutex *mu = &stripes[stripe_of(cancel)];
+    whsem__mutex_lock(mu);
     struct hentry *e = whsem__h_lookup(cancel, HK_CANCEL);
     if (!e) {
-        pthread_mutex_unlock(mu);
+        whsem__mutex_unlock(mu);
         return whsem__fail(WHSEM_E_INVALID_HANDLE, "0x%llx is not a live cancellation source",
                            (unsigned long long)cancel);
     }
-    struct cancel_obj *o = atomic_load(&e->ptr);
+    struct cancel_obj *o = whsem__p_h_ptr(e);
     atomic_store(&e->aux, 1);
     if (!atomic_exchange(&o->triggered, true))
         for (struct cwait *w = o->head; w; w = w->next) w->notify(w);
-    pthread_mutex_unlock(mu);
+    whsem__mutex_unlock(mu);
     return WHSEM_OK;
 }
 
 WHSEM_API whsem_status WHSEM_CALL whsem_cancel_free(whsem_cancel cancel)
 {
-    pthread_mutex_t *mu = &stripes[stripe_of(cancel)];
-    pthread_mutex_lock(mu);
+    whsem_mutex *mu = &stripes[stripe_of(cancel)];
+    whsem__mutex_lock(mu);
     struct hentry *e = whsem__h_lookup(cancel, HK_CANCEL);
-    if (!e || !whsem__h_kill_cas(e, cancel)) {
-        pthread_mutex_unlock(mu);
+    if (!e || !whsem__p_h_end(e, cancel)) {
+        whsem__mutex_unlock(mu);
         return whsem__fail(WHSEM_E_INVALID_HANDLE, "0x%llx is not a live cancellation source",
                            (unsigned long long)cancel);
     }
-    struct cancel_obj *o = atomic_load(&e->ptr);
+    struct cancel_obj *o = whsem__p_h_ptr(e);
     o->freed = true;
     bool unused = o->head == NULL;
     if (unused) all_unlink(o);
-    pthread_mutex_unlock(mu);
+    whsem__mutex_unlock(mu);
     if (unused) free(o);
-    whsem__h_recycle(cancel);
+    whsem__p_h_recycle(cancel);
     return WHSEM_OK;
 }
 
 whsem_status whsem__cancel_register(whsem_cancel c, struct cwait *w)
 {
     unsigned stripe = stripe_of(c);
-    pthread_mutex_lock(&stripes[stripe]);
+    whsem__mutex_lock(&stripes[stripe]);
     struct hentry *e = whsem__h_lookup(c, HK_CANCEL);
     if (!e) {
-        pthread_mutex_unlock(&stripes[stripe]);
+        whsem__mutex_unlock(&stripes[stripe]);
         return whsem__fail(WHSEM_E_INVALID_HANDLE, "0x%llx is not a live cancellation source",
                            (unsigned long long)c);
     }
-    struct cancel_obj *o = atomic_load(&e->ptr);
+    struct cancel_obj *o = whsem__p_h_ptr(e);
     if (atomic_load(&o->triggered)) {
-        pthread_mutex_unlock(&stripes[stripe]);
+        whsem__mutex_unlock(&stripes[stripe]);
         return WHSEM_CANCELED;
     }
     w->obj = o;
@@ -121,7 +121,7 @@ whsem_status whsem__cancel_register(whsem_cancel c, struct cwait *w)
     w->next = o->head;
     if (o->head) o->head->prev = w;
     o->head = w;
-    pthread_mutex_unlock(&stripes[stripe]);
+    whsem__mutex_unlock(&stripes[stripe]);
     return WHSEM_OK;
 }
 
@@ -129,13 +129,13 @@ void whsem__cancel_unregister(struct cwait *w)
 {
     struct cancel_obj *o = w->obj;
     if (!o) return;
-    pthread_mutex_lock(&stripes[w->stripe]);
+    whsem__mutex_lock(&stripes[w->stripe]);
     if (w->prev) w->prev->next = w->next;
     else o->head = w->next;
     if (w->next) w->next->prev = w->prev;
     bool last = o->freed && !o->head;
     if (last) all_unlink(o);
-    pthread_mutex_unlock(&stripes[w->stripe]);
+    whsem__mutex_unlock(&stripes[w->stripe]);
     if (last) free(o);
     w->obj = NULL;
 }
@@ -147,14 +147,14 @@ bool whsem__cancel_triggered(struct cwait *w)
 
 static void lock_all(void)
 {
-    for (int i = 0; i < NSTRIPES; i++) pthread_mutex_lock(&stripes[i]);
-    pthread_mutex_lock(&all_mu);
+    for (int i = 0; i < NSTRIPES; i++) whsem__mutex_lock(&stripes[i]);
+    whsem__mutex_lock(&all_mu);
 }
 
 static void unlock_all(void)
 {
-    pthread_mutex_unlock(&all_mu);
-    for (int i = NSTRIPES - 1; i >= 0; i--) pthread_mutex_unlock(&stripes[i]);
+    whsem__mutex_unlock(&all_mu);
+    for (int i = NSTRIPES - 1; i >= 0; i--) whsem__mutex_unlock(&stripes[i]);
 }
 
 /* The waits registered in the parent belong to threads the child does
