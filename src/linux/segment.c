@@ -328,6 +328,8 @@ static void *make_anchor(struct wmap *m, uint32_t i)
     char proc[64];
     snprintf(proc, sizeof proc, "/proc/self/fd/%d", qfd);
     int fd = open(proc, O_RDONLY | O_CLOEXEC);
+    /* Without /proc, the name (checked below to still be our file). */
+    if (fd < 0) fd = open(m->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0) return NULL;
     struct stat st;
     void *p = MAP_FAILED;
