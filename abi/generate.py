@@ -203,9 +203,22 @@ def ffi_kind(abi, ctype):
 
 
 def gen_ffi_table(abi):
-    rows = []
-    for f in abi["functions"]:
+    rows, typed = [], []
+    ctype = {"K_U32": "uint32_t", "K_I32": "int32_t", "K_I64": "int64_t", "K_U64": "uint64_t",
+             "K_SIZE": "size_t", "K_PTR": "void *", "K_VOID": "void"}
+    for i, f in enumerate(abi["functions"]):
         kinds = [ffi_kind(abi, p["type"]) for p in f["params"]]
+        ret = ffi_kind(abi, f["returns"])
+        proto = f'{ctype[ret]} (ABI_CALL *)({", ".join(ctype[k] for k in kinds) or "void"})'
+        args = ", ".join(f"({ctype[k]})(uintptr_t)a[{n}]" if k == "K_PTR" else f"({ctype[k]})a[{n}]"
+                         for n, k in enumerate(kinds))
+        call = f"(({proto})fn)({args})"
+        if ret == "K_VOID":
+            typed.append(f"    case {i}: {call}; return 0;\n")
+        elif ret == "K_PTR":
+            typed.append(f"    case {i}: return (int64_t)(uintptr_t){call};\n")
+        else:
+            typed.append(f"    case {i}: return (int64_t){call};\n")
         names = ", ".join(f'"{p["name"]}"' for p in f["params"])
         rows.append(f'    {{"{f["name"]}", {ffi_kind(abi, f["returns"])}, {len(kinds)}, '
                     f'{{{", ".join(kinds) or "K_VOID"}}}, {{{names or "0"}}}}},\n')
@@ -229,6 +242,24 @@ static const struct abi_function abi_functions[] = {{
 {"".join(rows)}}};
 
 #define ABI_FUNCTION_COUNT (sizeof abi_functions / sizeof abi_functions[0])
+
+#ifdef ABI_TABLE_TYPED_CALLS
+#include <stddef.h>
+#include <stdint.h>
+#ifndef ABI_CALL
+#define ABI_CALL
+#endif
+/* Calls function i (at fn) the way a runtime that binds by declared types
+ * does where libffi is not at hand: its arguments, given as 64-bit values,
+ * narrowed to each parameter's type; the result widened to 64 bits. */
+static int64_t abi_call_typed(size_t i, void (*fn)(void), const uint64_t *a)
+{{
+    (void)a;
+    switch (i) {{
+{"".join(typed)}    }}
+    return 0;
+}}
+#endif
 
 #endif
 """

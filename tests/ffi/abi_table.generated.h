@@ -50,4 +50,53 @@ static const struct abi_function abi_functions[] = {
 
 #define ABI_FUNCTION_COUNT (sizeof abi_functions / sizeof abi_functions[0])
 
+#ifdef ABI_TABLE_TYPED_CALLS
+#include <stddef.h>
+#include <stdint.h>
+#ifndef ABI_CALL
+#define ABI_CALL
+#endif
+/* Calls function i (at fn) the way a runtime that binds by declared types
+ * does where libffi is not at hand: its arguments, given as 64-bit values,
+ * narrowed to each parameter's type; the result widened to 64 bits. */
+static int64_t abi_call_typed(size_t i, void (*fn)(void), const uint64_t *a)
+{
+    (void)a;
+    switch (i) {
+    case 0: return (int64_t)((uint32_t (ABI_CALL *)(void))fn)();
+    case 1: return (int64_t)(uintptr_t)((void * (ABI_CALL *)(void))fn)();
+    case 2: return (int64_t)(uintptr_t)((void * (ABI_CALL *)(int32_t))fn)((int32_t)a[0]);
+    case 3: return (int64_t)(uintptr_t)((void * (ABI_CALL *)(void))fn)();
+    case 4: return (int64_t)((int32_t (ABI_CALL *)(void *, void *, size_t, void *))fn)((void *)(uintptr_t)a[0], (void *)(uintptr_t)a[1], (size_t)a[2], (void *)(uintptr_t)a[3]);
+    case 5: return (int64_t)((int32_t (ABI_CALL *)(void *, int32_t, void *, void *))fn)((void *)(uintptr_t)a[0], (int32_t)a[1], (void *)(uintptr_t)a[2], (void *)(uintptr_t)a[3]);
+    case 6: return (int64_t)((int32_t (ABI_CALL *)(void *, void *, void *))fn)((void *)(uintptr_t)a[0], (void *)(uintptr_t)a[1], (void *)(uintptr_t)a[2]);
+    case 7: return (int64_t)((int32_t (ABI_CALL *)(uint64_t))fn)((uint64_t)a[0]);
+    case 8: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, void *, size_t, void *))fn)((uint64_t)a[0], (void *)(uintptr_t)a[1], (size_t)a[2], (void *)(uintptr_t)a[3]);
+    case 9: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, void *))fn)((uint64_t)a[0], (void *)(uintptr_t)a[1]);
+    case 10: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, void *, void *, size_t, void *))fn)((uint64_t)a[0], (void *)(uintptr_t)a[1], (void *)(uintptr_t)a[2], (size_t)a[3], (void *)(uintptr_t)a[4]);
+    case 11: return (int64_t)((int32_t (ABI_CALL *)(void *, uint32_t))fn)((void *)(uintptr_t)a[0], (uint32_t)a[1]);
+    case 12: return (int64_t)((int32_t (ABI_CALL *)(void *, size_t, void *))fn)((void *)(uintptr_t)a[0], (size_t)a[1], (void *)(uintptr_t)a[2]);
+    case 13: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, int64_t, uint64_t, void *))fn)((uint64_t)a[0], (int64_t)a[1], (uint64_t)a[2], (void *)(uintptr_t)a[3]);
+    case 14: return (int64_t)((int32_t (ABI_CALL *)(uint64_t))fn)((uint64_t)a[0]);
+    case 15: return (int64_t)((int32_t (ABI_CALL *)(void *))fn)((void *)(uintptr_t)a[0]);
+    case 16: return (int64_t)((int32_t (ABI_CALL *)(uint64_t))fn)((uint64_t)a[0]);
+    case 17: return (int64_t)((int32_t (ABI_CALL *)(uint64_t))fn)((uint64_t)a[0]);
+    case 18: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, int64_t, uint64_t, void *, void *, void *))fn)((uint64_t)a[0], (int64_t)a[1], (uint64_t)a[2], (void *)(uintptr_t)a[3], (void *)(uintptr_t)a[4], (void *)(uintptr_t)a[5]);
+    case 19: return (int64_t)((int32_t (ABI_CALL *)(uint64_t))fn)((uint64_t)a[0]);
+    case 20: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, int64_t))fn)((uint64_t)a[0], (int64_t)a[1]);
+    case 21: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, void *))fn)((uint64_t)a[0], (void *)(uintptr_t)a[1]);
+    case 22: return (int64_t)((int32_t (ABI_CALL *)(uint64_t))fn)((uint64_t)a[0]);
+    case 23: return (int64_t)((int32_t (ABI_CALL *)(uint64_t))fn)((uint64_t)a[0]);
+    case 24: return (int64_t)((int32_t (ABI_CALL *)(void *))fn)((void *)(uintptr_t)a[0]);
+    case 25: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, void *))fn)((uint64_t)a[0], (void *)(uintptr_t)a[1]);
+    case 26: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, void *))fn)((uint64_t)a[0], (void *)(uintptr_t)a[1]);
+    case 27: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, int64_t, uint64_t, uint64_t, uint64_t, void *))fn)((uint64_t)a[0], (int64_t)a[1], (uint64_t)a[2], (uint64_t)a[3], (uint64_t)a[4], (void *)(uintptr_t)a[5]);
+    case 28: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, void *, void *))fn)((uint64_t)a[0], (void *)(uintptr_t)a[1], (void *)(uintptr_t)a[2]);
+    case 29: return (int64_t)((int32_t (ABI_CALL *)(uint64_t))fn)((uint64_t)a[0]);
+    case 30: return (int64_t)((uint32_t (ABI_CALL *)(void *))fn)((void *)(uintptr_t)a[0]);
+    }
+    return 0;
+}
+#endif
+
 #endif

@@ -1,29 +1,56 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Drives the whole libwhsem ABI the way a foreign runtime without a C
- * compiler would: dlopen() the shared library (no link-time dependency),
- * dlsym() every function listed in the table generated from the ABI
- * description, and call each through ffi_call with argument types taken
- * from that table. Success paths, every documented error path, and an
- * asynchronous acquisition completed through a libffi closure used as the
- * callback.
+ * compiler would: load the library at run time (no link-time dependency),
+ * look up every function listed in the table generated from the ABI
+ * description, and call each with argument types taken from that table.
+ * Success paths, every documented error path, and an asynchronous
+ * acquisition completed through a callback. One harness for both
+ * platforms:
+ *   Linux    dlopen + dlsym, calls and the callback through libffi
+ *            (ffi_call, a closure), as Python's ctypes or Node's ffi do;
+ *   Windows  LoadLibrary + GetProcAddress, calls through function pointers
+ *            typed from the same table (abi_call_typed), as a binding
+ *            generator's output does (built with ABI_TABLE_TYPED_CALLS).
  *
- * Usage: whsem_ffi_suite /path/to/libwhsem.so.1
+ * Usage: whsem_ffi_suite /path/to/libwhsem.so.1 (or whsem.dll)
  */
+#if defined(_WIN32) && !defined(ABI_TABLE_TYPED_CALLS)
+#define ABI_TABLE_TYPED_CALLS
+#endif
+#ifdef _WIN32
+#define ABI_CALL __cdecl
+#endif
 #include "abi_table.generated.h"
 
-#include <dlfcn.h>
-#include <ffi.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#ifdef _WIN32
+#include <windows.h>
+static void *load(const char *path) { return (void *)LoadLibraryA(path); }
+static void *lookup(void *lib, const char *name) { return (void *)GetProcAddress((HMODULE)lib, name); }
+static const char *load_error(void) { return "LoadLibrary or GetProcAddress failed"; }
+static void sleep_ms(int ms) { Sleep((DWORD)ms); }
+static long self_pid(void) { return (long)GetCurrentProcessId(); }
+#else
+#include <dlfcn.h>
+#include <ffi.h>
 #include <unistd.h>
+static void *load(const char *path) { return dlopen(path, RTLD_NOW | RTLD_LOCAL); }
+static void *lookup(void *lib, const char *name) { return dlsym(lib, name); }
+static const char *load_error(void) { return dlerror(); }
+static void sleep_ms(int ms) { usleep((useconds_t)ms * 1000); }
+static long self_pid(void) { return (long)getpid(); }
+#endif
 
 /* Status values, restated here on purpose: a foreign runtime has no header. */
 enum {
     OK = 0, TIMEOUT = 1, PENDING = 2, CANCELED = 3, E_INVALID_ARGUMENT = -1, E_INVALID_HANDLE = -2,
-    E_INVALID_NAME = -3, E_MAX_COUNT_MISMATCH = -4, E_NOT_FOUND = -13
+    E_INVALID_NAME = -3, E_MAX_COUNT_MISMATCH = -4, E_NOT_FOUND = -13, E_UNSUPPORTED = -14
 };
 
 /* What a caller's variable held before a call: anything but 0, which every
@@ -32,12 +59,15 @@ enum {
 
 static struct fn {
     void *addr;
+#ifndef ABI_TABLE_TYPED_CALLS
     ffi_cif cif;
     ffi_type *args[8];
+#endif
 } fns[ABI_FUNCTION_COUNT];
 
 static int failures, checks;
 
+#ifndef ABI_TABLE_TYPED_CALLS
 static ffi_type *ffi_of(enum abi_kind k)
 {
     switch (k) {
@@ -51,6 +81,7 @@ static ffi_type *ffi_of(enum abi_kind k)
     }
     return NULL;
 }
+#endif
 
 static int index_of(const char *name)
 {
@@ -71,6 +102,9 @@ static int index_of(const char *name)
 static int64_t call_impl(const char *name, const uint64_t *in)
 {
     int i = index_of(name);
+#ifdef ABI_TABLE_TYPED_CALLS
+    return abi_call_typed((size_t)i, (void (*)(void))fns[i].addr, in);
+#else
     const struct abi_function *f = &abi_functions[i];
     union {
         uint32_t u32;
@@ -101,6 +135,7 @@ static int64_t call_impl(const char *name, const uint64_t *in)
     case K_U32: return (uint32_t)ret;
     default: return (int64_t)ret;
     }
+#endif
 }
 
 #define P(x) ((uint64_t)(uintptr_t)(x))
@@ -119,26 +154,41 @@ static void expect(int64_t got, int64_t want, const char *what, int line)
 #define EXPECT(call_expr, want) expect((call_expr), (want), #call_expr, __LINE__)
 #define EXPECT_TRUE(cond) expect(!!(cond), 1, #cond, __LINE__)
 
-/* ---- the callback, as a libffi closure --------------------------------- */
+/* ---- the callback ------------------------------------------------------- */
 
 static volatile int callback_calls;
 static volatile int64_t callback_status = -100;
 static volatile uint64_t callback_op;
 
+static void on_callback(uint64_t op, int32_t status, void *user_data, void *closure_data)
+{
+    callback_op = op;
+    callback_status = status;
+    if (user_data != (void *)0x5eed || closure_data != (void *)0xc105e) callback_status = -99;
+    __atomic_add_fetch(&callback_calls, 1, __ATOMIC_SEQ_CST);
+}
+
+#ifdef ABI_TABLE_TYPED_CALLS
+/* A plain function in the ABI's calling convention. */
+static void ABI_CALL typed_callback(uint64_t op, int32_t status, void *user_data)
+{
+    on_callback(op, status, user_data, (void *)0xc105e);
+}
+#else
+/* A libffi closure: code made at run time, as a runtime makes for its
+ * own functions. */
 static void closure_body(ffi_cif *cif, void *ret, void **args, void *user)
 {
     (void)cif;
     (void)ret;
-    callback_op = *(uint64_t *)args[0];
-    callback_status = *(int32_t *)args[1];
-    if (*(void **)args[2] != (void *)0x5eed || user != (void *)0xc105e) callback_status = -99;
-    __atomic_add_fetch(&callback_calls, 1, __ATOMIC_SEQ_CST);
+    on_callback(*(uint64_t *)args[0], *(int32_t *)args[1], *(void **)args[2], user);
 }
+#endif
 
 static void wait_for_callbacks(int n)
 {
     for (int i = 0; i < 20000 && __atomic_load_n(&callback_calls, __ATOMIC_SEQ_CST) < n; i++)
-        usleep(1000);
+        sleep_ms(1);
 }
 
 int main(int argc, char **argv)
@@ -147,25 +197,29 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s /path/to/libwhsem.so.1\n", argv[0]);
         return 2;
     }
-    void *lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+    void *lib = load(argv[1]);
     if (!lib) {
-        fprintf(stderr, "dlopen: %s\n", dlerror());
+        fprintf(stderr, "loading %s: %s\n", argv[1], load_error());
         return 1;
     }
     for (size_t i = 0; i < ABI_FUNCTION_COUNT; i++) {
         const struct abi_function *f = &abi_functions[i];
-        fns[i].addr = dlsym(lib, f->name);
+        fns[i].addr = lookup(lib, f->name);
         if (!fns[i].addr) {
-            fprintf(stderr, "dlsym %s: %s\n", f->name, dlerror());
+            fprintf(stderr, "looking up %s: %s\n", f->name, load_error());
             return 1;
         }
+#ifndef ABI_TABLE_TYPED_CALLS
         for (int k = 0; k < f->nparams; k++) fns[i].args[k] = ffi_of(f->params[k]);
         if (ffi_prep_cif(&fns[i].cif, FFI_DEFAULT_ABI, (unsigned)f->nparams, ffi_of(f->ret),
                          fns[i].args) != FFI_OK) {
             fprintf(stderr, "ffi_prep_cif %s failed\n", f->name);
             return 1;
         }
+#endif
     }
+    /* Nothing beyond the ABI is reachable. */
+    EXPECT_TRUE(lookup(lib, "whsem__fail") == NULL);
     /* Every function the table lists has a signature checksum. */
     for (size_t i = 0; i < ABI_FUNCTION_COUNT; i++)
         EXPECT_TRUE(call("whsem_abi_checksum", P(abi_functions[i].name)) != 0);
@@ -199,7 +253,7 @@ int main(int argc, char **argv)
 
     /* ---- open / introspection ---- */
     char name[64];
-    snprintf(name, sizeof name, "ffi-suite-%d", (int)getpid());
+    snprintf(name, sizeof name, "ffi-suite-%ld", self_pid());
     uint64_t sem = 0, sem2 = 0, none = 0;
     EXPECT(call("whsem_open", P(name), 2, P(NULL), P(&sem)), OK);
     sem2 = JUNK;
@@ -256,7 +310,7 @@ int main(int argc, char **argv)
     size_t n = 0;
     EXPECT(call("whsem_query", sem, P(&info), P(holders), 4, P(&n)), OK);
     EXPECT((int64_t)n, 1);
-    EXPECT(holders[0].pid, getpid());
+    EXPECT(holders[0].pid, self_pid());
     EXPECT(holders[0].tickets, 2);
     EXPECT(info.free_count, 0);
     info.struct_size = 4;
@@ -280,7 +334,10 @@ int main(int argc, char **argv)
     EXPECT(call("whsem_cancel_trigger", c), E_INVALID_HANDLE);
     EXPECT(call("whsem_cancel_trigger", 0), E_INVALID_HANDLE);
 
-    /* ---- asynchronous, completed through a libffi closure ---- */
+    /* ---- asynchronous, completed through the callback ---- */
+#ifdef ABI_TABLE_TYPED_CALLS
+    void *cb_code = (void *)typed_callback;
+#else
     ffi_cif cb_cif;
     ffi_type *cb_args[3] = {&ffi_type_uint64, &ffi_type_sint32, &ffi_type_pointer};
     void *cb_code = NULL;
@@ -290,6 +347,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "cannot make the libffi closure\n");
         return 1;
     }
+#endif
     /* Held before: t2. Both tickets are held from here on. */
     uint64_t op = 0, op2 = 0, ta = 0, tb = 0, tc = 0;
     EXPECT(call("whsem_acquire", sem, 0, 0, P(&ta)), OK);
@@ -341,11 +399,16 @@ int main(int argc, char **argv)
     int32_t fd = -1;
     EXPECT(call("whsem_queue_new", P(&q)), OK);
     EXPECT(call("whsem_queue_new", P(NULL)), E_INVALID_ARGUMENT);
-    EXPECT(call("whsem_queue_fd", q, P(&fd)), OK);
-    EXPECT_TRUE(fd >= 0);
     uint64_t qh = 0;
     EXPECT(call("whsem_queue_handle", q, P(&qh)), OK);
+#ifdef _WIN32
+    EXPECT(call("whsem_queue_fd", q, P(&fd)), E_UNSUPPORTED); /* an event, no descriptor */
+    EXPECT_TRUE(qh != 0);
+#else
+    EXPECT(call("whsem_queue_fd", q, P(&fd)), OK);
+    EXPECT_TRUE(fd >= 0);
     EXPECT((int64_t)qh, fd); /* on Linux, the descriptor */
+#endif
     EXPECT(call("whsem_queue_handle", q, P(NULL)), E_INVALID_ARGUMENT);
     EXPECT(call("whsem_queue_handle", 0, P(&qh)), E_INVALID_HANDLE);
     popped = tag = JUNK;
@@ -378,10 +441,14 @@ int main(int argc, char **argv)
     EXPECT(call("whsem_close", sem), OK);
     EXPECT(call("whsem_unlink", P(name), 0x100), E_INVALID_ARGUMENT);
     EXPECT(call("whsem_unlink", P(NULL), 0), E_INVALID_ARGUMENT);
-    EXPECT(call("whsem_unlink", P(name), 0), OK);
+#ifndef _WIN32
+    EXPECT(call("whsem_unlink", P(name), 0), OK); /* Windows: gone with its last handle */
+#endif
     EXPECT(call("whsem_unlink", P(name), 0), E_NOT_FOUND);
 
+#ifndef ABI_TABLE_TYPED_CALLS
     ffi_closure_free(closure);
-    printf("libffi suite: %d checks over %zu functions, %d failed\n", checks, ABI_FUNCTION_COUNT, failures);
+#endif
+    printf("ffi suite: %d checks over %zu functions, %d failed\n", checks, ABI_FUNCTION_COUNT, failures);
     return failures ? 1 : 0;
 }
