@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the rest of the library asks of the asynchronous engine (async.c).
+ * What the rest of the library asks of the asynchronous engine (async_*.c).
  */
 #ifndef WHSEM_ASYNC_H
 #define WHSEM_ASYNC_H

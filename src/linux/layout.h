@@ -22,7 +22,7 @@
  * Invariant while nobody holds `lock`:
  *     free + sum over slots of (held + grants) == max_count
  * A process that dies while holding `lock` may leave it broken; whoever
- * takes the lock over recounts `free` from the slots (see recovery.c).
+ * takes the lock over recounts `free` from the slots (see accounting.c).
  *
  * Layout changes bump WHSEM_LAYOUT_VERSION; a library meeting another
  * version reports WHSEM_E_INCOMPATIBLE instead of guessing.

@@ -44,7 +44,7 @@ struct wmap {
     int handles;              /* open whsem_sem handles on this mapping     */
     int async_ops;            /* pending asynchronous operations            */
 
-    /* Under the engine lock (async.c): */
+    /* Under the engine lock (async_engine.c): */
     struct op *aq_head, *aq_tail; /* pending operations, oldest first        */
     struct wmap *active_next; /* in the engine's list of mappings with ops  */
     _Atomic bool active;      /* in that list (written under the engine lock

@@ -118,7 +118,7 @@ struct wmap {
     volatile LONG uses;
     bool dead;               /* torn down (under maps_mu)                       */
 
-    /* Under the engine lock (async.c): */
+    /* Under the engine lock (async_engine.c): */
     struct op *aq_head, *aq_tail; /* pending operations, oldest first           */
     struct wmap *active_next;
     bool active;
@@ -214,7 +214,7 @@ WHSEM_HIDDEN void whsem__give_back_unpublished(struct wmap *m);
 
 #include "cancel.h"
 
-/* ---- Asynchronous engine (async.c) ------------------------------------------ */
+/* ---- Asynchronous engine (async_*.c) ----------------------------------------- */
 
 /* Something may have ended pending operations early (a semaphore handle
  * was closed): the dispatcher looks at all of them. */
