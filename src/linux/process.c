@@ -42,17 +42,10 @@ const char *whsem__proc_stat_fields(const char *path, char *buf, size_t size)
     return p && p[1] == ' ' ? p + 2 : NULL;
 }
 
-/* The start time of a running process, or false if pid names none. */
-bool whsem__proc_start_ticks(pid_t pid, uint64_t *out)
+bool whsem__proc_stat_start(const char *fields, uint64_t *out)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    const char *state = whsem__proc_stat_fields(path, buf, sizeof buf);
-    /* Field 3 is the state: a zombie (or dead) process runs no code and
-     * holds nothing, even though its pid and start time remain. */
-    if (!state || *state == 'Z' || *state == 'X' || *state == 'x') return false;
-    /* starttime is field 22. */
-    const char *p = state - 1;
+    /* starttime is field 22; fields begins at field 3. */
+    const char *p = fields - 1;
     for (int field = 3; field < 22; field++) {
         p = strchr(p + 1, ' ');
         if (!p) return false;
@@ -62,6 +55,18 @@ bool whsem__proc_start_ticks(pid_t pid, uint64_t *out)
     if (end == p + 1) return false;
     *out = v;
     return true;
+}
+
+/* The start time of a running process, or false if pid names none. */
+bool whsem__proc_start_ticks(pid_t pid, uint64_t *out)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    const char *state = whsem__proc_stat_fields(path, buf, sizeof buf);
+    /* Field 3 is the state: a zombie (or dead) process runs no code and
+     * holds nothing, even though its pid and start time remain. */
+    if (!state || *state == 'Z' || *state == 'X' || *state == 'x') return false;
+    return whsem__proc_stat_start(state, out);
 }
 
 static void read_identity(void)

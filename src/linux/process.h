@@ -33,6 +33,8 @@ WHSEM_HIDDEN bool whsem__proc_start_ticks(pid_t pid, uint64_t *out);
 /* Reads a /proc/.../stat file into buf; returns its fields from the third
  * (the state letter) on, or NULL. */
 WHSEM_HIDDEN const char *whsem__proc_stat_fields(const char *path, char *buf, size_t size);
+/* The start time (field 22) in what whsem__proc_stat_fields returned. */
+WHSEM_HIDDEN bool whsem__proc_stat_start(const char *fields, uint64_t *out);
 
 
 

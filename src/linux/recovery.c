@@ -69,7 +69,7 @@ static enum proc_verdict proc_verdict(int32_t pid, uint64_t start_ticks)
     if (!state) return errno == ENOENT || errno == ESRCH ? PROC_GONE : PROC_UNKNOWN;
     if (*state == 'Z' || *state == 'X' || *state == 'x') return PROC_GONE;
     uint64_t ticks;
-    return whsem__proc_start_ticks(pid, &ticks) && ticks == start_ticks ? PROC_RUNS : PROC_UNKNOWN;
+    return whsem__proc_stat_start(state, &ticks) && ticks == start_ticks ? PROC_RUNS : PROC_UNKNOWN;
 }
 
 bool whsem__slot_alive(struct wmap *m, uint32_t i, bool process_only)
