@@ -54,6 +54,16 @@ static inline int64_t whsem__unix_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* An absolute CLOCK_MONOTONIC deadline as the timespec the kernel takes:
+ * ts, or NULL for 0 (no deadline). */
+static inline struct timespec *whsem__deadline_ts(uint64_t abs_deadline_ns, struct timespec *ts)
+{
+    if (!abs_deadline_ns) return NULL;
+    ts->tv_sec = (time_t)(abs_deadline_ns / 1000000000u);
+    ts->tv_nsec = (long)(abs_deadline_ns % 1000000000u);
+    return ts;
+}
+
 /* Futexes on shared mappings (never FUTEX_PRIVATE_FLAG: other processes
  * wait on the same words). abs_deadline_ns is on CLOCK_MONOTONIC, 0 means
  * forever; an absolute deadline means EINTR and spurious wakeups never

@@ -52,12 +52,7 @@ void whsem__a_private_wake(_Atomic uint32_t *addr)
 
 void whsem__a_private_wait(_Atomic uint32_t *addr, uint32_t expected, uint64_t abs_deadline_ns)
 {
-    struct timespec ts, *tp = NULL;
-    if (abs_deadline_ns) {
-        ts.tv_sec = (time_t)(abs_deadline_ns / 1000000000u);
-        ts.tv_nsec = (long)(abs_deadline_ns % 1000000000u);
-        tp = &ts;
-    }
+    struct timespec ts, *tp = whsem__deadline_ts(abs_deadline_ns, &ts);
     syscall(SYS_futex, addr, FUTEX_WAIT_BITSET_PRIVATE, expected, tp, NULL, FUTEX_BITSET_MATCH_ANY);
 }
 
@@ -483,12 +478,7 @@ static void *dispatcher(void *arg)
         } else {
             idle_since = 0;
         }
-        struct timespec ts, *tp = NULL;
-        if (until) {
-            ts.tv_sec = (time_t)(until / 1000000000u);
-            ts.tv_nsec = (long)(until % 1000000000u);
-            tp = &ts;
-        }
+        struct timespec ts, *tp = whsem__deadline_ts(until, &ts);
         if (!whsem__a_eng.no_waitv) {
             long r = syscall(SYS_futex_waitv, w, n, 0, tp, CLOCK_MONOTONIC);
             if (r < 0 && errno == ENOSYS) whsem__a_eng.no_waitv = true; /* read under the lock next round */

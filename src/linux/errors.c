@@ -53,12 +53,7 @@ whsem_status whsem__fail_errno(int err, const char *what, const char *path)
 
 int whsem__futex_wait(_Atomic uint32_t *addr, uint32_t expected, uint64_t abs_deadline_ns)
 {
-    struct timespec ts, *tp = NULL;
-    if (abs_deadline_ns) {
-        ts.tv_sec = (time_t)(abs_deadline_ns / 1000000000u);
-        ts.tv_nsec = (long)(abs_deadline_ns % 1000000000u);
-        tp = &ts;
-    }
+    struct timespec ts, *tp = whsem__deadline_ts(abs_deadline_ns, &ts);
     /* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline. */
     long r = syscall(SYS_futex, addr, FUTEX_WAIT_BITSET, expected, tp, NULL, FUTEX_BITSET_MATCH_ANY);
     return r == 0 ? 0 : errno;
