@@ -24,6 +24,15 @@ int DieAt(const char *point, const std::function<void()> &before, const std::fun
     return Reap(child);
 }
 
+// What dies at the "acquire" fault point: a fresh open of a max-2 name
+// and a try for one of its tickets.
+void OpenAndAcquire(const char *name)
+{
+    whsem_sem s;
+    whsem_ticket t;
+    if (whsem_open(name, 2, nullptr, &s) == WHSEM_OK) whsem_acquire(s, 0, 0, &t);
+}
+
 } // namespace
 
 // ---- Issue 12: nothing a process leaves behind, and no process that stops,
@@ -63,12 +72,7 @@ TEST_P(FaultsFork, DeathInsideTheLockWithALiveChildIsRepairedInTime)
             whsem_acquire(s, 0, 0, &t); // one ticket held, then a child
             orphan->pid = ForkSleeper(raw);
         },
-        [&] {
-            whsem_sem s;
-            if (whsem_open(name.c_str(), 2, nullptr, &s) != WHSEM_OK) return;
-            whsem_ticket t;
-            whsem_acquire(s, 0, 0, &t);
-        });
+        [&] { OpenAndAcquire(name.c_str()); });
     ASSERT_EQ(code, 128 + SIGKILL) << "the fault point did not fire";
     ASSERT_GT(orphan->pid.load(), 0);
     // Both tickets (the one held, the one being taken) come back while the
@@ -111,12 +115,7 @@ TEST(FaultsInherited, DeathInsideTheLockOfAProcessThatSharedItsLiveness)
             orphan->pid = ForkSleeper(false); // the "command", holding fd
             close(fd);
         },
-        [&] {
-            whsem_sem s;
-            if (whsem_open(sem.c_name(), 2, nullptr, &s) != WHSEM_OK) return;
-            whsem_ticket t;
-            whsem_acquire(s, 0, 0, &t);
-        });
+        [&] { OpenAndAcquire(sem.c_name()); });
     ASSERT_EQ(code, 128 + SIGKILL) << "the fault point did not fire";
     ASSERT_GT(orphan->pid.load(), 0);
     auto t0 = Clock::now();
@@ -124,8 +123,7 @@ TEST(FaultsInherited, DeathInsideTheLockOfAProcessThatSharedItsLiveness)
     WH_EXPECT(WHSEM_OK, whsem_acquire(sem.get(), 5000, 0, &a)); // the lock is taken over
     EXPECT_LT(SecondsSince(t0), 5.0);
     WH_EXPECT(WHSEM_TIMEOUT, whsem_acquire(sem.get(), 300, 0, &b)); // the command's ticket lives
-    kill(orphan->pid, SIGKILL);
-    waitpid(orphan->pid, nullptr, 0); // not ours: a no-op; the init process reaps it
+    kill(orphan->pid, SIGKILL); // not our child: init reaps it
     WH_EXPECT(WHSEM_OK, whsem_acquire(sem.get(), 10000, 0, &b)); // and comes back when it dies
     whsem_release(a);
     whsem_release(b);
