@@ -13,6 +13,8 @@
  * are not held up for long. */
 #define STALL_NS 50000000u
 #define MAX_CALLBACK_THREADS 16
+/* Extra callback threads exit after this long with nothing to run. */
+#define CALLBACK_IDLE_MS 2000
 /* The dispatcher exits after this long with nothing pending. */
 #define IDLE_EXIT_NS 2000000000u
 /* Mappings the dispatcher cannot wait on (past the platform's limit, or

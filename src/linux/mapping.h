@@ -55,7 +55,7 @@ struct wmap {
 
     /* Waits that ended while the segment lock could not be had (its holder
      * stopped): their `want` is still counted in our slot, which also keeps
-     * the mapping alive. The dispatcher pays it back (whsem__settle_locked)
+     * the mapping alive. The dispatcher pays it back (dispatcher.c)
      * as soon as it gets the lock; only it does, so that it can decide,
      * under that lock, whether the mapping it holds is unused now. */
     _Atomic uint32_t owed_want;

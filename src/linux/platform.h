@@ -9,6 +9,10 @@
 #include "cancel.h"
 #include "mapping.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/types.h>
+
 typedef struct seg_slot whsem_slot;
 typedef struct seg_header whsem_header;
 
@@ -44,7 +48,6 @@ static inline void whsem__p_wake_locked(struct wmap *m, uint32_t i)
  * takeover of the segment lock, which a descriptor handed to another
  * process must not keep (SLOT_F_INHERITED). Doubt answers "alive". */
 WHSEM_HIDDEN bool whsem__slot_alive(struct wmap *m, uint32_t i, bool process_only);
-WHSEM_HIDDEN bool whsem__slot_alive(struct wmap *m, uint32_t i, bool process_only);
 /* Frees a dead process's slot whose counts are zero: its share of the
  * lock sleepers, its identity, then its state (by CAS: an attaching
  * process may have taken the slot over meanwhile). */
@@ -58,7 +61,116 @@ typedef pthread_mutex_t whsem_mutex;
 static inline void whsem__mutex_lock(whsem_mutex *mu) { pthread_mutex_lock(mu); }
 static inline void whsem__mutex_unlock(whsem_mutex *mu) { pthread_mutex_unlock(mu); }
 
+static inline void whsem__mutex_init(whsem_mutex *mu) { pthread_mutex_init(mu, NULL); }
+
+typedef pthread_cond_t whsem_cond;
+#define WHSEM_COND_INIT PTHREAD_COND_INITIALIZER
+static inline void whsem__cond_signal(whsem_cond *cv) { pthread_cond_signal(cv); }
+/* Waits on cv (mu held) at most ms; false when the time ran out. */
+WHSEM_HIDDEN bool whsem__cond_wait_ms(whsem_cond *cv, whsem_mutex *mu, uint32_t ms);
+
 static inline void whsem__p_init(void) { whsem__init(); }
+/* The process generation, which fork() bumps in the child (process.h). */
+static inline uint64_t whsem__p_pgen(void)
+{
+    return atomic_load_explicit(&whsem__pgen, memory_order_relaxed);
+}
+
+/* ---- the asynchronous engine's primitives (async_os.c) ---- */
+
+/* Words in this process's own memory that threads wait on (an operation's
+ * `done`): a private futex. deadline: monotonic ns, 0 = none. */
+WHSEM_HIDDEN void whsem__p_word_wait(_Atomic uint32_t *addr, uint32_t expected, uint64_t deadline);
+WHSEM_HIDDEN void whsem__p_word_wake_all(_Atomic uint32_t *addr);
+
+/* A detached library thread; its function is declared WHSEM_THREAD_FN and
+ * ends with WHSEM_THREAD_END. what names it in the message on failure. */
+#define WHSEM_THREAD_FN(name) void *name(void *arg)
+#define WHSEM_THREAD_END return NULL
+typedef void *(*whsem_thread_fn)(void *);
+WHSEM_HIDDEN whsem_status whsem__p_thread_start(whsem_thread_fn fn, const char *what);
+
+/* The blocked-thread probe: is a thread of ours that has been inside a
+ * callback for a while blocked (asleep, in I/O), or only waiting for a
+ * CPU? Its /proc state tells; the mark is unused. */
+typedef pid_t whsem_thread_id;
+WHSEM_HIDDEN whsem_thread_id whsem__p_thread_self_open(void);
+static inline void whsem__p_thread_self_close(whsem_thread_id id) { (void)id; }
+static inline uint64_t whsem__p_thread_mark(whsem_thread_id id) { (void)id; return 0; }
+WHSEM_HIDDEN bool whsem__p_thread_blocked(whsem_thread_id id, uint64_t mark);
+
+/* A completion queue's signal: an eventfd that is readable while entries
+ * are posted (set and cleared under the queue's mutex). */
+struct whsem_qsignal {
+    int efd;
+    bool readable;           /* efd holds a count */
+};
+WHSEM_HIDDEN whsem_status whsem__p_qsig_open(struct whsem_qsignal *s);
+WHSEM_HIDDEN void whsem__p_qsig_close(struct whsem_qsignal *s);
+WHSEM_HIDDEN void whsem__p_qsig_set(struct whsem_qsignal *s);
+WHSEM_HIDDEN void whsem__p_qsig_clear(struct whsem_qsignal *s);
+/* whsem_queue_fd's and whsem_queue_handle's answers. */
+static inline whsem_status whsem__p_qsig_fd(const struct whsem_qsignal *s, int32_t *fd)
+{
+    *fd = s->efd;
+    return WHSEM_OK;
+}
+#define WHSEM_P_QSIG_NO_HANDLE ((uint64_t)(int64_t)-1)
+static inline uint64_t whsem__p_qsig_handle(const struct whsem_qsignal *s)
+{
+    return (uint64_t)(int64_t)s->efd;
+}
+
+/* The dispatcher's own word, which local events bump and wake. */
+struct whsem_ctl {
+    _Atomic uint32_t word;
+};
+static inline uint32_t whsem__p_ctl_seq(struct whsem_ctl *c)
+{
+    return atomic_load_explicit(&c->word, memory_order_acquire);
+}
+WHSEM_HIDDEN void whsem__p_ctl_poke(struct whsem_ctl *c);
+static inline whsem_status whsem__p_ctl_ready(struct whsem_ctl *c) { (void)c; return WHSEM_OK; }
+static inline void whsem__p_ctl_forget(struct whsem_ctl *c) { atomic_store(&c->word, 0); }
+
+/* What the dispatcher sleeps on: its own word and the wake word of our
+ * slot in every mapping with pending operations (futex_waitv). A mapping
+ * the set has no room for (or a kernel without futex_waitv) is polled. */
+#define WHSEM_P_WAITSET_MAX 128 /* the kernel's limit */
+struct whsem_p_waitv {
+    uint64_t val;
+    uint64_t uaddr;
+    uint32_t flags;
+    uint32_t reserved;
+};
+struct whsem_waitset {
+    struct whsem_p_waitv w[WHSEM_P_WAITSET_MAX];
+    int n;
+};
+WHSEM_HIDDEN void whsem__p_ws_begin(struct whsem_waitset *ws, struct whsem_ctl *c, uint32_t seq);
+/* seen: what whsem__p_own_seen said under the segment lock. */
+WHSEM_HIDDEN bool whsem__p_ws_add(struct whsem_waitset *ws, struct wmap *m, uint32_t seen);
+/* Sleeps until an event, a wake of a member, or until (0: none). */
+WHSEM_HIDDEN void whsem__p_ws_wait(struct whsem_waitset *ws, struct whsem_ctl *c, uint32_t seq,
+                                   uint64_t until);
+/* Our slot's wake word as seen under the segment lock: a wake after it
+ * ends the dispatcher's sleep. */
+static inline uint32_t whsem__p_own_seen(struct wmap *m)
+{
+    return atomic_load_explicit(&m->slots[m->slot].wake_seq, memory_order_acquire);
+}
+
+/* Wakes decided under a segment lock and done once the engine lock is let
+ * go. Words, not mappings: a mapping that leaves the engine may be
+ * unmapped by then, and a wake on a stale word is harmless. */
+struct whsem_wakes {
+    _Atomic uint32_t *word[8];
+    int count[8];
+    int n;
+};
+/* The shape of whsem__settle_leftovers_locked's wake callback. */
+WHSEM_HIDDEN void whsem__p_wake_defer(void *wakes, struct wmap *m, int32_t slot);
+WHSEM_HIDDEN void whsem__p_wakes_flush(struct whsem_wakes *wk);
 
 static inline void *whsem__p_h_ptr(struct hentry *e) { return atomic_load(&e->ptr); }
 static inline bool whsem__p_h_end(struct hentry *e, uint64_t h) { return whsem__h_kill_cas(e, h); }

@@ -126,21 +126,3 @@ whsem_status whsem__p_segment_ok_locked(struct wmap *m)
         return whsem__fail(WHSEM_E_CORRUPT, "%s: the lock word or mode is garbled", m->path);
     return WHSEM_OK;
 }
-
-static void wake_now(void *ctx, struct wmap *m, int32_t slot)
-{
-    (void)ctx;
-    whsem__futex_wake(&m->slots[slot].wake_seq, (uint32_t)slot == m->slot ? INT32_MAX : 1);
-}
-
-void whsem__settle_locked(struct wmap *m)
-{
-    struct seg_header *h = m->hdr;
-    struct seg_slot *s = &m->slots[m->slot];
-    uint32_t n = atomic_exchange(&m->owed_want, 0);
-    m->async_ops -= (int)atomic_exchange(&m->owed_async_ops, 0);
-    uint64_t now = whsem__mono_ns();
-    for (; n && s->want; n--) whsem__want_less(h, s, false, now);
-    /* Grants made to the waits that gave up belong to nobody here now. */
-    whsem__settle_leftovers_locked(m, wake_now, NULL);
-}

@@ -11,9 +11,6 @@
 #include "mapping.h"
 #include "seglock.h"
 
-/* Under the lock, by the dispatcher: pays m's owed_want back. */
-WHSEM_HIDDEN void whsem__settle_locked(struct wmap *m);
-
 /* The read-only descriptor m->fd, reopened if the application closed it
  * (its number may now name another file); -1 if the file cannot be found. */
 WHSEM_HIDDEN int whsem__query_fd(struct wmap *m);

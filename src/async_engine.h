@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The asynchronous engine's own parts, shared by its files and by nobody
- * else (the rest of the library sees async.h):
- *   async_engine.c     the engine's state, pools, deadline heap, dispatcher,
- *                      fork hooks
+ * The asynchronous engine's own parts, written once for every platform and
+ * shared by its files and by nobody else (the rest of the library sees
+ * async.h):
+ *   async_engine.c     the engine's state, pools, pokes, fork hooks
  *   async_ops.c        operations: start, poll, wait, take, cancel, free,
  *                      and their completion
  *   async_queues.c     completion queues
  *   async_callbacks.c  callback threads
+ *   dispatcher.c       the dispatcher: how pending operations of the
+ *                      shared-memory backend wait, get tickets and end
+ * What differs per OS (threads, the condition variable, private wait
+ * words, the queue's signal, the dispatcher's multi-wait, the blocked-
+ * thread probe) is a primitive of the platform seam (platform.h).
  */
 #ifndef WHSEM_ASYNC_ENGINE_H
 #define WHSEM_ASYNC_ENGINE_H
@@ -16,39 +21,20 @@
 #include "async_policy.h"
 #include "cancel.h"
 #include "deadlines.h"
-#include "handles.h"
-#include "recovery.h"
+#include "platform.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <sys/syscall.h>
-#include <sys/types.h>
-
-#ifndef SYS_futex_waitv
-#define SYS_futex_waitv 449
-#endif
-#ifndef FUTEX_32
-#define FUTEX_32 2
-#endif
-
-struct futex_waitv_arg {
-    uint64_t val;
-    uint64_t uaddr;
-    uint32_t flags;
-    uint32_t reserved;
-};
-
-#define MAX_WAITV 128          /* the kernel's limit */
 
 struct queue_obj;
 
 struct op {
-    pthread_mutex_t mu;      /* guards everything below but the engine's part */
+    whsem_mutex mu;          /* guards everything below but the engine's part */
     uint64_t h;              /* the live handle, 0 once freed                  */
     _Atomic int32_t status;  /* WHSEM_PENDING or final                         */
-    _Atomic uint32_t done;   /* futex for whsem_op_wait: 1 once final          */
+    _Atomic uint32_t done;   /* wait word for whsem_op_wait: 1 once final and
+                                posted                                         */
     uint64_t ticket;         /* the acquired ticket until taken                */
     bool taken;
     bool freed;              /* the user freed it; the engine may still hold it */
@@ -58,13 +44,13 @@ struct op {
     uint64_t cb_handle;      /* what the callback is told, even once freed      */
     struct queue_obj *q;     /* where to post, or NULL (holds a queue ref)      */
     uint64_t tag;
-    uint64_t pgen;
+    uint64_t pgen;           /* the process generation that started it          */
 
     /* The engine's part, under the engine lock while pending: */
     struct wmap *m;
     whsem_sem sem;
     struct hentry *sem_e;
-    struct whsem_deadline dl; /* CLOCK_MONOTONIC ns (0 = none), heap place    */
+    struct whsem_deadline dl; /* monotonic ns (0 = none), heap place           */
     _Atomic bool cancel_req;
     bool expired;            /* its deadline passed (set by the dispatcher)    */
     bool counted;            /* its want is counted in the slot (it may not be
@@ -88,11 +74,10 @@ struct op {
 };
 
 struct queue_obj {
-    pthread_mutex_t mu;
+    whsem_mutex mu;
     uint64_t h;              /* the live handle, 0 once freed */
-    int efd;
-    bool readable;           /* efd holds a count (mirrors "entries present") */
-    bool freed;
+    struct whsem_qsignal sig; /* set while entries are posted (level) */
+    _Atomic bool freed;
     int refs;                /* the user's handle + pending operations */
     struct qent {
         uint64_t op, tag;
@@ -102,51 +87,61 @@ struct queue_obj {
 };
 
 struct whsem_engine {
-    pthread_mutex_t mu;          /* the engine lock */
-    _Atomic uint32_t ctl;        /* private futex: local events for the dispatcher */
+    whsem_mutex mu;              /* the engine lock */
+    struct whsem_ctl ctl;        /* local events for the dispatcher */
     _Atomic uint32_t endings;    /* bumped by anything that may end operations
                                     early: the dispatcher then looks at them all */
     uint32_t swept_endings;      /* the value its last full look saw */
     struct wmap *active;         /* mappings with pending operations */
     struct whsem_deadlines deadlines; /* pending operations with deadlines */
     bool dispatcher_running;
-    bool no_waitv;               /* the kernel lacks futex_waitv */
 
-    pthread_mutex_t cb_mu;
-    pthread_cond_t cb_cv;
+    whsem_mutex cb_mu;
+    whsem_cond cb_cv;
     struct op *cb_head, *cb_tail;
     int cb_threads, cb_idle;
     struct {
-        pid_t tid;               /* a callback thread inside a callback, or 0 */
+        whsem_thread_id id;      /* a callback thread inside a callback */
+        bool inside;
         uint64_t since_ns;
+        uint64_t mark;           /* the probe's mark when it went in */
     } cb_in[MAX_CALLBACK_THREADS];
 
-    pthread_mutex_t pool_mu;
+    whsem_mutex pool_mu;
     struct op *op_pool;
     struct queue_obj *q_pool;
 };
 extern WHSEM_HIDDEN struct whsem_engine whsem__a_eng;
 
-/* ---- async_engine.c: the engine's state, pools, dispatcher ---- */
-WHSEM_HIDDEN void whsem__a_private_wake(_Atomic uint32_t *addr);
-WHSEM_HIDDEN void whsem__a_private_wait(_Atomic uint32_t *addr, uint32_t expected, uint64_t abs_deadline_ns);
+/* ---- async_engine.c: the engine's state, pools, pokes ---- */
 WHSEM_HIDDEN struct op *whsem__a_op_get(void);
 WHSEM_HIDDEN void whsem__a_op_put(struct op *o);
-WHSEM_HIDDEN void whsem__a_queue_unref_locked(struct queue_obj *q, bool *recycle);
 WHSEM_HIDDEN void whsem__a_queue_put(struct queue_obj *q);
+/* Drops a reference (the object's mutex held, and released here); the
+ * last one recycles the object. */
+WHSEM_HIDDEN void whsem__a_queue_unref_unlock(struct queue_obj *q);
 WHSEM_HIDDEN void whsem__a_queue_unref(struct queue_obj *q);
 WHSEM_HIDDEN void whsem__a_op_unref_unlock(struct op *o);
 /* Wakes the dispatcher for a local event; _endings when operations may
  * have ended early (it then looks at all of them). */
 WHSEM_HIDDEN void whsem__a_poke(void);
 WHSEM_HIDDEN void whsem__a_poke_endings(void);
+
+/* ---- dispatcher.c: pending operations of the shared-memory backend ---- */
+/* Counts a new operation in its slot, or ends it at once (a free ticket, a
+ * try, an error), and hands a pending one to the dispatcher. */
+WHSEM_HIDDEN whsem_status whsem__a_shm_start(struct op *o, int64_t timeout_ms, int32_t check_ms);
 WHSEM_HIDDEN whsem_status whsem__a_ensure_dispatcher_locked(void);
+/* Ends an operation that is over (no locks held): an OK one gets its
+ * ticket handle, then it completes. */
 WHSEM_HIDDEN void whsem__a_finish_op(struct op *o, whsem_status st);
 
 /* ---- async_callbacks.c: callback threads ---- */
 WHSEM_HIDDEN void whsem__a_queue_callback(struct op *o);
-WHSEM_HIDDEN void whsem__a_check_callback_stall(void);
-WHSEM_HIDDEN bool whsem__a_callbacks_waiting(void);
+/* Starts another callback thread if every one is blocked inside a
+ * callback; whether callbacks are queued (the dispatcher then looks again
+ * soon). */
+WHSEM_HIDDEN bool whsem__a_check_callbacks(void);
 
 /* ---- async_queues.c: completion queues ---- */
 WHSEM_HIDDEN void whsem__a_queue_post(struct queue_obj *q, uint64_t op, uint64_t tag);

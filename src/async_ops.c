@@ -6,15 +6,9 @@
  */
 #include "async_engine.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
-#include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 /* ---- completion ---------------------------------------------------------------- */
 
@@ -37,7 +31,7 @@ const char *whsem__a_detail_of(const struct op *o) { return o->detail ? o->detai
  */
 void whsem__a_complete(struct op *o, whsem_status status, uint64_t ticket)
 {
-    pthread_mutex_lock(&o->mu);
+    whsem__mutex_lock(&o->mu);
     bool release_now = o->freed && ticket;
     o->ticket = release_now ? 0 : ticket;
     /* Order matters: final for whsem_op_poll first (whoever pops it from a
@@ -47,16 +41,16 @@ void whsem__a_complete(struct op *o, whsem_status status, uint64_t ticket)
     bool callback = o->cb != NULL;
     struct queue_obj *q = callback || o->freed ? NULL : o->q;
     uint64_t h = o->h, tag = o->tag;
-    pthread_mutex_unlock(&o->mu);
+    whsem__mutex_unlock(&o->mu);
     if (q) whsem__a_queue_post(q, h, tag);
     atomic_store_explicit(&o->done, 1, memory_order_release);
-    whsem__a_private_wake(&o->done);
+    whsem__p_word_wake_all(&o->done);
     if (release_now) whsem_release(ticket);
     if (callback) {
         whsem__a_queue_callback(o); /* the engine's reference goes with it */
         return;
     }
-    pthread_mutex_lock(&o->mu);
+    whsem__mutex_lock(&o->mu);
     whsem__a_op_unref_unlock(o);
 }
 
@@ -101,7 +95,7 @@ whsem_status whsem__a_start(whsem_sem sem, int64_t timeout_ms, whsem_cancel canc
         whsem__unprotect(saved);
         return st;
     }
-    pthread_mutex_lock(&o->mu);
+    whsem__mutex_lock(&o->mu);
     o->h = h;
     atomic_store(&o->status, WHSEM_PENDING);
     atomic_store(&o->done, 0);
@@ -113,11 +107,11 @@ whsem_status whsem__a_start(whsem_sem sem, int64_t timeout_ms, whsem_cancel canc
     o->cb_handle = h;
     o->q = q;
     o->tag = tag;
-    o->pgen = atomic_load(&whsem__pgen);
+    o->pgen = whsem__p_pgen();
     o->m = m;
     o->sem = sem;
     o->sem_e = e;
-    o->dl.at = timeout_ms > 0 ? whsem__mono_ns() + (uint64_t)timeout_ms * 1000000u : 0;
+    o->dl.at = timeout_ms > 0 ? whsem__p_mono_ns() + (uint64_t)timeout_ms * 1000000u : 0;
     atomic_store(&o->cancel_req, false);
     o->expired = false;
     o->counted = false;
@@ -126,11 +120,11 @@ whsem_status whsem__a_start(whsem_sem sem, int64_t timeout_ms, whsem_cancel canc
     o->prev = o->next = NULL;
     o->dl.pos = 0;
     if (o->detail) o->detail[0] = 0;
-    pthread_mutex_unlock(&o->mu);
+    whsem__mutex_unlock(&o->mu);
     if (q) {
-        pthread_mutex_lock(&q->mu);
+        whsem__mutex_lock(&q->mu);
         q->refs++;
-        pthread_mutex_unlock(&q->mu);
+        whsem__mutex_unlock(&q->mu);
     }
     whsem__h_publish(h, o, 0);
 
@@ -144,77 +138,11 @@ whsem_status whsem__a_start(whsem_sem sem, int64_t timeout_ms, whsem_cancel canc
         now_status = st; /* WHSEM_CANCELED, or the source died meanwhile */
         if (st < 0) whsem__a_set_detail(o, whsem_last_error());
     }
-    st = WHSEM_OK;
-    if (now_status == WHSEM_PENDING) {
-        /* Never blocked on another process here: if the lock is not to be
-         * had at once, the dispatcher counts the operation later. */
-        st = whsem__lock_within(m, timeout_ms == 0 ? WHSEM_TRY_LOCK_NS : DISPATCH_LOCK_NS);
-        if (st == WHSEM_TIMEOUT && timeout_ms != 0) {
-            st = WHSEM_OK;
-        } else if (st == WHSEM_OK) {
-            o->counted = true;
-            struct seg_header *hd = m->hdr;
-            struct seg_slot *s = &m->slots[m->slot];
-            if (hd->free > 0) {
-                hd->free--;
-                whsem__take(s);
-                hd->acquisitions++;
-                now_status = WHSEM_OK;
-            } else if (timeout_ms == 0) {
-                now_status = WHSEM_TIMEOUT;
-                if (whsem__take_grant(s)) now_status = WHSEM_OK;
-                else if (whsem__scan_due(m, check_ms, whsem__mono_ns()) &&
-                    whsem__scan_locked(m, false) == WHSEM_OK && hd->free > 0) {
-                    hd->free--;
-                    whsem__take(s);
-                    hd->acquisitions++;
-                    now_status = WHSEM_OK;
-                }
-            } else {
-                whsem__want_more(hd, s, whsem__mono_ns());
-                m->async_ops++;
-            }
-            if (now_status != WHSEM_PENDING) o->counted = false;
-            whsem__unlock(m);
-        } else {
-            now_status = st; /* an error, or a try whose lock was not let go */
-            whsem__a_set_detail(o, whsem_last_error());
-        }
-        if (now_status == WHSEM_PENDING) {
-            pthread_mutex_lock(&whsem__a_eng.mu);
-            if (!m->active) {
-                atomic_store(&m->active, true);
-                m->async_check_ms = check_ms;
-                m->active_next = whsem__a_eng.active;
-                whsem__a_eng.active = m;
-            } else if (check_ms >= 0 && (m->async_check_ms < 0 || check_ms < m->async_check_ms)) {
-                m->async_check_ms = check_ms;
-            }
-            o->prev = m->aq_tail;
-            if (m->aq_tail) m->aq_tail->next = o;
-            else m->aq_head = o;
-            m->aq_tail = o;
-            if (o->dl.at && !whsem__deadline_push(&whsem__a_eng.deadlines, &o->dl))
-                o->dl.at = whsem__mono_ns(); /* cannot time it: end it */
-            whsem_status ds = whsem__a_ensure_dispatcher_locked();
-            /* Under the engine lock: a dispatcher started later may end it. */
-            if (ds != WHSEM_OK) whsem__a_set_detail(o, whsem_last_error());
-            pthread_mutex_unlock(&whsem__a_eng.mu);
-            /* Without a dispatcher the wait would never end: cancel it, the
-             * caller sees the error through the operation. */
-            if (ds != WHSEM_OK) atomic_store(&o->cancel_req, true);
-            if (ds != WHSEM_OK) whsem__a_poke_endings();
-            else whsem__a_poke();
-            st = WHSEM_OK;
-        }
-    }
-    if (now_status != WHSEM_PENDING) {
-        whsem__a_finish_op(o, now_status);
-        st = WHSEM_OK;
-    }
+    if (now_status == WHSEM_PENDING) now_status = whsem__a_shm_start(o, timeout_ms, check_ms);
+    if (now_status != WHSEM_PENDING) whsem__a_finish_op(o, now_status);
     whsem__unprotect(saved);
     *out_op = h;
-    return st;
+    return WHSEM_OK;
 }
 
 WHSEM_API whsem_status WHSEM_CALL whsem_acquire_async(whsem_sem sem, int64_t timeout_ms,
@@ -230,9 +158,9 @@ struct op *whsem__a_lock_op(whsem_op op)
     struct hentry *e = whsem__h_lookup(op, HK_OP);
     if (!e) return NULL;
     struct op *o = atomic_load_explicit(&e->ptr, memory_order_acquire);
-    pthread_mutex_lock(&o->mu);
+    whsem__mutex_lock(&o->mu);
     if (o->h != op) {
-        pthread_mutex_unlock(&o->mu);
+        whsem__mutex_unlock(&o->mu);
         return NULL;
     }
     return o;
@@ -246,7 +174,7 @@ static whsem_status report_ended(whsem_op op)
     struct op *o = whsem__a_lock_op(op);
     if (!o) return whsem__invalid_handle(op, "operation"); /* freed meanwhile */
     whsem_status st = whsem__fail(atomic_load(&o->status), "%s", whsem__a_detail_of(o));
-    pthread_mutex_unlock(&o->mu);
+    whsem__mutex_unlock(&o->mu);
     return st;
 }
 
@@ -268,7 +196,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_op_wait(whsem_op op, int64_t timeout_ms)
     struct hentry *e = whsem__h_lookup(op, HK_OP);
     if (!e) return whsem__invalid_handle(op, "operation");
     struct op *o = atomic_load_explicit(&e->ptr, memory_order_acquire);
-    uint64_t deadline = timeout_ms > 0 ? whsem__mono_ns() + (uint64_t)timeout_ms * 1000000u : 0;
+    uint64_t deadline = timeout_ms > 0 ? whsem__p_mono_ns() + (uint64_t)timeout_ms * 1000000u : 0;
     for (;;) {
         /* `done`, not the status: it is set once a queued operation has
          * been posted (see whsem__a_complete()). */
@@ -278,8 +206,8 @@ WHSEM_API whsem_status WHSEM_CALL whsem_op_wait(whsem_op op, int64_t timeout_ms)
             return whsem__invalid_handle(op, "operation");
         if (done) return st == WHSEM_OK ? st : report_ended(op);
         if (timeout_ms == 0) return WHSEM_PENDING;
-        if (deadline && whsem__mono_ns() >= deadline) return WHSEM_PENDING;
-        whsem__a_private_wait(&o->done, 0, deadline);
+        if (deadline && whsem__p_mono_ns() >= deadline) return WHSEM_PENDING;
+        whsem__p_word_wait(&o->done, 0, deadline);
     }
 }
 
@@ -302,7 +230,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_op_take_ticket(whsem_op op, whsem_ticket
     } else if (st != WHSEM_PENDING) {
         whsem__fail(st, "%s", whsem__a_detail_of(o));
     }
-    pthread_mutex_unlock(&o->mu);
+    whsem__mutex_unlock(&o->mu);
     return st;
 }
 
@@ -312,7 +240,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_op_cancel(whsem_op op)
     if (!o) return whsem__invalid_handle(op, "operation");
     bool pending = atomic_load(&o->status) == WHSEM_PENDING;
     if (pending) atomic_store(&o->cancel_req, true);
-    pthread_mutex_unlock(&o->mu);
+    whsem__mutex_unlock(&o->mu);
     if (pending) whsem__a_poke_endings();
     return WHSEM_OK;
 }
@@ -322,13 +250,13 @@ WHSEM_API whsem_status WHSEM_CALL whsem_op_free(whsem_op op)
     struct op *o = whsem__a_lock_op(op);
     struct hentry *e = o ? whsem__h_entry(op) : NULL;
     if (!o || !whsem__h_kill_cas(e, op)) {
-        if (o) pthread_mutex_unlock(&o->mu);
+        if (o) whsem__mutex_unlock(&o->mu);
         return whsem__invalid_handle(op, "operation");
     }
     o->h = 0;
     o->freed = true;
     /* Waiters in whsem_op_wait look at the handle again. */
-    whsem__a_private_wake(&o->done);
+    whsem__p_word_wake_all(&o->done);
     bool pending = atomic_load(&o->status) == WHSEM_PENDING;
     uint64_t ticket = o->ticket;
     o->ticket = 0;

@@ -1,23 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Completion queues: finished operations posted to a queue whose eventfd
- * (or event on Windows) is readable while anything is posted.
+ * Completion queues: finished operations posted to a queue whose signal
+ * (an eventfd on Linux, an event on Windows) is set while anything is
+ * posted.
  */
 #include "async_engine.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
-#include <linux/futex.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/eventfd.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 void whsem__a_queue_post(struct queue_obj *q, uint64_t op, uint64_t tag)
 {
-    pthread_mutex_lock(&q->mu);
+    whsem__mutex_lock(&q->mu);
     if (!q->freed) {
         if (q->n == q->cap) {
             size_t cap = q->cap ? 2 * q->cap : 64;
@@ -32,13 +25,10 @@ void whsem__a_queue_post(struct queue_obj *q, uint64_t op, uint64_t tag)
         }
         if (q->n < q->cap) { /* else out of memory: poll still works */
             q->ring[(q->head + q->n++) % q->cap] = (struct qent){op, tag};
-            if (!q->readable) {
-                uint64_t one = 1;
-                q->readable = write(q->efd, &one, sizeof one) == sizeof one;
-            }
+            whsem__p_qsig_set(&q->sig);
         }
     }
-    pthread_mutex_unlock(&q->mu);
+    whsem__mutex_unlock(&q->mu);
 }
 
 
@@ -49,9 +39,9 @@ static struct queue_obj *lock_queue(whsem_queue queue)
     struct hentry *e = whsem__h_lookup(queue, HK_QUEUE);
     if (!e) return NULL;
     struct queue_obj *q = atomic_load_explicit(&e->ptr, memory_order_acquire);
-    pthread_mutex_lock(&q->mu);
+    whsem__mutex_lock(&q->mu);
     if (q->h != queue) {
-        pthread_mutex_unlock(&q->mu);
+        whsem__mutex_unlock(&q->mu);
         return NULL;
     }
     return q;
@@ -61,35 +51,35 @@ WHSEM_API whsem_status WHSEM_CALL whsem_queue_new(whsem_queue *out_queue)
 {
     if (!out_queue) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_queue is NULL");
     *out_queue = 0;
-    whsem__init();
-    pthread_mutex_lock(&whsem__a_eng.pool_mu);
+    whsem__p_init();
+    whsem__mutex_lock(&whsem__a_eng.pool_mu);
     struct queue_obj *q = whsem__a_eng.q_pool;
     if (q) whsem__a_eng.q_pool = q->link;
-    pthread_mutex_unlock(&whsem__a_eng.pool_mu);
+    whsem__mutex_unlock(&whsem__a_eng.pool_mu);
     if (!q) {
         q = calloc(1, sizeof *q);
         if (!q) return whsem__fail(WHSEM_E_NO_MEMORY, "out of memory for a queue");
-        pthread_mutex_init(&q->mu, NULL);
+        whsem__mutex_init(&q->mu);
     }
-    int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (efd < 0) {
-        whsem__a_queue_put(q);
-        return whsem__fail_errno(errno, "cannot create", "an eventfd");
-    }
-    whsem_status st;
-    uint64_t h = whsem__h_reserve(HK_QUEUE, &st);
-    if (!h) {
-        close(efd);
+    struct whsem_qsignal sig;
+    whsem_status st = whsem__p_qsig_open(&sig);
+    if (st != WHSEM_OK) {
         whsem__a_queue_put(q);
         return st;
     }
-    pthread_mutex_lock(&q->mu);
+    uint64_t h = whsem__h_reserve(HK_QUEUE, &st);
+    if (!h) {
+        whsem__p_qsig_close(&sig);
+        whsem__a_queue_put(q);
+        return st;
+    }
+    whsem__mutex_lock(&q->mu);
     q->h = h;
-    q->efd = efd;
-    q->readable = q->freed = false;
+    q->sig = sig;
+    atomic_store(&q->freed, false);
     q->refs = 1;
     q->head = q->n = 0;
-    pthread_mutex_unlock(&q->mu);
+    whsem__mutex_unlock(&q->mu);
     whsem__h_publish(h, q, 0);
     *out_queue = h;
     return WHSEM_OK;
@@ -101,20 +91,25 @@ WHSEM_API whsem_status WHSEM_CALL whsem_queue_fd(whsem_queue queue, int32_t *out
     *out_fd = -1;
     struct queue_obj *q = lock_queue(queue);
     if (!q) return whsem__invalid_handle(queue, "queue");
-    *out_fd = q->efd;
-    pthread_mutex_unlock(&q->mu);
-    return WHSEM_OK;
+    whsem_status st = whsem__p_qsig_fd(&q->sig, out_fd);
+    whsem__mutex_unlock(&q->mu);
+    return st;
 }
 
+/* What an event loop waits on: on Linux the descriptor of whsem_queue_fd
+ * (-1 on failure, which names nothing, where 0 would be standard input);
+ * on Windows the queue's manual-reset event (NULL on failure), which has
+ * no descriptor. Level-triggered on both: set while completions are
+ * posted. */
 WHSEM_API whsem_status WHSEM_CALL whsem_queue_handle(whsem_queue queue, uint64_t *out_handle)
 {
     if (!out_handle) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_handle is NULL");
-    int32_t fd = -1;
-    whsem_status st = whsem_queue_fd(queue, &fd);
-    /* On failure too: the descriptor -1, which names nothing (0 would be
-     * standard input). */
-    *out_handle = (uint64_t)(int64_t)fd;
-    return st;
+    *out_handle = WHSEM_P_QSIG_NO_HANDLE;
+    struct queue_obj *q = lock_queue(queue);
+    if (!q) return whsem__invalid_handle(queue, "queue");
+    *out_handle = whsem__p_qsig_handle(&q->sig);
+    whsem__mutex_unlock(&q->mu);
+    return WHSEM_OK;
 }
 
 WHSEM_API whsem_status WHSEM_CALL whsem_acquire_queued(whsem_sem sem, int64_t timeout_ms,
@@ -125,7 +120,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire_queued(whsem_sem sem, int64_t ti
     struct queue_obj *q = lock_queue(queue);
     if (!q) return whsem__invalid_handle(queue, "queue");
     q->refs++; /* held across whsem__a_start(), which takes its own reference */
-    pthread_mutex_unlock(&q->mu);
+    whsem__mutex_unlock(&q->mu);
     whsem_status st = whsem__a_start(sem, timeout_ms, cancel, NULL, NULL, q, tag, out_op);
     whsem__a_queue_unref(q);
     return st;
@@ -152,11 +147,8 @@ WHSEM_API whsem_status WHSEM_CALL whsem_queue_pop(whsem_queue queue, whsem_op *o
             break;
         }
     }
-    if (q->n == 0 && q->readable) {
-        uint64_t v;
-        q->readable = read(q->efd, &v, sizeof v) != sizeof v; /* reset: not readable */
-    }
-    pthread_mutex_unlock(&q->mu);
+    if (q->n == 0) whsem__p_qsig_clear(&q->sig);
+    whsem__mutex_unlock(&q->mu);
     return st;
 }
 
@@ -165,17 +157,14 @@ WHSEM_API whsem_status WHSEM_CALL whsem_queue_free(whsem_queue queue)
     struct queue_obj *q = lock_queue(queue);
     struct hentry *e = q ? whsem__h_entry(queue) : NULL;
     if (!q || !whsem__h_kill_cas(e, queue)) {
-        if (q) pthread_mutex_unlock(&q->mu);
+        if (q) whsem__mutex_unlock(&q->mu);
         return whsem__invalid_handle(queue, "queue");
     }
     q->h = 0;
     q->freed = true;
     q->n = 0;
-    bool recycle;
-    whsem__a_queue_unref_locked(q, &recycle);
-    pthread_mutex_unlock(&q->mu);
-    if (recycle) whsem__a_queue_put(q);
-    else whsem__a_poke_endings(); /* its pending operations end */
+    whsem__a_queue_unref_unlock(q);
+    whsem__a_poke_endings(); /* its pending operations end */
     whsem__h_recycle(queue);
     return WHSEM_OK;
 }

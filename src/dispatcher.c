@@ -1,0 +1,420 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The dispatcher: how asynchronous operations on shared-memory semaphores
+ * wait, get their tickets and end.
+ *
+ * A pending operation counts in its process's slot `want`, as a blocking
+ * waiter does. One dispatcher thread per process sleeps (the platform's
+ * multi-wait, platform.h) on its control word and on our slot's wake in
+ * every mapping with pending operations. When it wakes it settles each
+ * such mapping under its segment lock: the grants its process received
+ * and free tickets go to pending operations oldest first, then the
+ * operations that were canceled, closed or timed out end, then any grant
+ * nobody here can use goes back (accounting.c). Granting and ending are
+ * decided in that one place, under that one lock, so a ticket is either
+ * delivered or returned: never lost.
+ *
+ * The segment lock is waited for at most DISPATCH_LOCK_NS per name: a
+ * stopped process on one name delays nobody on another. Operations that
+ * end meanwhile leave what they counted as a debt (owed_want), paid back
+ * once the lock is had (pay_debts).
+ */
+#include "accounting.h"
+#include "async_engine.h"
+#include "seglock.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Whether a pending operation is over without a ticket: *why is its final
+ * status and *detail the message that explains it, or NULL when the status
+ * says it all (or someone recorded the reason already). */
+static bool op_ended(struct op *o, whsem_status *why, const char **detail)
+{
+    *why = WHSEM_CANCELED;
+    *detail = NULL;
+    if (atomic_load_explicit(&o->cancel_req, memory_order_acquire)) return true;
+    if (o->cancel && whsem__cancel_triggered(&o->cw)) return true;
+    if (atomic_load_explicit(&o->sem_e->tag, memory_order_acquire) != o->sem) {
+        *detail = "the semaphore handle was closed while waiting"; /* as whsem_acquire says */
+        return true;
+    }
+    if (o->q && atomic_load(&o->q->freed)) {
+        *detail = "the completion queue was freed while waiting";
+        return true;
+    }
+    *why = WHSEM_TIMEOUT;
+    return o->expired;
+}
+
+static void unlink_pending(struct wmap *m, struct op *o)
+{
+    if (o->prev) o->prev->next = o->next;
+    else m->aq_head = o->next;
+    if (o->next) o->next->prev = o->prev;
+    else m->aq_tail = o->prev;
+    o->prev = o->next = NULL;
+    whsem__deadline_remove(&whsem__a_eng.deadlines, &o->dl);
+}
+
+/* Finished operations on their way out of the engine: a ticket (if any)
+ * is counted in the slot but not yet published as a handle. */
+struct finished {
+    struct op *head, *tail;
+};
+
+static void finish(struct finished *f, struct op *o, whsem_status st, const char *detail)
+{
+    o->final = st;
+    if (detail) whsem__a_set_detail(o, detail);
+    o->link = NULL;
+    if (f->tail) f->tail->link = o;
+    else f->head = o;
+    f->tail = o;
+}
+
+/* Puts m in the engine's list (engine lock held). */
+static void activate(struct wmap *m, int32_t check_ms)
+{
+    if (!m->active) {
+        atomic_store(&m->active, true);
+        m->async_check_ms = check_ms;
+        m->active_next = whsem__a_eng.active;
+        whsem__a_eng.active = m;
+    } else if (check_ms >= 0 && (m->async_check_ms < 0 || check_ms < m->async_check_ms)) {
+        m->async_check_ms = check_ms;
+    }
+}
+
+static void deactivate(struct wmap *m)
+{
+    for (struct wmap **pp = &whsem__a_eng.active; *pp; pp = &(*pp)->active_next)
+        if (*pp == m) {
+            *pp = m->active_next;
+            break;
+        }
+    atomic_store(&m->active, false);
+    m->active_next = NULL;
+}
+
+/* When the next abandonment scan of m is due, 0 for never (lock held). */
+static uint64_t next_scan_of(struct wmap *m, uint64_t now)
+{
+    if (m->async_check_ms < 0) return 0;
+    uint64_t period = (uint64_t)m->async_check_ms * 1000000u;
+    uint64_t at = m->hdr->last_scan_ns + period;
+    return at <= now ? now + period : at;
+}
+
+/* The segment lock was not to be had: operations that are over end on
+ * time all the same, what they counted in the slot becomes a debt, and
+ * the dispatcher comes back soon. A timeout names the lock's owner, as a
+ * blocking acquisition's would (this thread's message says it). */
+static void settle_unlocked(struct wmap *m, bool sweep, struct finished *f)
+{
+    whsem_status why;
+    const char *detail;
+    for (struct op *o = (sweep || m->has_expired) ? m->aq_head : NULL, *next; o; o = next) {
+        next = o->next;
+        if (!op_ended(o, &why, &detail)) continue;
+        if (o->counted) {
+            atomic_fetch_add(&m->owed_want, 1);
+            atomic_fetch_add(&m->owed_async_ops, 1);
+        }
+        unlink_pending(m, o);
+        finish(f, o, why, why == WHSEM_TIMEOUT ? whsem_last_error() : detail);
+    }
+}
+
+/* Under the lock: what waits that ended without it still count in our
+ * slot goes. A grant made to them meanwhile belongs to nobody here now:
+ * settle() gives it back with the other leftovers. */
+static void pay_debts(struct wmap *m, uint64_t now)
+{
+    struct seg_header *h = m->hdr;
+    struct seg_slot *s = &m->slots[m->slot];
+    uint32_t n = atomic_exchange(&m->owed_want, 0);
+    m->async_ops -= (int)atomic_exchange(&m->owed_async_ops, 0);
+    for (; n && s->want; n--) whsem__want_less(h, s, false, now);
+}
+
+/*
+ * Settles one mapping's pending operations under its segment lock (engine
+ * lock held). Returns our slot's wake as seen under the lock, to sleep on.
+ *
+ * A mapping in the engine is not unmapped by anyone else (see
+ * whsem__mark_dying_locked), so the engine lets go of it under the
+ * segment lock, where closing decides too: *left says it has, and *dying
+ * that it was the last user and must now retire it.
+ */
+static uint32_t settle(struct wmap *m, uint64_t now, bool sweep, struct finished *f,
+                       struct whsem_wakes *wk, bool *left, bool *dying, uint64_t *next_scan)
+{
+    *left = *dying = false;
+    *next_scan = 0;
+    struct seg_header *h = m->hdr;
+    struct seg_slot *s = &m->slots[m->slot];
+    whsem_status lst = whsem__lock_within(m, DISPATCH_LOCK_NS);
+    if (lst == WHSEM_OK && (lst = whsem__p_segment_ok_locked(m)) != WHSEM_OK) whsem__unlock(m);
+    if (lst == WHSEM_TIMEOUT) {
+        settle_unlocked(m, sweep, f);
+        *next_scan = now + DISPATCH_RETRY_NS;
+        return whsem__p_own_seen(m);
+    }
+    if (lst != WHSEM_OK) {
+        /* The segment is beyond use: everything ends with that error, and
+         * with the message this thread was just given. */
+        while (m->aq_head) {
+            struct op *o = m->aq_head;
+            unlink_pending(m, o);
+            finish(f, o, lst, whsem_last_error());
+        }
+        deactivate(m);
+        *left = true;
+        return 0;
+    }
+    if (atomic_load(&m->owed_want)) pay_debts(m, now);
+    /* Operations started while the lock was not to be had count now. */
+    for (struct op *o = m->aq_head; o; o = o->next)
+        if (!o->counted) {
+            whsem__want_more(h, s, now);
+            m->async_ops++;
+            o->counted = true;
+        }
+    bool scanned = false;
+    whsem_status why;
+    const char *detail;
+again:
+    /* Grants and free tickets first, to live operations oldest first. */
+    for (struct op *o = m->aq_head, *next; o && (s->grants > 0 || h->free > 0); o = next) {
+        next = o->next;
+        if (op_ended(o, &why, &detail)) continue;
+        if (!whsem__take_grant(s)) {
+            h->free--;
+            whsem__take(s);
+            h->acquisitions++;
+        }
+        whsem__want_less(h, s, true, now);
+        m->async_ops--;
+        unlink_pending(m, o);
+        finish(f, o, WHSEM_OK, NULL);
+    }
+    /* Then the ones that are over without a ticket: all of them after an
+     * early ending, else only those whose deadline the heap gave up. */
+    for (struct op *o = (sweep || m->has_expired) ? m->aq_head : NULL, *next; o; o = next) {
+        next = o->next;
+        if (op_ended(o, &why, &detail)) {
+            whsem__want_less(h, s, false, now);
+            m->async_ops--;
+            unlink_pending(m, o);
+            finish(f, o, why, detail);
+        }
+    }
+    /* We are not waiting on our slot now: its wakes go to waits that
+     * are, one per grant left over. */
+    whsem__settle_leftovers_locked(m, whsem__p_wake_defer, wk);
+    m->has_expired = false;
+    if (m->aq_head && !scanned && whsem__scan_due(m, m->async_check_ms, now)) {
+        scanned = true;
+        if (whsem__scan_locked(m, false) == WHSEM_OK) goto again;
+    }
+    uint32_t seen = whsem__p_own_seen(m);
+    if (!m->aq_head && !atomic_load(&m->owed_want)) {
+        deactivate(m);
+        *left = true;
+        *dying = m->handles == 0 && whsem__mark_dying_locked(m);
+    }
+    *next_scan = next_scan_of(m, now);
+    whsem__unlock(m);
+    return seen;
+}
+
+void whsem__async_collect_debt(struct wmap *m)
+{
+    whsem__mutex_lock(&whsem__a_eng.mu);
+    activate(m, -1);
+    /* Without a dispatcher the next lock of this process pays instead. */
+    (void)whsem__a_ensure_dispatcher_locked();
+    whsem__mutex_unlock(&whsem__a_eng.mu);
+    whsem__a_poke();
+}
+
+/* Gives back a ticket counted in our slot that no handle could be made
+ * for. */
+static void give_back_unpublished(struct wmap *m)
+{
+    if (whsem__lock(m) != WHSEM_OK) return;
+    m->slots[m->slot].held--;
+    int32_t w = whsem__give_back_locked(m);
+    whsem__unlock(m);
+    if (w >= 0) whsem__p_wake_locked(m, (uint32_t)w); /* as well after the unlock */
+}
+
+void whsem__a_finish_op(struct op *o, whsem_status st)
+{
+    uint64_t ticket = 0;
+    if (st == WHSEM_OK && !(ticket = whsem__h_alloc(HK_TICKET, o->m, o->pgen, &st))) {
+        whsem__a_set_detail(o, whsem_last_error());
+        give_back_unpublished(o->m);
+    }
+    whsem__cancel_unregister(&o->cw);
+    whsem__a_complete(o, st, ticket);
+}
+
+/* Makes a pending operation known to the dispatcher. Without a dispatcher
+ * the wait would never end: it is canceled, and the caller sees why
+ * through the operation. */
+static void enqueue(struct op *o, int32_t check_ms)
+{
+    struct wmap *m = o->m;
+    whsem__mutex_lock(&whsem__a_eng.mu);
+    activate(m, check_ms);
+    o->prev = m->aq_tail;
+    o->next = NULL;
+    if (m->aq_tail) m->aq_tail->next = o;
+    else m->aq_head = o;
+    m->aq_tail = o;
+    if (o->dl.at && !whsem__deadline_push(&whsem__a_eng.deadlines, &o->dl))
+        o->dl.at = whsem__p_mono_ns(); /* cannot time it: end it */
+    whsem_status ds = whsem__a_ensure_dispatcher_locked();
+    /* Under the engine lock: a dispatcher started later may end it. */
+    if (ds != WHSEM_OK) whsem__a_set_detail(o, whsem_last_error());
+    whsem__mutex_unlock(&whsem__a_eng.mu);
+    if (ds != WHSEM_OK) {
+        atomic_store(&o->cancel_req, true);
+        whsem__a_poke_endings();
+    } else {
+        whsem__a_poke();
+    }
+}
+
+whsem_status whsem__a_shm_start(struct op *o, int64_t timeout_ms, int32_t check_ms)
+{
+    struct wmap *m = o->m;
+    /* Never blocked on another process here: if the lock is not to be had
+     * at once, the dispatcher counts the operation later. */
+    whsem_status st = whsem__lock_within(m, timeout_ms == 0 ? WHSEM_TRY_LOCK_NS : DISPATCH_LOCK_NS);
+    if (st == WHSEM_TIMEOUT && timeout_ms != 0) {
+        enqueue(o, check_ms);
+        return WHSEM_PENDING;
+    }
+    if (st == WHSEM_OK && (st = whsem__p_segment_ok_locked(m)) != WHSEM_OK) whsem__unlock(m);
+    if (st != WHSEM_OK) {
+        whsem__a_set_detail(o, whsem_last_error()); /* an error, or a try whose lock was not let go */
+        return st;
+    }
+    struct seg_header *hd = m->hdr;
+    struct seg_slot *s = &m->slots[m->slot];
+    whsem_status now_status = WHSEM_PENDING;
+    if (hd->free > 0) {
+        hd->free--;
+        whsem__take(s);
+        hd->acquisitions++;
+        now_status = WHSEM_OK;
+    } else if (timeout_ms == 0) {
+        now_status = whsem__try_once_locked(m, check_ms);
+        if (now_status < 0) whsem__a_set_detail(o, whsem_last_error());
+    } else {
+        whsem__want_more(hd, s, whsem__p_mono_ns());
+        m->async_ops++;
+        o->counted = true;
+    }
+    whsem__unlock(m);
+    if (now_status == WHSEM_PENDING) enqueue(o, check_ms);
+    return now_status;
+}
+
+/* Publishes tickets and delivers the batch (no locks held). */
+static void deliver(struct finished *f)
+{
+    while (f->head) {
+        struct op *o = f->head;
+        f->head = o->link;
+        whsem__a_finish_op(o, o->final);
+    }
+}
+
+static WHSEM_THREAD_FN(dispatcher)
+{
+    (void)arg;
+    uint64_t idle_since = 0;
+    struct whsem_waitset ws;
+    whsem__mutex_lock(&whsem__a_eng.mu);
+    for (;;) {
+        uint64_t now = whsem__p_mono_ns();
+        uint32_t seq = whsem__p_ctl_seq(&whsem__a_eng.ctl);
+        uint32_t endings = atomic_load_explicit(&whsem__a_eng.endings, memory_order_acquire);
+        bool sweep = endings != whsem__a_eng.swept_endings;
+        whsem__a_eng.swept_endings = endings;
+        for (struct whsem_deadline *d;
+             (d = whsem__deadline_first(&whsem__a_eng.deadlines)) && d->at <= now;) {
+            struct op *o = whsem__a_op_of(d);
+            whsem__deadline_remove(&whsem__a_eng.deadlines, d);
+            o->expired = true;
+            o->m->has_expired = true;
+        }
+        struct finished f = {0};
+        struct wmap *dying = NULL;
+        struct whsem_wakes wk = {.n = 0};
+        uint64_t until = 0;
+        bool polled = false;
+        whsem__p_ws_begin(&ws, &whsem__a_eng.ctl, seq);
+        for (struct wmap *m = whsem__a_eng.active, *next; m; m = next) {
+            next = m->active_next;
+            bool left, is_dying;
+            uint64_t next_scan;
+            uint32_t seen = settle(m, now, sweep, &f, &wk, &left, &is_dying, &next_scan);
+            if (left) { /* not to be touched again, unless ours to retire */
+                if (is_dying) { /* out of the list: its link is free */
+                    m->active_next = dying;
+                    dying = m;
+                }
+                continue;
+            }
+            if (next_scan && (!until || next_scan < until)) until = next_scan;
+            /* Only a debt: nothing to wait on, it retries. */
+            if (m->aq_head && !whsem__p_ws_add(&ws, m, seen)) polled = true;
+        }
+        struct whsem_deadline *first = whsem__deadline_first(&whsem__a_eng.deadlines);
+        if (first && (!until || first->at < until)) until = first->at;
+        bool idle = whsem__a_eng.active == NULL;
+        whsem__mutex_unlock(&whsem__a_eng.mu);
+
+        whsem__p_wakes_flush(&wk);
+        deliver(&f);
+        while (dying) {
+            struct wmap *m = dying;
+            dying = m->active_next;
+            whsem__finish_dying(m);
+        }
+
+        if (whsem__a_check_callbacks() && (!until || until > now + STALL_NS)) until = now + STALL_NS;
+        if (polled && (!until || until > now + POLL_NS)) until = now + POLL_NS;
+        if (idle) {
+            if (!idle_since) idle_since = now;
+            if (now - idle_since >= IDLE_EXIT_NS) {
+                whsem__mutex_lock(&whsem__a_eng.mu);
+                if (!whsem__a_eng.active && whsem__p_ctl_seq(&whsem__a_eng.ctl) == seq) {
+                    whsem__a_eng.dispatcher_running = false;
+                    whsem__mutex_unlock(&whsem__a_eng.mu);
+                    WHSEM_THREAD_END;
+                }
+                continue; /* something arrived: go round with the lock held */
+            }
+            if (!until || until > idle_since + IDLE_EXIT_NS) until = idle_since + IDLE_EXIT_NS;
+        } else {
+            idle_since = 0;
+        }
+        whsem__p_ws_wait(&ws, &whsem__a_eng.ctl, seq, until);
+        whsem__mutex_lock(&whsem__a_eng.mu);
+    }
+}
+
+whsem_status whsem__a_ensure_dispatcher_locked(void)
+{
+    if (whsem__a_eng.dispatcher_running) return WHSEM_OK;
+    whsem_status st = whsem__p_ctl_ready(&whsem__a_eng.ctl);
+    if (st == WHSEM_OK) st = whsem__p_thread_start(dispatcher, "dispatcher");
+    if (st == WHSEM_OK) whsem__a_eng.dispatcher_running = true;
+    return st;
+}
