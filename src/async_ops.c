@@ -80,7 +80,7 @@ whsem_status whsem__a_start(whsem_sem sem, int64_t timeout_ms, whsem_cancel canc
     void *saved;
     struct wmap *m = whsem__protect(e, sem, &saved);
     if (!m) return whsem__invalid_handle(sem, "semaphore");
-    whsem_status st = whsem__attached(m) ? WHSEM_OK : whsem__ensure_attached(m);
+    whsem_status st = whsem__p_attach_ready(m);
     struct op *o = st == WHSEM_OK ? whsem__a_op_get() : NULL;
     if (st == WHSEM_OK && !o) st = whsem__fail(WHSEM_E_NO_MEMORY, "out of memory for an operation");
     uint64_t h = 0;

@@ -77,6 +77,7 @@ static void finish(struct finished *f, struct op *o, whsem_status st, const char
 static void activate(struct wmap *m, int32_t check_ms)
 {
     if (!m->active) {
+        whsem__p_engine_enter(m);
         atomic_store(&m->active, true);
         m->async_check_ms = check_ms;
         m->active_next = whsem__a_eng.active;
@@ -131,8 +132,8 @@ static void settle_unlocked(struct wmap *m, bool sweep, struct finished *f)
  * settle() gives it back with the other leftovers. */
 static void pay_debts(struct wmap *m, uint64_t now)
 {
-    struct seg_header *h = m->hdr;
-    struct seg_slot *s = &m->slots[m->slot];
+    whsem_header *h = m->hdr;
+    whsem_slot *s = &m->slots[m->slot];
     uint32_t n = atomic_exchange(&m->owed_want, 0);
     m->async_ops -= (int)atomic_exchange(&m->owed_async_ops, 0);
     for (; n && s->want; n--) whsem__want_less(h, s, false, now);
@@ -142,18 +143,18 @@ static void pay_debts(struct wmap *m, uint64_t now)
  * Settles one mapping's pending operations under its segment lock (engine
  * lock held). Returns our slot's wake as seen under the lock, to sleep on.
  *
- * A mapping in the engine is not unmapped by anyone else (see
- * whsem__mark_dying_locked), so the engine lets go of it under the
- * segment lock, where closing decides too: *left says it has, and *dying
- * that it was the last user and must now retire it.
+ * A mapping in the engine is held by it (whsem__p_engine_enter), so the
+ * engine lets go of it under the segment lock, where closing decides too:
+ * *left says it has, and *dying that the dispatcher must now call
+ * whsem__p_engine_release (with no lock held).
  */
 static uint32_t settle(struct wmap *m, uint64_t now, bool sweep, struct finished *f,
                        struct whsem_wakes *wk, bool *left, bool *dying, uint64_t *next_scan)
 {
     *left = *dying = false;
     *next_scan = 0;
-    struct seg_header *h = m->hdr;
-    struct seg_slot *s = &m->slots[m->slot];
+    whsem_header *h = m->hdr;
+    whsem_slot *s = &m->slots[m->slot];
     whsem_status lst = whsem__lock_within(m, DISPATCH_LOCK_NS);
     if (lst == WHSEM_OK && (lst = whsem__p_segment_ok_locked(m)) != WHSEM_OK) whsem__unlock(m);
     if (lst == WHSEM_TIMEOUT) {
@@ -171,6 +172,7 @@ static uint32_t settle(struct wmap *m, uint64_t now, bool sweep, struct finished
         }
         deactivate(m);
         *left = true;
+        *dying = whsem__p_engine_leave(m, false);
         return 0;
     }
     if (atomic_load(&m->owed_want)) pay_debts(m, now);
@@ -222,7 +224,7 @@ again:
     if (!m->aq_head && !atomic_load(&m->owed_want)) {
         deactivate(m);
         *left = true;
-        *dying = m->handles == 0 && whsem__mark_dying_locked(m);
+        *dying = whsem__p_engine_leave(m, true);
     }
     *next_scan = next_scan_of(m, now);
     whsem__unlock(m);
@@ -253,9 +255,13 @@ static void give_back_unpublished(struct wmap *m)
 void whsem__a_finish_op(struct op *o, whsem_status st)
 {
     uint64_t ticket = 0;
-    if (st == WHSEM_OK && !(ticket = whsem__h_alloc(HK_TICKET, o->m, o->pgen, &st))) {
-        whsem__a_set_detail(o, whsem_last_error());
-        give_back_unpublished(o->m);
+    if (st == WHSEM_OK) {
+        if ((ticket = whsem__h_alloc(HK_TICKET, o->m, o->pgen, &st))) {
+            whsem__p_ticket_made(o->m);
+        } else {
+            whsem__a_set_detail(o, whsem_last_error());
+            give_back_unpublished(o->m);
+        }
     }
     whsem__cancel_unregister(&o->cw);
     whsem__a_complete(o, st, ticket);
@@ -303,8 +309,8 @@ whsem_status whsem__a_shm_start(struct op *o, int64_t timeout_ms, int32_t check_
         whsem__a_set_detail(o, whsem_last_error()); /* an error, or a try whose lock was not let go */
         return st;
     }
-    struct seg_header *hd = m->hdr;
-    struct seg_slot *s = &m->slots[m->slot];
+    whsem_header *hd = m->hdr;
+    whsem_slot *s = &m->slots[m->slot];
     whsem_status now_status = WHSEM_PENDING;
     if (hd->free > 0) {
         hd->free--;
@@ -364,7 +370,7 @@ static WHSEM_THREAD_FN(dispatcher)
             bool left, is_dying;
             uint64_t next_scan;
             uint32_t seen = settle(m, now, sweep, &f, &wk, &left, &is_dying, &next_scan);
-            if (left) { /* not to be touched again, unless ours to retire */
+            if (left) { /* not to be touched again, unless ours to release */
                 if (is_dying) { /* out of the list: its link is free */
                     m->active_next = dying;
                     dying = m;
@@ -385,7 +391,7 @@ static WHSEM_THREAD_FN(dispatcher)
         while (dying) {
             struct wmap *m = dying;
             dying = m->active_next;
-            whsem__finish_dying(m);
+            whsem__p_engine_release(m);
         }
 
         if (whsem__a_check_callbacks() && (!until || until > now + STALL_NS)) until = now + STALL_NS;

@@ -78,6 +78,25 @@ static inline uint64_t whsem__p_pgen(void)
 
 /* ---- the asynchronous engine's primitives (async_os.c) ---- */
 
+/* A mapping reached through a handle is usable: attached to a slot of
+ * this process (a forked child attaches on first use). */
+static inline whsem_status whsem__p_attach_ready(struct wmap *m)
+{
+    return whsem__attached(m) ? WHSEM_OK : whsem__ensure_attached(m);
+}
+/* The engine's hold on a mapping with pending operations: its `active`
+ * flag itself, which keeps anyone else from retiring it. Letting go
+ * (under the segment lock when locked) says whether the engine was its
+ * last user, and must then retire it with whsem__p_engine_release. */
+static inline void whsem__p_engine_enter(struct wmap *m) { (void)m; }
+static inline bool whsem__p_engine_leave(struct wmap *m, bool locked)
+{
+    return locked && m->handles == 0 && whsem__mark_dying_locked(m);
+}
+static inline void whsem__p_engine_release(struct wmap *m) { whsem__finish_dying(m); }
+/* A ticket keeps its mapping through the slot's held count. */
+static inline void whsem__p_ticket_made(struct wmap *m) { (void)m; }
+
 /* Words in this process's own memory that threads wait on (an operation's
  * `done`): a private futex. deadline: monotonic ns, 0 = none. */
 WHSEM_HIDDEN void whsem__p_word_wait(_Atomic uint32_t *addr, uint32_t expected, uint64_t deadline);
