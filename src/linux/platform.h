@@ -57,6 +57,7 @@ typedef pthread_mutex_t whsem_mutex;
 #define WHSEM_MUTEX_INIT PTHREAD_MUTEX_INITIALIZER
 static inline void whsem__mutex_lock(whsem_mutex *mu) { pthread_mutex_lock(mu); }
 static inline void whsem__mutex_unlock(whsem_mutex *mu) { pthread_mutex_unlock(mu); }
+static inline bool whsem__mutex_trylock(whsem_mutex *mu) { return pthread_mutex_trylock(mu) == 0; }
 
 static inline void whsem__p_init(void) { whsem__init(); }
 
