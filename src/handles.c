@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The process-wide handle table, per-thread records and hazard pointers
- * (the primitives are platform.h's mutex and handles_os.h's thread slot
- * and fences).
+ * The process-wide handle table, per-thread records and hazard pointers,
+ * on both platforms (the primitives are platform.h's mutex and
+ * handles_os.h's thread slot and fences).
  *
  * Handles are integers so that a foreign caller's mistake (zero, stale,
  * double release, wrong kind) is a status, not a crash. Entries live in

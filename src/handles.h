@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The handle table and the hazard pointers that protect mappings reached
- * through handles (handles.c). The hot half is inline:
+ * through handles (handles.c), on both platforms. The hot half is inline:
  * every acquire/release goes through these, and a call across files (or a
  * second TLS lookup) costs as much as the rest of Linux's fast path.
  * handles.c has the slow halves and the design notes; what differs per
  * platform (where a thread's record lives, how it learns of a thread's
- * exit, the fences) is in linux/handles_os.h.
+ * exit, the fences) is in linux/handles_os.h and win32/handles_os.h.
  */
 #ifndef WHSEM_HANDLES_H
 #define WHSEM_HANDLES_H
@@ -94,7 +94,11 @@ struct whsem_thread {
 
 /* The platform's primitives: where this thread's record is, the fences
  * (whsem__p_thread, whsem__p_hazard_fence, ...; see ../platform.h). */
+#ifdef _WIN32
+#include "win32/handles_os.h"
+#else
 #include "linux/handles_os.h"
+#endif
 
 /* Hidden, so that the fast path reaches them PC-relative, not via the GOT. */
 extern WHSEM_HIDDEN _Atomic(struct hentry *) whsem__chunks[WHSEM_NCHUNKS];

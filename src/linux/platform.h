@@ -61,8 +61,4 @@ static inline bool whsem__mutex_trylock(whsem_mutex *mu) { return pthread_mutex_
 
 static inline void whsem__p_init(void) { whsem__init(); }
 
-static inline void *whsem__p_h_ptr(struct hentry *e) { return atomic_load(&e->ptr); }
-static inline bool whsem__p_h_end(struct hentry *e, uint64_t h) { return whsem__h_kill_cas(e, h); }
-static inline void whsem__p_h_recycle(uint64_t h) { whsem__h_recycle(h); }
-
 #endif
