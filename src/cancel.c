@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Cancellation sources, on both platforms (the primitives are
- * platform.h's: a mutex, the handle table, fork hooks).
+ * Cancellation sources, on both platforms (on platform.h's mutex, the
+ * handle table and fork hooks).
  *
  * A source keeps the list of waits currently using it; triggering it
  * marks it and notifies each of them under the source's lock, so a wait
@@ -12,6 +12,7 @@
  */
 #include "cancel.h"
 #include "fork_hooks.h"
+#include "handles.h"
 #include "platform.h"
 
 #include <stdlib.h>
@@ -72,7 +73,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_cancel_trigger(whsem_cancel cancel)
         return whsem__fail(WHSEM_E_INVALID_HANDLE, "0x%llx is not a live cancellation source",
                            (unsigned long long)cancel);
     }
-    struct cancel_obj *o = whsem__p_h_ptr(e);
+    struct cancel_obj *o = atomic_load(&e->ptr);
     atomic_store(&e->aux, 1);
     if (!atomic_exchange(&o->triggered, true))
         for (struct cwait *w = o->head; w; w = w->next) w->notify(w);
@@ -85,18 +86,18 @@ WHSEM_API whsem_status WHSEM_CALL whsem_cancel_free(whsem_cancel cancel)
     whsem_mutex *mu = &stripes[stripe_of(cancel)];
     whsem__mutex_lock(mu);
     struct hentry *e = whsem__h_lookup(cancel, HK_CANCEL);
-    if (!e || !whsem__p_h_end(e, cancel)) {
+    if (!e || !whsem__h_kill_cas(e, cancel)) {
         whsem__mutex_unlock(mu);
         return whsem__fail(WHSEM_E_INVALID_HANDLE, "0x%llx is not a live cancellation source",
                            (unsigned long long)cancel);
     }
-    struct cancel_obj *o = whsem__p_h_ptr(e);
+    struct cancel_obj *o = atomic_load(&e->ptr);
     o->freed = true;
     bool unused = o->head == NULL;
     if (unused) all_unlink(o);
     whsem__mutex_unlock(mu);
     if (unused) free(o);
-    whsem__p_h_recycle(cancel);
+    whsem__h_recycle(cancel);
     return WHSEM_OK;
 }
 
@@ -110,7 +111,7 @@ whsem_status whsem__cancel_register(whsem_cancel c, struct cwait *w)
         return whsem__fail(WHSEM_E_INVALID_HANDLE, "0x%llx is not a live cancellation source",
                            (unsigned long long)c);
     }
-    struct cancel_obj *o = whsem__p_h_ptr(e);
+    struct cancel_obj *o = atomic_load(&e->ptr);
     if (atomic_load(&o->triggered)) {
         whsem__mutex_unlock(&stripes[stripe]);
         return WHSEM_CANCELED;

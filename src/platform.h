@@ -28,12 +28,23 @@
  *   WHSEM_P_WHERE_FMT, WHSEM_P_WHERE(m)  how a segment is named in messages
  *   whsem__slot_alive(m, i, process_only)  liveness (see each DESIGN.md)
  *   struct cwait, whsem__cancel_triggered(w)  a wait's cancellation
- *   whsem_mutex, WHSEM_MUTEX_INIT, whsem__mutex_lock/unlock  a plain lock
+ *   whsem_mutex, WHSEM_MUTEX_INIT, whsem__mutex_lock/unlock/trylock
+ *                            a plain lock
  *   whsem__p_init()          the process-wide set-up before first use
- *   whsem__p_h_ptr(e), whsem__p_h_end(e, h), whsem__p_h_recycle(h)  the
- *                            handle table: an entry's object, ending a live
- *                            handle (false if another thread ended it
- *                            first), giving its entry back
+ *
+ * The handle table (handles.h, written once) needs a few primitives that
+ * handles.h includes itself, from linux/handles_os.h or win32/handles_os.h,
+ * because mapping.h needs the table before this header is complete:
+ *
+ *   whsem__p_thread()        this thread's record (initial-exec TLS on
+ *                            Linux, a fiber-local slot on Windows)
+ *   whsem__p_threads_init(), whsem__p_thread_set(t)  set-up, and making t
+ *                            the thread's record, handed back to
+ *                            whsem__h_thread_exit when the thread exits
+ *   whsem__p_hazard_fence(), whsem__p_heavy_fence()  the two halves of the
+ *                            hazard pointers' Dekker fence (asymmetric on
+ *                            Linux: membarrier(); full on Windows)
+ *   whsem__p_threads_after_fork()  what a fork() child renews (Linux)
  */
 #ifndef WHSEM_PLATFORM_H
 #define WHSEM_PLATFORM_H

@@ -60,6 +60,7 @@ typedef pthread_mutex_t whsem_mutex;
 #define WHSEM_MUTEX_INIT PTHREAD_MUTEX_INITIALIZER
 static inline void whsem__mutex_lock(whsem_mutex *mu) { pthread_mutex_lock(mu); }
 static inline void whsem__mutex_unlock(whsem_mutex *mu) { pthread_mutex_unlock(mu); }
+static inline bool whsem__mutex_trylock(whsem_mutex *mu) { return pthread_mutex_trylock(mu) == 0; }
 
 static inline void whsem__mutex_init(whsem_mutex *mu) { pthread_mutex_init(mu, NULL); }
 
@@ -190,9 +191,5 @@ struct whsem_wakes {
 /* The shape of whsem__settle_leftovers_locked's wake callback. */
 WHSEM_HIDDEN void whsem__p_wake_defer(void *wakes, struct wmap *m, int32_t slot);
 WHSEM_HIDDEN void whsem__p_wakes_flush(struct whsem_wakes *wk);
-
-static inline void *whsem__p_h_ptr(struct hentry *e) { return atomic_load(&e->ptr); }
-static inline bool whsem__p_h_end(struct hentry *e, uint64_t h) { return whsem__h_kill_cas(e, h); }
-static inline void whsem__p_h_recycle(uint64_t h) { whsem__h_recycle(h); }
 
 #endif

@@ -157,10 +157,10 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_m
         return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_ticket is NULL");
     *out_ticket = 0;
     if (WHSEM_UNLIKELY(!whsem__timeout_ok(timeout_ms))) return whsem__bad_timeout(timeout_ms);
-    struct hentry *e = whsem__h_lookup_inline(sem, HK_SEM);
+    struct hentry *e = whsem__h_lookup(sem, HK_SEM);
     if (WHSEM_UNLIKELY(!e)) return whsem__invalid_handle(sem, "semaphore");
     if (cancel) {
-        struct hentry *ce = whsem__h_lookup_inline(cancel, HK_CANCEL);
+        struct hentry *ce = whsem__h_lookup(cancel, HK_CANCEL);
         if (!ce) return whsem__invalid_handle(cancel, "cancellation source");
         if (atomic_load_explicit(&ce->aux, memory_order_acquire)) return WHSEM_CANCELED;
     }
@@ -203,7 +203,7 @@ out:
 
 WHSEM_API whsem_status WHSEM_CALL whsem_release(whsem_ticket ticket)
 {
-    struct hentry *e = whsem__h_lookup_inline(ticket, HK_TICKET);
+    struct hentry *e = whsem__h_lookup(ticket, HK_TICKET);
     if (WHSEM_UNLIKELY(!e)) return whsem__invalid_handle(ticket, "ticket");
     if (WHSEM_UNLIKELY(atomic_load_explicit(&e->aux, memory_order_relaxed) !=
                        atomic_load_explicit(&whsem__pgen, memory_order_relaxed)))

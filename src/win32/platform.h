@@ -43,17 +43,9 @@ typedef SRWLOCK whsem_mutex;
 #define WHSEM_MUTEX_INIT SRWLOCK_INIT
 static inline void whsem__mutex_lock(whsem_mutex *mu) { AcquireSRWLockExclusive(mu); }
 static inline void whsem__mutex_unlock(whsem_mutex *mu) { ReleaseSRWLockExclusive(mu); }
+static inline bool whsem__mutex_trylock(whsem_mutex *mu) { return TryAcquireSRWLockExclusive(mu); }
 
 static inline void whsem__p_init(void) {}
-
-static inline void *whsem__p_h_ptr(struct hentry *e) { return e->ptr; }
-/* whsem__h_kill also gives the entry back. */
-static inline bool whsem__p_h_end(struct hentry *e, uint64_t h)
-{
-    (void)e;
-    return whsem__h_kill(h);
-}
-static inline void whsem__p_h_recycle(uint64_t h) { (void)h; }
 
 #ifdef WHSEM_FAULT_INJECTION
 #undef WHSEM_FAULT_POINT

@@ -392,9 +392,11 @@ static void unmap(struct wmap *m)
     free(m);
 }
 
-/* Gives the slot back (nothing uses the mapping any more) and unmaps. */
-static void destroy(struct wmap *m)
+/* Gives the slot back (nothing uses the mapping any more, and no hazard
+ * pointer names it) and unmaps. */
+static void destroy(void *p)
 {
+    struct wmap *m = p;
     if (whsem__lock(m) == WHSEM_OK) {
         struct wseg_slot *s = &m->slots[m->slot];
         bool had = s->held || s->grants || s->want;
@@ -410,11 +412,24 @@ static void destroy(struct wmap *m)
 
 void whsem__use(struct wmap *m) { InterlockedIncrement(&m->uses); }
 
+/* A use counted only while another one is: at 0 the handle that led here
+ * has ended (each live handle holds a use), and the mapping may already be
+ * retired. */
+bool whsem__use_live(struct wmap *m)
+{
+    for (LONG n = m->uses; n > 0;) {
+        LONG seen = InterlockedCompareExchange(&m->uses, n + 1, n);
+        if (seen == n) return true;
+        n = seen;
+    }
+    return false;
+}
+
 void whsem__unuse(struct wmap *m)
 {
     if (InterlockedDecrement(&m->uses) != 0) return;
-    /* Whoever brings the count to 0 tears down, unless an open found the
-     * mapping in the list and counted a use meanwhile. */
+    /* Whoever brings the count to 0 retires the mapping, unless an open
+     * found it in the list and counted a use meanwhile. */
     AcquireSRWLockExclusive(&whsem__maps_mu);
     bool last = m->uses == 0 && !m->dead;
     if (last) {
@@ -426,7 +441,22 @@ void whsem__unuse(struct wmap *m)
             }
     }
     ReleaseSRWLockExclusive(&whsem__maps_mu);
-    if (last) destroy(m);
+    if (last) {
+        m->retiree = (struct whsem_retiree){.obj = m, .destroy = destroy};
+        whsem__retire(&m->retiree);
+    }
+}
+
+struct wmap *whsem__h_use(uint64_t h, enum hkind kind)
+{
+    struct hentry *e = whsem__h_lookup(h, kind);
+    if (!e) return NULL;
+    void *saved;
+    struct wmap *m = whsem__protect(e, h, &saved);
+    if (!m) return NULL;
+    if (!whsem__use_live(m)) m = NULL;
+    whsem__unprotect(saved);
+    return m;
 }
 
 /* ---- opening ---------------------------------------------------------------------------- */

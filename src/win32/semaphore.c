@@ -75,9 +75,20 @@ whsem_status whsem__open_final(const char *final, size_t len, int32_t max_count,
     return WHSEM_OK;
 }
 
+/* Ends a live sem or ticket handle and returns its mapping, whose use the
+ * handle held is now the caller's; NULL if it was not live. */
+static struct wmap *kill_take(uint64_t h, enum hkind kind)
+{
+    struct hentry *e = whsem__h_lookup(h, kind);
+    if (!e) return NULL;
+    /* h's own mapping: the entry cannot be reused before it is killed. */
+    struct wmap *m = atomic_load(&e->ptr);
+    return whsem__h_kill(h) ? m : NULL;
+}
+
 WHSEM_API whsem_status WHSEM_CALL whsem_close(whsem_sem sem)
 {
-    struct wmap *m = whsem__h_kill_take(sem, HK_SEM);
+    struct wmap *m = kill_take(sem, HK_SEM);
     if (!m) return whsem__invalid_handle(sem, "semaphore");
     /* Waits on this handle look at it again when woken, and end. */
     swait_wake_sem(sem);
@@ -91,7 +102,9 @@ WHSEM_API whsem_status WHSEM_CALL whsem_close(whsem_sem sem)
 whsem_status whsem__sem_identity(whsem_sem sem, char name[WHSEM_MAX_NAME_BYTES + 1],
                                  size_t *name_len, int32_t *max_count)
 {
-    struct wmap *m = whsem__h_use(sem, HK_SEM);
+    struct hentry *e = whsem__h_lookup(sem, HK_SEM);
+    void *saved;
+    struct wmap *m = e ? whsem__protect(e, sem, &saved) : NULL;
     if (!m) return whsem__invalid_handle(sem, "semaphore");
     if (name) {
         memcpy(name, m->name, m->name_len);
@@ -99,18 +112,20 @@ whsem_status whsem__sem_identity(whsem_sem sem, char name[WHSEM_MAX_NAME_BYTES +
         *name_len = m->name_len;
     }
     *max_count = m->max_count;
-    whsem__unuse(m);
+    whsem__unprotect(saved);
     return WHSEM_OK;
 }
 
 whsem_status whsem__query(whsem_sem sem, whsem_info *info, whsem_holder *holders, size_t capacity,
                           size_t *out_count)
 {
-    struct wmap *m = whsem__h_use(sem, HK_SEM);
+    struct hentry *e = whsem__h_lookup(sem, HK_SEM);
+    void *saved;
+    struct wmap *m = e ? whsem__protect(e, sem, &saved) : NULL;
     if (!m) return whsem__invalid_handle(sem, "semaphore");
     whsem_status st = whsem__lock(m);
     if (st != WHSEM_OK) {
-        whsem__unuse(m);
+        whsem__unprotect(saved);
         return st;
     }
     /* Report what is true now: look for dead processes first. */
@@ -127,7 +142,7 @@ whsem_status whsem__query(whsem_sem sem, whsem_info *info, whsem_holder *holders
         whsem__report_finish(&r, h->max_count, h->free, h->waiting, h->recoveries, out_count);
     }
     whsem__unlock(m);
-    whsem__unuse(m);
+    whsem__unprotect(saved);
     return st;
 }
 
@@ -247,7 +262,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_m
 WHSEM_API whsem_status WHSEM_CALL whsem_release(whsem_ticket ticket)
 {
     /* Ending the handle first decides which of two racing releases wins. */
-    struct wmap *m = whsem__h_kill_take(ticket, HK_TICKET);
+    struct wmap *m = kill_take(ticket, HK_TICKET);
     if (!m) return whsem__invalid_handle(ticket, "ticket");
     whsem_status st = whsem__lock(m);
     if (st != WHSEM_OK) {

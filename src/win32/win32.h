@@ -1,7 +1,7 @@
 /*
  * The Windows implementation's internal header: the shared segment's
- * layout, one process's view of a segment, the handle table and the small
- * helpers every file uses. DESIGN.md beside this file explains the why.
+ * layout, one process's view of a segment, and the small helpers every
+ * file uses. DESIGN.md beside this file explains the why.
  *
  * Lock order (outer first): maps_mu -> name's open mutex -> engine lock ->
  * segment mutex -> op/queue lock; cancel_mu is taken with none of them
@@ -13,6 +13,7 @@
 
 #include "api.h"
 #include "common.h"
+#include "handles.h"
 #include "names.h"
 
 #include <windows.h>
@@ -113,10 +114,13 @@ struct wmap {
     char name[WHSEM_MAX_NAME_BYTES + 1];
     wchar_t obj[WHSEM_W_OBJ_CHARS]; /* "Global\<file name>[#gen]"              */
 
-    /* Open semaphore handles, live tickets, pending operations and calls in
-     * flight: the mapping is torn down when this drops to 0. */
+    /* Open semaphore handles, live tickets, pending operations and calls
+     * in flight: the last of them to go retires the mapping. A call takes
+     * its use through its thread's hazard pointer (../handles.h), which
+     * alone keeps the mapping while the call is quick (introspection). */
     volatile LONG uses;
-    bool dead;               /* torn down (under maps_mu)                       */
+    bool dead;               /* retired (under maps_mu)                         */
+    struct whsem_retiree retiree;
 
     /* Under the engine lock (async_engine.c): */
     struct op *aq_head, *aq_tail; /* pending operations, oldest first           */
@@ -151,37 +155,6 @@ WHSEM_HIDDEN void whsem__w_fault_point(const char *name);
 #define WHSEM_W_FAULT(name) ((void)0)
 #endif
 
-/* ---- Handle table (handles.c) ---------------------------------------------- */
-
-/* A handle is gen:36 | index:24 | kind:4 (handles.c). */
-#define WHSEM_HKIND_BITS 4
-
-enum hkind { HK_FREE = 0, HK_SEM = 1, HK_TICKET = 2, HK_OP = 3, HK_CANCEL = 4, HK_QUEUE = 5 };
-
-/* A handle is gen:36 | index:24 | kind:4, as on Linux. Entries are never
- * freed; a handle is live while its entry's tag equals it. */
-struct hentry {
-    _Atomic uint64_t tag;
-    void *ptr;               /* sem/ticket: struct wmap; others: their object   */
-    _Atomic uint64_t aux;    /* sem: abandonment check ms; cancel: 1 once triggered */
-};
-
-/* The live entry of handle h if it has the given kind, else NULL. */
-WHSEM_HIDDEN struct hentry *whsem__h_lookup(uint64_t h, enum hkind kind);
-/* The entry behind h's index, live or not (NULL if never allocated). */
-WHSEM_HIDDEN struct hentry *whsem__h_entry(uint64_t h);
-/* Allocates a live handle, or 0 with *st set (and the thread's message). */
-WHSEM_HIDDEN uint64_t whsem__h_alloc(enum hkind kind, void *ptr, uint64_t aux, whsem_status *st);
-/* Ends a live handle unless another thread ended it first; the entry goes
- * back to the free list. */
-WHSEM_HIDDEN bool whsem__h_kill(uint64_t h);
-/* For sem and ticket handles: the mapping behind a live handle with one
- * more use counted (whsem__unuse gives it back), or NULL. */
-WHSEM_HIDDEN struct wmap *whsem__h_use(uint64_t h, enum hkind kind);
-/* Ends a live sem or ticket handle and returns its mapping, whose use the
- * handle held now belongs to the caller; NULL if it was not live. */
-WHSEM_HIDDEN struct wmap *whsem__h_kill_take(uint64_t h, enum hkind kind);
-
 /* ---- Mappings and the segment (segment.c) ---------------------------------- */
 
 extern WHSEM_HIDDEN SRWLOCK whsem__maps_mu;
@@ -190,9 +163,19 @@ extern WHSEM_HIDDEN SRWLOCK whsem__maps_mu;
  * slot, with one use counted. max_count 0: open existing only. */
 WHSEM_HIDDEN whsem_status whsem__map_get(const char *final_name, size_t len, int32_t max_count,
                                          uint32_t mode, struct wmap **out);
+/* Counts one more use of a mapping the caller holds a use of. */
 WHSEM_HIDDEN void whsem__use(struct wmap *m);
-/* Drops a use; the last one tears the mapping down (slot freed). */
+/* Counts a use of a mapping the caller reached through a hazard pointer
+ * only: false if its last use is gone (whatever handle led there has
+ * ended). */
+WHSEM_HIDDEN bool whsem__use_live(struct wmap *m);
+/* Drops a use; the last one retires the mapping, which is torn down (slot
+ * freed) once no thread's hazard pointer names it. Never called with a
+ * segment mutex held: the teardown may run here and takes one. */
 WHSEM_HIDDEN void whsem__unuse(struct wmap *m);
+/* The mapping behind a live sem or ticket handle with one more use counted
+ * (whsem__unuse gives it back), or NULL. */
+WHSEM_HIDDEN struct wmap *whsem__h_use(uint64_t h, enum hkind kind);
 
 /* Takes the segment mutex. An abandoned mutex (its owner died inside) is
  * taken over and the counts recounted, which may reveal WHSEM_E_CORRUPT

@@ -15,8 +15,8 @@ if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
 endif()
 
 # The portable C the Linux library is built from too (argument checks and
-# API glue, names, SHA-2, ABI checksums, status names) and the Win32
-# implementation of everything else.
+# API glue, accounting, cancellation, the handle table, names, SHA-2, ABI
+# checksums, status names) and the Win32 implementation of everything else.
 set(WHSEM_WIN32_SOURCES
   src/abi_checksums.generated.c
   src/accounting.c
@@ -24,6 +24,7 @@ set(WHSEM_WIN32_SOURCES
   src/deadlines.c
   src/api.c
   src/cancel.c
+  src/handles.c
   src/names.c
   src/sha2.c
   src/status.c
@@ -32,7 +33,7 @@ set(WHSEM_WIN32_SOURCES
   src/win32/async_ops.c
   src/win32/async_queues.c
   src/win32/errors.c
-  src/win32/handles.c
+  src/win32/handles_os.c
   src/win32/segment.c
   src/win32/semaphore.c)
 list(TRANSFORM WHSEM_WIN32_SOURCES PREPEND ${PROJECT_SOURCE_DIR}/)

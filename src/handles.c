@@ -1,5 +1,8 @@
+/* SPDX-License-Identifier: MIT */
 /*
- * The process-wide handle table, per-thread records and hazard pointers.
+ * The process-wide handle table, per-thread records and hazard pointers,
+ * on both platforms (the primitives are platform.h's mutex and
+ * handles_os.h's thread slot and fences).
  *
  * Handles are integers so that a foreign caller's mistake (zero, stale,
  * double release, wrong kind) is a status, not a crash. Entries live in
@@ -8,16 +11,10 @@
  * acquire/release fast path allocates and frees without atomics.
  */
 #include "handles.h"
-#include "process.h"
+#include "fork_hooks.h"
+#include "platform.h"
 
-#include <pthread.h>
-
-#include <errno.h>
-#include <linux/membarrier.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #define CHUNK_BITS WHSEM_CHUNK_BITS
 #define CHUNK_SIZE WHSEM_CHUNK_SIZE
@@ -26,20 +23,14 @@
 
 _Atomic(struct hentry *) whsem__chunks[WHSEM_NCHUNKS];
 #define chunks whsem__chunks
-static pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
+static whsem_mutex table_mu = WHSEM_MUTEX_INIT;
 static uint32_t *global_free;    /* indices of free entries, under table_mu */
 static size_t global_free_n, global_free_cap;
 static uint32_t next_fresh;      /* entries [next_fresh, ...) never used    */
 
 static _Atomic(struct whsem_thread *) threads;
-__thread struct whsem_thread *whsem__t_self __attribute__((tls_model("initial-exec")));
-#define t_self whsem__t_self
-static pthread_key_t thread_key;
-static pthread_once_t key_once = PTHREAD_ONCE_INIT;
-bool whsem__membarrier_ok;
-#define membarrier_ok whsem__membarrier_ok
 
-static pthread_mutex_t retire_mu = PTHREAD_MUTEX_INITIALIZER;
+static whsem_mutex retire_mu = WHSEM_MUTEX_INIT;
 static struct whsem_retiree *retired;
 _Atomic int whsem__retired_n;
 #define retired_n whsem__retired_n
@@ -60,32 +51,27 @@ static void flush_cache_locked(struct whsem_thread *t, uint32_t keep)
 
 static void flush_cache(struct whsem_thread *t, uint32_t keep)
 {
-    pthread_mutex_lock(&table_mu);
+    whsem__mutex_lock(&table_mu);
     flush_cache_locked(t, keep);
-    pthread_mutex_unlock(&table_mu);
+    whsem__mutex_unlock(&table_mu);
 }
 
-static void thread_exit(void *arg)
+void whsem__h_thread_exit(struct whsem_thread *t)
 {
-    struct whsem_thread *t = arg;
-    flush_cache(t, 0);
+    /* Never waits: Windows may run this while the process exits, after
+     * other threads were stopped wherever they were. Entries left in the
+     * cache go to whichever thread reuses the record. */
+    if (whsem__mutex_trylock(&table_mu)) {
+        flush_cache_locked(t, 0);
+        whsem__mutex_unlock(&table_mu);
+    }
     atomic_store_explicit(&t->hazard, NULL, memory_order_release);
     atomic_store_explicit(&t->active, 0, memory_order_release);
-    t_self = NULL;
-}
-
-static void make_key(void)
-{
-    pthread_key_create(&thread_key, thread_exit);
-    int cmds = (int)syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0);
-    if (cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
-        syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0) == 0)
-        membarrier_ok = true;
 }
 
 struct whsem_thread *whsem__self_slow(void)
 {
-    pthread_once(&key_once, make_key);
+    whsem__p_threads_init();
     struct whsem_thread *t;
     /* Reuse the record of a thread that has exited. */
     for (t = atomic_load(&threads); t; t = t->next) {
@@ -100,8 +86,11 @@ struct whsem_thread *whsem__self_slow(void)
         do t->next = head;
         while (!atomic_compare_exchange_weak(&threads, &head, t));
     }
-    pthread_setspecific(thread_key, t);
-    t_self = t;
+    if (!whsem__p_thread_set(t)) {
+        /* Nothing would give the record back when the thread exits. */
+        atomic_store(&t->active, 0);
+        return NULL;
+    }
     return t;
 }
 
@@ -112,7 +101,7 @@ struct whsem_thread *whsem__self_slow(void)
 whsem_status whsem__h_refill(struct whsem_thread *t)
 {
     whsem_status st = WHSEM_OK;
-    pthread_mutex_lock(&table_mu);
+    whsem__mutex_lock(&table_mu);
     while (t->ncache < TCACHE / 2 && global_free_n > 0)
         t->cache[t->ncache++] = global_free[--global_free_n];
     if (t->ncache == 0) {
@@ -143,15 +132,13 @@ whsem_status whsem__h_refill(struct whsem_thread *t)
         }
     }
 out:
-    pthread_mutex_unlock(&table_mu);
+    whsem__mutex_unlock(&table_mu);
     return st;
 }
 
 void whsem__h_flush(struct whsem_thread *t) { flush_cache(t, TCACHE / 2); }
 
 /* Out-of-line forms of the inline hot path, for everything but it. */
-
-struct hentry *whsem__h_entry(uint64_t h) { return whsem__h_entry_inline(h); }
 
 uint64_t whsem__h_reserve(enum hkind kind, whsem_status *st)
 {
@@ -166,7 +153,7 @@ uint64_t whsem__h_reserve(enum hkind kind, whsem_status *st)
 
 void whsem__h_publish(uint64_t h, void *ptr, uint64_t aux)
 {
-    whsem__h_publish_e(whsem__h_entry_inline(h), h, ptr, aux);
+    whsem__h_publish_e(whsem__h_entry(h), h, ptr, aux);
 }
 
 uint64_t whsem__h_alloc(enum hkind kind, void *ptr, uint64_t aux, whsem_status *st)
@@ -174,11 +161,6 @@ uint64_t whsem__h_alloc(enum hkind kind, void *ptr, uint64_t aux, whsem_status *
     uint64_t h = whsem__h_reserve(kind, st);
     if (h) whsem__h_publish(h, ptr, aux);
     return h;
-}
-
-void whsem__h_kill(struct hentry *e, uint64_t h)
-{
-    atomic_store_explicit(&e->tag, whsem__h_next_gen_tag(h), memory_order_release);
 }
 
 bool whsem__h_kill_cas(struct hentry *e, uint64_t h)
@@ -196,6 +178,14 @@ void whsem__h_recycle(uint64_t h)
 
 void whsem__h_unreserve(uint64_t h) { whsem__h_recycle(h); }
 
+bool whsem__h_kill(uint64_t h)
+{
+    struct hentry *e = whsem__h_entry(h);
+    if (!e || (h & 0xf) == HK_FREE || !whsem__h_kill_cas(e, h)) return false;
+    whsem__h_recycle(h);
+    return true;
+}
+
 struct wmap *whsem__protect(struct hentry *e, uint64_t h, void **saved)
 {
     struct whsem_thread *t = self();
@@ -206,30 +196,24 @@ struct wmap *whsem__protect(struct hentry *e, uint64_t h, void **saved)
     return whsem__protect_t(t, e, h, saved);
 }
 
-void whsem__unprotect(void *saved) { whsem__unprotect_t(t_self, saved); }
-
-void whsem__heavy_fence(void)
-{
-    if (!membarrier_ok || syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0) != 0)
-        atomic_thread_fence(memory_order_seq_cst);
-}
+void whsem__unprotect(void *saved) { whsem__unprotect_t(whsem__p_thread(), saved); }
 
 void whsem__retire(struct whsem_retiree *r)
 {
-    pthread_mutex_lock(&retire_mu);
+    whsem__mutex_lock(&retire_mu);
     r->next = retired;
     retired = r;
     atomic_fetch_add(&retired_n, 1);
-    pthread_mutex_unlock(&retire_mu);
+    whsem__mutex_unlock(&retire_mu);
     whsem__reclaim();
 }
 
 void whsem__reclaim(void)
 {
-    if (pthread_mutex_trylock(&retire_mu) != 0) return; /* someone else is at it */
+    if (!whsem__mutex_trylock(&retire_mu)) return; /* someone else is at it */
     struct whsem_retiree *done = NULL;
     if (retired) {
-        whsem__heavy_fence();
+        whsem__p_heavy_fence();
         struct whsem_retiree **pp = &retired;
         while (*pp) {
             struct whsem_retiree *r = *pp;
@@ -246,7 +230,7 @@ void whsem__reclaim(void)
             }
         }
     }
-    pthread_mutex_unlock(&retire_mu);
+    whsem__mutex_unlock(&retire_mu);
     while (done) {
         struct whsem_retiree *r = done;
         done = r->next;
@@ -256,14 +240,14 @@ void whsem__reclaim(void)
 
 static void threads_lock_all(void)
 {
-    pthread_mutex_lock(&table_mu);
-    pthread_mutex_lock(&retire_mu);
+    whsem__mutex_lock(&table_mu);
+    whsem__mutex_lock(&retire_mu);
 }
 
 static void threads_unlock_all(void)
 {
-    pthread_mutex_unlock(&retire_mu);
-    pthread_mutex_unlock(&table_mu);
+    whsem__mutex_unlock(&retire_mu);
+    whsem__mutex_unlock(&table_mu);
 }
 
 /* In the child after fork() only the forking thread exists: the other
@@ -272,16 +256,14 @@ static void threads_unlock_all(void)
 static void threads_after_fork_child(void)
 {
     for (struct whsem_thread *t = atomic_load(&threads); t; t = t->next) {
-        if (t == t_self) continue;
+        if (t == whsem__p_thread()) continue;
         if (atomic_load(&t->active)) {
             flush_cache_locked(t, 0); /* table_mu is held across fork */
             atomic_store(&t->hazard, NULL);
             atomic_store(&t->active, 0);
         }
     }
-    if (membarrier_ok &&
-        syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0) != 0)
-        membarrier_ok = false;
+    whsem__p_threads_after_fork();
     threads_unlock_all();
 }
 

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The handle table and the hazard pointers that protect mappings reached
- * through handles (handles.c). The hot half is inline: every
- * acquire/release goes through these, and a call across files (or a
- * second TLS lookup) costs as much as the rest of the fast path.
- * handles.c has the slow halves and the design notes.
+ * through handles (handles.c), on both platforms. The hot half is inline:
+ * every acquire/release goes through these, and a call across files (or a
+ * second TLS lookup) costs as much as the rest of Linux's fast path.
+ * handles.c has the slow halves and the design notes; what differs per
+ * platform (where a thread's record lives, how it learns of a thread's
+ * exit, the fences) is in linux/handles_os.h and win32/handles_os.h.
  */
 #ifndef WHSEM_HANDLES_H
 #define WHSEM_HANDLES_H
@@ -37,17 +39,6 @@ struct hentry {
 #define WHSEM_HINDEX_BITS 24
 #define WHSEM_HMAX_ENTRIES (1u << WHSEM_HINDEX_BITS)
 
-WHSEM_HIDDEN struct hentry *whsem__h_entry(uint64_t h);
-
-/* The live entry of handle h if it has the given kind, else NULL. */
-static inline struct hentry *whsem__h_lookup(uint64_t h, enum hkind kind)
-{
-    if (WHSEM_UNLIKELY((h & 0xf) != (uint64_t)kind)) return NULL;
-    struct hentry *e = whsem__h_entry(h);
-    if (WHSEM_UNLIKELY(!e || atomic_load_explicit(&e->tag, memory_order_acquire) != h)) return NULL;
-    return e;
-}
-
 /* Allocates an entry; returns its handle (ptr/aux set before it is live)
  * or 0 with the thread's message set and *st the status. */
 WHSEM_HIDDEN uint64_t whsem__h_alloc(enum hkind kind, void *ptr, uint64_t aux, whsem_status *st);
@@ -56,21 +47,23 @@ WHSEM_HIDDEN uint64_t whsem__h_reserve(enum hkind kind, whsem_status *st);
 WHSEM_HIDDEN void whsem__h_publish(uint64_t h, void *ptr, uint64_t aux);
 /* Returns a reserved, never-published handle's entry. */
 WHSEM_HIDDEN void whsem__h_unreserve(uint64_t h);
-/* Ends a live handle: its tag moves to the next generation (plain store:
- * the caller excludes every other writer of this entry). */
-WHSEM_HIDDEN void whsem__h_kill(struct hentry *e, uint64_t h);
-/* Ends a live handle unless another thread ends it first. */
+/* Ends a live handle unless another thread ends it first. The entry
+ * stays the caller's until whsem__h_recycle: what it read from the entry
+ * (ptr, aux) is still h's. */
 WHSEM_HIDDEN bool whsem__h_kill_cas(struct hentry *e, uint64_t h);
 /* Puts a dead entry back on the free list. */
 WHSEM_HIDDEN void whsem__h_recycle(uint64_t h);
+/* Both at once, for a caller that has read all it needs of the entry:
+ * false if h was not live (or another thread ended it first). */
+WHSEM_HIDDEN bool whsem__h_kill(uint64_t h);
 
 /*
  * A mapping may be unmapped while another thread is about to use it
  * through a handle it just read. Each thread publishes the mapping it uses
  * in its hazard slot; a mapping is unmapped only once no hazard names it.
- * The reader side costs a plain store: the reclaimer pays with a
+ * On Linux the reader side costs a plain store: the reclaimer pays with a
  * process-wide membarrier() instead (asymmetric fence), or, where the
- * kernel lacks it, readers fall back to a full fence.
+ * kernel lacks it, readers fall back to a full fence (handles_os.h).
  */
 WHSEM_HIDDEN struct wmap *whsem__protect(struct hentry *e, uint64_t h, void **saved);
 WHSEM_HIDDEN void whsem__unprotect(void *saved);
@@ -99,28 +92,33 @@ struct whsem_thread {
     uint32_t cache[WHSEM_TCACHE];
 };
 
+/* The platform's primitives: where this thread's record is, the fences
+ * (whsem__p_thread, whsem__p_hazard_fence, ...; see ../platform.h). */
+#ifdef _WIN32
+#include "win32/handles_os.h"
+#else
+#include "linux/handles_os.h"
+#endif
+
 /* Hidden, so that the fast path reaches them PC-relative, not via the GOT. */
 extern WHSEM_HIDDEN _Atomic(struct hentry *) whsem__chunks[WHSEM_NCHUNKS];
-/* initial-exec: one pointer of static TLS, which glibc reserves room for
- * even in libraries loaded with dlopen() (as foreign runtimes load us),
- * instead of a call into the dynamic loader on every access. */
-extern WHSEM_HIDDEN __thread struct whsem_thread *whsem__t_self
-    __attribute__((tls_model("initial-exec")));
-extern WHSEM_HIDDEN bool whsem__membarrier_ok;
 extern WHSEM_HIDDEN _Atomic int whsem__retired_n;
 
 WHSEM_HIDDEN struct whsem_thread *whsem__self_slow(void);
 WHSEM_HIDDEN whsem_status whsem__h_refill(struct whsem_thread *t);
 WHSEM_HIDDEN void whsem__h_flush(struct whsem_thread *t);
-WHSEM_HIDDEN void whsem__heavy_fence(void);
+/* The platform calls this when a thread that has a record exits: its
+ * cached entries go back and the record is free for another thread. */
+WHSEM_HIDDEN void whsem__h_thread_exit(struct whsem_thread *t);
 
 static inline struct whsem_thread *whsem__self(void)
 {
-    struct whsem_thread *t = whsem__t_self;
+    struct whsem_thread *t = whsem__p_thread();
     return WHSEM_LIKELY(t != NULL) ? t : whsem__self_slow();
 }
 
-static inline struct hentry *whsem__h_entry_inline(uint64_t h)
+/* The entry behind h's index, live or not (NULL if never allocated). */
+static inline struct hentry *whsem__h_entry(uint64_t h)
 {
     uint32_t idx = (uint32_t)(h >> WHSEM_HKIND_BITS) & (WHSEM_HMAX_ENTRIES - 1);
     struct hentry *c =
@@ -129,10 +127,10 @@ static inline struct hentry *whsem__h_entry_inline(uint64_t h)
 }
 
 /* The live entry of handle h if it has the given kind, else NULL. */
-static inline struct hentry *whsem__h_lookup_inline(uint64_t h, enum hkind kind)
+static inline struct hentry *whsem__h_lookup(uint64_t h, enum hkind kind)
 {
     if (WHSEM_UNLIKELY((h & 0xf) != (uint64_t)kind)) return NULL;
-    struct hentry *e = whsem__h_entry_inline(h);
+    struct hentry *e = whsem__h_entry(h);
     if (WHSEM_UNLIKELY(!e || atomic_load_explicit(&e->tag, memory_order_acquire) != h)) return NULL;
     return e;
 }
@@ -142,7 +140,7 @@ static inline uint64_t whsem__h_reserve_t(struct whsem_thread *t, enum hkind kin
 {
     if (WHSEM_UNLIKELY(t->ncache == 0) && (*st = whsem__h_refill(t)) != WHSEM_OK) return 0;
     uint32_t idx = t->cache[--t->ncache];
-    struct hentry *e = whsem__h_entry_inline((uint64_t)idx << WHSEM_HKIND_BITS);
+    struct hentry *e = whsem__h_entry((uint64_t)idx << WHSEM_HKIND_BITS);
     *out_e = e;
     return atomic_load_explicit(&e->tag, memory_order_relaxed) | (uint64_t)kind;
 }
@@ -169,9 +167,10 @@ static inline uint64_t whsem__h_next_gen_tag(uint64_t h)
 
 /*
  * Publishes e's mapping as this thread's hazard and confirms that handle h
- * still names it. The fence is only a compiler barrier when the reclaimer
- * uses membarrier(): its system call orders this thread's store before the
- * reclaimer's hazard scan (an asymmetric Dekker fence).
+ * still names it. The fence orders the store before the look at the tag
+ * against the reclaimer's kill and hazard scan (a Dekker pair): on Linux
+ * only a compiler barrier when the reclaimer uses membarrier(), whose
+ * system call does the ordering for us (an asymmetric fence).
  */
 static inline struct wmap *whsem__protect_t(struct whsem_thread *t, struct hentry *e, uint64_t h,
                                             void **saved)
@@ -179,10 +178,7 @@ static inline struct wmap *whsem__protect_t(struct whsem_thread *t, struct hentr
     *saved = atomic_load_explicit(&t->hazard, memory_order_relaxed);
     void *p = atomic_load_explicit(&e->ptr, memory_order_relaxed);
     atomic_store_explicit(&t->hazard, p, memory_order_relaxed);
-    if (WHSEM_LIKELY(whsem__membarrier_ok))
-        atomic_signal_fence(memory_order_seq_cst);
-    else
-        atomic_thread_fence(memory_order_seq_cst);
+    whsem__p_hazard_fence();
     if (WHSEM_UNLIKELY(atomic_load_explicit(&e->tag, memory_order_acquire) != h)) {
         atomic_store_explicit(&t->hazard, *saved, memory_order_relaxed);
         return NULL;
