@@ -3,11 +3,14 @@
  * platform: argument and option checks, name finalization into a caller's
  * buffer, the "ask, then fill" answers, and the entry points of open,
  * query and a semaphore's name and max count, which hand over to the
- * platform (api.h) once the arguments are known to be good. One copy, so
+ * semaphore's backend (backend.h) once the arguments are known to be
+ * good. One copy, so
  * that both libraries accept and refuse exactly the same calls with the
  * same messages.
  */
 #include "api.h"
+#include "backend.h"
+#include "handles.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -63,7 +66,7 @@ static whsem_status open_name(const char *name, int32_t max_count, const whsem_o
     size_t len;
     st = whsem__finalize_name(name, o.flags & WHSEM_OPEN_EXACT_NAME, final, &len);
     if (st != WHSEM_OK) return st;
-    return whsem__open_final(final, len, max_count, &o, out_sem);
+    return whsem__backend_for(&o)->open(final, len, max_count, &o, out_sem);
 }
 
 WHSEM_API whsem_status WHSEM_CALL whsem_open(const char *name, int32_t max_count,
@@ -96,13 +99,24 @@ WHSEM_API whsem_status WHSEM_CALL whsem_safe_name(const char *name, char *buf, s
     return whsem__copy_out(final, len, buf, size, out_len);
 }
 
+/* The semaphore behind a live handle, kept from going away until
+ * whsem__unprotect(*saved); NULL if sem is not one. */
+static struct whsem_semobj *sem_obj(whsem_sem sem, void **saved)
+{
+    struct hentry *e = whsem__h_lookup(sem, HK_SEM);
+    return e ? (struct whsem_semobj *)whsem__protect(e, sem, saved) : NULL;
+}
+
 WHSEM_API whsem_status WHSEM_CALL whsem_name(whsem_sem sem, char *buf, size_t size, size_t *out_len)
 {
+    void *saved;
+    struct whsem_semobj *obj = sem_obj(sem, &saved);
+    if (!obj) return whsem__invalid_handle(sem, "semaphore");
     char name[WHSEM_MAX_NAME_BYTES + 1];
     size_t len;
     int32_t max_count;
-    whsem_status st = whsem__sem_identity(sem, name, &len, &max_count);
-    if (st != WHSEM_OK) return st;
+    obj->be->identity(obj, name, &len, &max_count);
+    whsem__unprotect(saved);
     return whsem__copy_out(name, len, buf, size, out_len);
 }
 
@@ -110,7 +124,12 @@ WHSEM_API whsem_status WHSEM_CALL whsem_max_count(whsem_sem sem, int32_t *out_ma
 {
     if (!out_max_count) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_max_count is NULL");
     *out_max_count = 0; /* never a max count, as 0 is never a handle */
-    return whsem__sem_identity(sem, NULL, NULL, out_max_count);
+    void *saved;
+    struct whsem_semobj *obj = sem_obj(sem, &saved);
+    if (!obj) return whsem__invalid_handle(sem, "semaphore");
+    obj->be->identity(obj, NULL, NULL, out_max_count);
+    whsem__unprotect(saved);
+    return WHSEM_OK;
 }
 
 WHSEM_API whsem_status WHSEM_CALL whsem_query(whsem_sem sem, whsem_info *info,
@@ -124,5 +143,10 @@ WHSEM_API whsem_status WHSEM_CALL whsem_query(whsem_sem sem, whsem_info *info,
         return whsem__fail(WHSEM_E_INVALID_ARGUMENT,
                            "info->struct_size is %u; set it to sizeof(whsem_info)",
                            info->struct_size);
-    return whsem__query(sem, info, holders, capacity, out_count);
+    void *saved;
+    struct whsem_semobj *obj = sem_obj(sem, &saved);
+    if (!obj) return whsem__invalid_handle(sem, "semaphore");
+    whsem_status st = obj->be->query(obj, info, holders, capacity, out_count);
+    whsem__unprotect(saved);
+    return st;
 }

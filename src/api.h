@@ -1,9 +1,10 @@
+/* SPDX-License-Identifier: MIT */
 /*
- * The part of the public API that does not depend on the platform (api.c,
- * compiled into the Linux library and whsem.dll alike) and the calls each
- * platform's semaphore.c provides it: api.c checks arguments and options
- * and finalizes names; the platform finds or makes the semaphore and walks
- * its segment, building its answers with answers.h.
+ * The part of the public API that does not depend on the platform or the
+ * backend (api.c, compiled into the Linux library and whsem.dll alike):
+ * api.c checks arguments and options and finalizes names; the backend
+ * (backend.h) finds or makes the semaphore and builds its answers with
+ * answers.h.
  */
 #ifndef WHSEM_API_H
 #define WHSEM_API_H
@@ -24,20 +25,5 @@ struct open_opts {
     bool mode_explicit;       /* the caller chose mode: an existing segment
                                  may not be wider (see segment.c)          */
 };
-
-/* ---- each platform's semaphore.c ---------------------------------------- */
-
-/* whsem_open (max_count >= 1) or whsem_open_existing (max_count 0) of a
- * finalized name, with the options already checked. */
-WHSEM_HIDDEN whsem_status whsem__open_final(const char *final, size_t len, int32_t max_count,
-                                            const struct open_opts *o, whsem_sem *out_sem);
-/* whsem_query, with the arguments checked. */
-WHSEM_HIDDEN whsem_status whsem__query(whsem_sem sem, whsem_info *info, whsem_holder *holders,
-                                       size_t capacity, size_t *out_count);
-/* The finalized name (unless name is NULL) and the max count of a live
- * semaphore handle; WHSEM_E_INVALID_HANDLE, with nothing written, if it is
- * not one. */
-WHSEM_HIDDEN whsem_status whsem__sem_identity(whsem_sem sem, char name[WHSEM_MAX_NAME_BYTES + 1],
-                                              size_t *name_len, int32_t *max_count);
 
 #endif

@@ -22,6 +22,7 @@
  * Lock order: maps_mu -> engine lock -> segment lock -> op/queue mutex.
  */
 #include "async_engine.h"
+#include "fork_hooks.h"
 
 #include <stdlib.h>
 #include <string.h>

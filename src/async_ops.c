@@ -80,9 +80,13 @@ whsem_status whsem__a_start(whsem_sem sem, int64_t timeout_ms, whsem_cancel canc
     void *saved;
     struct wmap *m = whsem__protect(e, sem, &saved);
     if (!m) return whsem__invalid_handle(sem, "semaphore");
-    whsem_status st = whsem__p_attach_ready(m);
-    struct op *o = st == WHSEM_OK ? whsem__a_op_get() : NULL;
-    if (st == WHSEM_OK && !o) st = whsem__fail(WHSEM_E_NO_MEMORY, "out of memory for an operation");
+    whsem_status st = whsem__p_op_hold(m);
+    if (st != WHSEM_OK) {
+        whsem__unprotect(saved);
+        return st;
+    }
+    struct op *o = whsem__a_op_get();
+    if (!o) st = whsem__fail(WHSEM_E_NO_MEMORY, "out of memory for an operation");
     uint64_t h = 0;
     if (o) {
         h = whsem__h_reserve(HK_OP, &st);
@@ -92,6 +96,7 @@ whsem_status whsem__a_start(whsem_sem sem, int64_t timeout_ms, whsem_cancel canc
         }
     }
     if (!o) {
+        whsem__p_op_unhold(m);
         whsem__unprotect(saved);
         return st;
     }
@@ -138,7 +143,8 @@ whsem_status whsem__a_start(whsem_sem sem, int64_t timeout_ms, whsem_cancel canc
         now_status = st; /* WHSEM_CANCELED, or the source died meanwhile */
         if (st < 0) whsem__a_set_detail(o, whsem_last_error());
     }
-    if (now_status == WHSEM_PENDING) now_status = whsem__a_shm_start(o, timeout_ms, check_ms);
+    if (now_status == WHSEM_PENDING)
+        now_status = ((struct whsem_semobj *)m)->be->async_start(o, timeout_ms, check_ms);
     if (now_status != WHSEM_PENDING) whsem__a_finish_op(o, now_status);
     whsem__unprotect(saved);
     *out_op = h;

@@ -21,7 +21,6 @@
  */
 #include "accounting.h"
 #include "async_engine.h"
-#include "seglock.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -264,7 +263,9 @@ void whsem__a_finish_op(struct op *o, whsem_status st)
         }
     }
     whsem__cancel_unregister(&o->cw);
+    struct wmap *m = o->m; /* o may be recycled once complete */
     whsem__a_complete(o, st, ticket);
+    whsem__p_op_unhold(m);
 }
 
 /* Makes a pending operation known to the dispatcher. Without a dispatcher
@@ -371,8 +372,10 @@ static WHSEM_THREAD_FN(dispatcher)
             uint64_t next_scan;
             uint32_t seen = settle(m, now, sweep, &f, &wk, &left, &is_dying, &next_scan);
             if (left) { /* not to be touched again, unless ours to release */
-                if (is_dying) { /* out of the list: its link is free */
-                    m->active_next = dying;
+                if (is_dying) {
+                    /* Not through active_next: a new operation may put m
+                     * back in the engine before we release it. */
+                    m->released_next = dying;
                     dying = m;
                 }
                 continue;
@@ -390,7 +393,7 @@ static WHSEM_THREAD_FN(dispatcher)
         deliver(&f);
         while (dying) {
             struct wmap *m = dying;
-            dying = m->active_next;
+            dying = m->released_next;
             whsem__p_engine_release(m);
         }
 

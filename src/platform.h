@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The seam between what every platform shares and what only one has.
- * Code written once (accounting.c) includes this header and sees, for the
+ * Code written once (accounting.c, the asynchronous engine, the
+ * shared-memory backend's entry) includes this header and sees, for the
  * platform it is built for (linux/platform.h or win32/platform.h):
  *
  *   struct wmap              one process's view of one segment, with at
@@ -31,6 +32,30 @@
  *   whsem_mutex, WHSEM_MUTEX_INIT, whsem__mutex_lock/unlock/trylock
  *                            a plain lock
  *   whsem__p_init()          the process-wide set-up before first use
+ *   whsem__p_pgen()          the process generation (fork() bumps it)
+ *
+ * The asynchronous engine (async_*.c, dispatcher.c) needs, besides:
+ *
+ *   whsem_cond, WHSEM_COND_INIT, whsem__cond_signal, whsem__cond_wait_ms,
+ *   whsem__mutex_init        a condition variable; a mutex in new memory
+ *   WHSEM_THREAD_FN(name), WHSEM_THREAD_END, whsem__p_thread_start(fn, what)
+ *                            a detached library thread
+ *   whsem__p_word_wait/_wake_all  waits on a word of this process's memory
+ *   whsem_thread_id, whsem__p_thread_self_open/_close, _thread_mark,
+ *   _thread_blocked          the blocked-callback probe
+ *   struct whsem_qsignal, whsem__p_qsig_open/close/set/clear/fd/handle,
+ *   WHSEM_P_QSIG_NO_HANDLE   a completion queue's level-triggered signal
+ *   struct whsem_ctl, whsem__p_ctl_seq/poke/ready/forget  the dispatcher's
+ *                            control word
+ *   struct whsem_waitset, whsem__p_ws_begin/add/wait, whsem__p_own_seen
+ *                            what the dispatcher sleeps on
+ *   struct whsem_wakes, whsem__p_wake_defer, whsem__p_wakes_flush  wakes
+ *                            decided under a segment lock
+ *   whsem__p_op_hold/unhold, whsem__p_engine_enter/leave/release,
+ *   whsem__p_ticket_made     what keeps a mapping while operations, the
+ *                            engine and tickets use it
+ *   whsem__lock, whsem__lock_within, whsem__unlock, WHSEM_TRY_LOCK_NS
+ *                            the segment lock, and a bounded wait for it
  *
  * The handle table (handles.h, written once) needs a few primitives that
  * handles.h includes itself, from linux/handles_os.h or win32/handles_os.h,

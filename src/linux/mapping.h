@@ -8,6 +8,7 @@
 #define WHSEM_MAPPING_H
 
 #include "api.h"
+#include "backend.h"
 #include "common.h"
 #include "layout.h"
 #include "names.h"
@@ -19,6 +20,7 @@
 #include <sys/types.h>
 
 struct wmap {
+    struct whsem_semobj base; /* first: what handles point at (backend.h) */
     struct seg_header *hdr;
     struct seg_slot *slots;
     _Atomic int fd;           /* the description the segment was mapped
@@ -44,9 +46,10 @@ struct wmap {
     int handles;              /* open whsem_sem handles on this mapping     */
     int async_ops;            /* pending asynchronous operations            */
 
-    /* Under the engine lock (async_engine.c): */
+    /* Under the engine lock (dispatcher.c): */
     struct op *aq_head, *aq_tail; /* pending operations, oldest first        */
     struct wmap *active_next; /* in the engine's list of mappings with ops  */
+    struct wmap *released_next; /* the dispatcher's, once the engine let go */
     _Atomic bool active;      /* in that list (written under the engine lock
                                  and, when leaving it, the segment lock):
                                  nobody else may retire the mapping         */

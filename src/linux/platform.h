@@ -8,6 +8,7 @@
 
 #include "cancel.h"
 #include "mapping.h"
+#include "seglock.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -79,12 +80,15 @@ static inline uint64_t whsem__p_pgen(void)
 
 /* ---- the asynchronous engine's primitives (async_os.c) ---- */
 
-/* A mapping reached through a handle is usable: attached to a slot of
- * this process (a forked child attaches on first use). */
-static inline whsem_status whsem__p_attach_ready(struct wmap *m)
+/* A new operation's hold on the mapping it reached through a handle (and
+ * a hazard pointer): Linux needs only the mapping attached to a slot of
+ * this process (a forked child attaches on first use); pending, the
+ * engine's hold keeps it. */
+static inline whsem_status whsem__p_op_hold(struct wmap *m)
 {
     return whsem__attached(m) ? WHSEM_OK : whsem__ensure_attached(m);
 }
+static inline void whsem__p_op_unhold(struct wmap *m) { (void)m; }
 /* The engine's hold on a mapping with pending operations: its `active`
  * flag itself, which keeps anyone else from retiring it. Letting go
  * (under the segment lock when locked) says whether the engine was its

@@ -267,6 +267,7 @@ whsem_status whsem__map_get(const char *name, size_t len, int32_t max_count,
     }
     struct wmap *m = calloc(1, sizeof *m);
     if (!m) return whsem__fail(WHSEM_E_NO_MEMORY, "out of memory opening '%s'", name);
+    m->base.be = &whsem__shm_backend;
     snprintf(m->path, sizeof m->path, "%s/%s", WHSEM_SHM_DIR, file);
     memcpy(m->name, name, len + 1);
     m->name_len = len;

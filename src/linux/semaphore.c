@@ -10,6 +10,7 @@
  * retires it.
  */
 #include "async.h"
+#include "shm.h"
 #include "private.h"
 #include "recovery.h"
 
@@ -37,7 +38,7 @@ static void drop_if_unused(struct wmap *m)
     }
 }
 
-whsem_status whsem__open_final(const char *final, size_t len, int32_t max_count,
+whsem_status whsem__shm_open(const char *final, size_t len, int32_t max_count,
                                const struct open_opts *o, whsem_sem *out_sem)
 {
     whsem__init();
@@ -92,6 +93,16 @@ WHSEM_API whsem_status WHSEM_CALL whsem_close(whsem_sem sem)
 {
     struct hentry *e = whsem__h_lookup(sem, HK_SEM);
     if (!e) return whsem__invalid_handle(sem, "semaphore");
+    void *saved;
+    struct wmap *pm = whsem__protect(e, sem, &saved);
+    if (!pm) return whsem__invalid_handle(sem, "semaphore");
+    const struct whsem_backend *be = pm->base.be;
+    if (WHSEM_UNLIKELY(be != &whsem__shm_backend)) {
+        whsem_status st = be->close(&pm->base, sem, e);
+        whsem__unprotect(saved);
+        return st;
+    }
+    whsem__unprotect(saved);
     pthread_mutex_lock(&whsem__maps_mu);
     /* The entry's mapping stays valid here: this handle's count in
      * m->handles keeps it alive until we drop it below. */
@@ -120,52 +131,11 @@ WHSEM_API whsem_status WHSEM_CALL whsem_close(whsem_sem sem)
     return WHSEM_OK;
 }
 
-whsem_status whsem__sem_identity(whsem_sem sem, char name[WHSEM_MAX_NAME_BYTES + 1],
-                                 size_t *name_len, int32_t *max_count)
+whsem_status whsem__p_query_lock(struct wmap *m)
 {
-    struct hentry *e = whsem__h_lookup(sem, HK_SEM);
-    void *saved;
-    struct wmap *m = e ? whsem__protect(e, sem, &saved) : NULL;
-    if (!m) return whsem__invalid_handle(sem, "semaphore");
-    if (name) {
-        memcpy(name, m->name, m->name_len);
-        name[m->name_len] = 0;
-        *name_len = m->name_len;
-    }
-    *max_count = m->max_count;
-    whsem__unprotect(saved);
-    return WHSEM_OK;
-}
-
-whsem_status whsem__query(whsem_sem sem, whsem_info *info, whsem_holder *holders, size_t capacity,
-                          size_t *out_count)
-{
-    struct hentry *e = whsem__h_lookup(sem, HK_SEM);
-    void *saved;
-    struct wmap *m = e ? whsem__protect(e, sem, &saved) : NULL;
-    if (!m) return whsem__invalid_handle(sem, "semaphore");
     whsem_status st = whsem__attached(m) ? WHSEM_OK : whsem__ensure_attached(m);
     if (st == WHSEM_OK && (st = whsem__lock_within(m, WHSEM_OPEN_LOCK_NS)) == WHSEM_TIMEOUT)
         st = whsem__busy_from_timeout();
-    if (st != WHSEM_OK) {
-        whsem__unprotect(saved);
-        return st;
-    }
-    /* Report what is true now: look for dead processes first. */
-    st = whsem__scan_locked(m, true);
-    if (st == WHSEM_OK) {
-        struct seg_header *h = m->hdr;
-        struct query_report r;
-        whsem__report_init(&r, info, holders, capacity);
-        for (uint32_t i = 0; i < WHSEM_NSLOTS; i++) {
-            const struct seg_slot *s = &m->slots[i];
-            if (atomic_load_explicit(&s->state, memory_order_relaxed) == SLOT_ACTIVE)
-                whsem__report_process(&r, s->pid, s->since_unix_ms, s->held, s->grants, s->want);
-        }
-        whsem__report_finish(&r, h->max_count, h->free, h->waiting, h->recoveries, out_count);
-    }
-    whsem__unlock(m);
-    whsem__unprotect(saved);
     return st;
 }
 

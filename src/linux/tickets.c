@@ -170,6 +170,11 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_m
     struct wmap *m = whsem__protect_t(t, e, sem, &saved);
     if (WHSEM_UNLIKELY(!m)) return whsem__invalid_handle(sem, "semaphore");
     whsem_status st;
+    if (WHSEM_UNLIKELY(m->base.be != &whsem__shm_backend)) {
+        st = m->base.be->acquire(&m->base, sem, e, timeout_ms, cancel, out_ticket);
+        whsem__unprotect_t(t, saved);
+        return st;
+    }
     uint64_t ticket = 0;
     if (WHSEM_UNLIKELY(!whsem__attached(m)) && (st = whsem__ensure_attached(m)) != WHSEM_OK)
         goto out;
@@ -216,6 +221,11 @@ WHSEM_API whsem_status WHSEM_CALL whsem_release(whsem_ticket ticket)
     void *saved;
     struct wmap *m = whsem__protect_t(t, e, ticket, &saved);
     if (WHSEM_UNLIKELY(!m)) return whsem__invalid_handle(ticket, "ticket");
+    if (WHSEM_UNLIKELY(m->base.be != &whsem__shm_backend)) {
+        whsem_status st = m->base.be->release(&m->base, ticket, e);
+        whsem__unprotect_t(t, saved);
+        return st;
+    }
     whsem_status st = whsem__lock(m);
     if (WHSEM_UNLIKELY(st != WHSEM_OK)) {
         whsem__unprotect_t(t, saved);

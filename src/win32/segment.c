@@ -288,10 +288,12 @@ static whsem_status open_segment(struct wmap *m, int32_t max_count, uint32_t mod
 /* ---- the segment mutex and recovery ------------------------------------------------ */
 
 
-whsem_status whsem__lock(struct wmap *m)
+static whsem_status lock_ms(struct wmap *m, DWORD ms)
 {
-    DWORD r = WaitForSingleObject(m->lock, INFINITE);
+    DWORD r = WaitForSingleObject(m->lock, ms);
     if (r == WAIT_OBJECT_0) return WHSEM_OK;
+    if (r == WAIT_TIMEOUT)
+        return whsem__fail(WHSEM_TIMEOUT, "%ls: another process holds the segment mutex", m->obj);
     if (r != WAIT_ABANDONED) return whsem__fail_win32(GetLastError(), "cannot lock", m->obj);
     /* Its owner died inside the critical section, maybe halfway through an
      * update: nothing it protects is trusted until recounted. */
@@ -299,6 +301,14 @@ whsem_status whsem__lock(struct wmap *m)
     whsem_status st = whsem__scan_locked(m, true);
     if (st != WHSEM_OK) ReleaseMutex(m->lock);
     return st;
+}
+
+whsem_status whsem__lock(struct wmap *m) { return lock_ms(m, INFINITE); }
+
+whsem_status whsem__lock_within(struct wmap *m, uint64_t budget_ns)
+{
+    uint64_t ms = (budget_ns + 999999u) / 1000000u;
+    return lock_ms(m, ms >= INFINITE ? INFINITE - 1 : (DWORD)ms);
 }
 
 void whsem__unlock(struct wmap *m) { ReleaseMutex(m->lock); }
@@ -491,6 +501,7 @@ whsem_status whsem__map_get(const char *final, size_t len, int32_t max_count, ui
         st = whsem__fail(WHSEM_E_NO_MEMORY, "out of memory opening '%s'", final);
         goto out;
     }
+    m->base.be = &whsem__shm_backend;
     memcpy(m->name, final, len + 1);
     m->name_len = len;
     m->uses = 1;

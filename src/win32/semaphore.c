@@ -12,6 +12,7 @@
  * with a timeout or cancellation is delivered, never lost.
  */
 #include "accounting.h"
+#include "shm.h"
 #include "win32.h"
 
 #include <stdlib.h>
@@ -59,8 +60,8 @@ static void wake_sync_waiter(struct cwait *w) { SetEvent(w->ctx); }
 
 /* ---- opening and closing ----------------------------------------------------------- */
 
-whsem_status whsem__open_final(const char *final, size_t len, int32_t max_count,
-                               const struct open_opts *o, whsem_sem *out_sem)
+whsem_status whsem__shm_open(const char *final, size_t len, int32_t max_count,
+                             const struct open_opts *o, whsem_sem *out_sem)
 {
     struct wmap *m;
     whsem_status st = whsem__map_get(final, len, max_count, o->mode, &m);
@@ -86,8 +87,30 @@ static struct wmap *kill_take(uint64_t h, enum hkind kind)
     return whsem__h_kill(h) ? m : NULL;
 }
 
+/* Another backend's object behind handle h (its hazard held until
+ * *saved is given back), or NULL for ours and for dead handles. */
+static struct whsem_semobj *foreign(uint64_t h, enum hkind kind, struct hentry **out_e, void **saved)
+{
+    struct hentry *e = whsem__h_lookup(h, kind);
+    struct wmap *m = e ? whsem__protect(e, h, saved) : NULL;
+    if (m && m->base.be != &whsem__shm_backend) {
+        *out_e = e;
+        return &m->base;
+    }
+    if (m) whsem__unprotect(*saved);
+    return NULL;
+}
+
 WHSEM_API whsem_status WHSEM_CALL whsem_close(whsem_sem sem)
 {
+    struct hentry *fe;
+    void *saved;
+    struct whsem_semobj *obj = foreign(sem, HK_SEM, &fe, &saved);
+    if (obj) {
+        whsem_status st = obj->be->close(obj, sem, fe);
+        whsem__unprotect(saved);
+        return st;
+    }
     struct wmap *m = kill_take(sem, HK_SEM);
     if (!m) return whsem__invalid_handle(sem, "semaphore");
     /* Waits on this handle look at it again when woken, and end. */
@@ -99,52 +122,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_close(whsem_sem sem)
 
 /* ---- introspection ------------------------------------------------------------------- */
 
-whsem_status whsem__sem_identity(whsem_sem sem, char name[WHSEM_MAX_NAME_BYTES + 1],
-                                 size_t *name_len, int32_t *max_count)
-{
-    struct hentry *e = whsem__h_lookup(sem, HK_SEM);
-    void *saved;
-    struct wmap *m = e ? whsem__protect(e, sem, &saved) : NULL;
-    if (!m) return whsem__invalid_handle(sem, "semaphore");
-    if (name) {
-        memcpy(name, m->name, m->name_len);
-        name[m->name_len] = 0;
-        *name_len = m->name_len;
-    }
-    *max_count = m->max_count;
-    whsem__unprotect(saved);
-    return WHSEM_OK;
-}
-
-whsem_status whsem__query(whsem_sem sem, whsem_info *info, whsem_holder *holders, size_t capacity,
-                          size_t *out_count)
-{
-    struct hentry *e = whsem__h_lookup(sem, HK_SEM);
-    void *saved;
-    struct wmap *m = e ? whsem__protect(e, sem, &saved) : NULL;
-    if (!m) return whsem__invalid_handle(sem, "semaphore");
-    whsem_status st = whsem__lock(m);
-    if (st != WHSEM_OK) {
-        whsem__unprotect(saved);
-        return st;
-    }
-    /* Report what is true now: look for dead processes first. */
-    st = whsem__scan_locked(m, true);
-    if (st == WHSEM_OK) {
-        struct wseg_header *h = m->hdr;
-        struct query_report r;
-        whsem__report_init(&r, info, holders, capacity);
-        for (uint32_t i = 0; i < WHSEM_W_NSLOTS; i++) {
-            const struct wseg_slot *s = &m->slots[i];
-            if (s->state == WSLOT_ACTIVE)
-                whsem__report_process(&r, s->pid, s->since_unix_ms, s->held, s->grants, s->want);
-        }
-        whsem__report_finish(&r, h->max_count, h->free, h->waiting, h->recoveries, out_count);
-    }
-    whsem__unlock(m);
-    whsem__unprotect(saved);
-    return st;
-}
+whsem_status whsem__p_query_lock(struct wmap *m) { return whsem__lock(m); }
 
 /* ---- tickets ------------------------------------------------------------------------- */
 
@@ -230,6 +208,14 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_m
         if (!ce) return whsem__invalid_handle(cancel, "cancellation source");
         if (atomic_load(&ce->aux)) return WHSEM_CANCELED;
     }
+    struct hentry *fe;
+    void *saved;
+    struct whsem_semobj *obj = foreign(sem, HK_SEM, &fe, &saved);
+    if (obj) {
+        whsem_status st = obj->be->acquire(obj, sem, fe, timeout_ms, cancel, out_ticket);
+        whsem__unprotect(saved);
+        return st;
+    }
     struct wmap *m = whsem__h_use(sem, HK_SEM);
     if (!m) return whsem__invalid_handle(sem, "semaphore");
     whsem_status st = whsem__lock(m);
@@ -261,6 +247,14 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_m
 
 WHSEM_API whsem_status WHSEM_CALL whsem_release(whsem_ticket ticket)
 {
+    struct hentry *fe;
+    void *saved;
+    struct whsem_semobj *obj = foreign(ticket, HK_TICKET, &fe, &saved);
+    if (obj) {
+        whsem_status st = obj->be->release(obj, ticket, fe);
+        whsem__unprotect(saved);
+        return st;
+    }
     /* Ending the handle first decides which of two racing releases wins. */
     struct wmap *m = kill_take(ticket, HK_TICKET);
     if (!m) return whsem__invalid_handle(ticket, "ticket");

@@ -12,6 +12,8 @@
 #define WHSEM_WIN32_H
 
 #include "api.h"
+#include "async.h"
+#include "backend.h"
 #include "common.h"
 #include "handles.h"
 #include "names.h"
@@ -100,6 +102,7 @@ _Static_assert(sizeof(struct wseg_header) <= WHSEM_W_HEADER_SIZE, "header layout
 #define WHSEM_W_OBJ_CHARS 300 /* "Global\" + file name (<= 255) + "#gen!w1023" */
 
 struct wmap {
+    struct whsem_semobj base; /* first: what handles point at (../backend.h) */
     struct wseg_header *hdr;
     struct wseg_slot *slots;
     HANDLE section;          /* the segment                                     */
@@ -122,12 +125,21 @@ struct wmap {
     bool dead;               /* retired (under maps_mu)                         */
     struct whsem_retiree retiree;
 
-    /* Under the engine lock (async_engine.c): */
+    /* Under the segment mutex: */
+    int async_ops;           /* pending asynchronous operations                 */
+
+    /* Under the engine lock (../dispatcher.c): */
     struct op *aq_head, *aq_tail; /* pending operations, oldest first           */
     struct wmap *active_next;
-    bool active;
+    struct wmap *released_next; /* the dispatcher's, once the engine let go */
+    _Atomic bool active;     /* in the engine's list (it holds a use)           */
     bool has_expired;        /* one of its operations reached its deadline      */
     int32_t async_check_ms;  /* shortest abandonment check of those operations  */
+    /* Operations that ended while the dispatcher could not have the
+     * segment mutex: their want still counts in our slot until it pays it
+     * back (../dispatcher.c). */
+    _Atomic uint32_t owed_want;
+    _Atomic uint32_t owed_async_ops;
 
     struct wmap *next;       /* maps list, under maps_mu                        */
 };
@@ -181,6 +193,10 @@ WHSEM_HIDDEN struct wmap *whsem__h_use(uint64_t h, enum hkind kind);
  * taken over and the counts recounted, which may reveal WHSEM_E_CORRUPT
  * (then the mutex is not held). */
 WHSEM_HIDDEN whsem_status whsem__lock(struct wmap *m);
+/* The same, waiting at most budget_ns: WHSEM_TIMEOUT, with a message, if
+ * another process keeps the mutex that long. */
+WHSEM_HIDDEN whsem_status whsem__lock_within(struct wmap *m, uint64_t budget_ns);
+#define WHSEM_TRY_LOCK_NS 5000000u /* an asynchronous try-acquire */
 WHSEM_HIDDEN void whsem__unlock(struct wmap *m);
 
 /* Wakes count waits of slot i (its process's waiters recheck everything). */
@@ -196,11 +212,5 @@ WHSEM_HIDDEN void whsem__give_back_unpublished(struct wmap *m);
 /* ---- Cancellation (cancel.c) ----------------------------------------------- */
 
 #include "cancel.h"
-
-/* ---- Asynchronous engine (async_*.c) ----------------------------------------- */
-
-/* Something may have ended pending operations early (a semaphore handle
- * was closed): the dispatcher looks at all of them. */
-WHSEM_HIDDEN void whsem__async_poke(void);
 
 #endif

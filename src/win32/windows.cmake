@@ -15,23 +15,27 @@ if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
 endif()
 
 # The portable C the Linux library is built from too (argument checks and
-# API glue, accounting, cancellation, the handle table, names, SHA-2, ABI
-# checksums, status names) and the Win32 implementation of everything else.
+# API glue, accounting, cancellation, the handle table, the asynchronous
+# engine, the backend seam, names, SHA-2, ABI checksums, status names) and
+# the Win32 primitives and shared-memory segment under them.
 set(WHSEM_WIN32_SOURCES
   src/abi_checksums.generated.c
   src/accounting.c
   src/answers.c
-  src/deadlines.c
   src/api.c
+  src/async_callbacks.c
+  src/async_engine.c
+  src/async_ops.c
+  src/async_queues.c
   src/cancel.c
+  src/deadlines.c
+  src/dispatcher.c
   src/handles.c
   src/names.c
   src/sha2.c
+  src/shm_backend.c
   src/status.c
-  src/win32/async_callbacks.c
-  src/win32/async_engine.c
-  src/win32/async_ops.c
-  src/win32/async_queues.c
+  src/win32/async_os.c
   src/win32/errors.c
   src/win32/handles_os.c
   src/win32/segment.c
@@ -49,7 +53,8 @@ function(whsem_win32_configure target)
   target_compile_definitions(${target} PRIVATE WHSEM_BUILDING _WIN32_WINNT=0x0602 UNICODE _UNICODE)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wshadow -Wstrict-prototypes
     -Wmissing-prototypes -g)
-  target_link_libraries(${target} PRIVATE advapi32)
+  # synchronization: WaitOnAddress (Windows 8).
+  target_link_libraries(${target} PRIVATE advapi32 synchronization)
 endfunction()
 
 # whsem.dll: exports exactly the functions listed in abi/whsem.def (which
@@ -69,7 +74,7 @@ target_link_options(whsem PRIVATE -static-libgcc -Wl,--no-undefined)
 add_library(whsem_static STATIC ${WHSEM_WIN32_SOURCES})
 whsem_win32_configure(whsem_static)
 target_compile_definitions(whsem_static PUBLIC WHSEM_STATIC)
-target_link_libraries(whsem_static PUBLIC advapi32)
+target_link_libraries(whsem_static PUBLIC advapi32 synchronization)
 
 include(GNUInstallDirs)
 install(TARGETS whsem

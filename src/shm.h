@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What each platform's semaphore.c provides for the shared-memory
+ * backend's entry in the backend seam (shm_backend.c).
+ */
+#ifndef WHSEM_SHM_H
+#define WHSEM_SHM_H
+
+#include "backend.h"
+
+struct wmap;
+
+WHSEM_HIDDEN whsem_status whsem__shm_open(const char *final, size_t len, int32_t max_count,
+                                          const struct open_opts *o, whsem_sem *out_sem);
+/* Takes m's segment lock for whsem_query, for as long as an open waits
+ * (a stopped holder makes it WHSEM_E_BUSY). */
+WHSEM_HIDDEN whsem_status whsem__p_query_lock(struct wmap *m);
+
+#endif

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shared-memory backend: a semaphore of this machine, in a segment
+ * every process on the name maps (Linux: a /dev/shm file; Windows: a
+ * named section). Its parts are the platform's (shm.h); this is only its
+ * entry in the backend seam (backend.h).
+ */
+#include "accounting.h"
+#include "async_engine.h"
+#include "backend.h"
+#include "shm.h"
+
+#include <string.h>
+
+static void shm_identity(struct whsem_semobj *obj, char name[WHSEM_MAX_NAME_BYTES + 1],
+                         size_t *name_len, int32_t *max_count)
+{
+    struct wmap *m = (struct wmap *)obj;
+    if (name) {
+        memcpy(name, m->name, m->name_len);
+        name[m->name_len] = 0;
+        *name_len = m->name_len;
+    }
+    *max_count = m->max_count;
+}
+
+static whsem_status shm_query(struct whsem_semobj *obj, whsem_info *info, whsem_holder *holders,
+                              size_t capacity, size_t *out_count)
+{
+    struct wmap *m = (struct wmap *)obj;
+    whsem_status st = whsem__p_query_lock(m);
+    if (st != WHSEM_OK) return st;
+    /* Report what is true now: look for dead processes first. */
+    st = whsem__scan_locked(m, true);
+    if (st == WHSEM_OK) {
+        whsem_header *h = m->hdr;
+        struct query_report r;
+        whsem__report_init(&r, info, holders, capacity);
+        for (uint32_t i = 0; i < WHSEM_P_NSLOTS; i++) {
+            const whsem_slot *s = &m->slots[i];
+            if (whsem__p_slot_state(s) == WHSEM_P_SLOT_ACTIVE)
+                whsem__report_process(&r, s->pid, s->since_unix_ms, s->held, s->grants, s->want);
+        }
+        whsem__report_finish(&r, h->max_count, h->free, h->waiting, h->recoveries, out_count);
+    }
+    whsem__unlock(m);
+    return st;
+}
+
+const struct whsem_backend whsem__shm_backend = {
+    .name = "shared memory",
+    .open = whsem__shm_open,
+    .identity = shm_identity,
+    .query = shm_query,
+    .async_start = whsem__a_shm_start,
+    /* acquire, release and close: the public functions themselves. */
+};
+
+const struct whsem_backend *whsem__backend_for(const struct open_opts *o)
+{
+    (void)o;
+    return &whsem__shm_backend;
+}
