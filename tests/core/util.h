@@ -371,10 +371,41 @@ template <typename T> class Shared {
 
 #else
 
+// Waits (at most 1 s) until every other thread of this process sleeps.
+// A thread being born when fork() runs may hold the allocator lock of
+// GCC's AddressSanitizer, which has no fork handlers: the child's first
+// thread start then deadlocks. Forking while the library's threads are
+// asleep avoids that.
+inline void WaitForOtherThreadsToSleep()
+{
+    for (int round = 0; round < 100; round++) {
+        bool busy = false;
+        DIR *d = opendir("/proc/self/task");
+        if (!d) return;
+        long self = syscall(SYS_gettid);
+        while (struct dirent *de = readdir(d)) {
+            if (de->d_name[0] == '.' || atol(de->d_name) == self) continue;
+            char path[64], buf[512];
+            snprintf(path, sizeof path, "/proc/self/task/%s/stat", de->d_name);
+            FILE *f = fopen(path, "r");
+            if (!f) continue;
+            size_t n = fread(buf, 1, sizeof buf - 1, f);
+            fclose(f);
+            buf[n] = 0;
+            const char *close_paren = strrchr(buf, ')');
+            if (close_paren && close_paren[1] == ' ' && close_paren[2] == 'R') busy = true;
+        }
+        closedir(d);
+        if (!busy) return;
+        usleep(10000);
+    }
+}
+
 // Runs fn in a forked child; its return value becomes the exit code.
 // The child never returns into gtest: it _exit()s.
 inline pid_t Spawn(const std::function<int()> &fn)
 {
+    WaitForOtherThreadsToSleep();
     fflush(nullptr);
     pid_t parent = getpid();
     pid_t pid = fork();
