@@ -4,42 +4,11 @@
  * JSON strings, times.
  */
 #include "cli.h"
+#include "names.h"
 
 #include <inttypes.h>
 #include <string.h>
 #include <time.h>
-
-/* Length of the valid UTF-8 sequence at p (no overlongs, surrogates or
- * code points past U+10FFFF), 0 if there is none. */
-static size_t utf8_len(const unsigned char *p, uint32_t *out_cp)
-{
-    unsigned c = p[0];
-    size_t n;
-    uint32_t cp;
-    if (c < 0x80) {
-        *out_cp = c;
-        return 1;
-    } else if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    for (size_t k = 1; k < n; k++) {
-        if ((p[k] & 0xc0) != 0x80) return 0; /* also stops at the NUL */
-        cp = cp << 6 | (p[k] & 0x3f);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff))) return 0;
-    if (cp >= 0xd800 && cp <= 0xdfff) return 0;
-    *out_cp = cp;
-    return n;
-}
 
 /* Code points a terminal would act on instead of showing: a name must not
  * be able to forge another line, move the cursor or reorder the text. */
@@ -54,10 +23,10 @@ static bool is_unsafe_cp(uint32_t cp)
  * which keeps the escapes unambiguous without doubling backslashes. */
 void put_display(FILE *f, const char *s)
 {
-    const unsigned char *p = (const unsigned char *)s;
+    const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
     while (*p) {
         uint32_t cp;
-        size_t n = utf8_len(p, &cp);
+        size_t n = whsem__utf8_decode(p, (size_t)(end - p), &cp);
         if (n == 0) {
             fprintf(f, "\\x%02x", *p++);
         } else if (is_unsafe_cp(cp)) {
@@ -75,11 +44,11 @@ void put_display(FILE *f, const char *s)
  * stays valid JSON. */
 void put_json_string(FILE *f, const char *s)
 {
-    const unsigned char *p = (const unsigned char *)s;
+    const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
     fputc('"', f);
     while (*p) {
         uint32_t cp;
-        size_t n = utf8_len(p, &cp);
+        size_t n = whsem__utf8_decode(p, (size_t)(end - p), &cp);
         if (n == 0) {
             fputs("\\ufffd", f);
             p++;
