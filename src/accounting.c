@@ -174,6 +174,22 @@ static bool take_free(struct wmap *m)
     return true;
 }
 
+whsem_status whsem__counts_ok_locked(struct wmap *m)
+{
+    whsem_status st = whsem__p_segment_ok_locked(m);
+    if (st != WHSEM_OK) return st;
+    if (m->hdr->free > m->max_count)
+        return whsem__fail(WHSEM_E_CORRUPT, WHSEM_P_WHERE_FMT ": %d free tickets but max count %d",
+                           WHSEM_P_WHERE(m), m->hdr->free, m->max_count);
+    return WHSEM_OK;
+}
+
+whsem_status whsem__nothing_held(struct wmap *m)
+{
+    return whsem__fail(WHSEM_E_CORRUPT, WHSEM_P_WHERE_FMT ": our slot records no ticket to release",
+                       WHSEM_P_WHERE(m));
+}
+
 whsem_status whsem__try_once_locked(struct wmap *m, int32_t check_ms)
 {
     if (whsem__take_grant(&m->slots[m->slot])) return WHSEM_OK;

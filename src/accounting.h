@@ -101,6 +101,44 @@ typedef void (*whsem_wake_fn)(void *ctx, struct wmap *m, int32_t slot);
  * wake-up meant for them may have woken the engine instead). */
 WHSEM_HIDDEN void whsem__settle_leftovers_locked(struct wmap *m, whsem_wake_fn wake, void *ctx);
 
+/* An acquisition's first look (lock held): a free ticket, taken into our
+ * slot. A free count above the max count is garbage and takes nothing
+ * (whsem__counts_ok_locked says so). */
+static inline bool whsem__take_free_first_locked(struct wmap *m)
+{
+    whsem_header *h = m->hdr;
+    if (WHSEM_UNLIKELY(h->free <= 0 || h->free > m->max_count)) return false;
+    h->free--;
+    WHSEM_FAULT_POINT("acquire");
+    whsem__take(&m->slots[m->slot]);
+    h->acquisitions++;
+    return true;
+}
+
+/* Whether the counts can be trusted beyond the first look: the platform's
+ * checks of the segment, and free within the max count. WHSEM_E_CORRUPT
+ * with its message if not. */
+WHSEM_HIDDEN whsem_status whsem__counts_ok_locked(struct wmap *m);
+
+/* A ticket released from our slot (lock held, held > 0): back to the
+ * pool, or, with processes waiting, through whsem__give_back_locked.
+ * Returns the slot to wake after unlocking, or -1. */
+static inline int32_t whsem__put_back_locked(struct wmap *m)
+{
+    whsem_header *h = m->hdr;
+    m->slots[m->slot].held--;
+    WHSEM_FAULT_POINT("release");
+    if (WHSEM_UNLIKELY(h->waiting > 0)) {
+        int32_t w = whsem__give_back_locked(m);
+        WHSEM_FAULT_POINT("handoff");
+        return w;
+    }
+    h->free++;
+    return -1;
+}
+/* WHSEM_E_CORRUPT: a release found our slot holding nothing. */
+WHSEM_HIDDEN whsem_status whsem__nothing_held(struct wmap *m);
+
 /* A try-acquire that found no free ticket at its first look: a ticket
  * granted to its process will do; else, when a scan for dead holders is
  * due, the scan and one more look. WHSEM_OK (the ticket counted in our

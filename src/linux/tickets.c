@@ -109,22 +109,16 @@ static __attribute__((noinline)) whsem_status acquire_slow(struct wmap *m, struc
                                                            whsem_sem sem, int64_t timeout_ms,
                                                            whsem_cancel cancel)
 {
-    struct seg_header *h = m->hdr;
-    if (whsem__is_broken(m)) {
+    whsem_status st = whsem__counts_ok_locked(m);
+    if (st != WHSEM_OK) {
         whsem__unlock(m);
-        return whsem__broken_status(m);
-    }
-    if (h->free > m->max_count) {
-        whsem__unlock(m);
-        return whsem__fail(WHSEM_E_CORRUPT, "%s: %d free tickets but max count %d", m->path,
-                           h->free, m->max_count);
+        return st;
     }
     if (timeout_ms != 0) {
         whsem__unlock(m);
         return wait_for_ticket(m, e, sem, timeout_ms, cancel);
     }
-    whsem_status st =
-        whsem__try_once_locked(m, (int32_t)atomic_load_explicit(&e->aux, memory_order_relaxed));
+    st = whsem__try_once_locked(m, (int32_t)atomic_load_explicit(&e->aux, memory_order_relaxed));
     whsem__unlock(m);
     return st;
 }
@@ -139,11 +133,7 @@ static __attribute__((noinline)) whsem_status acquire_contended(struct wmap *m, 
     if (timeout_ms != 0) return wait_for_ticket(m, e, sem, timeout_ms, cancel);
     whsem_status st = whsem__lock_slow_within(m, WHSEM_TRY_LOCK_NS);
     if (st != WHSEM_OK) return st;
-    struct seg_header *h = m->hdr;
-    if (h->free > 0 && h->free <= m->max_count) {
-        h->free--;
-        whsem__take(&m->slots[m->slot]);
-        h->acquisitions++;
+    if (whsem__take_free_first_locked(m)) {
         whsem__unlock(m);
         return WHSEM_OK;
     }
@@ -182,12 +172,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_m
     ticket = whsem__h_reserve_t(t, HK_TICKET, &st, &te);
     if (WHSEM_UNLIKELY(!ticket)) goto out;
     if (WHSEM_LIKELY(whsem__try_lock(m))) {
-        struct seg_header *h = m->hdr;
-        if (WHSEM_LIKELY(h->free > 0 && h->free <= m->max_count)) {
-            h->free--;
-            WHSEM_FAULT_POINT("acquire");
-            whsem__take(&m->slots[m->slot]);
-            h->acquisitions++;
+        if (WHSEM_LIKELY(whsem__take_free_first_locked(m))) {
             whsem__unlock(m);
         } else if ((st = acquire_slow(m, e, sem, timeout_ms, cancel)) != WHSEM_OK) {
             goto out;
@@ -238,28 +223,14 @@ WHSEM_API whsem_status WHSEM_CALL whsem_release(whsem_ticket ticket)
         whsem__unprotect_t(t, saved);
         return whsem__invalid_handle(ticket, "ticket");
     }
-    struct seg_header *h = m->hdr;
-    struct seg_slot *s = &m->slots[m->slot];
-    if (whsem__is_broken(m)) {
+    if (WHSEM_UNLIKELY(whsem__is_broken(m) || m->slots[m->slot].held == 0)) {
+        st = whsem__is_broken(m) ? whsem__broken_status(m) : whsem__nothing_held(m);
         whsem__unlock(m);
         whsem__unprotect_t(t, saved);
-        return whsem__broken_status(m);
-    }
-    if (WHSEM_UNLIKELY(s->held == 0)) {
-        whsem__unlock(m);
-        whsem__unprotect_t(t, saved);
-        return whsem__fail(WHSEM_E_CORRUPT, "%s: our slot records no ticket to release", m->path);
+        return st;
     }
     atomic_store_explicit(&e->tag, whsem__h_next_gen_tag(ticket), memory_order_relaxed);
-    s->held--;
-    WHSEM_FAULT_POINT("release");
-    int32_t wake = -1;
-    if (WHSEM_UNLIKELY(h->waiting > 0)) {
-        wake = whsem__give_back_locked(m);
-        WHSEM_FAULT_POINT("handoff");
-    } else {
-        h->free++;
-    }
+    int32_t wake = whsem__put_back_locked(m);
     bool dying = WHSEM_UNLIKELY(m->handles == 0) && whsem__mark_dying_locked(m);
     whsem__unlock(m);
     if (WHSEM_UNLIKELY(wake >= 0)) whsem__futex_wake(&m->slots[wake].wake_seq, 1);

@@ -183,9 +183,4 @@ struct whsem_wakes {
 WHSEM_HIDDEN void whsem__p_wake_defer(void *wakes, struct wmap *m, int32_t slot);
 static inline void whsem__p_wakes_flush(struct whsem_wakes *wk) { (void)wk; }
 
-#ifdef WHSEM_FAULT_INJECTION
-#undef WHSEM_FAULT_POINT
-#define WHSEM_FAULT_POINT(name) whsem__w_fault_point(name)
-#endif
-
 #endif

@@ -382,7 +382,7 @@ static whsem_status attach(struct wmap *m, SECURITY_ATTRIBUTES *sa)
     s->created = self_created;
     s->since_unix_ms = 0;
     s->wait_since_ns = 0;
-    WHSEM_W_FAULT("attach");
+    WHSEM_FAULT_POINT("attach");
     s->state = WSLOT_ACTIVE;
     if (m->hdr->slot_hwm <= slot) m->hdr->slot_hwm = slot + 1;
     m->slot = slot;

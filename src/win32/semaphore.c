@@ -180,17 +180,16 @@ out_unlocked:
 static whsem_status acquire_slow(struct wmap *m, struct hentry *e, whsem_sem sem,
                                  int64_t timeout_ms, whsem_cancel cancel)
 {
-    struct wseg_header *h = m->hdr;
-    if (h->free > m->max_count) {
+    whsem_status st = whsem__counts_ok_locked(m);
+    if (st != WHSEM_OK) {
         whsem__unlock(m);
-        return whsem__fail(WHSEM_E_CORRUPT, "%ls: %d free tickets but max count %d", m->obj,
-                           h->free, m->max_count);
+        return st;
     }
     if (timeout_ms != 0) {
         whsem__unlock(m);
         return wait_for_ticket(m, e, sem, timeout_ms, cancel);
     }
-    whsem_status st = whsem__try_once_locked(m, (int32_t)atomic_load(&e->aux));
+    st = whsem__try_once_locked(m, (int32_t)atomic_load(&e->aux));
     whsem__unlock(m);
     return st;
 }
@@ -223,12 +222,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_m
         whsem__unuse(m);
         return st;
     }
-    struct wseg_header *h = m->hdr;
-    if (h->free > 0 && h->free <= m->max_count) {
-        h->free--;
-        WHSEM_W_FAULT("acquire");
-        whsem__take(&m->slots[m->slot]);
-        h->acquisitions++;
+    if (whsem__take_free_first_locked(m)) {
         whsem__unlock(m);
     } else if ((st = acquire_slow(m, e, sem, timeout_ms, cancel)) != WHSEM_OK) {
         whsem__unuse(m);
@@ -264,21 +258,9 @@ WHSEM_API whsem_status WHSEM_CALL whsem_release(whsem_ticket ticket)
         whsem__unuse(m);
         return st;
     }
-    struct wseg_header *h = m->hdr;
-    struct wseg_slot *s = &m->slots[m->slot];
     int32_t wake = -1;
-    if (s->held == 0) {
-        st = whsem__fail(WHSEM_E_CORRUPT, "%ls: our slot records no ticket to release", m->obj);
-    } else {
-        s->held--;
-        WHSEM_W_FAULT("release");
-        if (h->waiting > 0) {
-            wake = whsem__give_back_locked(m);
-            WHSEM_W_FAULT("handoff");
-        } else {
-            h->free++;
-        }
-    }
+    if (m->slots[m->slot].held == 0) st = whsem__nothing_held(m);
+    else wake = whsem__put_back_locked(m);
     whsem__unlock(m);
     if (wake >= 0) whsem__wake_slot(m, (uint32_t)wake, 1);
     whsem__unuse(m);

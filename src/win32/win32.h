@@ -162,9 +162,8 @@ WHSEM_HIDDEN void whsem__w_pin_module(void);
  * at the named point when WHSEM_FAULT_POINT names it. */
 #ifdef WHSEM_FAULT_INJECTION
 WHSEM_HIDDEN void whsem__w_fault_point(const char *name);
-#define WHSEM_W_FAULT(name) whsem__w_fault_point(name)
-#else
-#define WHSEM_W_FAULT(name) ((void)0)
+#undef WHSEM_FAULT_POINT
+#define WHSEM_FAULT_POINT(name) whsem__w_fault_point(name)
 #endif
 
 /* ---- Mappings and the segment (segment.c) ---------------------------------- */
