@@ -60,8 +60,8 @@ static void owe_want(struct wmap *m)
 
 /* Blocks for a ticket; called and returns with the segment lock NOT held.
  * On WHSEM_OK the ticket is counted in our slot's held. */
-static whsem_status wait_for_ticket(struct wmap *m, struct hentry *se, whsem_sem sem,
-                                    int64_t timeout_ms, whsem_cancel cancel)
+whsem_status whsem__p_wait_for_ticket(struct wmap *m, struct hentry *se, whsem_sem sem,
+                                      int64_t timeout_ms, whsem_cancel cancel)
 {
     struct seg_header *h = m->hdr;
     struct seg_slot *s = &m->slots[m->slot];
@@ -103,26 +103,6 @@ out_unlocked:
     return result;
 }
 
-/* Everything but a free ticket at the first look: try-once with a scan
- * for dead holders, or a wait. Called with the lock held; drops it. */
-static __attribute__((noinline)) whsem_status acquire_slow(struct wmap *m, struct hentry *e,
-                                                           whsem_sem sem, int64_t timeout_ms,
-                                                           whsem_cancel cancel)
-{
-    whsem_status st = whsem__counts_ok_locked(m);
-    if (st != WHSEM_OK) {
-        whsem__unlock(m);
-        return st;
-    }
-    if (timeout_ms != 0) {
-        whsem__unlock(m);
-        return wait_for_ticket(m, e, sem, timeout_ms, cancel);
-    }
-    st = whsem__try_once_locked(m, (int32_t)atomic_load_explicit(&e->aux, memory_order_relaxed));
-    whsem__unlock(m);
-    return st;
-}
-
 /* The segment lock was busy at the first try. A try-acquire waits for it
  * only briefly (a live owner may be stopped); a timed or infinite one
  * waits as a waiter does, with its deadline and cancellation. */
@@ -130,14 +110,14 @@ static __attribute__((noinline)) whsem_status acquire_contended(struct wmap *m, 
                                                                 whsem_sem sem, int64_t timeout_ms,
                                                                 whsem_cancel cancel)
 {
-    if (timeout_ms != 0) return wait_for_ticket(m, e, sem, timeout_ms, cancel);
+    if (timeout_ms != 0) return whsem__p_wait_for_ticket(m, e, sem, timeout_ms, cancel);
     whsem_status st = whsem__lock_slow_within(m, WHSEM_TRY_LOCK_NS);
     if (st != WHSEM_OK) return st;
     if (whsem__take_free_first_locked(m)) {
         whsem__unlock(m);
         return WHSEM_OK;
     }
-    return acquire_slow(m, e, sem, 0, cancel);
+    return whsem__acquire_rest_locked(m, e, sem, 0, cancel);
 }
 
 WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_ms,
@@ -174,7 +154,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_m
     if (WHSEM_LIKELY(whsem__try_lock(m))) {
         if (WHSEM_LIKELY(whsem__take_free_first_locked(m))) {
             whsem__unlock(m);
-        } else if ((st = acquire_slow(m, e, sem, timeout_ms, cancel)) != WHSEM_OK) {
+        } else if ((st = whsem__acquire_rest_locked(m, e, sem, timeout_ms, cancel)) != WHSEM_OK) {
             goto out;
         }
     } else if ((st = acquire_contended(m, e, sem, timeout_ms, cancel)) != WHSEM_OK) {

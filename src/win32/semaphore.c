@@ -137,8 +137,8 @@ void whsem__give_back_unpublished(struct wmap *m)
 
 /* Blocks for a ticket; called and returns with the segment mutex NOT held.
  * On WHSEM_OK the ticket is counted in our slot's held. */
-static whsem_status wait_for_ticket(struct wmap *m, struct hentry *se, whsem_sem sem,
-                                    int64_t timeout_ms, whsem_cancel cancel)
+whsem_status whsem__p_wait_for_ticket(struct wmap *m, struct hentry *se, whsem_sem sem,
+                                      int64_t timeout_ms, whsem_cancel cancel)
 {
     HANDLE ev = whsem__w_thread_event();
     if (!ev) return whsem__fail_win32(GetLastError(), "cannot create an event for", L"a wait");
@@ -175,25 +175,6 @@ out_unlocked:
     return result;
 }
 
-/* Everything but a free ticket at the first look: try-once with a scan
- * for dead holders, or a wait. Called with the mutex held; drops it. */
-static whsem_status acquire_slow(struct wmap *m, struct hentry *e, whsem_sem sem,
-                                 int64_t timeout_ms, whsem_cancel cancel)
-{
-    whsem_status st = whsem__counts_ok_locked(m);
-    if (st != WHSEM_OK) {
-        whsem__unlock(m);
-        return st;
-    }
-    if (timeout_ms != 0) {
-        whsem__unlock(m);
-        return wait_for_ticket(m, e, sem, timeout_ms, cancel);
-    }
-    st = whsem__try_once_locked(m, (int32_t)atomic_load(&e->aux));
-    whsem__unlock(m);
-    return st;
-}
-
 WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_ms,
                                                 whsem_cancel cancel, whsem_ticket *out_ticket)
 {
@@ -224,7 +205,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_m
     }
     if (whsem__take_free_first_locked(m)) {
         whsem__unlock(m);
-    } else if ((st = acquire_slow(m, e, sem, timeout_ms, cancel)) != WHSEM_OK) {
+    } else if ((st = whsem__acquire_rest_locked(m, e, sem, timeout_ms, cancel)) != WHSEM_OK) {
         whsem__unuse(m);
         return st;
     }
