@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -32,16 +33,23 @@ func child(mode, name string) int {
 		return 1
 	}
 	switch mode {
-	case "hold": // take a ticket, say so, and keep it until killed
+	case "hold": // take a ticket, say so, and release it on SIGUSR1
 		sem, err := Open(name, 1)
 		if err != nil {
 			return fail(err)
 		}
-		if _, err := sem.Acquire(context.Background()); err != nil {
+		release := make(chan os.Signal, 1)
+		signal.Notify(release, syscall.SIGUSR1)
+		tk, err := sem.Acquire(context.Background())
+		if err != nil {
 			return fail(err)
 		}
 		fmt.Println("held")
-		select {}
+		<-release
+		if err := tk.Release(); err != nil {
+			return fail(err)
+		}
+		return 0
 	case "open": // only have the name open, until killed
 		if _, err := Open(name, 1); err != nil {
 			return fail(err)
@@ -55,8 +63,6 @@ func child(mode, name string) int {
 		_, err := Open(name, 1)
 		fmt.Println(errorKind(err))
 		return 0
-	case "contend":
-		return contend(name)
 	case "waiters", "blocking":
 		if err := waitersChild(mode, name); err != nil {
 			return fail(err)
