@@ -1,10 +1,11 @@
 //! Semantics of the synchronous API and every error a caller can provoke.
+//! (That threads never exceed the max count is the library's to prove:
+//! tests/core `Semantics.ThreadsNeverExceedMaxCount`.)
 
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
@@ -233,69 +234,6 @@ fn cancel_tokens_end_waits() {
         .acquire_cancelable(Some(PATIENCE), &calm)
         .unwrap()
         .is_some());
-}
-
-#[test]
-fn threads_never_exceed_the_max_count() {
-    const MAX: u32 = 3;
-    const THREADS: usize = 8;
-    const ROUNDS: usize = 2000;
-    let name = TestName::new("threads");
-    let sem = Arc::new(Semaphore::open(&name, MAX).unwrap());
-    let inside = Arc::new(AtomicUsize::new(0));
-    let peak = Arc::new(AtomicUsize::new(0));
-    let done = Arc::new(AtomicUsize::new(0));
-    let start = Arc::new(Barrier::new(THREADS));
-    let workers: Vec<_> = (0..THREADS)
-        .map(|i| {
-            let (sem, inside, peak, done, start) = (
-                sem.clone(),
-                inside.clone(),
-                peak.clone(),
-                done.clone(),
-                start.clone(),
-            );
-            thread::spawn(move || {
-                start.wait();
-                for round in 0..ROUNDS {
-                    // Mix the ways of acquiring.
-                    let ticket = if (i + round) % 3 == 0 {
-                        match sem.try_acquire().unwrap() {
-                            Some(t) => t,
-                            None => continue,
-                        }
-                    } else {
-                        sem.acquire(Some(PATIENCE))
-                            .unwrap()
-                            .expect("a ticket within the patience")
-                    };
-                    let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
-                    peak.fetch_max(now, Ordering::SeqCst);
-                    if round % 16 == 0 {
-                        thread::yield_now();
-                    }
-                    inside.fetch_sub(1, Ordering::SeqCst);
-                    if round % 2 == 0 {
-                        drop(ticket);
-                    } else {
-                        ticket.release().unwrap();
-                    }
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.join().unwrap();
-    }
-    let peak = peak.load(Ordering::SeqCst);
-    assert!(
-        peak <= MAX as usize,
-        "{peak} holders at once with max {MAX}"
-    );
-    assert!(peak >= 1);
-    assert!(done.load(Ordering::Relaxed) >= THREADS * ROUNDS / 2);
-    assert_eq!(sem.info().unwrap().free_count, MAX);
 }
 
 // ---- errors --------------------------------------------------------------------
