@@ -19,7 +19,7 @@ import (
 // must hand every completion to the goroutine waiting for it. Every
 // acquisition completes and every ticket comes back. (That holders never
 // exceed the max count, across threads or processes, the library proves
-// itself: tests/core Semantics.ThreadsNeverExceedMaxCount and
+// itself: tests/library Semantics.ThreadsNeverExceedMaxCount and
 // MultiProcess.*, and xlang_chaos with Go workers among others.)
 func TestConcurrentGoroutinesAllGetTheirTickets(t *testing.T) {
 	const max, workers, rounds = 3, 16, 200

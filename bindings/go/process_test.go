@@ -12,7 +12,7 @@ import (
 // through it is held against this one (and Info lists the child as its
 // holder), and the child's Release wakes an Acquire waiting here. That
 // tickets of killed processes come back, and that processes never exceed
-// the max count, the library proves itself (tests/core: Crash.*,
+// the max count, the library proves itself (tests/library: Crash.*,
 // Async.AKilledHolderHandsItsTicketToAnAsyncWaiter, MultiProcess.*) and
 // with Go workers among others in the cross-language test (xlang_chaos).
 func TestATicketOfAChildProcessIsHeldUntilItReleases(t *testing.T) {

@@ -1,7 +1,7 @@
 # The Windows build, included by the top-level CMakeLists.txt when the
 # target is Windows (cross-built with src/win32/mingw-w64-x86_64.cmake):
 # whsem.dll, its import library libwhsem.dll.a, and, with
-# WHSEM_BUILD_TESTS, the Windows test suites (tests/win32), which CTest
+# WHSEM_BUILD_TESTS, the Windows test suites (tests/windows), which CTest
 # runs through CMAKE_CROSSCOMPILING_EMULATOR (Wine on Linux).
 option(WHSEM_BUILD_TESTS "Build the test suites and register them with CTest" ON)
 
@@ -85,5 +85,5 @@ install(FILES ${WHSEM_DEF_FILE} DESTINATION ${CMAKE_INSTALL_LIBDIR})
 
 if(WHSEM_BUILD_TESTS)
   enable_testing()
-  add_subdirectory(tests/win32)
+  add_subdirectory(tests/windows)
 endif()

@@ -1,6 +1,6 @@
 //! Semantics of the synchronous API and every error a caller can provoke.
 //! (That threads never exceed the max count is the library's to prove:
-//! tests/core `Semantics.ThreadsNeverExceedMaxCount`.)
+//! tests/library `Semantics.ThreadsNeverExceedMaxCount`.)
 
 mod support;
 

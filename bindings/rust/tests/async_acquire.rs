@@ -204,7 +204,7 @@ impl Future for YieldNow {
 }
 
 // Whether holders stay within the max count is not this crate's to prove
-// (tests/core Semantics.ThreadsNeverExceedMaxCount, and xlang_chaos with
+// (tests/library Semantics.ThreadsNeverExceedMaxCount, and xlang_chaos with
 // asynchronous workers): these check that every future is woken and
 // completes, and that no ticket is lost on the way.
 

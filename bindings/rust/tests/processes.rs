@@ -2,7 +2,7 @@
 //! smoke test), a forked child cannot release its parent's ticket, the
 //! errors that need a second process (busy, access denied), and the worker's
 //! `name` command. That processes never exceed the max count and that a
-//! killed holder's ticket comes back, the library proves itself (tests/core
+//! killed holder's ticket comes back, the library proves itself (tests/library
 //! `MultiProcess.*`, `Crash.*`, `Async.AKilledHolderHandsItsTicketToAnAsyncWaiter`)
 //! and with this crate's worker among others in the cross-language test
 //! (`xlang_chaos`).

@@ -9,7 +9,7 @@ public class ConcurrencyTests
     private static readonly TimeSpan Long = TimeSpan.FromSeconds(20);
 
     // That threads, tasks and processes never hold more than the max count
-    // is the library's to prove (tests/core Semantics.ThreadsNeverExceedMaxCount,
+    // is the library's to prove (tests/library Semantics.ThreadsNeverExceedMaxCount,
     // MultiProcess.*, and xlang_chaos). What the binding adds is a ticket slot
     // per handle, rented from a per-thread cache and given back by whichever
     // thread disposes the handle: here tickets granted through libwhsem's

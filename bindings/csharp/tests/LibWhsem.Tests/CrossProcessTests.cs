@@ -11,7 +11,7 @@ public class CrossProcessTests
     // The smoke test: the binding works across processes, waiting in the
     // native call or through libwhsem's callback. That tickets of killed
     // processes come back and that processes never exceed the max count is
-    // proven by the C suites (tests/core Crash.*, MultiProcess.*,
+    // proven by the C suites (tests/library Crash.*, MultiProcess.*,
     // Async.AKilledHolderHandsItsTicketToAnAsyncWaiter) and by the
     // cross-language test (xlang_chaos), which runs this binding's worker.
     [Theory]

@@ -2,7 +2,7 @@
  * The other process of the Windows multi-process tests: where the Linux
  * suites fork() a child, the Windows suites (and the Linux-side kill -9
  * script) start this program with a command. It runs the commands both
- * platforms share (tests/core/commands.h: hold, open, try, wait, query,
+ * platforms share (tests/library/commands.h: hold, open, try, wait, query,
  * asyncrace, exitpending, and the fault commands in whsem_win_helper_fi.exe)
  * and these Windows-only ones:
  *

@@ -3,7 +3,7 @@
  * What the other process of a multi-process test does, by command, so that
  * one test body serves both platforms: on Linux the test forks and the
  * child runs the command (util.h's Child); on Windows, which cannot fork,
- * the test starts tests/win32/helper.c, which runs it.
+ * the test starts tests/windows/helper.c, which runs it.
  *
  *   hold NAME MAX N          take N tickets, print "ready", sleep until killed
  *   open NAME MAX            open the name, print "ready", sleep until killed

@@ -1,7 +1,7 @@
 // Several processes on Windows: the invariant under contention and under
 // TerminateProcess, dead holders, deaths inside the segment mutex (fault
 // points), and segments that are not what they should be (adapted from
-// tests/core/test_process.cpp and test_faults.cpp). The kill -9 of a Wine
+// tests/library/test_process.cpp and test_faults.cpp). The kill -9 of a Wine
 // process is tested from the Linux side (kill9.sh).
 #include "ledger.h"
 #include "util.h"

@@ -155,7 +155,7 @@ static int cmd_faulthandoff(const char *name, const char *go)
 int whtest_command(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "helper: usage: see tests/core/commands.h\n");
+        fprintf(stderr, "helper: usage: see tests/library/commands.h\n");
         return WHTEST_USAGE;
     }
     const char *cmd = argv[0], *name = argv[1];
