@@ -199,21 +199,11 @@ whsem_status whsem__try_once_locked(struct wmap *m, int32_t check_ms)
     return take_free(m) ? WHSEM_OK : WHSEM_TIMEOUT;
 }
 
-whsem_status whsem__acquire_rest_locked(struct wmap *m, struct hentry *e, uint64_t sem,
-                                       int64_t timeout_ms, uint64_t cancel)
+whsem_status whsem__after_first_look_locked(struct wmap *m, int32_t check_ms, bool try_only)
 {
     whsem_status st = whsem__counts_ok_locked(m);
-    if (st != WHSEM_OK) {
-        whsem__unlock(m);
-        return st;
-    }
-    if (timeout_ms != 0) {
-        whsem__unlock(m);
-        return whsem__p_wait_for_ticket(m, e, sem, timeout_ms, cancel);
-    }
-    st = whsem__try_once_locked(m, (int32_t)atomic_load_explicit(&e->aux, memory_order_relaxed));
-    whsem__unlock(m);
-    return st;
+    if (st != WHSEM_OK) return st;
+    return try_only ? whsem__try_once_locked(m, check_ms) : WHSEM_PENDING;
 }
 
 whsem_status whsem__wait_look_locked(struct wmap *m, int32_t check_ms, uint64_t deadline,

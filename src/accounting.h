@@ -139,12 +139,12 @@ static inline int32_t whsem__put_back_locked(struct wmap *m)
 /* WHSEM_E_CORRUPT: a release found our slot holding nothing. */
 WHSEM_HIDDEN whsem_status whsem__nothing_held(struct wmap *m);
 
-/* Everything of an acquisition after a first look that found no free
- * ticket (lock held; dropped here): the counts checked, then a try's
- * second look or a wait (whsem__p_wait_for_ticket). On WHSEM_OK the
- * ticket is counted in our slot. */
-WHSEM_HIDDEN whsem_status whsem__acquire_rest_locked(struct wmap *m, struct hentry *e, uint64_t sem,
-                                                     int64_t timeout_ms, uint64_t cancel);
+/* An acquisition whose first look found no free ticket (lock held, and
+ * still held on return): the counts checked, then a try's second look
+ * (whsem__try_once_locked); WHSEM_PENDING: the caller waits, as its
+ * platform sleeps. */
+WHSEM_HIDDEN whsem_status whsem__after_first_look_locked(struct wmap *m, int32_t check_ms,
+                                                         bool try_only);
 
 /* A try-acquire that found no free ticket at its first look: a ticket
  * granted to its process will do; else, when a scan for dead holders is

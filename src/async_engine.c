@@ -24,6 +24,7 @@
 #include "async_engine.h"
 #include "fork_hooks.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,6 +95,18 @@ void whsem__a_op_unref_unlock(struct op *o)
     if (q) whsem__a_queue_unref(q);
     if (last) whsem__a_op_put(o);
 }
+
+/* ---- an operation's detail message ---------------------------------------- */
+
+/* Records why a pending operation ends; see struct op's detail. Without
+ * memory for it the status still tells. */
+void whsem__a_set_detail(struct op *o, const char *msg)
+{
+    if (!o->detail && !(o->detail = malloc(DETAIL_BYTES))) return;
+    snprintf(o->detail, DETAIL_BYTES, "%s", msg);
+}
+
+const char *whsem__a_detail_of(const struct op *o) { return o->detail ? o->detail : ""; }
 
 /* ---- pokes ------------------------------------------------------------------ */
 

@@ -18,6 +18,7 @@
 #define WHSEM_ASYNC_ENGINE_H
 
 #include "async.h"
+#include "backend.h"
 #include "async_policy.h"
 #include "cancel.h"
 #include "deadlines.h"
@@ -46,7 +47,11 @@ struct op {
     uint64_t tag;
     uint64_t pgen;           /* the process generation that started it          */
 
-    /* The engine's part, under the engine lock while pending: */
+    struct whsem_semobj *obj; /* its semaphore, held by its backend till it ends */
+    const struct whsem_backend *be;
+
+    /* The shared-memory backend's part, under the engine lock while
+     * pending (dispatcher.c): */
     struct wmap *m;
     whsem_sem sem;
     struct hentry *sem_e;
@@ -113,7 +118,7 @@ struct whsem_engine {
 };
 extern WHSEM_HIDDEN struct whsem_engine whsem__a_eng;
 
-/* ---- async_engine.c: the engine's state, pools, pokes ---- */
+/* ---- async_engine.c: the engine's state, pools, pokes, details ---- */
 WHSEM_HIDDEN struct op *whsem__a_op_get(void);
 WHSEM_HIDDEN void whsem__a_op_put(struct op *o);
 WHSEM_HIDDEN void whsem__a_queue_put(struct queue_obj *q);
@@ -126,15 +131,19 @@ WHSEM_HIDDEN void whsem__a_op_unref_unlock(struct op *o);
  * have ended early (it then looks at all of them). */
 WHSEM_HIDDEN void whsem__a_poke(void);
 WHSEM_HIDDEN void whsem__a_poke_endings(void);
+WHSEM_HIDDEN void whsem__a_set_detail(struct op *o, const char *msg);
+WHSEM_HIDDEN const char *whsem__a_detail_of(const struct op *o);
 
-/* ---- dispatcher.c: pending operations of the shared-memory backend ---- */
+/* ---- dispatcher.c: operations of the shared-memory backend (its entries
+ * in the backend seam, backend.h) ---- */
+WHSEM_HIDDEN whsem_status whsem__a_shm_hold(struct whsem_semobj *obj);
+WHSEM_HIDDEN void whsem__a_shm_unhold(struct whsem_semobj *obj);
 /* Counts a new operation in its slot, or ends it at once (a free ticket, a
  * try, an error), and hands a pending one to the dispatcher. */
 WHSEM_HIDDEN whsem_status whsem__a_shm_start(struct op *o, int64_t timeout_ms, int32_t check_ms);
-WHSEM_HIDDEN whsem_status whsem__a_ensure_dispatcher_locked(void);
 /* Ends an operation that is over (no locks held): an OK one gets its
- * ticket handle, then it completes. */
-WHSEM_HIDDEN void whsem__a_finish_op(struct op *o, whsem_status st);
+ * ticket handle, then it completes and lets go of its semaphore. */
+WHSEM_HIDDEN void whsem__a_shm_end(struct op *o, whsem_status st);
 
 /* ---- async_callbacks.c: callback threads ---- */
 WHSEM_HIDDEN void whsem__a_queue_callback(struct op *o);
@@ -145,10 +154,10 @@ WHSEM_HIDDEN bool whsem__a_check_callbacks(void);
 
 /* ---- async_queues.c: completion queues ---- */
 WHSEM_HIDDEN void whsem__a_queue_post(struct queue_obj *q, uint64_t op, uint64_t tag);
+/* The queue behind a live handle, with its mutex held, or NULL. */
+WHSEM_HIDDEN struct queue_obj *whsem__a_lock_queue(whsem_queue queue);
 
 /* ---- async_ops.c: operations and their completion ---- */
-WHSEM_HIDDEN void whsem__a_set_detail(struct op *o, const char *msg);
-WHSEM_HIDDEN const char *whsem__a_detail_of(const struct op *o);
 WHSEM_HIDDEN void whsem__a_complete(struct op *o, whsem_status status, uint64_t ticket);
 WHSEM_HIDDEN whsem_status whsem__a_start(whsem_sem sem, int64_t timeout_ms, whsem_cancel cancel,
                                          whsem_callback cb, void *user_data, struct queue_obj *q,

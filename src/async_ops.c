@@ -12,16 +12,6 @@
 
 /* ---- completion ---------------------------------------------------------------- */
 
-/* Records why a pending operation ends; see struct op's detail. Without
- * memory for it the status still tells. */
-void whsem__a_set_detail(struct op *o, const char *msg)
-{
-    if (!o->detail && !(o->detail = malloc(DETAIL_BYTES))) return;
-    snprintf(o->detail, DETAIL_BYTES, "%s", msg);
-}
-
-const char *whsem__a_detail_of(const struct op *o) { return o->detail ? o->detail : ""; }
-
 /*
  * Makes an operation final (no engine or segment lock held) and hands it
  * to its callback, its queue, or nobody. An OK operation carries `ticket`,
@@ -45,7 +35,7 @@ void whsem__a_complete(struct op *o, whsem_status status, uint64_t ticket)
     if (q) whsem__a_queue_post(q, h, tag);
     atomic_store_explicit(&o->done, 1, memory_order_release);
     whsem__p_word_wake_all(&o->done);
-    if (release_now) whsem_release(ticket);
+    if (release_now) o->be->release(ticket); /* o is the engine's till the end */
     if (callback) {
         whsem__a_queue_callback(o); /* the engine's reference goes with it */
         return;
@@ -78,9 +68,10 @@ whsem_status whsem__a_start(whsem_sem sem, int64_t timeout_ms, whsem_cancel canc
         canceled = atomic_load(&ce->aux) != 0;
     }
     void *saved;
-    struct wmap *m = whsem__protect(e, sem, &saved);
-    if (!m) return whsem__invalid_handle(sem, "semaphore");
-    whsem_status st = whsem__p_op_hold(m);
+    struct whsem_semobj *obj = (struct whsem_semobj *)whsem__protect(e, sem, &saved);
+    if (!obj) return whsem__invalid_handle(sem, "semaphore");
+    const struct whsem_backend *be = obj->be;
+    whsem_status st = be->async_hold(obj);
     if (st != WHSEM_OK) {
         whsem__unprotect(saved);
         return st;
@@ -96,7 +87,7 @@ whsem_status whsem__a_start(whsem_sem sem, int64_t timeout_ms, whsem_cancel canc
         }
     }
     if (!o) {
-        whsem__p_op_unhold(m);
+        be->async_unhold(obj);
         whsem__unprotect(saved);
         return st;
     }
@@ -113,7 +104,9 @@ whsem_status whsem__a_start(whsem_sem sem, int64_t timeout_ms, whsem_cancel canc
     o->q = q;
     o->tag = tag;
     o->pgen = whsem__p_pgen();
-    o->m = m;
+    o->obj = obj;
+    o->be = be;
+    o->m = NULL;
     o->sem = sem;
     o->sem_e = e;
     o->dl.at = timeout_ms > 0 ? whsem__p_mono_ns() + (uint64_t)timeout_ms * 1000000u : 0;
@@ -143,9 +136,8 @@ whsem_status whsem__a_start(whsem_sem sem, int64_t timeout_ms, whsem_cancel canc
         now_status = st; /* WHSEM_CANCELED, or the source died meanwhile */
         if (st < 0) whsem__a_set_detail(o, whsem_last_error());
     }
-    if (now_status == WHSEM_PENDING)
-        now_status = ((struct whsem_semobj *)m)->be->async_start(o, timeout_ms, check_ms);
-    if (now_status != WHSEM_PENDING) whsem__a_finish_op(o, now_status);
+    if (now_status == WHSEM_PENDING) now_status = be->async_start(o, timeout_ms, check_ms);
+    if (now_status != WHSEM_PENDING) be->async_end(o, now_status);
     whsem__unprotect(saved);
     *out_op = h;
     return WHSEM_OK;
@@ -156,6 +148,20 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire_async(whsem_sem sem, int64_t tim
                                                       void *user_data, whsem_op *out_op)
 {
     return whsem__a_start(sem, timeout_ms, cancel, cb, user_data, NULL, 0, out_op);
+}
+
+WHSEM_API whsem_status WHSEM_CALL whsem_acquire_queued(whsem_sem sem, int64_t timeout_ms,
+                                                       whsem_cancel cancel, whsem_queue queue,
+                                                       uint64_t tag, whsem_op *out_op)
+{
+    if (out_op) *out_op = 0;
+    struct queue_obj *q = whsem__a_lock_queue(queue);
+    if (!q) return whsem__invalid_handle(queue, "queue");
+    q->refs++; /* held across whsem__a_start(), which takes its own reference */
+    whsem__mutex_unlock(&q->mu);
+    whsem_status st = whsem__a_start(sem, timeout_ms, cancel, NULL, NULL, q, tag, out_op);
+    whsem__a_queue_unref(q);
+    return st;
 }
 
 /* The operation behind a live handle, with its mutex held, or NULL. */
@@ -267,9 +273,10 @@ WHSEM_API whsem_status WHSEM_CALL whsem_op_free(whsem_op op)
     uint64_t ticket = o->ticket;
     o->ticket = 0;
     if (pending) atomic_store(&o->cancel_req, true);
+    const struct whsem_backend *be = o->be; /* o may be recycled once let go */
     whsem__a_op_unref_unlock(o);
     if (pending) whsem__a_poke_endings();
-    if (ticket) whsem_release(ticket);
+    if (ticket) be->release(ticket);
     whsem__h_recycle(op);
     return WHSEM_OK;
 }

@@ -34,7 +34,7 @@ void whsem__a_queue_post(struct queue_obj *q, uint64_t op, uint64_t tag)
 
 /* ---- completion queues -------------------------------------------------------------- */
 
-static struct queue_obj *lock_queue(whsem_queue queue)
+struct queue_obj *whsem__a_lock_queue(whsem_queue queue)
 {
     struct hentry *e = whsem__h_lookup(queue, HK_QUEUE);
     if (!e) return NULL;
@@ -89,7 +89,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_queue_fd(whsem_queue queue, int32_t *out
 {
     if (!out_fd) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_fd is NULL");
     *out_fd = -1;
-    struct queue_obj *q = lock_queue(queue);
+    struct queue_obj *q = whsem__a_lock_queue(queue);
     if (!q) return whsem__invalid_handle(queue, "queue");
     whsem_status st = whsem__p_qsig_fd(&q->sig, out_fd);
     whsem__mutex_unlock(&q->mu);
@@ -105,25 +105,11 @@ WHSEM_API whsem_status WHSEM_CALL whsem_queue_handle(whsem_queue queue, uint64_t
 {
     if (!out_handle) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_handle is NULL");
     *out_handle = WHSEM_P_QSIG_NO_HANDLE;
-    struct queue_obj *q = lock_queue(queue);
+    struct queue_obj *q = whsem__a_lock_queue(queue);
     if (!q) return whsem__invalid_handle(queue, "queue");
     *out_handle = whsem__p_qsig_handle(&q->sig);
     whsem__mutex_unlock(&q->mu);
     return WHSEM_OK;
-}
-
-WHSEM_API whsem_status WHSEM_CALL whsem_acquire_queued(whsem_sem sem, int64_t timeout_ms,
-                                                       whsem_cancel cancel, whsem_queue queue,
-                                                       uint64_t tag, whsem_op *out_op)
-{
-    if (out_op) *out_op = 0;
-    struct queue_obj *q = lock_queue(queue);
-    if (!q) return whsem__invalid_handle(queue, "queue");
-    q->refs++; /* held across whsem__a_start(), which takes its own reference */
-    whsem__mutex_unlock(&q->mu);
-    whsem_status st = whsem__a_start(sem, timeout_ms, cancel, NULL, NULL, q, tag, out_op);
-    whsem__a_queue_unref(q);
-    return st;
 }
 
 WHSEM_API whsem_status WHSEM_CALL whsem_queue_pop(whsem_queue queue, whsem_op *out_op,
@@ -132,7 +118,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_queue_pop(whsem_queue queue, whsem_op *o
     if (out_op) *out_op = 0;
     if (out_tag) *out_tag = 0;
     if (!out_op || !out_tag) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_op or out_tag is NULL");
-    struct queue_obj *q = lock_queue(queue);
+    struct queue_obj *q = whsem__a_lock_queue(queue);
     if (!q) return whsem__invalid_handle(queue, "queue");
     whsem_status st = WHSEM_PENDING;
     while (q->n > 0) {
@@ -154,7 +140,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_queue_pop(whsem_queue queue, whsem_op *o
 
 WHSEM_API whsem_status WHSEM_CALL whsem_queue_free(whsem_queue queue)
 {
-    struct queue_obj *q = lock_queue(queue);
+    struct queue_obj *q = whsem__a_lock_queue(queue);
     struct hentry *e = q ? whsem__h_entry(queue) : NULL;
     if (!q || !whsem__h_kill_cas(e, queue)) {
         if (q) whsem__mutex_unlock(&q->mu);

@@ -12,6 +12,11 @@
  *
  * Backends today: shared memory (this machine; shm_backend.c on the
  * platform's primitives). whsem_open_options will name others.
+ *
+ * The seam is a table of function pointers, and no file below it calls
+ * the file above: the shared front reaches a backend only through its
+ * table, a backend reaches the front only through the engine's
+ * completion (async_engine.h).
  */
 #ifndef WHSEM_BACKEND_H
 #define WHSEM_BACKEND_H
@@ -36,7 +41,7 @@ struct whsem_backend {
 
     /* whsem_open (max_count >= 1) or whsem_open_existing (max_count 0) of
      * a finalized name, the options already checked: publishes a
-     * semaphore handle in *out_sem. */
+     * semaphore handle in *out_sem whose object's be is this table. */
     whsem_status (*open)(const char *final, size_t len, int32_t max_count,
                          const struct open_opts *o, whsem_sem *out_sem);
     /* The finalized name (unless name is NULL) and the max count. */
@@ -45,26 +50,36 @@ struct whsem_backend {
     /* whsem_query, arguments checked. */
     whsem_status (*query)(struct whsem_semobj *obj, whsem_info *info, whsem_holder *holders,
                           size_t capacity, size_t *out_count);
-    /* Starts a new asynchronous operation o (its handle published, its
-     * cancellation registered, o->m its object): returns its final status
-     * now, or WHSEM_PENDING once the backend has taken it on, to end it
-     * later with whsem__a_finish_op (async_engine.h). */
+    /* An asynchronous operation on obj: async_hold keeps obj usable for
+     * it (WHSEM_OK, or the error the call fails with) before it exists,
+     * async_unhold undoes that if it never comes to be. async_start
+     * begins it (its handle published, its cancellation registered,
+     * o->obj set): its final status now, or WHSEM_PENDING once the backend
+     * has taken it on. async_end ends it (with a ticket handle if OK),
+     * completes it (whsem__a_complete) and lets go of the hold: for a
+     * status async_start gave, for one the shared front decided before
+     * starting it (canceled already), and by the backend itself later. */
+    whsem_status (*async_hold)(struct whsem_semobj *obj);
+    void (*async_unhold)(struct whsem_semobj *obj);
     whsem_status (*async_start)(struct op *o, int64_t timeout_ms, int32_t check_ms);
+    void (*async_end)(struct op *o, whsem_status st);
 
-    /* whsem_acquire, whsem_release and whsem_close of another backend's
-     * handles. The shared-memory backend serves these in the public
-     * functions themselves, whose first look at the object hands any
-     * other backend's to these entries: its uncontended path stays
-     * without an indirect call. */
-    whsem_status (*acquire)(struct whsem_semobj *obj, whsem_sem sem, struct hentry *e,
-                            int64_t timeout_ms, whsem_cancel cancel, whsem_ticket *out_ticket);
-    whsem_status (*release)(struct whsem_semobj *obj, whsem_ticket ticket, struct hentry *e);
-    whsem_status (*close)(struct whsem_semobj *obj, whsem_sem sem, struct hentry *e);
+    /* whsem_acquire, whsem_release and whsem_close for this backend's
+     * handles. The shared-memory backend's are the public functions
+     * themselves: their first look at a handle's object hands any other
+     * backend's to that backend's entries (an entry that is not the
+     * function itself), so its uncontended path gains a compare and no
+     * indirect call. The asynchronous engine gives back tickets through
+     * release. */
+    whsem_status(WHSEM_CALL *acquire)(whsem_sem sem, int64_t timeout_ms, whsem_cancel cancel,
+                                      whsem_ticket *out_ticket);
+    whsem_status(WHSEM_CALL *release)(whsem_ticket ticket);
+    whsem_status(WHSEM_CALL *close)(whsem_sem sem);
 };
 
 extern WHSEM_HIDDEN const struct whsem_backend whsem__shm_backend;
 
-/* The backend an open with these options uses. */
+/* The backend an open with these options uses (shm_backend.c). */
 WHSEM_HIDDEN const struct whsem_backend *whsem__backend_for(const struct open_opts *o);
 
 #endif

@@ -72,6 +72,8 @@ static void finish(struct finished *f, struct op *o, whsem_status st, const char
     f->tail = o;
 }
 
+static whsem_status ensure_dispatcher_locked(void);
+
 /* Puts m in the engine's list (engine lock held). */
 static void activate(struct wmap *m, int32_t check_ms)
 {
@@ -235,7 +237,7 @@ void whsem__async_collect_debt(struct wmap *m)
     whsem__mutex_lock(&whsem__a_eng.mu);
     activate(m, -1);
     /* Without a dispatcher the next lock of this process pays instead. */
-    (void)whsem__a_ensure_dispatcher_locked();
+    (void)ensure_dispatcher_locked();
     whsem__mutex_unlock(&whsem__a_eng.mu);
     whsem__a_poke();
 }
@@ -251,19 +253,23 @@ static void give_back_unpublished(struct wmap *m)
     if (w >= 0) whsem__p_wake_locked(m, (uint32_t)w); /* as well after the unlock */
 }
 
-void whsem__a_finish_op(struct op *o, whsem_status st)
+whsem_status whsem__a_shm_hold(struct whsem_semobj *obj) { return whsem__p_op_hold((struct wmap *)obj); }
+
+void whsem__a_shm_unhold(struct whsem_semobj *obj) { whsem__p_op_unhold((struct wmap *)obj); }
+
+void whsem__a_shm_end(struct op *o, whsem_status st)
 {
+    struct wmap *m = (struct wmap *)o->obj; /* o may be recycled once complete */
     uint64_t ticket = 0;
     if (st == WHSEM_OK) {
-        if ((ticket = whsem__h_alloc(HK_TICKET, o->m, o->pgen, &st))) {
-            whsem__p_ticket_made(o->m);
+        if ((ticket = whsem__h_alloc(HK_TICKET, m, o->pgen, &st))) {
+            whsem__p_ticket_made(m);
         } else {
             whsem__a_set_detail(o, whsem_last_error());
-            give_back_unpublished(o->m);
+            give_back_unpublished(m);
         }
     }
     whsem__cancel_unregister(&o->cw);
-    struct wmap *m = o->m; /* o may be recycled once complete */
     whsem__a_complete(o, st, ticket);
     whsem__p_op_unhold(m);
 }
@@ -283,7 +289,7 @@ static void enqueue(struct op *o, int32_t check_ms)
     m->aq_tail = o;
     if (o->dl.at && !whsem__deadline_push(&whsem__a_eng.deadlines, &o->dl))
         o->dl.at = whsem__p_mono_ns(); /* cannot time it: end it */
-    whsem_status ds = whsem__a_ensure_dispatcher_locked();
+    whsem_status ds = ensure_dispatcher_locked();
     /* Under the engine lock: a dispatcher started later may end it. */
     if (ds != WHSEM_OK) whsem__a_set_detail(o, whsem_last_error());
     whsem__mutex_unlock(&whsem__a_eng.mu);
@@ -297,7 +303,7 @@ static void enqueue(struct op *o, int32_t check_ms)
 
 whsem_status whsem__a_shm_start(struct op *o, int64_t timeout_ms, int32_t check_ms)
 {
-    struct wmap *m = o->m;
+    struct wmap *m = o->m = (struct wmap *)o->obj;
     /* Never blocked on another process here: if the lock is not to be had
      * at once, the dispatcher counts the operation later. */
     whsem_status st = whsem__lock_within(m, timeout_ms == 0 ? WHSEM_TRY_LOCK_NS : DISPATCH_LOCK_NS);
@@ -337,7 +343,7 @@ static void deliver(struct finished *f)
     while (f->head) {
         struct op *o = f->head;
         f->head = o->link;
-        whsem__a_finish_op(o, o->final);
+        whsem__a_shm_end(o, o->final);
     }
 }
 
@@ -419,7 +425,7 @@ static WHSEM_THREAD_FN(dispatcher)
     }
 }
 
-whsem_status whsem__a_ensure_dispatcher_locked(void)
+static whsem_status ensure_dispatcher_locked(void)
 {
     if (whsem__a_eng.dispatcher_running) return WHSEM_OK;
     whsem_status st = whsem__p_ctl_ready(&whsem__a_eng.ctl);

@@ -71,7 +71,7 @@ void whsem__h_thread_exit(struct whsem_thread *t)
 
 struct whsem_thread *whsem__self_slow(void)
 {
-    whsem__p_threads_init();
+    whsem__p_threads_init(whsem__h_thread_exit);
     struct whsem_thread *t;
     /* Reuse the record of a thread that has exited. */
     for (t = atomic_load(&threads); t; t = t->next) {

@@ -10,8 +10,11 @@
 
 struct wmap;
 
+/* Opens a finalized name (the options checked) as a semaphore of backend
+ * be: the shared-memory backend's entry passes itself. */
 WHSEM_HIDDEN whsem_status whsem__shm_open(const char *final, size_t len, int32_t max_count,
-                                          const struct open_opts *o, whsem_sem *out_sem);
+                                          const struct open_opts *o,
+                                          const struct whsem_backend *be, whsem_sem *out_sem);
 /* Takes m's segment lock for whsem_query, for as long as an open waits
  * (a stopped holder makes it WHSEM_E_BUSY). */
 WHSEM_HIDDEN whsem_status whsem__p_query_lock(struct wmap *m);

@@ -47,13 +47,24 @@ static whsem_status shm_query(struct whsem_semobj *obj, whsem_info *info, whsem_
     return st;
 }
 
+static whsem_status shm_open(const char *final, size_t len, int32_t max_count,
+                             const struct open_opts *o, whsem_sem *out_sem)
+{
+    return whsem__shm_open(final, len, max_count, o, &whsem__shm_backend, out_sem);
+}
+
 const struct whsem_backend whsem__shm_backend = {
     .name = "shared memory",
-    .open = whsem__shm_open,
+    .open = shm_open,
     .identity = shm_identity,
     .query = shm_query,
+    .async_hold = whsem__a_shm_hold,
+    .async_unhold = whsem__a_shm_unhold,
     .async_start = whsem__a_shm_start,
-    /* acquire, release and close: the public functions themselves. */
+    .async_end = whsem__a_shm_end,
+    .acquire = whsem_acquire,
+    .release = whsem_release,
+    .close = whsem_close,
 };
 
 const struct whsem_backend *whsem__backend_for(const struct open_opts *o)

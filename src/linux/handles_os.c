@@ -17,10 +17,11 @@ bool whsem__membarrier_ok;
 
 static pthread_key_t thread_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+static void (*_Atomic on_exit_fn)(struct whsem_thread *t);
 
 static void thread_exit(void *arg)
 {
-    whsem__h_thread_exit(arg);
+    atomic_load_explicit(&on_exit_fn, memory_order_acquire)(arg);
     whsem__t_self = NULL;
 }
 
@@ -33,7 +34,11 @@ static void make_key(void)
         whsem__membarrier_ok = true;
 }
 
-void whsem__p_threads_init(void) { pthread_once(&key_once, make_key); }
+void whsem__p_threads_init(void (*on_exit)(struct whsem_thread *t))
+{
+    atomic_store_explicit(&on_exit_fn, on_exit, memory_order_release);
+    pthread_once(&key_once, make_key);
+}
 
 bool whsem__p_thread_set(struct whsem_thread *t)
 {

@@ -34,9 +34,11 @@ static inline void whsem__p_hazard_fence(void)
         atomic_thread_fence(memory_order_seq_cst);
 }
 
-/* Once per process, before the first record is made. */
-WHSEM_HIDDEN void whsem__p_threads_init(void);
-/* Makes t this thread's record, to be handed to whsem__h_thread_exit when
+/* Once per process, before the first record is made: on_exit is what a
+ * thread's record is handed to when the thread exits (a pointer, so that
+ * the primitives below the table do not call up into it). */
+WHSEM_HIDDEN void whsem__p_threads_init(void (*on_exit)(struct whsem_thread *t));
+/* Makes t this thread's record, to be handed to on_exit when
  * the thread exits; false if the thread cannot be told about (no memory). */
 WHSEM_HIDDEN bool whsem__p_thread_set(struct whsem_thread *t);
 /* The reclaimer's half: orders every thread's earlier hazard stores

@@ -81,9 +81,11 @@ static inline bool whsem__attached(const struct wmap *m)
 extern WHSEM_HIDDEN pthread_mutex_t whsem__maps_mu;
 extern WHSEM_HIDDEN struct wmap *whsem__maps;
 
+/* Finds or makes this process's mapping of a finalized name (its
+ * objects of backend be); max_count 0 and !create: an existing one only. */
 WHSEM_HIDDEN whsem_status whsem__map_get(const char *final_name, size_t len, int32_t max_count,
                                          const struct open_opts *o, bool create,
-                                         struct wmap **out);
+                                         const struct whsem_backend *be, struct wmap **out);
 /* Gives this process a slot of m. With require_linked, WHSEM_E_NOT_FOUND
  * if the segment was unlinked meanwhile (open then looks again). */
 WHSEM_HIDDEN whsem_status whsem__attach(struct wmap *m, bool require_linked);

@@ -78,12 +78,6 @@ static inline uint64_t whsem__p_pgen(void)
     return atomic_load_explicit(&whsem__pgen, memory_order_relaxed);
 }
 
-/* A blocking acquisition's wait for a ticket, as this platform sleeps
- * (called and returning with the segment lock not held). On WHSEM_OK the
- * ticket is counted in our slot. */
-WHSEM_HIDDEN whsem_status whsem__p_wait_for_ticket(struct wmap *m, struct hentry *se, uint64_t sem,
-                                                   int64_t timeout_ms, uint64_t cancel);
-
 /* ---- the asynchronous engine's primitives (async_os.c) ---- */
 
 /* A new operation's hold on the mapping it reached through a handle (and

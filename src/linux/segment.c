@@ -9,6 +9,7 @@
  * wins and the other opens the winner's file.
  */
 #include "busguard.h"
+#include "shm.h"
 #include "recovery.h"
 
 #include <errno.h>
@@ -247,7 +248,8 @@ static bool same_file(const struct wmap *m)
  * reused: new opens must meet the semaphore that new processes meet.
  */
 whsem_status whsem__map_get(const char *name, size_t len, int32_t max_count,
-                            const struct open_opts *w, bool create, struct wmap **out)
+                            const struct open_opts *w, bool create,
+                            const struct whsem_backend *be, struct wmap **out)
 {
     char file[256];
     whsem__file_name(name, len, file);
@@ -267,7 +269,7 @@ whsem_status whsem__map_get(const char *name, size_t len, int32_t max_count,
     }
     struct wmap *m = calloc(1, sizeof *m);
     if (!m) return whsem__fail(WHSEM_E_NO_MEMORY, "out of memory opening '%s'", name);
-    m->base.be = &whsem__shm_backend;
+    m->base.be = be; /* before any handle can lead to m */
     snprintf(m->path, sizeof m->path, "%s/%s", WHSEM_SHM_DIR, file);
     memcpy(m->name, name, len + 1);
     m->name_len = len;
@@ -603,5 +605,13 @@ whsem_status whsem__ensure_attached(struct wmap *m)
     pthread_mutex_lock(&whsem__maps_mu);
     if (!whsem__attached(m)) st = whsem__attach(m, false);
     pthread_mutex_unlock(&whsem__maps_mu);
+    return st;
+}
+
+whsem_status whsem__p_query_lock(struct wmap *m)
+{
+    whsem_status st = whsem__attached(m) ? WHSEM_OK : whsem__ensure_attached(m);
+    if (st == WHSEM_OK && (st = whsem__lock_within(m, WHSEM_OPEN_LOCK_NS)) == WHSEM_TIMEOUT)
+        st = whsem__busy_from_timeout();
     return st;
 }

@@ -39,7 +39,8 @@ static void drop_if_unused(struct wmap *m)
 }
 
 whsem_status whsem__shm_open(const char *final, size_t len, int32_t max_count,
-                               const struct open_opts *o, whsem_sem *out_sem)
+                             const struct open_opts *o, const struct whsem_backend *be,
+                             whsem_sem *out_sem)
 {
     whsem__init();
     whsem_status st;
@@ -52,7 +53,7 @@ whsem_status whsem__shm_open(const char *final, size_t len, int32_t max_count,
             st = whsem__fail(WHSEM_E_OS, "'%s' keeps being replaced while opening it", final);
             break;
         }
-        st = whsem__map_get(final, len, max_count, o, max_count != 0, &m);
+        st = whsem__map_get(final, len, max_count, o, max_count != 0, be, &m);
         if (st != WHSEM_OK) break;
         if (max_count != 0 && m->max_count != max_count) {
             int32_t theirs = m->max_count; /* drop_if_unused may free m */
@@ -97,12 +98,8 @@ WHSEM_API whsem_status WHSEM_CALL whsem_close(whsem_sem sem)
     struct wmap *pm = whsem__protect(e, sem, &saved);
     if (!pm) return whsem__invalid_handle(sem, "semaphore");
     const struct whsem_backend *be = pm->base.be;
-    if (WHSEM_UNLIKELY(be != &whsem__shm_backend)) {
-        whsem_status st = be->close(&pm->base, sem, e);
-        whsem__unprotect(saved);
-        return st;
-    }
     whsem__unprotect(saved);
+    if (WHSEM_UNLIKELY(be->close != whsem_close)) return be->close(sem); /* another backend's */
     pthread_mutex_lock(&whsem__maps_mu);
     /* The entry's mapping stays valid here: this handle's count in
      * m->handles keeps it alive until we drop it below. */
@@ -129,14 +126,6 @@ WHSEM_API whsem_status WHSEM_CALL whsem_close(whsem_sem sem)
     if (dying) whsem__retire_map(m);
     else whsem__async_poke(); /* operations on this handle end */
     return WHSEM_OK;
-}
-
-whsem_status whsem__p_query_lock(struct wmap *m)
-{
-    whsem_status st = whsem__attached(m) ? WHSEM_OK : whsem__ensure_attached(m);
-    if (st == WHSEM_OK && (st = whsem__lock_within(m, WHSEM_OPEN_LOCK_NS)) == WHSEM_TIMEOUT)
-        st = whsem__busy_from_timeout();
-    return st;
 }
 
 /*

@@ -60,8 +60,8 @@ static void owe_want(struct wmap *m)
 
 /* Blocks for a ticket; called and returns with the segment lock NOT held.
  * On WHSEM_OK the ticket is counted in our slot's held. */
-whsem_status whsem__p_wait_for_ticket(struct wmap *m, struct hentry *se, whsem_sem sem,
-                                      int64_t timeout_ms, whsem_cancel cancel)
+static whsem_status wait_for_ticket(struct wmap *m, struct hentry *se, whsem_sem sem,
+                                    int64_t timeout_ms, whsem_cancel cancel)
 {
     struct seg_header *h = m->hdr;
     struct seg_slot *s = &m->slots[m->slot];
@@ -103,6 +103,18 @@ out_unlocked:
     return result;
 }
 
+/* Everything but a free ticket at the first look: a try's second look,
+ * or a wait. Called with the lock held; drops it. */
+static __attribute__((noinline)) whsem_status acquire_slow(struct wmap *m, struct hentry *e,
+                                                           whsem_sem sem, int64_t timeout_ms,
+                                                           whsem_cancel cancel)
+{
+    int32_t check_ms = (int32_t)atomic_load_explicit(&e->aux, memory_order_relaxed);
+    whsem_status st = whsem__after_first_look_locked(m, check_ms, timeout_ms == 0);
+    whsem__unlock(m);
+    return st == WHSEM_PENDING ? wait_for_ticket(m, e, sem, timeout_ms, cancel) : st;
+}
+
 /* The segment lock was busy at the first try. A try-acquire waits for it
  * only briefly (a live owner may be stopped); a timed or infinite one
  * waits as a waiter does, with its deadline and cancellation. */
@@ -110,14 +122,14 @@ static __attribute__((noinline)) whsem_status acquire_contended(struct wmap *m, 
                                                                 whsem_sem sem, int64_t timeout_ms,
                                                                 whsem_cancel cancel)
 {
-    if (timeout_ms != 0) return whsem__p_wait_for_ticket(m, e, sem, timeout_ms, cancel);
+    if (timeout_ms != 0) return wait_for_ticket(m, e, sem, timeout_ms, cancel);
     whsem_status st = whsem__lock_slow_within(m, WHSEM_TRY_LOCK_NS);
     if (st != WHSEM_OK) return st;
     if (whsem__take_free_first_locked(m)) {
         whsem__unlock(m);
         return WHSEM_OK;
     }
-    return whsem__acquire_rest_locked(m, e, sem, 0, cancel);
+    return acquire_slow(m, e, sem, 0, cancel);
 }
 
 WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_ms,
@@ -140,10 +152,10 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_m
     struct wmap *m = whsem__protect_t(t, e, sem, &saved);
     if (WHSEM_UNLIKELY(!m)) return whsem__invalid_handle(sem, "semaphore");
     whsem_status st;
-    if (WHSEM_UNLIKELY(m->base.be != &whsem__shm_backend)) {
-        st = m->base.be->acquire(&m->base, sem, e, timeout_ms, cancel, out_ticket);
+    const struct whsem_backend *be = m->base.be;
+    if (WHSEM_UNLIKELY(be->acquire != whsem_acquire)) { /* another backend's */
         whsem__unprotect_t(t, saved);
-        return st;
+        return be->acquire(sem, timeout_ms, cancel, out_ticket);
     }
     uint64_t ticket = 0;
     if (WHSEM_UNLIKELY(!whsem__attached(m)) && (st = whsem__ensure_attached(m)) != WHSEM_OK)
@@ -154,7 +166,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_m
     if (WHSEM_LIKELY(whsem__try_lock(m))) {
         if (WHSEM_LIKELY(whsem__take_free_first_locked(m))) {
             whsem__unlock(m);
-        } else if ((st = whsem__acquire_rest_locked(m, e, sem, timeout_ms, cancel)) != WHSEM_OK) {
+        } else if ((st = acquire_slow(m, e, sem, timeout_ms, cancel)) != WHSEM_OK) {
             goto out;
         }
     } else if ((st = acquire_contended(m, e, sem, timeout_ms, cancel)) != WHSEM_OK) {
@@ -186,10 +198,10 @@ WHSEM_API whsem_status WHSEM_CALL whsem_release(whsem_ticket ticket)
     void *saved;
     struct wmap *m = whsem__protect_t(t, e, ticket, &saved);
     if (WHSEM_UNLIKELY(!m)) return whsem__invalid_handle(ticket, "ticket");
-    if (WHSEM_UNLIKELY(m->base.be != &whsem__shm_backend)) {
-        whsem_status st = m->base.be->release(&m->base, ticket, e);
+    const struct whsem_backend *be = m->base.be;
+    if (WHSEM_UNLIKELY(be->release != whsem_release)) { /* another backend's */
         whsem__unprotect_t(t, saved);
-        return st;
+        return be->release(ticket);
     }
     whsem_status st = whsem__lock(m);
     if (WHSEM_UNLIKELY(st != WHSEM_OK)) {

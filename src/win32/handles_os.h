@@ -38,9 +38,11 @@ static inline struct whsem_thread *whsem__p_thread(void)
 static inline void whsem__p_hazard_fence(void) { atomic_thread_fence(memory_order_seq_cst); }
 static inline void whsem__p_heavy_fence(void) { atomic_thread_fence(memory_order_seq_cst); }
 
-/* Once per process, before the first record is made. */
-WHSEM_HIDDEN void whsem__p_threads_init(void);
-/* Makes t this thread's record, to be handed to whsem__h_thread_exit when
+/* Once per process, before the first record is made: on_exit is what a
+ * thread's record is handed to when the thread exits (a pointer, so that
+ * the primitives below the table do not call up into it). */
+WHSEM_HIDDEN void whsem__p_threads_init(void (*on_exit)(struct whsem_thread *t));
+/* Makes t this thread's record, to be handed to on_exit when
  * the thread (or fiber) exits; false if it cannot be stored. */
 WHSEM_HIDDEN bool whsem__p_thread_set(struct whsem_thread *t);
 /* There is no fork() on Windows. */

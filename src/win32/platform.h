@@ -60,12 +60,6 @@ static inline void whsem__p_init(void) {}
 /* No fork() on Windows: one process generation. */
 static inline uint64_t whsem__p_pgen(void) { return 0; }
 
-/* A blocking acquisition's wait for a ticket, as this platform sleeps
- * (called and returning with the segment lock not held). On WHSEM_OK the
- * ticket is counted in our slot. */
-WHSEM_HIDDEN whsem_status whsem__p_wait_for_ticket(struct wmap *m, struct hentry *se, uint64_t sem,
-                                                   int64_t timeout_ms, uint64_t cancel);
-
 /* ---- the asynchronous engine's primitives (async_os.c) ---- */
 
 /* Uses keep a mapping (win32.h): a new operation takes one (the handle

@@ -21,6 +21,7 @@
  * library's unlink, without a file system.
  */
 #include "accounting.h"
+#include "shm.h"
 #include "win32.h"
 
 #include <limits.h>
@@ -33,60 +34,6 @@
 
 SRWLOCK whsem__maps_mu = SRWLOCK_INIT;
 static struct wmap *maps; /* under maps_mu */
-
-/* ---- who we are --------------------------------------------------------------- */
-
-static INIT_ONCE self_once = INIT_ONCE_STATIC_INIT;
-static uint32_t self_pid;
-static uint64_t self_created;
-
-static uint64_t ft64(FILETIME f) { return (uint64_t)f.dwHighDateTime << 32 | f.dwLowDateTime; }
-
-static BOOL CALLBACK self_init(PINIT_ONCE once, void *param, void **ctx)
-{
-    (void)once, (void)param, (void)ctx;
-    FILETIME c, e, k, u;
-    self_pid = GetCurrentProcessId();
-    if (GetProcessTimes(GetCurrentProcess(), &c, &e, &k, &u)) self_created = ft64(c);
-    return TRUE;
-}
-
-static void self_identity(void) { InitOnceExecuteOnce(&self_once, self_init, NULL, NULL); }
-
-/*
- * Whether the process a slot names still runs. A pid alone could have been
- * reused; the creation time cannot repeat for the same pid. A process that
- * has exited but whose object lingers (someone holds a handle) is dead.
- * Doubt (access denied to a live process) resolves to "alive": a wrong
- * "alive" only delays tickets, a wrong "dead" would over-admit.
- */
-static bool process_alive(uint32_t pid, uint64_t created)
-{
-    self_identity();
-    if (pid == self_pid) return created == self_created;
-    bool sync = true;
-    HANDLE h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION | SYNCHRONIZE, FALSE, pid);
-    if (!h && GetLastError() == ERROR_ACCESS_DENIED) {
-        sync = false;
-        h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
-    }
-    if (!h) return GetLastError() != ERROR_INVALID_PARAMETER; /* that error: no such pid */
-    bool alive = true;
-    FILETIME c, e, k, u;
-    if (sync && WaitForSingleObject(h, 0) == WAIT_OBJECT_0) alive = false;
-    else if (GetProcessTimes(h, &c, &e, &k, &u) && (ft64(c) != created || ft64(e) != 0))
-        alive = false;
-    CloseHandle(h);
-    return alive;
-}
-
-bool whsem__slot_alive(struct wmap *m, uint32_t i, bool process_only)
-{
-    (void)process_only;
-    if (i == m->slot) return true;
-    const struct wseg_slot *s = &m->slots[i];
-    return process_alive(s->pid, s->created);
-}
 
 /* ---- object names and security ------------------------------------------------- */
 
@@ -313,41 +260,15 @@ whsem_status whsem__lock_within(struct wmap *m, uint64_t budget_ns)
 
 void whsem__unlock(struct wmap *m) { ReleaseMutex(m->lock); }
 
-void whsem__p_release_dead_locked(struct wmap *m, uint32_t i, uint32_t state)
-{
-    (void)state;
-    m->slots[i].pid = 0;
-    m->slots[i].state = WSLOT_FREE;
-}
+whsem_status whsem__p_query_lock(struct wmap *m) { return whsem__lock(m); }
 
-/* ---- waking ------------------------------------------------------------------------- */
-
-void whsem__wake_slot(struct wmap *m, uint32_t i, LONG count)
-{
-    HANDLE w = m->wake[i];
-    if (!w) {
-        /* Its owner created it when it attached; if it is gone, so is the
-         * owner, and nobody needs waking. */
-        wchar_t name[WHSEM_W_OBJ_CHARS], suffix[16];
-        swprintf(suffix, 16, L"!w%u", i);
-        suffixed(m->obj, suffix, name);
-        w = OpenSemaphoreW(SEMAPHORE_MODIFY_STATE | SYNCHRONIZE, FALSE, name);
-        if (!w) return;
-        HANDLE prev = InterlockedCompareExchangePointer(&m->wake[i], w, NULL);
-        if (prev) {
-            CloseHandle(w);
-            w = prev;
-        }
-    }
-    ReleaseSemaphore(w, count, NULL);
-}
 
 /* ---- attaching and detaching ------------------------------------------------------- */
 
 /* Gives this process a slot (open mutex held, so nobody unlinks meanwhile). */
 static whsem_status attach(struct wmap *m, SECURITY_ATTRIBUTES *sa)
 {
-    self_identity();
+    struct whsem_w_self me = whsem__w_self();
     whsem_status st = whsem__lock(m);
     if (st != WHSEM_OK) return st;
     if ((st = whsem__check_locked(m)) != WHSEM_OK) goto out;
@@ -378,8 +299,8 @@ static whsem_status attach(struct wmap *m, SECURITY_ATTRIBUTES *sa)
     }
     struct wseg_slot *s = &m->slots[slot];
     s->held = s->grants = s->want = 0;
-    s->pid = self_pid;
-    s->created = self_created;
+    s->pid = me.pid;
+    s->created = me.created;
     s->since_unix_ms = 0;
     s->wait_since_ns = 0;
     WHSEM_FAULT_POINT("attach");
@@ -472,7 +393,7 @@ struct wmap *whsem__h_use(uint64_t h, enum hkind kind)
 /* ---- opening ---------------------------------------------------------------------------- */
 
 whsem_status whsem__map_get(const char *final, size_t len, int32_t max_count, uint32_t mode,
-                            struct wmap **out)
+                            const struct whsem_backend *be, struct wmap **out)
 {
     wchar_t base[WHSEM_W_OBJ_CHARS];
     base_name(final, len, base);
@@ -501,7 +422,7 @@ whsem_status whsem__map_get(const char *final, size_t len, int32_t max_count, ui
         st = whsem__fail(WHSEM_E_NO_MEMORY, "out of memory opening '%s'", final);
         goto out;
     }
-    m->base.be = &whsem__shm_backend;
+    m->base.be = be;
     memcpy(m->name, final, len + 1);
     m->name_len = len;
     m->uses = 1;
@@ -544,7 +465,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_unlink(const char *name, uint32_t flags)
     size_t len;
     whsem_status st = whsem__finalize_name(name, flags & WHSEM_OPEN_EXACT_NAME, final, &len);
     if (st != WHSEM_OK) return st;
-    self_identity();
+    struct whsem_w_self me = whsem__w_self();
     wchar_t base[WHSEM_W_OBJ_CHARS], obj[WHSEM_W_OBJ_CHARS];
     base_name(final, len, base);
     HANDLE open_mu, gen_section = NULL, section = NULL;
@@ -572,8 +493,8 @@ WHSEM_API whsem_status WHSEM_CALL whsem_unlink(const char *name, uint32_t flags)
         const struct wseg_slot *slots = (const struct wseg_slot *)((char *)h + WHSEM_W_HEADER_SIZE);
         for (uint32_t i = 0; i < WHSEM_W_NSLOTS && st == WHSEM_OK; i++) {
             const struct wseg_slot *s = &slots[i];
-            if (s->state == WSLOT_FREE || (s->pid == self_pid && s->created == self_created)) continue;
-            if (process_alive(s->pid, s->created))
+            if (s->state == WSLOT_FREE || (s->pid == me.pid && s->created == me.created)) continue;
+            if (whsem__w_process_alive(s->pid, s->created))
                 st = whsem__fail(WHSEM_E_BUSY,
                                  "'%s' is open in another live process; removing it would "
                                  "split it (use WHSEM_UNLINK_FORCE to insist)",

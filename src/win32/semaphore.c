@@ -61,10 +61,11 @@ static void wake_sync_waiter(struct cwait *w) { SetEvent(w->ctx); }
 /* ---- opening and closing ----------------------------------------------------------- */
 
 whsem_status whsem__shm_open(const char *final, size_t len, int32_t max_count,
-                             const struct open_opts *o, whsem_sem *out_sem)
+                             const struct open_opts *o, const struct whsem_backend *be,
+                             whsem_sem *out_sem)
 {
     struct wmap *m;
-    whsem_status st = whsem__map_get(final, len, max_count, o->mode, &m);
+    whsem_status st = whsem__map_get(final, len, max_count, o->mode, be, &m);
     if (st != WHSEM_OK) return st;
     /* The mapping's use counted by map_get becomes the handle's. */
     uint64_t h = whsem__h_alloc(HK_SEM, m, (uint64_t)(int64_t)o->check_ms, &st);
@@ -87,30 +88,22 @@ static struct wmap *kill_take(uint64_t h, enum hkind kind)
     return whsem__h_kill(h) ? m : NULL;
 }
 
-/* Another backend's object behind handle h (its hazard held until
- * *saved is given back), or NULL for ours and for dead handles. */
-static struct whsem_semobj *foreign(uint64_t h, enum hkind kind, struct hentry **out_e, void **saved)
+/* The backend of the object behind handle h, or NULL if h is not live. */
+static const struct whsem_backend *backend_of(uint64_t h, enum hkind kind)
 {
     struct hentry *e = whsem__h_lookup(h, kind);
-    struct wmap *m = e ? whsem__protect(e, h, saved) : NULL;
-    if (m && m->base.be != &whsem__shm_backend) {
-        *out_e = e;
-        return &m->base;
-    }
-    if (m) whsem__unprotect(*saved);
-    return NULL;
+    void *saved;
+    struct wmap *m = e ? whsem__protect(e, h, &saved) : NULL;
+    if (!m) return NULL;
+    const struct whsem_backend *be = m->base.be;
+    whsem__unprotect(saved);
+    return be;
 }
 
 WHSEM_API whsem_status WHSEM_CALL whsem_close(whsem_sem sem)
 {
-    struct hentry *fe;
-    void *saved;
-    struct whsem_semobj *obj = foreign(sem, HK_SEM, &fe, &saved);
-    if (obj) {
-        whsem_status st = obj->be->close(obj, sem, fe);
-        whsem__unprotect(saved);
-        return st;
-    }
+    const struct whsem_backend *be = backend_of(sem, HK_SEM);
+    if (be && be->close != whsem_close) return be->close(sem); /* another backend's */
     struct wmap *m = kill_take(sem, HK_SEM);
     if (!m) return whsem__invalid_handle(sem, "semaphore");
     /* Waits on this handle look at it again when woken, and end. */
@@ -122,7 +115,6 @@ WHSEM_API whsem_status WHSEM_CALL whsem_close(whsem_sem sem)
 
 /* ---- introspection ------------------------------------------------------------------- */
 
-whsem_status whsem__p_query_lock(struct wmap *m) { return whsem__lock(m); }
 
 /* ---- tickets ------------------------------------------------------------------------- */
 
@@ -137,8 +129,8 @@ void whsem__give_back_unpublished(struct wmap *m)
 
 /* Blocks for a ticket; called and returns with the segment mutex NOT held.
  * On WHSEM_OK the ticket is counted in our slot's held. */
-whsem_status whsem__p_wait_for_ticket(struct wmap *m, struct hentry *se, whsem_sem sem,
-                                      int64_t timeout_ms, whsem_cancel cancel)
+static whsem_status wait_for_ticket(struct wmap *m, struct hentry *se, whsem_sem sem,
+                                    int64_t timeout_ms, whsem_cancel cancel)
 {
     HANDLE ev = whsem__w_thread_event();
     if (!ev) return whsem__fail_win32(GetLastError(), "cannot create an event for", L"a wait");
@@ -175,6 +167,17 @@ out_unlocked:
     return result;
 }
 
+/* Everything but a free ticket at the first look: a try's second look,
+ * or a wait. Called with the lock held; drops it. */
+static whsem_status acquire_slow(struct wmap *m, struct hentry *e, whsem_sem sem,
+                                 int64_t timeout_ms, whsem_cancel cancel)
+{
+    int32_t check_ms = (int32_t)atomic_load(&e->aux);
+    whsem_status st = whsem__after_first_look_locked(m, check_ms, timeout_ms == 0);
+    whsem__unlock(m);
+    return st == WHSEM_PENDING ? wait_for_ticket(m, e, sem, timeout_ms, cancel) : st;
+}
+
 WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_ms,
                                                 whsem_cancel cancel, whsem_ticket *out_ticket)
 {
@@ -188,14 +191,8 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_m
         if (!ce) return whsem__invalid_handle(cancel, "cancellation source");
         if (atomic_load(&ce->aux)) return WHSEM_CANCELED;
     }
-    struct hentry *fe;
-    void *saved;
-    struct whsem_semobj *obj = foreign(sem, HK_SEM, &fe, &saved);
-    if (obj) {
-        whsem_status st = obj->be->acquire(obj, sem, fe, timeout_ms, cancel, out_ticket);
-        whsem__unprotect(saved);
-        return st;
-    }
+    const struct whsem_backend *be = backend_of(sem, HK_SEM);
+    if (be && be->acquire != whsem_acquire) return be->acquire(sem, timeout_ms, cancel, out_ticket);
     struct wmap *m = whsem__h_use(sem, HK_SEM);
     if (!m) return whsem__invalid_handle(sem, "semaphore");
     whsem_status st = whsem__lock(m);
@@ -205,7 +202,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_m
     }
     if (whsem__take_free_first_locked(m)) {
         whsem__unlock(m);
-    } else if ((st = whsem__acquire_rest_locked(m, e, sem, timeout_ms, cancel)) != WHSEM_OK) {
+    } else if ((st = acquire_slow(m, e, sem, timeout_ms, cancel)) != WHSEM_OK) {
         whsem__unuse(m);
         return st;
     }
@@ -222,14 +219,8 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_m
 
 WHSEM_API whsem_status WHSEM_CALL whsem_release(whsem_ticket ticket)
 {
-    struct hentry *fe;
-    void *saved;
-    struct whsem_semobj *obj = foreign(ticket, HK_TICKET, &fe, &saved);
-    if (obj) {
-        whsem_status st = obj->be->release(obj, ticket, fe);
-        whsem__unprotect(saved);
-        return st;
-    }
+    const struct whsem_backend *be = backend_of(ticket, HK_TICKET);
+    if (be && be->release != whsem_release) return be->release(ticket);
     /* Ending the handle first decides which of two racing releases wins. */
     struct wmap *m = kill_take(ticket, HK_TICKET);
     if (!m) return whsem__invalid_handle(ticket, "ticket");

@@ -166,14 +166,28 @@ WHSEM_HIDDEN void whsem__w_fault_point(const char *name);
 #define WHSEM_FAULT_POINT(name) whsem__w_fault_point(name)
 #endif
 
+/* ---- Processes (process.c) ------------------------------------------------- */
+
+/* This process, as slots name it: pid and creation time (FILETIME). */
+struct whsem_w_self {
+    uint32_t pid;
+    uint64_t created;
+};
+WHSEM_HIDDEN struct whsem_w_self whsem__w_self(void);
+/* Whether that process still runs: a pid could have been reused, not
+ * together with its creation time. Doubt answers "alive". */
+WHSEM_HIDDEN bool whsem__w_process_alive(uint32_t pid, uint64_t created);
+
 /* ---- Mappings and the segment (segment.c) ---------------------------------- */
 
 extern WHSEM_HIDDEN SRWLOCK whsem__maps_mu;
 
 /* Finds or makes this process's mapping of a finalized name, attached to a
- * slot, with one use counted. max_count 0: open existing only. */
+ * slot, with one use counted, its objects of backend be. max_count 0:
+ * open existing only. */
 WHSEM_HIDDEN whsem_status whsem__map_get(const char *final_name, size_t len, int32_t max_count,
-                                         uint32_t mode, struct wmap **out);
+                                         uint32_t mode, const struct whsem_backend *be,
+                                         struct wmap **out);
 /* Counts one more use of a mapping the caller holds a use of. */
 WHSEM_HIDDEN void whsem__use(struct wmap *m);
 /* Counts a use of a mapping the caller reached through a hazard pointer
