@@ -419,6 +419,18 @@ class TestSignals(CliTestCase):
             while True:
                 done, status = os.waitpid(pid, os.WNOHANG)
                 if done:
+                    # What it wrote just before exiting may still be in the
+                    # terminal: read it all before returning.
+                    while select.select([master], [], [], 0)[0]:
+                        try:
+                            chunk = os.read(master, 4096)
+                        except OSError as e:
+                            if e.errno != errno.EIO:
+                                raise
+                            break
+                        if not chunk:
+                            break
+                        out += chunk
                     return status, out
                 if time.monotonic() > deadline:
                     os.kill(pid, signal.SIGKILL)
