@@ -24,7 +24,7 @@ namespace {
 // Fixed arrays, not containers: the signal handlers walk them, and must not
 // meet a vector in the middle of a reallocation.
 constexpr int kMaxRes = 512;
-constexpr int kMaxChildren = 64;
+constexpr int kMaxChildren = 160;
 
 struct Res {
     volatile int kind;  // -1 = empty, else ResKind

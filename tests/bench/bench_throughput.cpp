@@ -29,7 +29,7 @@
 namespace wb {
 namespace {
 
-constexpr int kMaxProcs = 32;
+constexpr int kMaxProcs = 128;
 
 struct Board {
     std::atomic<int> stop;

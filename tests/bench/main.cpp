@@ -352,7 +352,7 @@ int main(int argc, char **argv)
         if (take_flag(a, "--handoff_round_trips", &v)) g_cfg.round_trips = std::max(1LL, std::atoll(v.c_str()));
         else if (take_flag(a, "--handoff_warmup", &v)) g_cfg.warmup_round_trips = std::max(0LL, std::atoll(v.c_str()));
         else if (take_flag(a, "--throughput_seconds", &v)) g_cfg.throughput_seconds = std::max(0.01, std::atof(v.c_str()));
-        else if (take_flag(a, "--throughput_procs", &v)) g_cfg.procs = std::min(32, std::max(1, std::atoi(v.c_str())));
+        else if (take_flag(a, "--throughput_procs", &v)) g_cfg.procs = std::min(128, std::max(1, std::atoi(v.c_str())));
         else if (take_flag(a, "--throughput_max_count", &v)) g_cfg.max_count = std::min(16, std::max(1, std::atoi(v.c_str())));
         else if (take_flag(a, "--work_ns", &v)) g_cfg.work_ns = std::max(0.0, std::atof(v.c_str()));
         else if (take_flag(a, "--watchdog_s", &v)) g_cfg.watchdog_s = (unsigned)std::max(1, std::atoi(v.c_str()));
