@@ -33,7 +33,9 @@ fail() { echo "compat: FAILED: $*"; exit 1; }
 # One holds, the other shares and then recovers the holder's ticket.
 pair() {
     local holder=$1 other=$2 what=$3
-    local name="whsem-test-compat-$$-$what"
+    # Letters, digits and dashes only: the file name is then the name itself
+    # (names.c escapes anything else), so that rm below finds it.
+    local name="whsem-test-compat-$$-$(printf '%s' "$what" | tr -c 'A-Za-z0-9' '-')"
     coproc HOLD { exec "$peer" "$holder" "$name" hold; }
     local hold_pid=$HOLD_PID
     read -r -t 20 line <&"${HOLD[0]}" || fail "$what: the holder did not start"
