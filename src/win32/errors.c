@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The per-thread detail message and the small Win32 helpers everything
  * else leans on (clocks, per-thread events). (Versions and status names:
@@ -38,6 +39,12 @@ static BOOL CALLBACK fls_init(PINIT_ONCE once, void *param, void **ctx)
     (void)once, (void)param, (void)ctx;
     fls_index = FlsAlloc(tstate_free);
     return TRUE;
+}
+
+void whsem__w_tstate_unload(void)
+{
+    if (fls_index != FLS_OUT_OF_INDEXES) FlsFree(fls_index);
+    fls_index = FLS_OUT_OF_INDEXES;
 }
 
 static struct tstate *tstate(bool create)

@@ -32,3 +32,9 @@ bool whsem__p_thread_set(struct whsem_thread *t)
     DWORD i = atomic_load(&whsem__w_thread_fls);
     return i != FLS_OUT_OF_INDEXES && FlsSetValue(i, t);
 }
+
+void whsem__w_threads_unload(void)
+{
+    DWORD i = atomic_exchange(&whsem__w_thread_fls, FLS_OUT_OF_INDEXES);
+    if (i != FLS_OUT_OF_INDEXES) FlsFree(i);
+}

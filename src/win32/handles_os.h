@@ -45,6 +45,9 @@ WHSEM_HIDDEN void whsem__p_threads_init(void (*on_exit)(struct whsem_thread *t))
 /* Makes t this thread's record, to be handed to on_exit when
  * the thread (or fiber) exits; false if it cannot be stored. */
 WHSEM_HIDDEN bool whsem__p_thread_set(struct whsem_thread *t);
+/* Frees the fiber-local slot (calling its callback for every thread's
+ * record) when whsem.dll is unloaded (dllmain.c). */
+WHSEM_HIDDEN void whsem__w_threads_unload(void);
 /* There is no fork() on Windows. */
 static inline void whsem__p_threads_after_fork(void) {}
 

@@ -157,6 +157,9 @@ WHSEM_HIDDEN whsem_status whsem__fail_win32(DWORD err, const char *what, const w
 WHSEM_HIDDEN HANDLE whsem__w_thread_event(void);
 /* Keeps the DLL loaded for good once the library runs threads of its own. */
 WHSEM_HIDDEN void whsem__w_pin_module(void);
+/* Frees the per-thread state's fiber-local slot when whsem.dll is
+ * unloaded (dllmain.c). */
+WHSEM_HIDDEN void whsem__w_tstate_unload(void);
 
 /* Test-only fault injection, as on Linux: the process terminates itself
  * at the named point when WHSEM_FAULT_POINT names it. */

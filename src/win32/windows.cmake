@@ -61,7 +61,8 @@ endfunction()
 # whsem.dll: exports exactly the functions listed in abi/whsem.def (which
 # abi/generate.py derives from abi/whsem.abi.json), and depends on no
 # MinGW runtime DLL (libgcc is linked in statically).
-add_library(whsem SHARED ${WHSEM_WIN32_SOURCES} ${WHSEM_DEF_FILE})
+add_library(whsem SHARED ${WHSEM_WIN32_SOURCES} ${PROJECT_SOURCE_DIR}/src/win32/dllmain.c
+            ${WHSEM_DEF_FILE})
 whsem_win32_configure(whsem)
 set_target_properties(whsem PROPERTIES
   PREFIX ""
