@@ -229,6 +229,8 @@ whsem_status whsem__wait_look_locked(struct wmap *m, int32_t check_ms, uint64_t 
             uint64_t next_scan = whsem__next_scan(m, check_ms, now);
             if (!*until || next_scan < *until) *until = next_scan;
         }
+        whsem_slot *s = &m->slots[m->slot];
+        if (!s->wait_since_ns) s->wait_since_ns = now; /* goes to sleep unserved */
         return WHSEM_PENDING;
     }
 }

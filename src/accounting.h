@@ -58,20 +58,23 @@ static inline bool whsem__take_grant(whsem_slot *s)
     return true;
 }
 
-/* One more acquisition of slot s waits. */
-static inline void whsem__want_more(whsem_header *h, whsem_slot *s, uint64_t now)
+/* One more acquisition of slot s waits. Its process's fairness clock
+ * (wait_since_ns) starts when one of its waits first sleeps unserved
+ * (whsem__wait_look_locked, the dispatcher), not here: a process that has
+ * registered but not yet slept is running, and a ticket granted to it
+ * outright would wait for it to find a CPU. */
+static inline void whsem__want_more(whsem_header *h, whsem_slot *s)
 {
-    if (s->want++ == 0) s->wait_since_ns = now;
+    s->want++;
     h->waiting++;
 }
 
 /* One acquisition of slot s stops waiting. A process that got a ticket has
- * been served: its remaining waits age from now. */
-static inline void whsem__want_less(whsem_header *h, whsem_slot *s, bool got, uint64_t now)
+ * been served: its remaining waits age from their next sleep. */
+static inline void whsem__want_less(whsem_header *h, whsem_slot *s, bool got)
 {
     h->waiting--;
-    if (--s->want == 0) s->wait_since_ns = 0;
-    else if (got) s->wait_since_ns = now;
+    if (--s->want == 0 || got) s->wait_since_ns = 0;
 }
 
 /* Whether the counts are consistent (WHSEM_E_CORRUPT if not): a garbled

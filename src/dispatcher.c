@@ -131,13 +131,13 @@ static void settle_unlocked(struct wmap *m, bool sweep, struct finished *f)
 /* Under the lock: what waits that ended without it still count in our
  * slot goes. A grant made to them meanwhile belongs to nobody here now:
  * settle() gives it back with the other leftovers. */
-static void pay_debts(struct wmap *m, uint64_t now)
+static void pay_debts(struct wmap *m)
 {
     whsem_header *h = m->hdr;
     whsem_slot *s = &m->slots[m->slot];
     uint32_t n = atomic_exchange(&m->owed_want, 0);
     m->async_ops -= (int)atomic_exchange(&m->owed_async_ops, 0);
-    for (; n && s->want; n--) whsem__want_less(h, s, false, now);
+    for (; n && s->want; n--) whsem__want_less(h, s, false);
 }
 
 /*
@@ -176,11 +176,11 @@ static uint32_t settle(struct wmap *m, uint64_t now, bool sweep, struct finished
         *dying = whsem__p_engine_leave(m, false);
         return 0;
     }
-    if (atomic_load(&m->owed_want)) pay_debts(m, now);
+    if (atomic_load(&m->owed_want)) pay_debts(m);
     /* Operations started while the lock was not to be had count now. */
     for (struct op *o = m->aq_head; o; o = o->next)
         if (!o->counted) {
-            whsem__want_more(h, s, now);
+            whsem__want_more(h, s);
             m->async_ops++;
             o->counted = true;
         }
@@ -197,7 +197,7 @@ again:
             whsem__take(s);
             h->acquisitions++;
         }
-        whsem__want_less(h, s, true, now);
+        whsem__want_less(h, s, true);
         m->async_ops--;
         unlink_pending(m, o);
         finish(f, o, WHSEM_OK, NULL);
@@ -207,7 +207,7 @@ again:
     for (struct op *o = (sweep || m->has_expired) ? m->aq_head : NULL, *next; o; o = next) {
         next = o->next;
         if (op_ended(o, &why, &detail)) {
-            whsem__want_less(h, s, false, now);
+            whsem__want_less(h, s, false);
             m->async_ops--;
             unlink_pending(m, o);
             finish(f, o, why, detail);
@@ -221,6 +221,9 @@ again:
         scanned = true;
         if (whsem__scan_locked(m, false) == WHSEM_OK) goto again;
     }
+    /* Its operations wait on, unserved: they age from now (give-back's
+     * fairness clock counts from a wait's first sleep). */
+    if (m->aq_head && !s->wait_since_ns) s->wait_since_ns = now;
     uint32_t seen = whsem__p_own_seen(m);
     if (!m->aq_head && !atomic_load(&m->owed_want)) {
         deactivate(m);
@@ -328,7 +331,7 @@ whsem_status whsem__a_shm_start(struct op *o, int64_t timeout_ms, int32_t check_
         now_status = whsem__try_once_locked(m, check_ms);
         if (now_status < 0) whsem__a_set_detail(o, whsem_last_error());
     } else {
-        whsem__want_more(hd, s, whsem__p_mono_ns());
+        whsem__want_more(hd, s);
         m->async_ops++;
         o->counted = true;
     }

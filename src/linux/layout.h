@@ -78,7 +78,8 @@ struct seg_slot {
     int64_t since_unix_ms;      /* when held + grants last went from 0 to > 0
                                    (0: not yet seen; see whsem__take)          */
     uint64_t wait_since_ns;     /* CLOCK_MONOTONIC: since when the process has
-                                   waited without getting a ticket (0: not) */
+                                   waited asleep without getting a ticket
+                                   (0: not; 1.0 counted from registering) */
 };
 
 struct seg_header {

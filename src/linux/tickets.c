@@ -75,7 +75,7 @@ static whsem_status wait_for_ticket(struct wmap *m, struct hentry *se, whsem_sem
     uint64_t deadline = timeout_ms < 0 ? 0 : now + (uint64_t)timeout_ms * 1000000u;
     whsem_status result = lock_for_wait(m, se, sem, &cw, cancel != 0, deadline);
     if (result != WHSEM_OK) goto out_unlocked;
-    whsem__want_more(h, s, now);
+    whsem__want_more(h, s);
     const struct whsem_wait w = {&se->tag, sem, cancel ? &cw : NULL};
     for (;;) {
         uint64_t until;
@@ -95,7 +95,7 @@ static whsem_status wait_for_ticket(struct wmap *m, struct hentry *se, whsem_sem
             goto out_unlocked;
         }
     }
-    whsem__want_less(h, s, result == WHSEM_OK, whsem__mono_ns());
+    whsem__want_less(h, s, result == WHSEM_OK);
 out_locked:
     whsem__unlock(m);
 out_unlocked:

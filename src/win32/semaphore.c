@@ -148,7 +148,7 @@ static whsem_status wait_for_ticket(struct wmap *m, struct hentry *se, whsem_sem
     uint64_t now = whsem__w_mono_ns();
     uint64_t deadline = timeout_ms < 0 ? 0 : now + (uint64_t)timeout_ms * 1000000u;
     if ((result = whsem__lock(m)) != WHSEM_OK) goto out_unlocked;
-    whsem__want_more(h, s, now);
+    whsem__want_more(h, s);
     const struct whsem_wait w = {&se->tag, sem, cancel ? &cw : NULL};
     for (;;) {
         uint64_t until;
@@ -159,7 +159,7 @@ static whsem_status wait_for_ticket(struct wmap *m, struct hentry *se, whsem_sem
         WaitForMultipleObjects(2, objs, FALSE, whsem__w_wait_ms(until, whsem__w_mono_ns()));
         if ((result = whsem__lock(m)) != WHSEM_OK) goto out_unlocked; /* our want is moot */
     }
-    whsem__want_less(h, s, result == WHSEM_OK, whsem__w_mono_ns());
+    whsem__want_less(h, s, result == WHSEM_OK);
     whsem__unlock(m);
 out_unlocked:
     if (cancel) whsem__cancel_unregister(&cw);

@@ -63,7 +63,7 @@ struct wseg_slot {
                                 time name a process even after the pid is reused */
     int64_t since_unix_ms;   /* when held + grants went from 0 to > 0 (0: not yet
                                 seen; the next scan stamps it)                  */
-    uint64_t wait_since_ns;  /* monotonic: since when it waits unserved (0: not) */
+    uint64_t wait_since_ns;  /* monotonic: since when it waits asleep, unserved (0: not) */
     uint8_t pad[16];
 };
 
