@@ -14,27 +14,11 @@ if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
   set(CMAKE_BUILD_TYPE RelWithDebInfo CACHE STRING "Build type" FORCE)
 endif()
 
-# The portable C the Linux library is built from too (argument checks and
-# API glue, accounting, cancellation, the handle table, the asynchronous
-# engine, the backend seam, names, SHA-2, ABI checksums, status names) and
-# the Win32 primitives and shared-memory segment under them.
+# The C both libraries share (shared_sources.cmake) and the Win32
+# primitives and shared-memory segment under it.
+include(${PROJECT_SOURCE_DIR}/src/shared_sources.cmake)
 set(WHSEM_WIN32_SOURCES
-  src/abi_checksums.generated.c
-  src/accounting.c
-  src/answers.c
-  src/api.c
-  src/async_callbacks.c
-  src/async_engine.c
-  src/async_ops.c
-  src/async_queues.c
-  src/cancel.c
-  src/deadlines.c
-  src/dispatcher.c
-  src/handles.c
-  src/names.c
-  src/sha2.c
-  src/shm_backend.c
-  src/status.c
+  ${WHSEM_SHARED_SOURCES}
   src/win32/async_os.c
   src/win32/errors.c
   src/win32/handles_os.c
