@@ -378,18 +378,6 @@ void whsem__unuse(struct wmap *m)
     }
 }
 
-struct wmap *whsem__h_use(uint64_t h, enum hkind kind)
-{
-    struct hentry *e = whsem__h_lookup(h, kind);
-    if (!e) return NULL;
-    void *saved;
-    struct wmap *m = whsem__protect(e, h, &saved);
-    if (!m) return NULL;
-    if (!whsem__use_live(m)) m = NULL;
-    whsem__unprotect(saved);
-    return m;
-}
-
 /* ---- opening ---------------------------------------------------------------------------- */
 
 whsem_status whsem__map_get(const char *final, size_t len, int32_t max_count, uint32_t mode,

@@ -191,10 +191,16 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_m
         if (!ce) return whsem__invalid_handle(cancel, "cancellation source");
         if (atomic_load(&ce->aux)) return WHSEM_CANCELED;
     }
-    const struct whsem_backend *be = backend_of(sem, HK_SEM);
-    if (be && be->acquire != whsem_acquire) return be->acquire(sem, timeout_ms, cancel, out_ticket);
-    struct wmap *m = whsem__h_use(sem, HK_SEM);
+    /* One look through the hazard pointer: another backend's object goes
+     * to its backend, ours gets this call's use. */
+    void *saved;
+    struct wmap *m = whsem__protect(e, sem, &saved);
     if (!m) return whsem__invalid_handle(sem, "semaphore");
+    const struct whsem_backend *be = m->base.be;
+    bool ours = be->acquire == whsem_acquire && whsem__use_live(m);
+    whsem__unprotect(saved);
+    if (be->acquire != whsem_acquire) return be->acquire(sem, timeout_ms, cancel, out_ticket);
+    if (!ours) return whsem__invalid_handle(sem, "semaphore");
     whsem_status st = whsem__lock(m);
     if (st != WHSEM_OK) {
         whsem__unuse(m);

@@ -201,9 +201,6 @@ WHSEM_HIDDEN bool whsem__use_live(struct wmap *m);
  * freed) once no thread's hazard pointer names it. Never called with a
  * segment mutex held: the teardown may run here and takes one. */
 WHSEM_HIDDEN void whsem__unuse(struct wmap *m);
-/* The mapping behind a live sem or ticket handle with one more use counted
- * (whsem__unuse gives it back), or NULL. */
-WHSEM_HIDDEN struct wmap *whsem__h_use(uint64_t h, enum hkind kind);
 
 /* Takes the segment mutex. An abandoned mutex (its owner died inside) is
  * taken over and the counts recounted, which may reveal WHSEM_E_CORRUPT
