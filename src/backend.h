@@ -28,7 +28,6 @@
 #include <stdint.h>
 
 struct op;
-struct hentry;
 struct whsem_backend;
 
 struct whsem_semobj {
