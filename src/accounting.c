@@ -66,26 +66,37 @@ whsem_status whsem__recount_locked(struct wmap *m)
     h->free = (int32_t)((uint64_t)h->max_count - used);
     h->waiting = (uint32_t)waiting;
     if (h->rr_cursor >= WHSEM_P_NSLOTS) h->rr_cursor = 0;
+    /* A waiter woken to compete may have died on its way. */
+    h->ticket_woken = 0;
     return WHSEM_OK;
 }
 
-/* Picks the next process (round robin, for fairness between processes)
- * whose waiting acquisitions outnumber the tickets already handed to it. */
-static int32_t pick_waiter(struct wmap *m)
+/* The next slot from *cursor on (round robin, for fairness between
+ * processes) whose waiting acquisitions outnumber the tickets already
+ * handed to it and, if long_ns, that has waited asleep that long; the
+ * cursor moves past it. -1 if none. */
+static int32_t pick_from(struct wmap *m, uint32_t *cursor, uint64_t now, uint64_t long_ns)
 {
     whsem_header *h = m->hdr;
     uint32_t n = slot_limit(h);
     if (n == 0 || h->waiting == 0) return -1;
-    uint32_t start = h->rr_cursor % n;
+    uint32_t start = *cursor % n;
     for (uint32_t k = 0; k < n; k++) {
         uint32_t i = (start + k) % n;
         whsem_slot *s = &m->slots[i];
-        if (whsem__p_slot_state(s) == WHSEM_P_SLOT_ACTIVE && s->want > s->grants) {
-            h->rr_cursor = i + 1;
-            return (int32_t)i;
-        }
+        if (whsem__p_slot_state(s) != WHSEM_P_SLOT_ACTIVE || s->want <= s->grants) continue;
+        if (long_ns && (!s->wait_since_ns ||
+                        now - whsem__shared_time(s->wait_since_ns, now) < long_ns))
+            continue;
+        *cursor = i + 1;
+        return (int32_t)i;
     }
     return -1;
+}
+
+static int32_t pick_waiter(struct wmap *m)
+{
+    return pick_from(m, &m->hdr->rr_cursor, 0, 0);
 }
 
 static void grant(struct wmap *m, whsem_slot *s)
@@ -93,26 +104,62 @@ static void grant(struct wmap *m, whsem_slot *s)
     if (s->held == 0 && s->grants == 0) s->since_unix_ms = whsem__p_coarse_unix_ms();
     s->grants++;
     m->hdr->acquisitions++;
-    whsem__p_mark_woken(s);
+}
+
+/* Wakes a process to compete for a free ticket, unless a waiter woken so
+ * is still on its way: it will look, and pass the turn on if tickets are
+ * left (whsem__wait_done_locked). */
+static int32_t compete_wake(struct wmap *m, int32_t i)
+{
+    whsem_header *h = m->hdr;
+    if (h->ticket_woken || !whsem__p_wake_claim(&m->slots[i])) return -1;
+    h->ticket_woken = 1;
+    whsem__p_mark_woken(&m->slots[i]);
+    return i;
 }
 
 int32_t whsem__give_back_locked(struct wmap *m)
 {
+    whsem_header *h = m->hdr;
+    if (h->waiting > 0) {
+        uint64_t now = whsem__p_mono_ns();
+        /* A check time further off than we would ever set is garbage. */
+        if (now >= h->fair_check_ns || h->fair_check_ns - now > WHSEM_FAIR_CHECK_NS) {
+            int32_t i = pick_from(m, &h->fair_cursor, now, WHSEM_FAIR_NS);
+            if (i >= 0) {
+                whsem_slot *s = &m->slots[i];
+                grant(m, s);
+                /* A process whose sleepers all have a wake on its way
+                 * already finds the ticket when they look. */
+                if (!whsem__p_wake_claim(s)) return -1;
+                whsem__p_mark_woken(s);
+                return i;
+            }
+            h->fair_check_ns = now + WHSEM_FAIR_CHECK_NS;
+        }
+    }
+    h->free++;
+    return whsem__pass_turn_locked(m);
+}
+
+void whsem__woke_locked(struct wmap *m)
+{
+    whsem__p_sleep_end(&m->slots[m->slot]);
+    m->hdr->ticket_woken = 0;
+}
+
+int32_t whsem__pass_turn_locked(struct wmap *m)
+{
+    whsem_header *h = m->hdr;
+    if (h->free <= 0 || h->waiting == 0 || h->ticket_woken) return -1;
     int32_t i = pick_waiter(m);
-    if (i < 0) {
-        m->hdr->free++;
-        return -1;
-    }
-    whsem_slot *s = &m->slots[i];
-    uint64_t now = whsem__p_mono_ns();
-    uint64_t waited = now - whsem__shared_time(s->wait_since_ns, now);
-    if (s->wait_since_ns && waited >= WHSEM_FAIR_NS) {
-        grant(m, s);
-    } else {
-        m->hdr->free++;
-        whsem__p_mark_woken(s);
-    }
-    return i;
+    return i < 0 ? -1 : compete_wake(m, i);
+}
+
+int32_t whsem__wait_done_locked(struct wmap *m, bool got)
+{
+    whsem__want_less(m->hdr, &m->slots[m->slot], got);
+    return whsem__pass_turn_locked(m);
 }
 
 void whsem__distribute_locked(struct wmap *m)
@@ -124,7 +171,11 @@ void whsem__distribute_locked(struct wmap *m)
         h->free--;
         grant(m, &m->slots[i]);
         /* A wake under the lock: distribution follows a recovery or an
-         * abandonment scan, never the fast path. */
+         * abandonment scan, never the fast path. Sent even when counted
+         * as on its way already: recovery must not rely on counts that a
+         * dead lock owner may have left half-updated. */
+        whsem__p_wake_claim(&m->slots[i]);
+        whsem__p_mark_woken(&m->slots[i]);
         whsem__p_wake_locked(m, (uint32_t)i);
     }
 }

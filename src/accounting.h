@@ -17,6 +17,9 @@
 /* A process that has waited this long gets the next released ticket handed
  * to it instead of competing for it (see whsem__give_back_locked). */
 #define WHSEM_FAIR_NS 2000000u
+/* After finding nobody who waited that long, releases do not look again
+ * for this long (a look may visit every slot in use). */
+#define WHSEM_FAIR_CHECK_NS 200000u
 
 /* A time read from shared memory, bounded by our own clock: a process in
  * another time namespace (or a hostile writer) may have written any value,
@@ -85,11 +88,28 @@ WHSEM_HIDDEN whsem_status whsem__check_locked(struct wmap *m);
 WHSEM_HIDDEN whsem_status whsem__recount_locked(struct wmap *m);
 /* Hands free tickets to processes with unmet demand, waking them. */
 WHSEM_HIDDEN void whsem__distribute_locked(struct wmap *m);
-/* A released ticket with processes waiting. It goes back to the pool and
- * one waiting process is woken to compete for it, unless that process has
- * waited longer than WHSEM_FAIR_NS: then the ticket is granted to it
- * outright. Returns the slot to wake (after unlocking), or -1. */
+/* A released ticket with processes waiting. If a process has waited
+ * asleep longer than WHSEM_FAIR_NS, the ticket is granted to it outright
+ * (the long waiters take turns, round robin); else it goes back to the
+ * pool and a waiting process is woken to compete for it, unless one woken
+ * so is on its way already. Returns the slot to wake (after unlocking),
+ * or -1. */
 WHSEM_HIDDEN int32_t whsem__give_back_locked(struct wmap *m);
+/* A blocking wait back under the lock after sleeping (woken or not): it
+ * no longer sleeps, and the waiter woken to compete, if any, has looked
+ * (this one, or one that will look soon: either way the next put-back
+ * ticket may wake another). */
+WHSEM_HIDDEN void whsem__woke_locked(struct wmap *m);
+/* A free ticket that no waiter woken to compete is on its way to goes to
+ * a sleeper: the slot to wake after unlocking, or -1. A woken waiter
+ * passes the turn on so, whether it got a ticket or not, and the engine
+ * after serving its operations: a burst of put-back tickets reaches as
+ * many sleepers, one wake at a time, while a lone release keeps at most
+ * one waiter on its way. */
+WHSEM_HIDDEN int32_t whsem__pass_turn_locked(struct wmap *m);
+/* A blocking wait ends (got: with a ticket): its want goes, and the turn
+ * is passed on (whsem__pass_turn_locked's slot to wake, or -1). */
+WHSEM_HIDDEN int32_t whsem__wait_done_locked(struct wmap *m, bool got);
 /* Looks for dead processes (all used slots when full, else those holding
  * or wanting tickets), reclaims their tickets and hands free tickets to
  * waiting processes. */

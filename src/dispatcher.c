@@ -138,6 +138,7 @@ static void pay_debts(struct wmap *m)
     uint32_t n = atomic_exchange(&m->owed_want, 0);
     m->async_ops -= (int)atomic_exchange(&m->owed_async_ops, 0);
     for (; n && s->want; n--) whsem__want_less(h, s, false);
+    for (n = atomic_exchange(&m->owed_sleep, 0); n; n--) whsem__p_sleep_end(s);
 }
 
 /*
@@ -216,6 +217,10 @@ again:
     /* We are not waiting on our slot now: its wakes go to waits that
      * are, one per grant left over. */
     whsem__settle_leftovers_locked(m, whsem__p_wake_defer, wk);
+    /* Woken or not, the engine has looked: tickets still free go on. */
+    m->hdr->ticket_woken = 0;
+    int32_t next = whsem__pass_turn_locked(m);
+    if (next >= 0) whsem__p_wake_defer(wk, m, next);
     m->has_expired = false;
     if (m->aq_head && !scanned && whsem__scan_due(m, m->async_check_ms, now)) {
         scanned = true;
@@ -224,6 +229,7 @@ again:
     /* Its operations wait on, unserved: they age from now (give-back's
      * fairness clock counts from a wait's first sleep). */
     if (m->aq_head && !s->wait_since_ns) s->wait_since_ns = now;
+    whsem__p_engine_waits(s, m->async_ops > 0);
     uint32_t seen = whsem__p_own_seen(m);
     if (!m->aq_head && !atomic_load(&m->owed_want)) {
         deactivate(m);
@@ -334,6 +340,7 @@ whsem_status whsem__a_shm_start(struct op *o, int64_t timeout_ms, int32_t check_
         whsem__want_more(hd, s);
         m->async_ops++;
         o->counted = true;
+        whsem__p_engine_waits(s, true);
     }
     whsem__unlock(m);
     if (now_status == WHSEM_PENDING) enqueue(o, check_ms);

@@ -12,7 +12,7 @@
  *                            grants, want, since_unix_ms, wait_since_ns;
  *                            free, waiting, rr_cursor, slot_hwm,
  *                            last_scan_ns, recoveries, acquisitions,
- *                            max_count
+ *                            max_count, ticket_woken, fair_cursor, fair_check_ns
  *   WHSEM_P_NSLOTS           slots per segment
  *   WHSEM_P_SLOT_FREE/ACTIVE a slot's state values, and the largest valid
  *                            one (WHSEM_P_SLOT_MAX)
@@ -22,6 +22,11 @@
  *   whsem__p_mark_woken(s)   a slot about to be woken (its wake word, if
  *                            the platform's waiters sleep on one)
  *   whsem__p_wake_locked(m, i)  wakes slot i's process under the lock
+ *   whsem__p_wake_claim(s)   whether an occasion to wake slot s needs a
+ *                            wake sent (counted if so): not when all its
+ *                            sleepers have one on its way
+ *   whsem__p_sleep_begin/_end(s)  a blocking wait of ours sleeps, is back
+ *   whsem__p_engine_waits(s, on)  our engine sleeps on our slot's wake
  *   whsem__p_release_dead_locked(m, i, state)  frees a dead process's slot
  *                            (its counts are already zero)
  *   whsem__p_segment_ok_locked(m)  platform checks of the segment

@@ -60,7 +60,26 @@ enum seg_slot_flags {
      * processes on purpose (whsem run's command): its *tickets* live while
      * any of them does, but its hold on the segment lock dies with it. */
     SLOT_F_INHERITED = 1u << 1,
+    /* The owner counts its threads asleep on wake_seq for a ticket, and the
+     * wakes on their way to them, in the upper bits (SLOT_SLEEPERS_*,
+     * SLOT_WAKES_*, under the segment lock): a wake is sent only to a
+     * sleeper that no wake is on its way to already. A slot without this
+     * bit (1.0) is woken at every occasion, as 1.0 does. */
+    SLOT_F_COUNTS_SLEEPERS = 1u << 2,
+    /* The owner's asynchronous engine sleeps on wake_seq too (it is not
+     * counted among the sleepers): every occasion wakes the slot. */
+    SLOT_F_ENGINE = 1u << 3,
 };
+
+/* seg_slot.flags, bits 8-23: threads of the owner asleep (or about to
+ * sleep) on wake_seq, written by the owner; sticky at the maximum, which
+ * then means "always wake". Bits 24-31: wakes sent to them that none has
+ * taken up yet, written by wakers; a count too low costs a spare wake, a
+ * count too high a stall, so whoever is unsure decrements. */
+#define SLOT_SLEEPERS_SHIFT 8
+#define SLOT_SLEEPERS_MAX 0xffffu
+#define SLOT_WAKES_SHIFT 24
+#define SLOT_WAKES_MAX 0xffu
 
 struct seg_slot {
     _Atomic uint32_t state;     /* enum seg_slot_state                          */
@@ -71,7 +90,9 @@ struct seg_slot {
     _Atomic uint32_t lock_sleeping; /* its threads counted in lock_sleepers    */
     int32_t pid;                /* as seen in its own pid namespace            */
     _Atomic uint32_t flags;     /* SLOT_F_*: how the owner's liveness is shown
-                                   (layout 1 libraries before 1.1 leave it 0) */
+                                   and how it is woken (layout 1 libraries
+                                   before 1.1 leave it 0); always changed by
+                                   atomic read-modify-write once ACTIVE */
     uint64_t start_ticks;       /* /proc/<pid>/stat start time: pid + start time
                                    name a process even after the pid is reused */
     uint64_t pidns;             /* inode of its pid namespace                   */
@@ -110,6 +131,18 @@ struct seg_header {
     uint64_t last_scan_ns;      /* CLOCK_MONOTONIC of the last abandonment scan */
     uint64_t recoveries;        /* dead holders reclaimed + locks taken over   */
     uint64_t acquisitions;      /* tickets handed out so far (statistics)       */
+    /* ---- 1.1; zero (nothing in flight) in segments 1.0 created ---- */
+    _Atomic uint32_t lock_woken; /* 1: an unlock woke a sleeper on `lock` that
+                                   has not run since; later unlocks leave the
+                                   other sleepers be (seglock.c)          */
+    _Atomic uint32_t lock_sleepers_new; /* those of lock_sleepers that clear
+                                   lock_woken (1.0's do not: they are woken
+                                   at every unlock)                       */
+    uint32_t ticket_woken;      /* 1: a waiter was woken to compete for a
+                                   put-back ticket and has not looked yet */
+    uint32_t fair_cursor;       /* next slot considered for a fairness grant */
+    uint64_t fair_check_ns;     /* CLOCK_MONOTONIC: nobody had waited long
+                                   enough for one; no look before this    */
 };
 
 _Static_assert(sizeof(struct seg_slot) == WHSEM_SLOT_SIZE, "slot layout");

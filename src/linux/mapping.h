@@ -63,6 +63,7 @@ struct wmap {
      * under that lock, whether the mapping it holds is unused now. */
     _Atomic uint32_t owed_want;
     _Atomic uint32_t owed_async_ops; /* of those, asynchronous operations  */
+    _Atomic uint32_t owed_sleep; /* of those, blocking waits counted asleep */
     _Atomic bool broken;      /* the file was truncated under us (busguard) */
 
     _Atomic bool dying;       /* unused for good: being torn down. Written

@@ -44,6 +44,54 @@ static inline void whsem__p_wake_locked(struct wmap *m, uint32_t i)
     whsem__futex_wake(&m->slots[i].wake_seq, 1);
 }
 
+/* Whether an occasion to wake slot s (a ticket put back or granted) needs
+ * a wake sent, counting it if so: not when every thread of the owner that
+ * sleeps there has a wake on its way already (layout.h). Without this,
+ * each release while a woken waiter waits for a CPU woke it again, and
+ * 99% of the futex calls of a contended release woke nobody. */
+static inline bool whsem__p_wake_claim(whsem_slot *s)
+{
+    uint32_t f = atomic_load_explicit(&s->flags, memory_order_relaxed);
+    if ((f & (SLOT_F_COUNTS_SLEEPERS | SLOT_F_ENGINE)) != SLOT_F_COUNTS_SLEEPERS) return true;
+    uint32_t sleepers = (f >> SLOT_SLEEPERS_SHIFT) & SLOT_SLEEPERS_MAX;
+    uint32_t wakes = f >> SLOT_WAKES_SHIFT;
+    if (sleepers <= wakes) return false;
+    if (wakes < SLOT_WAKES_MAX)
+        atomic_fetch_add_explicit(&s->flags, 1u << SLOT_WAKES_SHIFT, memory_order_relaxed);
+    return true;
+}
+
+/* Our thread goes to sleep on our slot's wake word (lock held). */
+static inline void whsem__p_sleep_begin(whsem_slot *s)
+{
+    uint32_t f = atomic_load_explicit(&s->flags, memory_order_relaxed);
+    if (((f >> SLOT_SLEEPERS_SHIFT) & SLOT_SLEEPERS_MAX) < SLOT_SLEEPERS_MAX)
+        atomic_fetch_add_explicit(&s->flags, 1u << SLOT_SLEEPERS_SHIFT, memory_order_relaxed);
+}
+
+/* It is back under the lock, woken or not: one sleeper fewer, and one wake
+ * fewer on its way (whichever thread it woke, that one is awake now or the
+ * count errs on the side of a spare wake). */
+static inline void whsem__p_sleep_end(whsem_slot *s)
+{
+    uint32_t f = atomic_load_explicit(&s->flags, memory_order_relaxed);
+    uint32_t sleepers = (f >> SLOT_SLEEPERS_SHIFT) & SLOT_SLEEPERS_MAX, d = 0;
+    if (sleepers && sleepers < SLOT_SLEEPERS_MAX) d += 1u << SLOT_SLEEPERS_SHIFT;
+    if (f >> SLOT_WAKES_SHIFT) d += 1u << SLOT_WAKES_SHIFT;
+    if (d) atomic_fetch_sub_explicit(&s->flags, d, memory_order_relaxed);
+}
+
+/* Whether our asynchronous engine sleeps on our slot's wake word: it then
+ * takes every wake (lock held). */
+static inline void whsem__p_engine_waits(whsem_slot *s, bool waits)
+{
+    uint32_t f = atomic_load_explicit(&s->flags, memory_order_relaxed);
+    if (waits && !(f & SLOT_F_ENGINE))
+        atomic_fetch_or_explicit(&s->flags, SLOT_F_ENGINE, memory_order_relaxed);
+    else if (!waits && (f & SLOT_F_ENGINE))
+        atomic_fetch_and_explicit(&s->flags, ~(uint32_t)SLOT_F_ENGINE, memory_order_relaxed);
+}
+
 /* Whether slot i's owner may still use what the slot holds. With
  * process_only, whether the owner process itself runs: what decides a
  * takeover of the segment lock, which a descriptor handed to another

@@ -92,18 +92,28 @@ bool whsem__slot_alive(struct wmap *m, uint32_t i, bool process_only)
     return ours && proc_verdict(pid, start) == PROC_RUNS;
 }
 
+static void subtract_at_most(_Atomic uint32_t *count, uint32_t n)
+{
+    uint32_t cur = atomic_load(count);
+    while (n && !atomic_compare_exchange_weak(count, &cur, cur > n ? cur - n : 0)) {
+    }
+}
+
 void whsem__forget_lock_sleeping(struct seg_header *h, struct seg_slot *s)
 {
     uint32_t n = atomic_exchange(&s->lock_sleeping, 0);
-    uint32_t cur = atomic_load(&h->lock_sleepers);
-    while (n && !atomic_compare_exchange_weak(&h->lock_sleepers, &cur, cur > n ? cur - n : 0)) {
-    }
+    subtract_at_most(&h->lock_sleepers, n);
+    if (atomic_load_explicit(&s->flags, memory_order_relaxed) & SLOT_F_COUNTS_SLEEPERS)
+        subtract_at_most(&h->lock_sleepers_new, n);
 }
 
 void whsem__p_release_dead_locked(struct wmap *m, uint32_t i, uint32_t state)
 {
     struct seg_slot *s = &m->slots[i];
     whsem__forget_lock_sleeping(m->hdr, s);
+    /* It may have died woken and not yet back at the lock: with the wake
+     * it owed the others cleared, the next unlock sends one. */
+    atomic_store(&m->hdr->lock_woken, 0);
     s->pid = 0;
     atomic_store_explicit(&s->flags, 0, memory_order_relaxed);
     atomic_compare_exchange_strong(&s->state, &state, SLOT_FREE);

@@ -47,6 +47,36 @@ static void sleep_fence(struct seg_header *h)
     atomic_thread_fence(memory_order_seq_cst);
 }
 
+/* Sleeps on the lock word while it still reads v, at most until `until`.
+ * Counted among the sleepers only for the sleep itself, so that unlockers
+ * wake threads that sleep, not threads that spin or run. Counted in the
+ * header first and in our slot second (uncounted in the reverse order): a
+ * death in between can only leave the header counting one sleeper too
+ * many, which costs wakeups, never one too few, which would cost a stall.
+ * Recovery subtracts what a dead slot still counts. We are also counted in
+ * lock_sleepers_new, first in and last out: a sleeper not yet (or no
+ * longer) counted there looks like a 1.0 one, which only costs a wake.
+ * Awake again, we clear
+ * lock_woken, with a full barrier before we look at the lock: an unlock
+ * that saw it set left the wake to us, and we then see its 0. */
+static int sleep_on_lock(struct wmap *m, uint32_t v, uint64_t until)
+{
+    struct seg_header *h = m->hdr;
+    struct seg_slot *mine = &m->slots[m->slot];
+    atomic_fetch_add(&h->lock_sleepers_new, 1);
+    atomic_fetch_add(&h->lock_sleepers, 1);
+    atomic_fetch_add(&mine->lock_sleeping, 1);
+    sleep_fence(h);
+    int r = atomic_load_explicit(&h->lock, memory_order_relaxed) == v
+                ? whsem__futex_wait(&h->lock, v, until)
+                : EAGAIN;
+    atomic_fetch_sub(&mine->lock_sleeping, 1);
+    atomic_fetch_sub(&h->lock_sleepers, 1);
+    atomic_fetch_sub(&h->lock_sleepers_new, 1);
+    atomic_exchange(&h->lock_woken, 0);
+    return r;
+}
+
 /* The message of a lock that was not let go in time: who has it and what
  * that process is doing, which is usually the whole story (stopped by a
  * debugger or SIGSTOP, or a word forged by someone who can write the file). */
@@ -79,28 +109,32 @@ whsem_status whsem__lock_slow_within(struct wmap *m, uint64_t budget_ns)
     return whsem__lock_slow(m, whsem__mono_ns() + budget_ns);
 }
 
+/* A short spin: the lock is held for a few dozen instructions, unless its
+ * owner lost its CPU. */
+static bool spin_for_lock(struct wmap *m)
+{
+    for (int i = 0; i < SPINS; i++) {
+        cpu_relax();
+        if (atomic_load_explicit(&m->hdr->lock, memory_order_relaxed) == 0 && whsem__try_lock(m))
+            return true;
+    }
+    return false;
+}
+
 whsem_status whsem__lock_slow(struct wmap *m, uint64_t deadline_ns)
 {
     struct seg_header *h = m->hdr;
     _Atomic uint32_t *lock = &h->lock;
     const uint32_t me = m->owner_id;
-    for (int i = 0; i < SPINS; i++) {
-        cpu_relax();
-        if (atomic_load_explicit(lock, memory_order_relaxed) == 0 && whsem__try_lock(m))
-            return WHSEM_OK;
-    }
-    /* Counted in the header first and in our slot second (and uncounted in
-     * the reverse order): a death in between can only leave the header
-     * counting one sleeper too many, which costs wakeups, never one too
-     * few, which would cost a stall. Recovery subtracts what a dead slot
-     * still counts. */
-    struct seg_slot *mine = &m->slots[m->slot];
-    atomic_fetch_add(&h->lock_sleepers, 1);
-    atomic_fetch_add(&mine->lock_sleeping, 1);
-    sleep_fence(h);
     whsem_status st = WHSEM_OK;
     bool held = false;
+    /* Spin first, and again after each wake: a woken thread that looked
+     * once and slept again would need another wake, which only comes with
+     * a later unlock (one wake in flight), and would starve. */
+    bool spin = true;
     for (;;) {
+        if (spin && spin_for_lock(m)) return WHSEM_OK;
+        spin = false;
         uint32_t v = atomic_load_explicit(lock, memory_order_relaxed);
         if (v == 0) {
             if (atomic_compare_exchange_weak_explicit(lock, &v, me, memory_order_acquire,
@@ -117,8 +151,11 @@ whsem_status whsem__lock_slow(struct wmap *m, uint64_t deadline_ns)
         uint64_t now = whsem__mono_ns();
         uint64_t until = now + OWNER_CHECK_NS;
         if (deadline_ns && deadline_ns < until) until = deadline_ns;
-        int r = now < until ? whsem__futex_wait(lock, v, until) : ETIMEDOUT;
-        if (r != ETIMEDOUT) continue;
+        int r = now < until ? sleep_on_lock(m, v, until) : ETIMEDOUT;
+        if (r != ETIMEDOUT) {
+            spin = true;
+            continue;
+        }
         if (atomic_load_explicit(lock, memory_order_relaxed) != v) continue;
         /* Whether the owner still runs decides, before any deadline does: a
          * try-acquire must be able to take over a dead owner's lock too.
@@ -140,8 +177,6 @@ whsem_status whsem__lock_slow(struct wmap *m, uint64_t deadline_ns)
         st = whsem__scan_locked(m, true);
         break;
     }
-    atomic_fetch_sub(&mine->lock_sleeping, 1);
-    atomic_fetch_sub(&h->lock_sleepers, 1);
     if (held && st != WHSEM_OK) whsem__unlock(m);
     return st;
 }

@@ -55,6 +55,19 @@ static inline whsem_status whsem__lock_within(struct wmap *m, uint64_t budget_ns
     return whsem__lock_slow_within(m, budget_ns);
 }
 
+/* Wakes a sleeper on the lock after an unlock that saw `sleepers`: one wake
+ * in flight. A woken thread that has not run yet (on a busy machine it may
+ * wait a while for a CPU) will look at the lock, and it clears lock_woken
+ * when it does (seglock.c), so later unlocks leave the others be; a 1.0
+ * sleeper never clears it, so with one of those asleep every unlock wakes,
+ * as 1.0 unlockers do. */
+static inline void whsem__unlock_wake(struct seg_header *h, uint32_t sleepers)
+{
+    if ((int32_t)(sleepers - atomic_load_explicit(&h->lock_sleepers_new, memory_order_relaxed)) > 0 ||
+        atomic_exchange_explicit(&h->lock_woken, 1, memory_order_seq_cst) == 0)
+        whsem__futex_wake(&h->lock, 1);
+}
+
 static inline void whsem__unlock(struct wmap *m)
 {
     struct seg_header *h = m->hdr;
@@ -68,8 +81,8 @@ static inline void whsem__unlock(struct wmap *m)
     } else {
         atomic_exchange_explicit(&h->lock, 0, memory_order_seq_cst);
     }
-    if (WHSEM_UNLIKELY(atomic_load_explicit(&h->lock_sleepers, memory_order_relaxed) != 0))
-        whsem__futex_wake(&h->lock, 1);
+    uint32_t sleepers = atomic_load_explicit(&h->lock_sleepers, memory_order_relaxed);
+    if (WHSEM_UNLIKELY(sleepers != 0)) whsem__unlock_wake(h, sleepers);
 }
 
 #endif

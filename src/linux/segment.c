@@ -378,7 +378,7 @@ static bool claim(struct wmap *m, uint32_t i, uint32_t from, const struct seg_sl
     s->pid = whsem__self_id.pid;
     s->pidns = whsem__self_id.pidns;
     s->start_ticks = whsem__self_id.start_ticks;
-    atomic_store(&s->flags, SLOT_F_ANCHORED);
+    atomic_store(&s->flags, SLOT_F_ANCHORED | SLOT_F_COUNTS_SLEEPERS);
     return true;
 }
 
@@ -434,6 +434,7 @@ whsem_status whsem__attach(struct wmap *m, bool require_linked)
     struct seg_header *h = m->hdr;
     atomic_store(&m->owed_want, 0);
     atomic_store(&m->owed_async_ops, 0);
+    atomic_store(&m->owed_sleep, 0);
     m->anchor = NULL; /* a fork child's copy names the parent's page */
     bool taken_over = false;
     int32_t found = find_slot(m, &taken_over);
@@ -475,7 +476,7 @@ whsem_status whsem__attach(struct wmap *m, bool require_linked)
     s->pid = whsem__self_id.pid;
     s->start_ticks = whsem__self_id.start_ticks;
     s->pidns = whsem__self_id.pidns;
-    atomic_store(&s->flags, SLOT_F_ANCHORED);
+    atomic_store(&s->flags, SLOT_F_ANCHORED | SLOT_F_COUNTS_SLEEPERS);
     s->since_unix_ms = 0;
     s->wait_since_ns = 0;
     atomic_store(&s->state, SLOT_ACTIVE);
@@ -550,6 +551,7 @@ static void maps_after_fork_child(void)
         m->anchor = NULL;
         atomic_store(&m->owed_want, 0);
         atomic_store(&m->owed_async_ops, 0);
+        atomic_store(&m->owed_sleep, 0);
     }
     pthread_mutex_unlock(&whsem__maps_mu);
 }

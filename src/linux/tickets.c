@@ -50,10 +50,11 @@ static whsem_status lock_for_wait(struct wmap *m, struct hentry *se, whsem_sem s
     }
 }
 
-/* A registered wait that ends without the lock: its `want` is paid back
- * by the dispatcher once it gets the lock. */
+/* A registered wait that ends without the lock: its `want`, and its count
+ * as a sleeper, are paid back by the dispatcher once it gets the lock. */
 static void owe_want(struct wmap *m)
 {
+    atomic_fetch_add(&m->owed_sleep, 1);
     atomic_fetch_add(&m->owed_want, 1);
     whsem__async_collect_debt(m);
 }
@@ -82,6 +83,7 @@ static whsem_status wait_for_ticket(struct wmap *m, struct hentry *se, whsem_sem
         result = whsem__wait_look_locked(m, check_ms, deadline, &w, &until);
         if (result == WHSEM_E_CORRUPT) goto out_locked; /* our want is moot */
         if (result != WHSEM_PENDING) break;
+        whsem__p_sleep_begin(s);
         uint32_t seen = atomic_load_explicit(&s->wake_seq, memory_order_acquire);
         whsem__unlock(m);
         whsem__futex_wait(&s->wake_seq, seen, until);
@@ -94,8 +96,12 @@ static whsem_status wait_for_ticket(struct wmap *m, struct hentry *se, whsem_sem
             result = st;
             goto out_unlocked;
         }
+        whsem__woke_locked(m);
     }
-    whsem__want_less(h, s, result == WHSEM_OK);
+    int32_t next = whsem__wait_done_locked(m, result == WHSEM_OK);
+    whsem__unlock(m);
+    if (next >= 0) whsem__futex_wake(&m->slots[next].wake_seq, 1);
+    goto out_unlocked;
 out_locked:
     whsem__unlock(m);
 out_unlocked:

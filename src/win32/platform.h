@@ -26,6 +26,12 @@ static inline int64_t whsem__p_coarse_unix_ms(void) { return whsem__w_unix_ms();
  * releases after unlocking: nothing to mark in the segment. */
 static inline void whsem__p_mark_woken(whsem_slot *s) { (void)s; }
 static inline void whsem__p_wake_locked(struct wmap *m, uint32_t i) { whsem__wake_slot(m, i, 1); }
+/* Slot wakes are semaphore releases, which a later wait consumes: every
+ * occasion wakes (no sleepers are counted). */
+static inline bool whsem__p_wake_claim(whsem_slot *s) { (void)s; return true; }
+static inline void whsem__p_sleep_begin(whsem_slot *s) { (void)s; }
+static inline void whsem__p_sleep_end(whsem_slot *s) { (void)s; }
+static inline void whsem__p_engine_waits(whsem_slot *s, bool waits) { (void)s; (void)waits; }
 
 /* The mutex is a kernel object: no lock word to check in the segment. */
 static inline whsem_status whsem__p_segment_ok_locked(struct wmap *m)

@@ -158,9 +158,11 @@ static whsem_status wait_for_ticket(struct wmap *m, struct hentry *se, whsem_sem
         HANDLE objs[2] = {whsem__own_wake(m), ev};
         WaitForMultipleObjects(2, objs, FALSE, whsem__w_wait_ms(until, whsem__w_mono_ns()));
         if ((result = whsem__lock(m)) != WHSEM_OK) goto out_unlocked; /* our want is moot */
+        whsem__woke_locked(m);
     }
-    whsem__want_less(h, s, result == WHSEM_OK);
+    int32_t next = whsem__wait_done_locked(m, result == WHSEM_OK);
     whsem__unlock(m);
+    if (next >= 0) whsem__wake_slot(m, (uint32_t)next, 1);
 out_unlocked:
     if (cancel) whsem__cancel_unregister(&cw);
     swait_remove(&sw);

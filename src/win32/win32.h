@@ -92,6 +92,9 @@ struct wseg_header {
     uint64_t recoveries;     /* dead holders reclaimed + abandoned mutexes      */
     uint64_t acquisitions;   /* tickets handed out so far (statistics)          */
     uint32_t unlinked;       /* whsem_unlink retired this generation            */
+    uint32_t ticket_woken;   /* a waiter woken to compete has not looked yet     */
+    uint32_t fair_cursor;    /* next slot considered for a fairness grant        */
+    uint64_t fair_check_ns;  /* monotonic: no look for long waiters before this  */
 };
 
 _Static_assert(sizeof(struct wseg_slot) == WHSEM_W_SLOT_SIZE, "slot layout");
@@ -140,6 +143,7 @@ struct wmap {
      * back (../dispatcher.c). */
     _Atomic uint32_t owed_want;
     _Atomic uint32_t owed_async_ops;
+    _Atomic uint32_t owed_sleep; /* blocking waits counted asleep (Linux only) */
 
     struct wmap *next;       /* maps list, under maps_mu                        */
 };
