@@ -107,6 +107,56 @@ TEST(Fork, AForkedChildDoesNotKeepADeadParentsTicketsAlive)
     SharedFree(l);
 }
 
+TEST(Contention, NoWakeIsLostBetweenProcesses)
+{
+    // Releases wake only sleepers that no wake is on its way to, one waiter
+    // at a time is woken to compete, and the segment lock wakes one sleeper
+    // at a time: a wake lost to any of that would leave a process asleep
+    // with a ticket free. No poll can hide it here: abandonment checks are
+    // off, and each wait may last 30 s before it counts as a failure.
+    whsem_open_options o = {};
+    o.struct_size = sizeof o;
+    o.abandonment_check_ms = WHSEM_INFINITE;
+    Sem sem(2, "nolostwake", &o);
+    auto *l = SharedAlloc<Ledger>();
+    std::atomic<int> *fails = SharedAlloc<std::atomic<int>>();
+    const int kProcs = 5, kThreads = 3, kRounds = 1500;
+    std::vector<pid_t> kids;
+    for (int p = 0; p < kProcs; p++)
+        kids.push_back(Spawn([&, p] {
+            whsem_sem s;
+            if (whsem_open(sem.c_name(), 2, &o, &s) != WHSEM_OK) return 1;
+            std::vector<std::thread> threads;
+            for (int k = 0; k < kThreads; k++)
+                threads.emplace_back([&, k] {
+                    for (int r = 0; r < kRounds; r++) {
+                        whsem_ticket t;
+                        if (whsem_acquire(s, 30000, 0, &t) != WHSEM_OK) {
+                            (*fails)++;
+                            return;
+                        }
+                        Enter(l);
+                        // Critical sections from none to longer than a wake-up.
+                        if ((r + p + k) % 7 == 0) std::this_thread::sleep_for(std::chrono::microseconds(50));
+                        --l->inside;
+                        l->acquisitions++;
+                        if (whsem_release(t) != WHSEM_OK) (*fails)++;
+                    }
+                });
+            for (auto &t : threads) t.join();
+            return whsem_close(s) == WHSEM_OK ? 0 : 2;
+        }));
+    for (pid_t k : kids) EXPECT_EQ(Reap(k), 0);
+    EXPECT_EQ(fails->load(), 0) << "an acquisition waited 30 s with tickets going round";
+    EXPECT_EQ(l->acquisitions.load(), (long)kProcs * kThreads * kRounds);
+    EXPECT_LE(l->high.load(), 2);
+    whsem_info info = Info(sem.get());
+    EXPECT_EQ(info.free_count, 2);
+    EXPECT_EQ(info.waiters, 0u);
+    SharedFree(fails);
+    SharedFree(l);
+}
+
 TEST(Crash, SigkilledHoldersTicketsReturnToAWaiter)
 {
     Sem sem(2);
