@@ -76,10 +76,13 @@ bool whsem__slot_alive(struct wmap *m, uint32_t i, bool process_only)
 {
     if (i == m->slot) return true; /* ourselves (or attaching to it) */
     const struct seg_slot *s = &m->slots[i];
+    /* Read without the lock (a lock waiter asks about the lock's owner)
+     * while a scan may be freeing the slot: whatever is read, the lock byte
+     * and the start time decide. */
     uint32_t flags = atomic_load_explicit(&s->flags, memory_order_relaxed);
-    int32_t pid = s->pid;
-    bool ours = s->pidns == whsem__self_id.pidns;
-    uint64_t start = s->start_ticks;
+    int32_t pid = __atomic_load_n(&s->pid, __ATOMIC_RELAXED);
+    bool ours = __atomic_load_n(&s->pidns, __ATOMIC_RELAXED) == whsem__self_id.pidns;
+    uint64_t start = __atomic_load_n(&s->start_ticks, __ATOMIC_RELAXED);
     int fd = whsem__query_fd(m);
     if (fd < 0) return true;
     struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = WHSEM_LOCK_BASE + i, .l_len = 1};
@@ -114,7 +117,7 @@ void whsem__p_release_dead_locked(struct wmap *m, uint32_t i, uint32_t state)
     /* It may have died woken and not yet back at the lock: with the wake
      * it owed the others cleared, the next unlock sends one. */
     atomic_store(&m->hdr->lock_woken, 0);
-    s->pid = 0;
+    __atomic_store_n(&s->pid, 0, __ATOMIC_RELAXED);
     atomic_store_explicit(&s->flags, 0, memory_order_relaxed);
     atomic_compare_exchange_strong(&s->state, &state, SLOT_FREE);
 }

@@ -83,7 +83,7 @@ static int sleep_on_lock(struct wmap *m, uint32_t v, uint64_t until)
 static whsem_status lock_timeout(struct wmap *m, uint32_t v)
 {
     uint32_t owner = (v & WHSEM_LOCK_OWNER_MASK) - 1;
-    int pid = owner < WHSEM_NSLOTS ? m->slots[owner].pid : 0;
+    int pid = owner < WHSEM_NSLOTS ? __atomic_load_n(&m->slots[owner].pid, __ATOMIC_RELAXED) : 0;
     const char *what = "alive";
     char path[64], buf[512];
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
