@@ -112,8 +112,11 @@ static void grant(struct wmap *m, whsem_slot *s)
 static int32_t compete_wake(struct wmap *m, int32_t i)
 {
     whsem_header *h = m->hdr;
-    if (h->ticket_woken || !whsem__p_wake_claim(&m->slots[i])) return -1;
-    h->ticket_woken = 1;
+    if (h->ticket_woken) return -1;
+    enum whsem_wake w = whsem__p_wake_claim(&m->slots[i]);
+    if (w == WHSEM_WAKE_NONE) return -1;
+    /* A 1.0 waiter would never clear it: those are woken as 1.0 wakes. */
+    if (w == WHSEM_WAKE_SEND) h->ticket_woken = 1;
     whsem__p_mark_woken(&m->slots[i]);
     return i;
 }
@@ -131,7 +134,7 @@ int32_t whsem__give_back_locked(struct wmap *m)
                 grant(m, s);
                 /* A process whose sleepers all have a wake on its way
                  * already finds the ticket when they look. */
-                if (!whsem__p_wake_claim(s)) return -1;
+                if (whsem__p_wake_claim(s) == WHSEM_WAKE_NONE) return -1;
                 whsem__p_mark_woken(s);
                 return i;
             }
@@ -174,7 +177,7 @@ void whsem__distribute_locked(struct wmap *m)
          * abandonment scan, never the fast path. Sent even when counted
          * as on its way already: recovery must not rely on counts that a
          * dead lock owner may have left half-updated. */
-        whsem__p_wake_claim(&m->slots[i]);
+        (void)whsem__p_wake_claim(&m->slots[i]);
         whsem__p_mark_woken(&m->slots[i]);
         whsem__p_wake_locked(m, (uint32_t)i);
     }

@@ -82,4 +82,11 @@ WHSEM_HIDDEN void whsem__fault_point(const char *name);
 #define WHSEM_FAULT_POINT(name) ((void)0)
 #endif
 
+/* What an occasion to wake a slot calls for (whsem__p_wake_claim, platform.h). */
+enum whsem_wake {
+    WHSEM_WAKE_NONE,   /* every sleeper there has a wake on its way        */
+    WHSEM_WAKE_SEND,   /* send one; its waiter will look and say so        */
+    WHSEM_WAKE_LEGACY, /* send one; a 1.0 waiter, which never says it looked */
+};
+
 #endif

@@ -24,7 +24,7 @@
  *   whsem__p_wake_locked(m, i)  wakes slot i's process under the lock
  *   whsem__p_wake_claim(s)   whether an occasion to wake slot s needs a
  *                            wake sent (counted if so): not when all its
- *                            sleepers have one on its way
+ *                            sleepers have one on its way (enum whsem_wake)
  *   whsem__p_sleep_begin/_end(s)  a blocking wait of ours sleeps, is back
  *   whsem__p_engine_waits(s, on)  our engine sleeps on our slot's wake
  *   whsem__p_release_dead_locked(m, i, state)  frees a dead process's slot

@@ -49,16 +49,17 @@ static inline void whsem__p_wake_locked(struct wmap *m, uint32_t i)
  * sleeps there has a wake on its way already (layout.h). Without this,
  * each release while a woken waiter waits for a CPU woke it again, and
  * 99% of the futex calls of a contended release woke nobody. */
-static inline bool whsem__p_wake_claim(whsem_slot *s)
+static inline enum whsem_wake whsem__p_wake_claim(whsem_slot *s)
 {
     uint32_t f = atomic_load_explicit(&s->flags, memory_order_relaxed);
-    if ((f & (SLOT_F_COUNTS_SLEEPERS | SLOT_F_ENGINE)) != SLOT_F_COUNTS_SLEEPERS) return true;
+    if (!(f & SLOT_F_COUNTS_SLEEPERS)) return WHSEM_WAKE_LEGACY;
+    if (f & SLOT_F_ENGINE) return WHSEM_WAKE_SEND;
     uint32_t sleepers = (f >> SLOT_SLEEPERS_SHIFT) & SLOT_SLEEPERS_MAX;
     uint32_t wakes = f >> SLOT_WAKES_SHIFT;
-    if (sleepers <= wakes) return false;
+    if (sleepers <= wakes) return WHSEM_WAKE_NONE;
     if (wakes < SLOT_WAKES_MAX)
         atomic_fetch_add_explicit(&s->flags, 1u << SLOT_WAKES_SHIFT, memory_order_relaxed);
-    return true;
+    return WHSEM_WAKE_SEND;
 }
 
 /* Our thread goes to sleep on our slot's wake word (lock held). */

@@ -28,7 +28,11 @@ static inline void whsem__p_mark_woken(whsem_slot *s) { (void)s; }
 static inline void whsem__p_wake_locked(struct wmap *m, uint32_t i) { whsem__wake_slot(m, i, 1); }
 /* Slot wakes are semaphore releases, which a later wait consumes: every
  * occasion wakes (no sleepers are counted). */
-static inline bool whsem__p_wake_claim(whsem_slot *s) { (void)s; return true; }
+static inline enum whsem_wake whsem__p_wake_claim(whsem_slot *s)
+{
+    (void)s;
+    return WHSEM_WAKE_SEND;
+}
 static inline void whsem__p_sleep_begin(whsem_slot *s) { (void)s; }
 static inline void whsem__p_sleep_end(whsem_slot *s) { (void)s; }
 static inline void whsem__p_engine_waits(whsem_slot *s, bool waits) { (void)s; (void)waits; }
