@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Segment files: creating, validating and mapping them, attaching this
  * process to a slot, and tearing a mapping down.
@@ -479,8 +480,10 @@ whsem_status whsem__attach(struct wmap *m, bool require_linked)
     atomic_store(&s->flags, SLOT_F_ANCHORED | SLOT_F_COUNTS_SLEEPERS);
     s->since_unix_ms = 0;
     s->wait_since_ns = 0;
-    atomic_store(&s->state, SLOT_ACTIVE);
+    /* The hwm first: a slot beyond it must hold nothing (layout.h), and
+     * once ACTIVE ours may. */
     if (h->slot_hwm <= i) h->slot_hwm = i + 1;
+    atomic_store(&s->state, SLOT_ACTIVE);
     st = reclaimed ? whsem__recount_locked(m) : WHSEM_OK;
     if (st == WHSEM_OK && reclaimed) whsem__distribute_locked(m);
     whsem__unlock(m);
@@ -501,7 +504,8 @@ bool whsem__replace_if_stale(struct wmap *m)
     if (m->handles || (!whsem__attached(m) && whsem__attach(m, true) != WHSEM_OK)) return false;
     if (whsem__lock_within(m, WHSEM_OPEN_LOCK_NS) != WHSEM_OK) return false;
     bool stale = true;
-    for (uint32_t i = 0; i < WHSEM_NSLOTS && stale; i++) {
+    uint32_t n = whsem__slot_limit(m->hdr);
+    for (uint32_t i = 0; i < n && stale; i++) {
         uint32_t state = atomic_load_explicit(&m->slots[i].state, memory_order_relaxed);
         stale = state == SLOT_FREE || i == m->slot || !whsem__slot_alive(m, i, false);
     }
