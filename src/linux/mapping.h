@@ -23,15 +23,14 @@ struct wmap {
     struct whsem_semobj base; /* first: what handles point at (backend.h) */
     struct seg_header *hdr;
     struct seg_slot *slots;
-    _Atomic int fd;           /* the description the segment was mapped
-                                 through; it holds no lock. For fstat and
-                                 asking about others' liveness bytes, after
-                                 checking its identity: the application may
-                                 have closed it (closefrom) and reused the
-                                 number (see whsem__query_fd)             */
     void *anchor;             /* one page mapped through the description that
                                  holds our slot's liveness lock (see
-                                 recovery.c); NULL until attached          */
+                                 recovery.c); NULL until attached. No
+                                 descriptor stays open per name: 10,000
+                                 names would exceed the usual soft limit of
+                                 1024 descriptors, which are the
+                                 application's to spend. Whoever needs one
+                                 opens the path (whsem__reopen)          */
     uint32_t slot;            /* our slot, valid when attached_pgen == pgen */
     uint32_t owner_id;        /* slot + 1: our value in hdr->lock           */
     uint64_t attached_pgen;

@@ -237,10 +237,9 @@ fail:
     return s;
 }
 
-static bool same_file(const struct wmap *m)
+static bool same_file(const struct wmap *m, struct stat *st)
 {
-    struct stat st;
-    return stat(m->path, &st) == 0 && st.st_dev == m->dev && st.st_ino == m->ino;
+    return stat(m->path, st) == 0 && st->st_dev == m->dev && st->st_ino == m->ino;
 }
 
 /*
@@ -256,15 +255,12 @@ whsem_status whsem__map_get(const char *name, size_t len, int32_t max_count,
     whsem__file_name(name, len, file);
     for (struct wmap *m = whsem__maps; m; m = m->next) {
         if (atomic_load_explicit(&m->dying, memory_order_relaxed) || m->name_len != len || memcmp(m->name, name, len) != 0) continue;
-        if (!same_file(m)) continue;
+        struct stat st;
+        if (!same_file(m, &st)) continue;
         /* Found by another open of this process, whose options may have
          * been laxer: the file must satisfy this caller's too. */
-        struct stat st;
-        int fd = whsem__query_fd(m);
-        if (fd >= 0 && fstat(fd, &st) == 0) {
-            whsem_status owner = check_owner(&st, w, m->path);
-            if (owner != WHSEM_OK) return owner;
-        }
+        whsem_status owner = check_owner(&st, w, m->path);
+        if (owner != WHSEM_OK) return owner;
         *out = m;
         return WHSEM_OK;
     }
@@ -286,10 +282,11 @@ whsem_status whsem__map_get(const char *name, size_t len, int32_t max_count,
                 s = whsem__fail_errno(errno, "cannot stat", m->path);
                 whsem__busguard_remove(m->hdr);
                 munmap(m->hdr, WHSEM_SEG_SIZE);
-                close(fd);
             }
         }
-        atomic_store(&m->fd, fd);
+        /* The mapping keeps the file; the descriptor would only cost the
+         * application one of its own (mapping.h). */
+        if (fd >= 0) close(fd);
         if (s != WHSEM_E_BUSY) break; /* lost a creation race: open the winner's */
     }
     if (s == WHSEM_E_BUSY)
@@ -317,36 +314,6 @@ static bool lock_byte(int fd, uint32_t i, short type)
 
 #define ANCHOR_SIZE 4096u
 
-/*
- * Makes slot i's liveness anchor (see recovery.c): a fresh read-only open
- * file description of the segment that read-locks the slot's byte and is
- * then referred to by nothing but one private page mapped from it, kept
- * out of fork() children. Read locks coexist, so a read-only user who
- * locks bytes cannot keep us from attaching; a pre-1.1 library's write
- * lock on the byte (its live slot) makes this fail. NULL on failure.
- */
-static void *make_anchor(struct wmap *m, uint32_t i)
-{
-    int qfd = whsem__query_fd(m);
-    if (qfd < 0) return NULL;
-    char proc[64];
-    snprintf(proc, sizeof proc, "/proc/self/fd/%d", qfd);
-    int fd = open(proc, O_RDONLY | O_CLOEXEC);
-    /* Without /proc, the name (checked below to still be our file). */
-    if (fd < 0) fd = open(m->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-    if (fd < 0) return NULL;
-    struct stat st;
-    void *p = MAP_FAILED;
-    if (fstat(fd, &st) == 0 && st.st_dev == m->dev && st.st_ino == m->ino && lock_byte(fd, i, F_RDLCK))
-        p = mmap(NULL, ANCHOR_SIZE, PROT_READ, MAP_SHARED, fd, 0);
-    if (p != MAP_FAILED && madvise(p, ANCHOR_SIZE, MADV_DONTFORK) != 0) {
-        munmap(p, ANCHOR_SIZE);
-        p = MAP_FAILED;
-    }
-    close(fd); /* from here on the page alone holds the description */
-    return p == MAP_FAILED ? NULL : p;
-}
-
 static void drop_anchor(struct wmap *m)
 {
     if (m->anchor) munmap(m->anchor, ANCHOR_SIZE);
@@ -355,61 +322,72 @@ static void drop_anchor(struct wmap *m)
 
 /*
  * Claims slot i by compare-and-swap from `from` (FREE, or ACTIVE for a
- * dead owner's slot), with the anchor already made, so that the claim is
- * visibly alive from the first instant. A slot that the segment lock's
- * word names is left alone: its owner died holding the lock, and the lock
- * must be taken over by compare-and-swap (seglock.c), never by inheriting
- * the slot, or two processes could both believe they hold it.
+ * dead owner's slot) once fd, the description that will be our anchor,
+ * read-locks its liveness byte, so that the claim is visibly alive from
+ * the first instant. Read locks coexist, so a read-only user who locks
+ * bytes cannot keep us out; a 1.0 library's write lock on the byte (its
+ * slot, or its claim in progress) can, and so keeps the two apart. A slot
+ * that the segment lock's word names is left alone: its owner died
+ * holding the lock, and the lock must be taken over by compare-and-swap
+ * (seglock.c), never by inheriting the slot, or two processes could both
+ * believe they hold it. WHSEM_OK, WHSEM_TIMEOUT (not this slot) or an
+ * error of the byte lock.
  */
-static bool claim(struct wmap *m, uint32_t i, uint32_t from, const struct seg_slot *seen)
+static whsem_status claim(struct wmap *m, int fd, uint32_t i, uint32_t from, const struct seg_slot *seen)
 {
+    if (!lock_byte(fd, i, F_RDLCK))
+        return errno == EAGAIN || errno == EACCES ? WHSEM_TIMEOUT
+                                                  : whsem__fail_errno(errno, "cannot lock a slot of", m->path);
     struct seg_slot *s = &m->slots[i];
     uint32_t expected = from;
-    if (!atomic_compare_exchange_strong(&s->state, &expected, SLOT_CLAIMED)) return false;
-    bool ok = (atomic_load(&m->hdr->lock) & WHSEM_LOCK_OWNER_MASK) != i + 1;
+    bool ok = atomic_compare_exchange_strong(&s->state, &expected, SLOT_CLAIMED);
+    if (ok && (atomic_load(&m->hdr->lock) & WHSEM_LOCK_OWNER_MASK) == i + 1) ok = false;
     /* Taking over: between our verdict and the CAS the slot may have been
      * freed and attached by a live process; its identity tells. */
-    if (ok && seen && (s->pid != seen->pid || s->start_ticks != seen->start_ticks))
-        ok = false;
+    else if (ok && seen && (s->pid != seen->pid || s->start_ticks != seen->start_ticks)) ok = false;
     if (!ok) {
-        expected = SLOT_CLAIMED;
-        atomic_compare_exchange_strong(&s->state, &expected, from);
-        return false;
+        if (expected == from) {
+            expected = SLOT_CLAIMED;
+            atomic_compare_exchange_strong(&s->state, &expected, from);
+        }
+        lock_byte(fd, i, F_UNLCK);
+        return WHSEM_TIMEOUT;
     }
     s->pid = whsem__self_id.pid;
     s->pidns = whsem__self_id.pidns;
     s->start_ticks = whsem__self_id.start_ticks;
     atomic_store(&s->flags, SLOT_F_ANCHORED | SLOT_F_COUNTS_SLEEPERS);
-    return true;
+    return WHSEM_OK;
 }
 
-/* Finds a slot: the first that is free or whose owner is dead. Taking a
- * dead owner's slot over gives its tickets back at once (whsem__attach),
- * without waiting for the next abandonment scan. */
-static int32_t find_slot(struct wmap *m, bool *taken_over)
+static uint32_t state_of(const struct seg_slot *s)
+{
+    return atomic_load_explicit(&((struct seg_slot *)s)->state, memory_order_relaxed);
+}
+
+/* Finds a slot and claims it: the first that is free or whose owner is
+ * dead. Taking a dead owner's slot over gives its tickets back at once
+ * (whsem__attach). WHSEM_TIMEOUT: no slot at all. */
+static whsem_status find_slot(struct wmap *m, int fd, uint32_t *out, bool *taken_over)
 {
     for (uint32_t i = 0; i < WHSEM_NSLOTS; i++) {
         struct seg_slot *s = &m->slots[i];
-        uint32_t state = atomic_load(&s->state);
-        struct seg_slot seen;
+        uint32_t state = state_of(s);
+        struct seg_slot seen = {.pid = s->pid, .start_ticks = s->start_ticks};
         if (state == SLOT_CLAIMED) continue; /* a scan frees it if its claimer died */
         if (state == SLOT_ACTIVE) {
-            seen.pid = s->pid;
-            seen.start_ticks = s->start_ticks;
             m->slot = UINT32_MAX; /* nobody is "ourselves" to slot_alive yet */
             if (whsem__slot_alive(m, i, false)) continue;
         }
-        void *anchor = make_anchor(m, i);
-        if (!anchor) continue;
-        if (!claim(m, i, state, state == SLOT_ACTIVE ? &seen : NULL)) {
-            munmap(anchor, ANCHOR_SIZE);
-            continue;
+        whsem_status st = claim(m, fd, i, state, state == SLOT_ACTIVE ? &seen : NULL);
+        if (st == WHSEM_OK) {
+            *out = i;
+            *taken_over = state == SLOT_ACTIVE;
+            return WHSEM_OK;
         }
-        m->anchor = anchor;
-        *taken_over = state == SLOT_ACTIVE;
-        return (int32_t)i;
+        if (st != WHSEM_TIMEOUT) return st;
     }
-    return -1;
+    return WHSEM_TIMEOUT;
 }
 
 /* Gives a claimed slot up before it was activated. A fresh slot holds
@@ -426,6 +404,37 @@ static void unclaim(struct wmap *m, uint32_t i, bool taken_over)
     drop_anchor(m);
 }
 
+/* Turns the description that read-locks our slot's byte into the anchor
+ * (recovery.c): a private page mapped from it, kept out of fork()
+ * children, is then all that refers to it. */
+static whsem_status make_anchor(struct wmap *m, int fd)
+{
+    void *p = mmap(NULL, ANCHOR_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+    if (p != MAP_FAILED && madvise(p, ANCHOR_SIZE, MADV_DONTFORK) != 0) {
+        int e = errno;
+        munmap(p, ANCHOR_SIZE);
+        errno = e;
+        p = MAP_FAILED;
+    }
+    if (p == MAP_FAILED) return whsem__fail_errno(errno, "cannot map a page of", m->path);
+    m->anchor = p;
+    return WHSEM_OK;
+}
+
+/* The description that becomes our anchor, opened by the path (no
+ * descriptor stays open per name): a process forked after the name was
+ * removed or replaced has nothing left to reach the file through. */
+static int anchor_fd(struct wmap *m, whsem_status *st)
+{
+    int fd = whsem__reopen(m);
+    if (fd < 0)
+        *st = whsem__fail(WHSEM_E_NOT_FOUND,
+                          "'%s' was removed or replaced since this process mapped it; a process "
+                          "forked since cannot use it: open the name again",
+                          m->name);
+    return fd;
+}
+
 /*
  * Gives this process a slot (maps_mu held), then activates it under the
  * segment lock, where a taken-over slot's tickets go back to the pool.
@@ -437,20 +446,30 @@ whsem_status whsem__attach(struct wmap *m, bool require_linked)
     atomic_store(&m->owed_async_ops, 0);
     atomic_store(&m->owed_sleep, 0);
     m->anchor = NULL; /* a fork child's copy names the parent's page */
+    whsem_status st;
+    int fd = anchor_fd(m, &st);
+    if (fd < 0) return st;
     bool taken_over = false;
-    int32_t found = find_slot(m, &taken_over);
-    if (found < 0)
-        return whsem__fail(WHSEM_E_LIMIT, "all %u process slots of '%s' are in use by live processes",
-                           WHSEM_NSLOTS, m->name);
-    uint32_t i = (uint32_t)found;
+    uint32_t i = 0;
+    st = find_slot(m, fd, &i, &taken_over);
+    if (st == WHSEM_TIMEOUT)
+        st = whsem__fail(WHSEM_E_LIMIT, "all %u process slots of '%s' are in use by live processes",
+                         WHSEM_NSLOTS, m->name);
+    if (st != WHSEM_OK) {
+        close(fd);
+        return st;
+    }
     struct seg_slot *s = &m->slots[i];
     m->slot = i;
     m->owner_id = i + 1;
-    whsem_status st = whsem__lock_within(m, WHSEM_OPEN_LOCK_NS);
-    if (st == WHSEM_TIMEOUT) st = whsem__busy_from_timeout();
-    if (st == WHSEM_OK && (st = whsem__check_locked(m)) != WHSEM_OK) whsem__unlock(m);
+    if ((st = make_anchor(m, fd)) == WHSEM_OK) {
+        st = whsem__lock_within(m, WHSEM_OPEN_LOCK_NS);
+        if (st == WHSEM_TIMEOUT) st = whsem__busy_from_timeout();
+        if (st == WHSEM_OK && (st = whsem__check_locked(m)) != WHSEM_OK) whsem__unlock(m);
+    }
     if (st != WHSEM_OK) {
         unclaim(m, i, taken_over);
+        close(fd);
         return st;
     }
     WHSEM_FAULT_POINT("attach");
@@ -458,8 +477,9 @@ whsem_status whsem__attach(struct wmap *m, bool require_linked)
      * is unlinked under its lock: a new opener that mapped it just
      * before must go and find the new one. */
     struct stat sb;
-    int qfd = whsem__query_fd(m);
-    if (require_linked && (qfd < 0 || (fstat(qfd, &sb) == 0 && sb.st_nlink == 0))) {
+    bool unlinked = require_linked && fstat(fd, &sb) == 0 && sb.st_nlink == 0;
+    close(fd); /* the anchor page holds the description now */
+    if (unlinked) {
         s->held = s->grants = s->want = 0;
         whsem__unlock(m);
         unclaim(m, i, false);
@@ -505,12 +525,11 @@ bool whsem__replace_if_stale(struct wmap *m)
     if (whsem__lock_within(m, WHSEM_OPEN_LOCK_NS) != WHSEM_OK) return false;
     bool stale = true;
     uint32_t n = whsem__slot_limit(m->hdr);
-    for (uint32_t i = 0; i < n && stale; i++) {
-        uint32_t state = atomic_load_explicit(&m->slots[i].state, memory_order_relaxed);
-        stale = state == SLOT_FREE || i == m->slot || !whsem__slot_alive(m, i, false);
-    }
+    for (uint32_t i = 0; i < n && stale; i++)
+        stale = state_of(&m->slots[i]) == SLOT_FREE || i == m->slot || !whsem__slot_alive(m, i, false);
     /* Unlinked under the lock, so that nobody attaches to it afterwards. */
-    if (stale && (!same_file(m) || unlink(m->path) != 0)) stale = false;
+    struct stat st;
+    if (stale && (!same_file(m, &st) || unlink(m->path) != 0)) stale = false;
     whsem__unlock(m);
     return stale;
 }
@@ -535,20 +554,15 @@ void whsem__destroy(struct wmap *m)
         whsem__unlock(m);
     }
     if (whsem__attached(m)) drop_anchor(m);
-    /* Only if the number still names our file: after a closefrom() it may
-     * be one of the application's own descriptors. */
-    int fd = atomic_load(&m->fd);
-    struct stat st;
-    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == m->dev && st.st_ino == m->ino) close(fd);
     whsem__busguard_remove(m->hdr);
     munmap(m->hdr, WHSEM_SEG_SIZE);
     free(m);
 }
 
-/* A fork() child owns no slot yet. It shares the parent's descriptors and
- * mapping of each file, which hold no liveness lock (the anchors are not
- * inherited), so keeping them is harmless; it only forgets the anchor
- * pages, which do not exist in it, and the parent's debts. */
+/* A fork() child owns no slot yet. It shares the parent's mapping of each
+ * file, which holds no liveness lock (the anchors are not inherited), so
+ * keeping it is harmless; it only forgets the anchor pages, which do not
+ * exist in it, and the parent's debts. */
 static void maps_after_fork_child(void)
 {
     for (struct wmap *m = whsem__maps; m; m = m->next) {
