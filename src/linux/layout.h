@@ -42,10 +42,20 @@
  *     whose owner, being dead, will never give it anything;
  *   - a slot claimed (CLAIMED) beyond the hwm, by any version, holds
  *     nothing until it is activated under the lock as above.
- * What such a leftover costs is one slot of 1024, until an attaching
- * process takes it over (segment.c looks at every slot before it gives
- * up) or the hwm passes it and a full scan (a query, a lock takeover)
- * frees it.
+ * Slots beyond the hwm are still found where it matters: an attaching
+ * process that finds no free slot below it takes the first FREE slot at
+ * or beyond it (a 1.0 process attaching there has its slot CLAIMED, not
+ * FREE, and write-locks its liveness byte, which our claim's read lock
+ * excludes), and one that finds no slot at all looks at every slot, dead
+ * owners' beyond the hwm included, as 1.0 does. What such a leftover
+ * costs is one slot of 1024 until then, or until the hwm passes it and a
+ * full scan (a query, a lock takeover) frees it.
+ *
+ * Hints (free_hint, reuse_cursor) are written without the lock by 1.1
+ * processes and ignored by 1.0, which frees slots without lowering
+ * free_hint: they only say where to look first, never which slot may be
+ * taken (the claim's compare-and-swap and liveness byte decide that), and
+ * a search that finds nothing from them looks at every slot.
  *
  * Layout changes bump WHSEM_LAYOUT_VERSION; a library meeting another
  * version reports WHSEM_E_INCOMPATIBLE instead of guessing.
@@ -167,6 +177,18 @@ struct seg_header {
     uint32_t fair_cursor;       /* next slot considered for a fairness grant */
     uint64_t fair_check_ns;     /* CLOCK_MONOTONIC: nobody had waited long
                                    enough for one; no look before this    */
+
+    /* ---- hints, since 1.1: atomically by anyone, without the lock ---- */
+    _Atomic uint64_t free_hint; /* low 32 bits: a search for a FREE slot may
+                                   start here: every slot a 1.1 process has
+                                   freed since this was written has lowered
+                                   it. High 32 bits: bumped by each of those
+                                   frees, so that raising the hint past slots
+                                   seen in use fails if one was freed
+                                   meanwhile (see segment.c)               */
+    _Atomic uint32_t reuse_cursor; /* round robin below slot_hwm: where the
+                                   next attacher looks for a dead owner's
+                                   slot to take over                      */
 };
 
 _Static_assert(sizeof(struct seg_slot) == WHSEM_SLOT_SIZE, "slot layout");

@@ -90,6 +90,9 @@ WHSEM_HIDDEN whsem_status whsem__map_get(const char *final_name, size_t len, int
  * if the segment was unlinked meanwhile (open then looks again). */
 WHSEM_HIDDEN whsem_status whsem__attach(struct wmap *m, bool require_linked);
 WHSEM_HIDDEN bool whsem__replace_if_stale(struct wmap *m);
+/* Slot i of h has just been made FREE: lowers the free-slot hint to it
+ * (layout.h). */
+WHSEM_HIDDEN void whsem__slot_freed(struct seg_header *h, uint32_t i);
 WHSEM_HIDDEN void whsem__destroy(struct wmap *m);
 
 WHSEM_HIDDEN whsem_status whsem__ensure_attached(struct wmap *m);

@@ -98,6 +98,17 @@ bool whsem__slot_alive(struct wmap *m, uint32_t i, bool process_only)
     return ours && proc_verdict(pid, start) == PROC_RUNS;
 }
 
+bool whsem__slot_abandoned(struct wmap *m, int fd, uint32_t i)
+{
+    const struct seg_slot *s = &m->slots[i];
+    uint32_t flags = atomic_load_explicit(&s->flags, memory_order_relaxed);
+    if (byte_state(fd, i) != BYTE_FREE) return false;
+    return (flags & SLOT_F_ANCHORED) ||
+           !(__atomic_load_n(&s->pidns, __ATOMIC_RELAXED) == whsem__self_id.pidns &&
+             proc_verdict(__atomic_load_n(&s->pid, __ATOMIC_RELAXED),
+                          __atomic_load_n(&s->start_ticks, __ATOMIC_RELAXED)) == PROC_RUNS);
+}
+
 static void subtract_at_most(_Atomic uint32_t *count, uint32_t n)
 {
     uint32_t cur = atomic_load(count);
@@ -122,7 +133,7 @@ void whsem__p_release_dead_locked(struct wmap *m, uint32_t i, uint32_t state)
     atomic_store(&m->hdr->lock_woken, 0);
     __atomic_store_n(&s->pid, 0, __ATOMIC_RELAXED);
     atomic_store_explicit(&s->flags, 0, memory_order_relaxed);
-    atomic_compare_exchange_strong(&s->state, &state, SLOT_FREE);
+    if (atomic_compare_exchange_strong(&s->state, &state, SLOT_FREE)) whsem__slot_freed(m->hdr, i);
 }
 
 whsem_status whsem__broken_status(struct wmap *m)

@@ -15,6 +15,10 @@
  * opened by its path; -1 if the path no longer leads to that file (the
  * name was removed, or replaced). */
 WHSEM_HIDDEN int whsem__reopen(struct wmap *m);
+/* Whether slot i's owner has certainly gone, by its liveness byte alone
+ * (asked through fd, a descriptor of m's file): for reusing slots, where
+ * a doubt costs only a slot further on. */
+WHSEM_HIDDEN bool whsem__slot_abandoned(struct wmap *m, int fd, uint32_t i);
 /* Under the lock: drops a dead slot's share of hdr->lock_sleepers. */
 WHSEM_HIDDEN void whsem__forget_lock_sleeping(struct seg_header *h, struct seg_slot *s);
 

@@ -320,6 +320,29 @@ static void drop_anchor(struct wmap *m)
     m->anchor = NULL;
 }
 
+/* ---- The free-slot hint (layout.h) ---- */
+
+static uint32_t hint_index(uint64_t w) { return (uint32_t)w; }
+static uint32_t hint_seq(uint64_t w) { return (uint32_t)(w >> 32); }
+
+void whsem__slot_freed(struct seg_header *h, uint32_t i)
+{
+    /* After the slot's FREE store: an attacher that read the hint before
+     * this either finds the slot FREE or fails to raise the hint past it. */
+    uint64_t w = atomic_load(&h->free_hint), lowered;
+    do {
+        uint32_t at = hint_index(w) < i ? hint_index(w) : i;
+        lowered = (uint64_t)(hint_seq(w) + 1u) << 32 | at;
+    } while (!atomic_compare_exchange_weak(&h->free_hint, &w, lowered));
+}
+
+/* Raises the hint read as w to `to`, unless a slot was freed since. */
+static void hint_raise(struct seg_header *h, uint64_t w, uint32_t to)
+{
+    if (to > hint_index(w))
+        atomic_compare_exchange_strong(&h->free_hint, &w, (uint64_t)hint_seq(w) << 32 | to);
+}
+
 /*
  * Claims slot i by compare-and-swap from `from` (FREE, or ACTIVE for a
  * dead owner's slot) once fd, the description that will be our anchor,
@@ -360,32 +383,84 @@ static whsem_status claim(struct wmap *m, int fd, uint32_t i, uint32_t from, con
     return WHSEM_OK;
 }
 
+static uint32_t hwm_now(const struct seg_header *h)
+{
+    uint32_t n = __atomic_load_n(&h->slot_hwm, __ATOMIC_RELAXED);
+    return n > WHSEM_NSLOTS ? WHSEM_NSLOTS : n;
+}
+
 static uint32_t state_of(const struct seg_slot *s)
 {
     return atomic_load_explicit(&((struct seg_slot *)s)->state, memory_order_relaxed);
 }
 
-/* Finds a slot and claims it: the first that is free or whose owner is
- * dead. Taking a dead owner's slot over gives its tickets back at once
- * (whsem__attach). WHSEM_TIMEOUT: no slot at all. */
+/* Processes that exit without closing leave their slots ACTIVE. An
+ * attacher that finds no free slot below the hwm looks at this many of
+ * them before it raises the hwm: reusing a dead owner's slot keeps the
+ * hwm, and what the name touches, where it is. */
+#define REUSE_PROBES 2u
+
+/*
+ * Finds a slot and claims it (see layout.h), cheapest first:
+ *  1. a FREE slot below slot_hwm, from free_hint (memory reads);
+ *  2. a dead owner's slot among REUSE_PROBES ACTIVE ones below slot_hwm,
+ *     from reuse_cursor (one fcntl each: its liveness byte);
+ *  3. a FREE slot at or beyond slot_hwm;
+ *  4. every slot, free or whose owner is dead: slots 1.0 freed (it leaves
+ *     free_hint alone) and leftovers beyond the hwm are found only here.
+ * Taking a dead owner's slot over gives its tickets back at once
+ * (whsem__attach). WHSEM_TIMEOUT: no slot at all.
+ */
 static whsem_status find_slot(struct wmap *m, int fd, uint32_t *out, bool *taken_over)
 {
-    for (uint32_t i = 0; i < WHSEM_NSLOTS; i++) {
-        struct seg_slot *s = &m->slots[i];
-        uint32_t state = state_of(s);
-        struct seg_slot seen = {.pid = s->pid, .start_ticks = s->start_ticks};
-        if (state == SLOT_CLAIMED) continue; /* a scan frees it if its claimer died */
-        if (state == SLOT_ACTIVE) {
-            m->slot = UINT32_MAX; /* nobody is "ourselves" to slot_alive yet */
-            if (whsem__slot_alive(m, i, false)) continue;
-        }
-        whsem_status st = claim(m, fd, i, state, state == SLOT_ACTIVE ? &seen : NULL);
-        if (st == WHSEM_OK) {
+    struct seg_header *h = m->hdr;
+    uint32_t hwm = hwm_now(h);
+    whsem_status st;
+    uint64_t w = atomic_load(&h->free_hint);
+    uint32_t unsure = hwm; /* the first FREE slot we could not take */
+    for (uint32_t i = hint_index(w); i < hwm; i++) {
+        if (state_of(&m->slots[i]) != SLOT_FREE) continue;
+        if ((st = claim(m, fd, i, SLOT_FREE, NULL)) == WHSEM_OK) {
+            hint_raise(h, w, unsure < i ? unsure : i + 1);
             *out = i;
-            *taken_over = state == SLOT_ACTIVE;
             return WHSEM_OK;
         }
         if (st != WHSEM_TIMEOUT) return st;
+        if (unsure > i) unsure = i;
+    }
+    hint_raise(h, w, unsure);
+
+    for (uint32_t k = 0; k < REUSE_PROBES && hwm > 0; k++) {
+        uint32_t i = atomic_fetch_add_explicit(&h->reuse_cursor, 1, memory_order_relaxed) % hwm;
+        struct seg_slot *s = &m->slots[i];
+        struct seg_slot seen = {.pid = s->pid, .start_ticks = s->start_ticks};
+        if (state_of(s) != SLOT_ACTIVE || !whsem__slot_abandoned(m, fd, i)) continue;
+        if ((st = claim(m, fd, i, SLOT_ACTIVE, &seen)) == WHSEM_OK) {
+            *out = i;
+            *taken_over = true;
+            return WHSEM_OK;
+        }
+        if (st != WHSEM_TIMEOUT) return st;
+    }
+
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint32_t i = pass == 0 ? hwm : 0; i < WHSEM_NSLOTS; i++) {
+            struct seg_slot *s = &m->slots[i];
+            uint32_t state = state_of(s);
+            struct seg_slot seen = {.pid = s->pid, .start_ticks = s->start_ticks};
+            if (state == SLOT_CLAIMED) continue; /* a scan frees it if its claimer died */
+            if (state == SLOT_ACTIVE) {
+                if (pass == 0) continue;
+                m->slot = UINT32_MAX; /* nobody is "ourselves" to slot_alive yet */
+                if (whsem__slot_alive(m, i, false)) continue;
+            }
+            if ((st = claim(m, fd, i, state, state == SLOT_ACTIVE ? &seen : NULL)) == WHSEM_OK) {
+                *out = i;
+                *taken_over = state == SLOT_ACTIVE;
+                return WHSEM_OK;
+            }
+            if (st != WHSEM_TIMEOUT) return st;
+        }
     }
     return WHSEM_TIMEOUT;
 }
@@ -400,6 +475,7 @@ static void unclaim(struct wmap *m, uint32_t i, bool taken_over)
         s->pid = 0;
         atomic_store(&s->flags, 0);
         atomic_store(&s->state, SLOT_FREE);
+        whsem__slot_freed(m->hdr, i);
     }
     drop_anchor(m);
 }
@@ -551,6 +627,7 @@ void whsem__destroy(struct wmap *m)
         s->pid = 0;
         atomic_store(&s->flags, 0);
         atomic_store(&s->state, SLOT_FREE);
+        whsem__slot_freed(m->hdr, m->slot);
         whsem__unlock(m);
     }
     if (whsem__attached(m)) drop_anchor(m);
