@@ -38,8 +38,9 @@ struct wmap {
     dev_t dev;
     ino_t ino;
     size_t name_len;
-    char name[WHSEM_MAX_NAME_BYTES + 1];
-    char path[sizeof(WHSEM_SHM_DIR) + 256];
+    char *name;               /* both in the same allocation as the     */
+    char *path;               /* mapping, as long as they are: 10,000 names
+                                 would spend 10 MB on arrays of the longest */
 
     /* Under the segment lock when attached (maps_mu otherwise): */
     int handles;              /* open whsem_sem handles on this mapping     */
@@ -69,7 +70,9 @@ struct wmap {
                                  under the lock; map_get peeks under maps_mu
                                  and open re-checks under the lock        */
 
-    struct wmap *next;        /* maps list, under maps_mu                   */
+    struct wmap *next;        /* this process's mappings with the same
+                                 name_hash bucket, under maps_mu         */
+    uint32_t name_hash;
     struct whsem_retiree retiree; /* for the hazard-pointer reclaimer      */
 };
 
@@ -79,7 +82,6 @@ static inline bool whsem__attached(const struct wmap *m)
 }
 
 extern WHSEM_HIDDEN pthread_mutex_t whsem__maps_mu;
-extern WHSEM_HIDDEN struct wmap *whsem__maps;
 
 /* Finds or makes this process's mapping of a finalized name (its
  * objects of backend be); max_count 0 and !create: an existing one only. */

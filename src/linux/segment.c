@@ -23,7 +23,39 @@
 #include <unistd.h>
 
 pthread_mutex_t whsem__maps_mu = PTHREAD_MUTEX_INITIALIZER;
-struct wmap *whsem__maps;
+
+/* This process's mappings by name (under maps_mu): chains of a hash table
+ * that doubles as it fills, so that opening one of 10,000 names is not a
+ * walk over the other 9,999. */
+static struct wmap **buckets;
+static size_t nbuckets, nmaps;
+
+static uint32_t name_hash(const char *name, size_t len)
+{
+    uint32_t x = 2166136261u;
+    for (size_t i = 0; i < len; i++) x = (x ^ (unsigned char)name[i]) * 16777619u;
+    return x;
+}
+
+/* Room for one more mapping; false only if there is no table at all. */
+static bool maps_reserve(void)
+{
+    if (nmaps < nbuckets) return true;
+    size_t n = nbuckets ? 2 * nbuckets : 64;
+    struct wmap **b = calloc(n, sizeof *b);
+    if (!b) return buckets != NULL; /* longer chains, still correct */
+    for (size_t i = 0; i < nbuckets; i++)
+        while (buckets[i]) {
+            struct wmap *m = buckets[i];
+            buckets[i] = m->next;
+            m->next = b[m->name_hash & (n - 1)];
+            b[m->name_hash & (n - 1)] = m;
+        }
+    free(buckets);
+    buckets = b;
+    nbuckets = n;
+    return true;
+}
 
 static uint64_t checksum(const struct seg_header *h)
 {
@@ -253,8 +285,11 @@ whsem_status whsem__map_get(const char *name, size_t len, int32_t max_count,
 {
     char file[256];
     whsem__file_name(name, len, file);
-    for (struct wmap *m = whsem__maps; m; m = m->next) {
-        if (atomic_load_explicit(&m->dying, memory_order_relaxed) || m->name_len != len || memcmp(m->name, name, len) != 0) continue;
+    uint32_t hash = name_hash(name, len);
+    for (struct wmap *m = nbuckets ? buckets[hash & (nbuckets - 1)] : NULL; m; m = m->next) {
+        if (atomic_load_explicit(&m->dying, memory_order_relaxed) || m->name_hash != hash ||
+            m->name_len != len || memcmp(m->name, name, len) != 0)
+            continue;
         struct stat st;
         if (!same_file(m, &st)) continue;
         /* Found by another open of this process, whose options may have
@@ -264,10 +299,13 @@ whsem_status whsem__map_get(const char *name, size_t len, int32_t max_count,
         *out = m;
         return WHSEM_OK;
     }
-    struct wmap *m = calloc(1, sizeof *m);
+    size_t path_size = sizeof(WHSEM_SHM_DIR) + strlen(file) + 1;
+    struct wmap *m = maps_reserve() ? calloc(1, sizeof *m + len + 1 + path_size) : NULL;
     if (!m) return whsem__fail(WHSEM_E_NO_MEMORY, "out of memory opening '%s'", name);
     m->base.be = be; /* before any handle can lead to m */
-    snprintf(m->path, sizeof m->path, "%s/%s", WHSEM_SHM_DIR, file);
+    m->name = (char *)(m + 1);
+    m->path = m->name + len + 1;
+    snprintf(m->path, path_size, "%s/%s", WHSEM_SHM_DIR, file);
     memcpy(m->name, name, len + 1);
     m->name_len = len;
 
@@ -300,8 +338,10 @@ whsem_status whsem__map_get(const char *name, size_t len, int32_t max_count,
     m->slots = seg_slots(m->hdr);
     m->max_count = m->hdr->max_count;
     m->attached_pgen = 0;
-    m->next = whsem__maps;
-    whsem__maps = m;
+    m->name_hash = hash;
+    m->next = buckets[hash & (nbuckets - 1)];
+    buckets[hash & (nbuckets - 1)] = m;
+    nmaps++;
     *out = m;
     return WHSEM_OK;
 }
@@ -642,12 +682,13 @@ void whsem__destroy(struct wmap *m)
  * exist in it, and the parent's debts. */
 static void maps_after_fork_child(void)
 {
-    for (struct wmap *m = whsem__maps; m; m = m->next) {
-        m->anchor = NULL;
-        atomic_store(&m->owed_want, 0);
-        atomic_store(&m->owed_async_ops, 0);
-        atomic_store(&m->owed_sleep, 0);
-    }
+    for (size_t i = 0; i < nbuckets; i++)
+        for (struct wmap *m = buckets[i]; m; m = m->next) {
+            m->anchor = NULL;
+            atomic_store(&m->owed_want, 0);
+            atomic_store(&m->owed_async_ops, 0);
+            atomic_store(&m->owed_sleep, 0);
+        }
     pthread_mutex_unlock(&whsem__maps_mu);
 }
 
@@ -664,9 +705,11 @@ __attribute__((constructor)) static void register_fork_hooks(void) { whsem__on_f
 
 void whsem__maps_remove(struct wmap *m)
 {
-    for (struct wmap **pp = &whsem__maps; *pp; pp = &(*pp)->next)
+    if (!nbuckets) return;
+    for (struct wmap **pp = &buckets[m->name_hash & (nbuckets - 1)]; *pp; pp = &(*pp)->next)
         if (*pp == m) {
             *pp = m->next;
+            nmaps--;
             return;
         }
 }
