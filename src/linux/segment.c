@@ -434,19 +434,64 @@ static uint32_t state_of(const struct seg_slot *s)
     return atomic_load_explicit(&((struct seg_slot *)s)->state, memory_order_relaxed);
 }
 
+/* Takes slot i over if it is ACTIVE and its owner has certainly died,
+ * by its liveness byte (asked through fd). */
+static whsem_status take_over_dead(struct wmap *m, int fd, uint32_t i)
+{
+    struct seg_slot *s = &m->slots[i];
+    struct seg_slot seen = {.pid = s->pid, .start_ticks = s->start_ticks};
+    if (state_of(s) != SLOT_ACTIVE || !whsem__slot_abandoned(m, fd, i)) return WHSEM_TIMEOUT;
+    return claim(m, fd, i, SLOT_ACTIVE, &seen);
+}
+
+/* How many slots that hold or wait for tickets an attacher asks about
+ * (holders first). Taking a dead one over gives its tickets back at once,
+ * as 1.0 did by asking every slot; a name with more live holders than this
+ * leaves the rest to the abandonment scans. */
+#define CLAIMANT_PROBES 4u
+
+static whsem_status take_over_dead_claimant(struct wmap *m, int fd, uint32_t hwm, uint32_t *out)
+{
+    struct seg_header *h = m->hdr;
+    if (hwm == 0 || (__atomic_load_n(&h->free, __ATOMIC_RELAXED) == m->max_count &&
+                     __atomic_load_n(&h->waiting, __ATOMIC_RELAXED) == 0))
+        return WHSEM_TIMEOUT;
+    uint32_t found[2][CLAIMANT_PROBES], n[2] = {0, 0}; /* holders, waiters */
+    uint32_t start = atomic_fetch_add_explicit(&h->reuse_cursor, 1, memory_order_relaxed) % hwm;
+    for (uint32_t k = 0; k < hwm && n[0] < CLAIMANT_PROBES; k++) {
+        uint32_t i = (start + k) % hwm;
+        const struct seg_slot *s = &m->slots[i];
+        int waits_only = !(__atomic_load_n(&s->held, __ATOMIC_RELAXED) ||
+                           __atomic_load_n(&s->grants, __ATOMIC_RELAXED));
+        if (state_of(s) == SLOT_ACTIVE && (!waits_only || __atomic_load_n(&s->want, __ATOMIC_RELAXED)) &&
+            n[waits_only] < CLAIMANT_PROBES)
+            found[waits_only][n[waits_only]++] = i;
+    }
+    for (uint32_t k = 0; k < CLAIMANT_PROBES && k < n[0] + n[1]; k++) {
+        uint32_t i = k < n[0] ? found[0][k] : found[1][k - n[0]];
+        whsem_status st = take_over_dead(m, fd, i);
+        if (st == WHSEM_OK) *out = i;
+        if (st != WHSEM_TIMEOUT) return st;
+    }
+    return WHSEM_TIMEOUT;
+}
+
 /* Processes that exit without closing leave their slots ACTIVE. An
- * attacher that finds no free slot below the hwm looks at this many of
+ * attacher that finds no free slot below the hwm asks about this many of
  * them before it raises the hwm: reusing a dead owner's slot keeps the
  * hwm, and what the name touches, where it is. */
 #define REUSE_PROBES 2u
 
 /*
  * Finds a slot and claims it (see layout.h), cheapest first:
- *  1. a FREE slot below slot_hwm, from free_hint (memory reads);
- *  2. a dead owner's slot among REUSE_PROBES ACTIVE ones below slot_hwm,
- *     from reuse_cursor (one fcntl each: its liveness byte);
- *  3. a FREE slot at or beyond slot_hwm;
- *  4. every slot, free or whose owner is dead: slots 1.0 freed (it leaves
+ *  1. a dead owner's slot among CLAIMANT_PROBES below slot_hwm that hold
+ *     or wait for tickets (one fcntl each: its liveness byte), when the
+ *     header says anyone holds or waits;
+ *  2. a FREE slot below slot_hwm, from free_hint (memory reads);
+ *  3. a dead owner's slot among REUSE_PROBES below slot_hwm, from
+ *     reuse_cursor;
+ *  4. a FREE slot at or beyond slot_hwm;
+ *  5. every slot, free or whose owner is dead: slots 1.0 freed (it leaves
  *     free_hint alone) and leftovers beyond the hwm are found only here.
  * Taking a dead owner's slot over gives its tickets back at once
  * (whsem__attach). WHSEM_TIMEOUT: no slot at all.
@@ -455,7 +500,10 @@ static whsem_status find_slot(struct wmap *m, int fd, uint32_t *out, bool *taken
 {
     struct seg_header *h = m->hdr;
     uint32_t hwm = hwm_now(h);
-    whsem_status st;
+    whsem_status st = take_over_dead_claimant(m, fd, hwm, out);
+    *taken_over = st == WHSEM_OK;
+    if (st != WHSEM_TIMEOUT) return st;
+
     uint64_t w = atomic_load(&h->free_hint);
     uint32_t unsure = hwm; /* the first FREE slot we could not take */
     for (uint32_t i = hint_index(w); i < hwm; i++) {
@@ -472,14 +520,9 @@ static whsem_status find_slot(struct wmap *m, int fd, uint32_t *out, bool *taken
 
     for (uint32_t k = 0; k < REUSE_PROBES && hwm > 0; k++) {
         uint32_t i = atomic_fetch_add_explicit(&h->reuse_cursor, 1, memory_order_relaxed) % hwm;
-        struct seg_slot *s = &m->slots[i];
-        struct seg_slot seen = {.pid = s->pid, .start_ticks = s->start_ticks};
-        if (state_of(s) != SLOT_ACTIVE || !whsem__slot_abandoned(m, fd, i)) continue;
-        if ((st = claim(m, fd, i, SLOT_ACTIVE, &seen)) == WHSEM_OK) {
-            *out = i;
-            *taken_over = true;
-            return WHSEM_OK;
-        }
+        st = take_over_dead(m, fd, i);
+        *taken_over = st == WHSEM_OK;
+        if (st == WHSEM_OK) *out = i;
         if (st != WHSEM_TIMEOUT) return st;
     }
 

@@ -107,6 +107,33 @@ TEST(Slots, SlotsOfProcessesThatExitWithoutClosingAreReused)
     for (auto t : all) WH_OK(whsem_release(t));
 }
 
+// A process that attaches asks about the slots holding tickets before it
+// takes a free one: a dead holder's tickets come back at once, without
+// waiting for an abandonment scan.
+TEST(Slots, AnAttachingProcessGivesADeadHoldersTicketBackAtOnce)
+{
+    Sem sem(1, "newcomer");
+    std::vector<std::unique_ptr<Child>> others;
+    for (int k = 0; k < 3; k++) others.push_back(std::make_unique<Child>(std::vector<std::string>{"open", sem.name(), "1"}));
+    Child holder({"hold", sem.name(), "1", "1"});
+    ASSERT_TRUE(Eventually([&] { return Info(sem.get()).holders == 1; }));
+    pid_t closer = Spawn([&] { // leaves a FREE slot below the hwm
+        whsem_sem s;
+        return whsem_open(sem.c_name(), 1, nullptr, &s) == WHSEM_OK && whsem_close(s) == WHSEM_OK ? 0 : 1;
+    });
+    ASSERT_EQ(Reap(closer), 0);
+    ASSERT_EQ(Info(sem.get()).processes, 5u); // and a scan, just now
+    EXPECT_EQ(holder.Kill(), kKilled);
+    pid_t newcomer = Spawn([&] {
+        whsem_open_options o = CheckingEvery(600000); // no scan is due
+        whsem_sem s;
+        whsem_ticket t;
+        if (whsem_open(sem.c_name(), 1, &o, &s) != WHSEM_OK) return 1;
+        return whsem_acquire(s, 0, 0, &t) == WHSEM_OK ? 0 : 2;
+    });
+    EXPECT_EQ(Reap(newcomer), 0);
+}
+
 // A 1.0 process that died between marking its slot ACTIVE and raising the
 // hwm left an ACTIVE slot beyond the hwm (holding nothing). With every
 // other slot taken, an attaching process must still find it.
