@@ -383,6 +383,19 @@ static void hint_raise(struct seg_header *h, uint64_t w, uint32_t to)
         atomic_compare_exchange_strong(&h->free_hint, &w, (uint64_t)hint_seq(w) << 32 | to);
 }
 
+static uint32_t state_of(const struct seg_slot *s)
+{
+    return atomic_load_explicit(&((struct seg_slot *)s)->state, memory_order_relaxed);
+}
+
+/* Who owns slot s, read without the lock (a scan may be freeing it): a
+ * takeover compares it after its compare-and-swap. */
+static struct seg_slot identity_of(const struct seg_slot *s)
+{
+    return (struct seg_slot){.pid = __atomic_load_n(&s->pid, __ATOMIC_RELAXED),
+                             .start_ticks = __atomic_load_n(&s->start_ticks, __ATOMIC_RELAXED)};
+}
+
 /*
  * Claims slot i by compare-and-swap from `from` (FREE, or ACTIVE for a
  * dead owner's slot) once fd, the description that will be our anchor,
@@ -407,7 +420,10 @@ static whsem_status claim(struct wmap *m, int fd, uint32_t i, uint32_t from, con
     if (ok && (atomic_load(&m->hdr->lock) & WHSEM_LOCK_OWNER_MASK) == i + 1) ok = false;
     /* Taking over: between our verdict and the CAS the slot may have been
      * freed and attached by a live process; its identity tells. */
-    else if (ok && seen && (s->pid != seen->pid || s->start_ticks != seen->start_ticks)) ok = false;
+    else if (ok && seen) {
+        struct seg_slot now = identity_of(s);
+        ok = now.pid == seen->pid && now.start_ticks == seen->start_ticks;
+    }
     if (!ok) {
         if (expected == from) {
             expected = SLOT_CLAIMED;
@@ -429,17 +445,12 @@ static uint32_t hwm_now(const struct seg_header *h)
     return n > WHSEM_NSLOTS ? WHSEM_NSLOTS : n;
 }
 
-static uint32_t state_of(const struct seg_slot *s)
-{
-    return atomic_load_explicit(&((struct seg_slot *)s)->state, memory_order_relaxed);
-}
-
 /* Takes slot i over if it is ACTIVE and its owner has certainly died,
  * by its liveness byte (asked through fd). */
 static whsem_status take_over_dead(struct wmap *m, int fd, uint32_t i)
 {
     struct seg_slot *s = &m->slots[i];
-    struct seg_slot seen = {.pid = s->pid, .start_ticks = s->start_ticks};
+    struct seg_slot seen = identity_of(s);
     if (state_of(s) != SLOT_ACTIVE || !whsem__slot_abandoned(m, fd, i)) return WHSEM_TIMEOUT;
     return claim(m, fd, i, SLOT_ACTIVE, &seen);
 }
@@ -530,7 +541,7 @@ static whsem_status find_slot(struct wmap *m, int fd, uint32_t *out, bool *taken
         for (uint32_t i = pass == 0 ? hwm : 0; i < WHSEM_NSLOTS; i++) {
             struct seg_slot *s = &m->slots[i];
             uint32_t state = state_of(s);
-            struct seg_slot seen = {.pid = s->pid, .start_ticks = s->start_ticks};
+            struct seg_slot seen = identity_of(s);
             if (state == SLOT_CLAIMED) continue; /* a scan frees it if its claimer died */
             if (state == SLOT_ACTIVE) {
                 if (pass == 0) continue;
