@@ -529,7 +529,7 @@ static whsem_status find_slot(struct wmap *m, int fd, uint32_t *out, bool *taken
     }
     hint_raise(h, w, unsure);
 
-    for (uint32_t k = 0; k < REUSE_PROBES && hwm > 0; k++) {
+    for (uint32_t k = 0; k < REUSE_PROBES && k < hwm; k++) {
         uint32_t i = atomic_fetch_add_explicit(&h->reuse_cursor, 1, memory_order_relaxed) % hwm;
         st = take_over_dead(m, fd, i);
         *taken_over = st == WHSEM_OK;
