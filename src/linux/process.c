@@ -84,9 +84,13 @@ static void read_identity(void)
     whsem__self_id.pidns = stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
+/* Once per process generation (self_mu held). What the kernel offers is
+ * asked once: it does not change in a fork child, which inherits the
+ * registration too (registering again then returns at once). */
 static void register_membarrier(void)
 {
-    int cmds = (int)syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0);
+    static int cmds = -1;
+    if (cmds < 0) cmds = (int)syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0);
     whsem__global_membarrier_ok =
         cmds > 0 && (cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED) &&
         syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0) == 0;
