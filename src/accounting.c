@@ -13,12 +13,6 @@
  */
 #include "accounting.h"
 
-/* Slots past slot_hwm have never been used; a garbled hwm is clamped. */
-static uint32_t slot_limit(const whsem_header *h)
-{
-    return h->slot_hwm > WHSEM_P_NSLOTS ? WHSEM_P_NSLOTS : h->slot_hwm;
-}
-
 static whsem_status garbled_slot(struct wmap *m, uint32_t i)
 {
     return whsem__fail(WHSEM_E_CORRUPT, WHSEM_P_WHERE_FMT ": slot %u is garbled", WHSEM_P_WHERE(m), i);
@@ -30,7 +24,8 @@ whsem_status whsem__check_locked(struct wmap *m)
     if (st != WHSEM_OK) return st;
     whsem_header *h = m->hdr;
     uint64_t used = 0;
-    for (uint32_t i = 0; i < WHSEM_P_NSLOTS; i++) {
+    uint32_t n = whsem__slot_limit(h);
+    for (uint32_t i = 0; i < n; i++) {
         const whsem_slot *s = &m->slots[i];
         uint32_t state = whsem__p_slot_state(s);
         if (state > WHSEM_P_SLOT_MAX) return garbled_slot(m, i);
@@ -50,12 +45,12 @@ whsem_status whsem__recount_locked(struct wmap *m)
     if (st != WHSEM_OK) return st;
     whsem_header *h = m->hdr;
     uint64_t used = 0, waiting = 0;
-    for (uint32_t i = 0; i < WHSEM_P_NSLOTS; i++) {
+    uint32_t n = whsem__slot_limit(h);
+    for (uint32_t i = 0; i < n; i++) {
         whsem_slot *s = &m->slots[i];
         uint32_t state = whsem__p_slot_state(s);
         if (state == WHSEM_P_SLOT_FREE) continue;
         if (state > WHSEM_P_SLOT_MAX) return garbled_slot(m, i);
-        if (i >= h->slot_hwm) h->slot_hwm = i + 1;
         used += (uint64_t)s->held + s->grants;
         waiting += s->want;
     }
@@ -78,7 +73,7 @@ whsem_status whsem__recount_locked(struct wmap *m)
 static int32_t pick_from(struct wmap *m, uint32_t *cursor, uint64_t now, uint64_t long_ns)
 {
     whsem_header *h = m->hdr;
-    uint32_t n = slot_limit(h);
+    uint32_t n = whsem__slot_limit(h);
     if (n == 0 || h->waiting == 0) return -1;
     uint32_t start = *cursor % n;
     for (uint32_t k = 0; k < n; k++) {
@@ -186,7 +181,7 @@ void whsem__distribute_locked(struct wmap *m)
 whsem_status whsem__scan_locked(struct wmap *m, bool full)
 {
     whsem_header *h = m->hdr;
-    uint32_t n = full ? WHSEM_P_NSLOTS : slot_limit(h);
+    uint32_t n = whsem__slot_limit(h);
     uint32_t dead = 0, reclaimed = 0;
     int64_t now_ms = whsem__p_coarse_unix_ms();
     for (uint32_t i = 0; i < n; i++) {

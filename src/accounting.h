@@ -14,6 +14,14 @@
 
 #include "platform.h"
 
+/* Slots at or beyond slot_hwm hold nothing (linux/layout.h says why; the
+ * Windows segment keeps the same order): every walk over the slots stops
+ * there. A garbled hwm is clamped. */
+static inline uint32_t whsem__slot_limit(const whsem_header *h)
+{
+    return h->slot_hwm > WHSEM_P_NSLOTS ? WHSEM_P_NSLOTS : h->slot_hwm;
+}
+
 /* A process that has waited this long gets the next released ticket handed
  * to it instead of competing for it (see whsem__give_back_locked). */
 #define WHSEM_FAIR_NS 2000000u

@@ -36,7 +36,7 @@ static whsem_status shm_query(struct whsem_semobj *obj, whsem_info *info, whsem_
         whsem_header *h = m->hdr;
         struct query_report r;
         whsem__report_init(&r, info, holders, capacity);
-        for (uint32_t i = 0; i < WHSEM_P_NSLOTS; i++) {
+        for (uint32_t i = 0, n = whsem__slot_limit(h); i < n; i++) {
             const whsem_slot *s = &m->slots[i];
             if (whsem__p_slot_state(s) == WHSEM_P_SLOT_ACTIVE)
                 whsem__report_process(&r, s->pid, s->since_unix_ms, s->held, s->grants, s->want);

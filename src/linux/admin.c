@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Administration by name: removing a semaphore and listing them all.
  */
@@ -14,11 +15,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Whether some live process other than us has the segment open. */
+/* Whether some live process other than us has the segment open. Slots
+ * at or beyond the hwm hold nothing (layout.h), and reading them would
+ * make the file allocate their pages. */
 static bool in_use_by_others(int fd, const struct seg_header *h, const struct seg_slot *slots)
 {
-    (void)h;
-    for (uint32_t i = 0; i < WHSEM_NSLOTS; i++) {
+    uint32_t n = h->slot_hwm > WHSEM_NSLOTS ? WHSEM_NSLOTS : h->slot_hwm;
+    for (uint32_t i = 0; i < n; i++) {
         if (atomic_load_explicit(&slots[i].state, memory_order_relaxed) == SLOT_FREE) continue;
         if (slots[i].pid == whsem__self_id.pid && slots[i].pidns == whsem__self_id.pidns) continue;
         struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET,

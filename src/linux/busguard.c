@@ -63,6 +63,8 @@ struct chunk {
 };
 
 static struct chunk first_chunk;
+/* The first chunk (counted from first_chunk) that may have a free entry. */
+static _Atomic size_t first_open;
 
 /* Handlers between their first look at the registry and their last use of
  * an entry. Paired (sequentially consistent) with the clearing of `base` in
@@ -282,11 +284,21 @@ whsem_status whsem__busguard_add(void *base, size_t len, _Atomic bool *broken)
         return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "bus guard: bad range %p + %zu", base, len);
     len = (len + page_size - 1) / page_size * page_size;
 
-    for (struct chunk *c = &first_chunk; c; c = atomic_load(&c->next)) {
-        for (int i = 0; i < GUARDS_PER_CHUNK; i++) {
-            bool expected = false;
-            if (atomic_compare_exchange_strong(&c->g[i].claimed, &expected, true)) {
+    /* From the first chunk that may have room: a process with 10,000
+     * names would otherwise try every entry before it finds one. Entries
+     * are taken by CAS, so the hint only decides where to start; a second
+     * pass from the start finds what a stale hint skipped. */
+    size_t from = atomic_load_explicit(&first_open, memory_order_relaxed), k = 0;
+    for (int pass = 0; pass < 2; pass++, from = 0, k = 0) {
+        for (struct chunk *c = &first_chunk; c; c = atomic_load(&c->next), k++) {
+            if (k < from) continue;
+            for (int i = 0; i < GUARDS_PER_CHUNK; i++) {
+                bool expected = false;
+                if (atomic_load_explicit(&c->g[i].claimed, memory_order_relaxed) ||
+                    !atomic_compare_exchange_strong(&c->g[i].claimed, &expected, true))
+                    continue;
                 fill(&c->g[i], b, len, broken);
+                if (k != from) atomic_store_explicit(&first_open, k, memory_order_relaxed);
                 return WHSEM_OK;
             }
         }
@@ -310,12 +322,17 @@ void whsem__busguard_remove(void *base)
 {
     uintptr_t b = (uintptr_t)base;
     if (b == 0) return;
-    for (struct chunk *c = &first_chunk; c; c = atomic_load(&c->next)) {
+    size_t k = 0;
+    for (struct chunk *c = &first_chunk; c; c = atomic_load(&c->next), k++) {
         for (int i = 0; i < GUARDS_PER_CHUNK; i++) {
             struct guard *g = &c->g[i];
             uintptr_t expected = b;
             /* A CAS: of two removers of one range, one clears it. */
-            if (!atomic_compare_exchange_strong(&g->base, &expected, 0)) continue;
+            if (atomic_load_explicit(&g->base, memory_order_relaxed) != b ||
+                !atomic_compare_exchange_strong(&g->base, &expected, 0))
+                continue;
+            if (k < atomic_load_explicit(&first_open, memory_order_relaxed))
+                atomic_store_explicit(&first_open, k, memory_order_relaxed);
             /* A handler may have read the entry before it was cleared; it
              * may still remap the range, which must be ours until it is
              * done. Handlers are short and cannot be interrupted; sleeping

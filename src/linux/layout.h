@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The shared segment: the one place that defines what lives in
  * /dev/shm/whsem.*, what every field means and who may write it.
@@ -23,6 +24,38 @@
  *     free + sum over slots of (held + grants) == max_count
  * A process that dies while holding `lock` may leave it broken; whoever
  * takes the lock over recounts `free` from the slots (see accounting.c).
+ *
+ * The high-water mark. slot_hwm only grows, and a slot at or beyond it
+ * holds nothing: no held, grants or want. So every walk over the slots
+ * (check, recount, scans, query, handoff, unlink's "in use?") stops at
+ * slot_hwm, and a name that a few processes use has touched two pages:
+ * the header and the first 64 slots. Why it holds for every library of
+ * layout 1, whose walks differ:
+ *   - counts are written under the lock, into a slot that is ACTIVE (by
+ *     its owner, or a grant to it), or that was ACTIVE and is being taken
+ *     over from a dead owner;
+ *   - a slot becomes ACTIVE only under the lock, with its counts zeroed,
+ *     in the critical section that raises slot_hwm past it. Since 1.1 the
+ *     hwm is raised first and the slot marked ACTIVE after; 1.0 marks it
+ *     first and raises the hwm right after. A 1.0 process that dies in
+ *     between leaves an ACTIVE slot beyond the hwm that holds nothing, and
+ *     whose owner, being dead, will never give it anything;
+ *   - a slot claimed (CLAIMED) beyond the hwm, by any version, holds
+ *     nothing until it is activated under the lock as above.
+ * Slots beyond the hwm are still found where it matters: an attaching
+ * process that finds no free slot below it takes the first FREE slot at
+ * or beyond it (a 1.0 process attaching there has its slot CLAIMED, not
+ * FREE, and write-locks its liveness byte, which our claim's read lock
+ * excludes), and one that finds no slot at all looks at every slot, dead
+ * owners' beyond the hwm included, as 1.0 does. What such a leftover
+ * costs is one slot of 1024 until then, or until the hwm passes it and a
+ * full scan (a query, a lock takeover) frees it.
+ *
+ * Hints (free_hint, reuse_cursor) are written without the lock by 1.1
+ * processes and ignored by 1.0, which frees slots without lowering
+ * free_hint: they only say where to look first, never which slot may be
+ * taken (the claim's compare-and-swap and liveness byte decide that), and
+ * a search that finds nothing from them looks at every slot.
  *
  * Layout changes bump WHSEM_LAYOUT_VERSION; a library meeting another
  * version reports WHSEM_E_INCOMPATIBLE instead of guessing.
@@ -127,7 +160,8 @@ struct seg_header {
     int32_t free;               /* tickets nobody holds or has been granted     */
     uint32_t waiting;           /* sum of slot.want                             */
     uint32_t rr_cursor;         /* next slot considered for a handoff (fairness) */
-    uint32_t slot_hwm;          /* slots [0, slot_hwm) have ever been used      */
+    uint32_t slot_hwm;          /* slots [0, slot_hwm) have ever been used; a
+                                   slot at or beyond it holds nothing (above) */
     uint64_t last_scan_ns;      /* CLOCK_MONOTONIC of the last abandonment scan */
     uint64_t recoveries;        /* dead holders reclaimed + locks taken over   */
     uint64_t acquisitions;      /* tickets handed out so far (statistics)       */
@@ -143,6 +177,18 @@ struct seg_header {
     uint32_t fair_cursor;       /* next slot considered for a fairness grant */
     uint64_t fair_check_ns;     /* CLOCK_MONOTONIC: nobody had waited long
                                    enough for one; no look before this    */
+
+    /* ---- hints, since 1.1: atomically by anyone, without the lock ---- */
+    _Atomic uint64_t free_hint; /* low 32 bits: a search for a FREE slot may
+                                   start here: every slot a 1.1 process has
+                                   freed since this was written has lowered
+                                   it. High 32 bits: bumped by each of those
+                                   frees, so that raising the hint past slots
+                                   seen in use fails if one was freed
+                                   meanwhile (see segment.c)               */
+    _Atomic uint32_t reuse_cursor; /* round robin below slot_hwm: where the
+                                   next attacher looks for a dead owner's
+                                   slot to take over                      */
 };
 
 _Static_assert(sizeof(struct seg_slot) == WHSEM_SLOT_SIZE, "slot layout");

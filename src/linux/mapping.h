@@ -23,15 +23,14 @@ struct wmap {
     struct whsem_semobj base; /* first: what handles point at (backend.h) */
     struct seg_header *hdr;
     struct seg_slot *slots;
-    _Atomic int fd;           /* the description the segment was mapped
-                                 through; it holds no lock. For fstat and
-                                 asking about others' liveness bytes, after
-                                 checking its identity: the application may
-                                 have closed it (closefrom) and reused the
-                                 number (see whsem__query_fd)             */
     void *anchor;             /* one page mapped through the description that
                                  holds our slot's liveness lock (see
-                                 recovery.c); NULL until attached          */
+                                 recovery.c); NULL until attached. No
+                                 descriptor stays open per name: 10,000
+                                 names would exceed the usual soft limit of
+                                 1024 descriptors, which are the
+                                 application's to spend. Whoever needs one
+                                 opens the path (whsem__reopen)          */
     uint32_t slot;            /* our slot, valid when attached_pgen == pgen */
     uint32_t owner_id;        /* slot + 1: our value in hdr->lock           */
     uint64_t attached_pgen;
@@ -39,8 +38,9 @@ struct wmap {
     dev_t dev;
     ino_t ino;
     size_t name_len;
-    char name[WHSEM_MAX_NAME_BYTES + 1];
-    char path[sizeof(WHSEM_SHM_DIR) + 256];
+    char *name;               /* both in the same allocation as the     */
+    char *path;               /* mapping, as long as they are: 10,000 names
+                                 would spend 10 MB on arrays of the longest */
 
     /* Under the segment lock when attached (maps_mu otherwise): */
     int handles;              /* open whsem_sem handles on this mapping     */
@@ -70,7 +70,9 @@ struct wmap {
                                  under the lock; map_get peeks under maps_mu
                                  and open re-checks under the lock        */
 
-    struct wmap *next;        /* maps list, under maps_mu                   */
+    struct wmap *next;        /* this process's mappings with the same
+                                 name_hash bucket, under maps_mu         */
+    uint32_t name_hash;
     struct whsem_retiree retiree; /* for the hazard-pointer reclaimer      */
 };
 
@@ -80,7 +82,6 @@ static inline bool whsem__attached(const struct wmap *m)
 }
 
 extern WHSEM_HIDDEN pthread_mutex_t whsem__maps_mu;
-extern WHSEM_HIDDEN struct wmap *whsem__maps;
 
 /* Finds or makes this process's mapping of a finalized name (its
  * objects of backend be); max_count 0 and !create: an existing one only. */
@@ -91,6 +92,9 @@ WHSEM_HIDDEN whsem_status whsem__map_get(const char *final_name, size_t len, int
  * if the segment was unlinked meanwhile (open then looks again). */
 WHSEM_HIDDEN whsem_status whsem__attach(struct wmap *m, bool require_linked);
 WHSEM_HIDDEN bool whsem__replace_if_stale(struct wmap *m);
+/* Slot i of h has just been made FREE: lowers the free-slot hint to it
+ * (layout.h). */
+WHSEM_HIDDEN void whsem__slot_freed(struct seg_header *h, uint32_t i);
 WHSEM_HIDDEN void whsem__destroy(struct wmap *m);
 
 WHSEM_HIDDEN whsem_status whsem__ensure_attached(struct wmap *m);

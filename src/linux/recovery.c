@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Crash recovery: telling dead processes from live ones, giving their
  * tickets back, and repairing the counts after a death inside the lock.
@@ -34,25 +35,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int whsem__query_fd(struct wmap *m)
+int whsem__reopen(struct wmap *m)
 {
     struct stat st;
-    int fd = atomic_load_explicit(&m->fd, memory_order_relaxed);
-    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == m->dev && st.st_ino == m->ino) return fd;
-    /* Closed behind our back, and the number possibly reused by the
-     * application: never touch it again. The path still names our file
-     * unless the name was removed or replaced. */
-    int nfd = open(m->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-    if (nfd < 0) return -1;
-    if (fstat(nfd, &st) != 0 || st.st_dev != m->dev || st.st_ino != m->ino) {
-        close(nfd);
+    int fd = open(m->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) return -1;
+    if (fstat(fd, &st) != 0 || st.st_dev != m->dev || st.st_ino != m->ino) {
+        close(fd);
         return -1;
     }
-    if (!atomic_compare_exchange_strong(&m->fd, &fd, nfd)) {
-        close(nfd); /* another thread replaced it first */
-        return fd;
-    }
-    return nfd;
+    return fd;
+}
+
+enum byte_state { BYTE_FREE, BYTE_LOCKED, BYTE_UNKNOWN };
+
+static enum byte_state byte_state(int fd, uint32_t i)
+{
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = WHSEM_LOCK_BASE + i, .l_len = 1};
+    if (fcntl(fd, F_OFD_GETLK, &fl) != 0) return BYTE_UNKNOWN;
+    return fl.l_type == F_UNLCK ? BYTE_FREE : BYTE_LOCKED;
 }
 
 enum proc_verdict { PROC_RUNS, PROC_GONE, PROC_UNKNOWN };
@@ -83,16 +84,29 @@ bool whsem__slot_alive(struct wmap *m, uint32_t i, bool process_only)
     int32_t pid = __atomic_load_n(&s->pid, __ATOMIC_RELAXED);
     bool ours = __atomic_load_n(&s->pidns, __ATOMIC_RELAXED) == whsem__self_id.pidns;
     uint64_t start = __atomic_load_n(&s->start_ticks, __ATOMIC_RELAXED);
-    int fd = whsem__query_fd(m);
-    if (fd < 0) return true;
-    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = WHSEM_LOCK_BASE + i, .l_len = 1};
-    if (fcntl(fd, F_OFD_GETLK, &fl) != 0) return true;
-    if (fl.l_type != F_UNLCK) {
+    /* No descriptor is kept per name (mapping.h): one is opened for the
+     * question. A file whose name was removed cannot be opened again, and
+     * then the byte is as good as locked: only /proc can say "dead". */
+    int fd = whsem__reopen(m);
+    enum byte_state byte = fd < 0 ? BYTE_UNKNOWN : byte_state(fd, i);
+    if (fd >= 0) close(fd);
+    if (byte != BYTE_FREE) {
         if ((flags & SLOT_F_INHERITED) && !process_only) return true;
         return !(ours && proc_verdict(pid, start) == PROC_GONE);
     }
     if (flags & SLOT_F_ANCHORED) return false;
     return ours && proc_verdict(pid, start) == PROC_RUNS;
+}
+
+bool whsem__slot_abandoned(struct wmap *m, int fd, uint32_t i)
+{
+    const struct seg_slot *s = &m->slots[i];
+    uint32_t flags = atomic_load_explicit(&s->flags, memory_order_relaxed);
+    if (byte_state(fd, i) != BYTE_FREE) return false;
+    return (flags & SLOT_F_ANCHORED) ||
+           !(__atomic_load_n(&s->pidns, __ATOMIC_RELAXED) == whsem__self_id.pidns &&
+             proc_verdict(__atomic_load_n(&s->pid, __ATOMIC_RELAXED),
+                          __atomic_load_n(&s->start_ticks, __ATOMIC_RELAXED)) == PROC_RUNS);
 }
 
 static void subtract_at_most(_Atomic uint32_t *count, uint32_t n)
@@ -119,7 +133,7 @@ void whsem__p_release_dead_locked(struct wmap *m, uint32_t i, uint32_t state)
     atomic_store(&m->hdr->lock_woken, 0);
     __atomic_store_n(&s->pid, 0, __ATOMIC_RELAXED);
     atomic_store_explicit(&s->flags, 0, memory_order_relaxed);
-    atomic_compare_exchange_strong(&s->state, &state, SLOT_FREE);
+    if (atomic_compare_exchange_strong(&s->state, &state, SLOT_FREE)) whsem__slot_freed(m->hdr, i);
 }
 
 whsem_status whsem__broken_status(struct wmap *m)

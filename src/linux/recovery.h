@@ -11,9 +11,14 @@
 #include "mapping.h"
 #include "seglock.h"
 
-/* The read-only descriptor m->fd, reopened if the application closed it
- * (its number may now name another file); -1 if the file cannot be found. */
-WHSEM_HIDDEN int whsem__query_fd(struct wmap *m);
+/* A new read-only description of m's file, which the caller closes,
+ * opened by its path; -1 if the path no longer leads to that file (the
+ * name was removed, or replaced). */
+WHSEM_HIDDEN int whsem__reopen(struct wmap *m);
+/* Whether slot i's owner has certainly gone, by its liveness byte alone
+ * (asked through fd, a descriptor of m's file): for reusing slots, where
+ * a doubt costs only a slot further on. */
+WHSEM_HIDDEN bool whsem__slot_abandoned(struct wmap *m, int fd, uint32_t i);
 /* Under the lock: drops a dead slot's share of hdr->lock_sleepers. */
 WHSEM_HIDDEN void whsem__forget_lock_sleeping(struct seg_header *h, struct seg_slot *s);
 

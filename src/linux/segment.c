@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Segment files: creating, validating and mapping them, attaching this
  * process to a slot, and tearing a mapping down.
@@ -22,7 +23,39 @@
 #include <unistd.h>
 
 pthread_mutex_t whsem__maps_mu = PTHREAD_MUTEX_INITIALIZER;
-struct wmap *whsem__maps;
+
+/* This process's mappings by name (under maps_mu): chains of a hash table
+ * that doubles as it fills, so that opening one of 10,000 names is not a
+ * walk over the other 9,999. */
+static struct wmap **buckets;
+static size_t nbuckets, nmaps;
+
+static uint32_t name_hash(const char *name, size_t len)
+{
+    uint32_t x = 2166136261u;
+    for (size_t i = 0; i < len; i++) x = (x ^ (unsigned char)name[i]) * 16777619u;
+    return x;
+}
+
+/* Room for one more mapping; false only if there is no table at all. */
+static bool maps_reserve(void)
+{
+    if (nmaps < nbuckets) return true;
+    size_t n = nbuckets ? 2 * nbuckets : 64;
+    struct wmap **b = calloc(n, sizeof *b);
+    if (!b) return buckets != NULL; /* longer chains, still correct */
+    for (size_t i = 0; i < nbuckets; i++)
+        while (buckets[i]) {
+            struct wmap *m = buckets[i];
+            buckets[i] = m->next;
+            m->next = b[m->name_hash & (n - 1)];
+            b[m->name_hash & (n - 1)] = m;
+        }
+    free(buckets);
+    buckets = b;
+    nbuckets = n;
+    return true;
+}
 
 static uint64_t checksum(const struct seg_header *h)
 {
@@ -236,10 +269,9 @@ fail:
     return s;
 }
 
-static bool same_file(const struct wmap *m)
+static bool same_file(const struct wmap *m, struct stat *st)
 {
-    struct stat st;
-    return stat(m->path, &st) == 0 && st.st_dev == m->dev && st.st_ino == m->ino;
+    return stat(m->path, st) == 0 && st->st_dev == m->dev && st->st_ino == m->ino;
 }
 
 /*
@@ -253,24 +285,27 @@ whsem_status whsem__map_get(const char *name, size_t len, int32_t max_count,
 {
     char file[256];
     whsem__file_name(name, len, file);
-    for (struct wmap *m = whsem__maps; m; m = m->next) {
-        if (atomic_load_explicit(&m->dying, memory_order_relaxed) || m->name_len != len || memcmp(m->name, name, len) != 0) continue;
-        if (!same_file(m)) continue;
+    uint32_t hash = name_hash(name, len);
+    for (struct wmap *m = nbuckets ? buckets[hash & (nbuckets - 1)] : NULL; m; m = m->next) {
+        if (atomic_load_explicit(&m->dying, memory_order_relaxed) || m->name_hash != hash ||
+            m->name_len != len || memcmp(m->name, name, len) != 0)
+            continue;
+        struct stat st;
+        if (!same_file(m, &st)) continue;
         /* Found by another open of this process, whose options may have
          * been laxer: the file must satisfy this caller's too. */
-        struct stat st;
-        int fd = whsem__query_fd(m);
-        if (fd >= 0 && fstat(fd, &st) == 0) {
-            whsem_status owner = check_owner(&st, w, m->path);
-            if (owner != WHSEM_OK) return owner;
-        }
+        whsem_status owner = check_owner(&st, w, m->path);
+        if (owner != WHSEM_OK) return owner;
         *out = m;
         return WHSEM_OK;
     }
-    struct wmap *m = calloc(1, sizeof *m);
+    size_t path_size = sizeof(WHSEM_SHM_DIR) + strlen(file) + 1;
+    struct wmap *m = maps_reserve() ? calloc(1, sizeof *m + len + 1 + path_size) : NULL;
     if (!m) return whsem__fail(WHSEM_E_NO_MEMORY, "out of memory opening '%s'", name);
     m->base.be = be; /* before any handle can lead to m */
-    snprintf(m->path, sizeof m->path, "%s/%s", WHSEM_SHM_DIR, file);
+    m->name = (char *)(m + 1);
+    m->path = m->name + len + 1;
+    snprintf(m->path, path_size, "%s/%s", WHSEM_SHM_DIR, file);
     memcpy(m->name, name, len + 1);
     m->name_len = len;
 
@@ -285,10 +320,11 @@ whsem_status whsem__map_get(const char *name, size_t len, int32_t max_count,
                 s = whsem__fail_errno(errno, "cannot stat", m->path);
                 whsem__busguard_remove(m->hdr);
                 munmap(m->hdr, WHSEM_SEG_SIZE);
-                close(fd);
             }
         }
-        atomic_store(&m->fd, fd);
+        /* The mapping keeps the file; the descriptor would only cost the
+         * application one of its own (mapping.h). */
+        if (fd >= 0) close(fd);
         if (s != WHSEM_E_BUSY) break; /* lost a creation race: open the winner's */
     }
     if (s == WHSEM_E_BUSY)
@@ -302,8 +338,10 @@ whsem_status whsem__map_get(const char *name, size_t len, int32_t max_count,
     m->slots = seg_slots(m->hdr);
     m->max_count = m->hdr->max_count;
     m->attached_pgen = 0;
-    m->next = whsem__maps;
-    whsem__maps = m;
+    m->name_hash = hash;
+    m->next = buckets[hash & (nbuckets - 1)];
+    buckets[hash & (nbuckets - 1)] = m;
+    nmaps++;
     *out = m;
     return WHSEM_OK;
 }
@@ -316,99 +354,209 @@ static bool lock_byte(int fd, uint32_t i, short type)
 
 #define ANCHOR_SIZE 4096u
 
-/*
- * Makes slot i's liveness anchor (see recovery.c): a fresh read-only open
- * file description of the segment that read-locks the slot's byte and is
- * then referred to by nothing but one private page mapped from it, kept
- * out of fork() children. Read locks coexist, so a read-only user who
- * locks bytes cannot keep us from attaching; a pre-1.1 library's write
- * lock on the byte (its live slot) makes this fail. NULL on failure.
- */
-static void *make_anchor(struct wmap *m, uint32_t i)
-{
-    int qfd = whsem__query_fd(m);
-    if (qfd < 0) return NULL;
-    char proc[64];
-    snprintf(proc, sizeof proc, "/proc/self/fd/%d", qfd);
-    int fd = open(proc, O_RDONLY | O_CLOEXEC);
-    /* Without /proc, the name (checked below to still be our file). */
-    if (fd < 0) fd = open(m->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-    if (fd < 0) return NULL;
-    struct stat st;
-    void *p = MAP_FAILED;
-    if (fstat(fd, &st) == 0 && st.st_dev == m->dev && st.st_ino == m->ino && lock_byte(fd, i, F_RDLCK))
-        p = mmap(NULL, ANCHOR_SIZE, PROT_READ, MAP_SHARED, fd, 0);
-    if (p != MAP_FAILED && madvise(p, ANCHOR_SIZE, MADV_DONTFORK) != 0) {
-        munmap(p, ANCHOR_SIZE);
-        p = MAP_FAILED;
-    }
-    close(fd); /* from here on the page alone holds the description */
-    return p == MAP_FAILED ? NULL : p;
-}
-
 static void drop_anchor(struct wmap *m)
 {
     if (m->anchor) munmap(m->anchor, ANCHOR_SIZE);
     m->anchor = NULL;
 }
 
+/* ---- The free-slot hint (layout.h) ---- */
+
+static uint32_t hint_index(uint64_t w) { return (uint32_t)w; }
+static uint32_t hint_seq(uint64_t w) { return (uint32_t)(w >> 32); }
+
+void whsem__slot_freed(struct seg_header *h, uint32_t i)
+{
+    /* After the slot's FREE store: an attacher that read the hint before
+     * this either finds the slot FREE or fails to raise the hint past it. */
+    uint64_t w = atomic_load(&h->free_hint), lowered;
+    do {
+        uint32_t at = hint_index(w) < i ? hint_index(w) : i;
+        lowered = (uint64_t)(hint_seq(w) + 1u) << 32 | at;
+    } while (!atomic_compare_exchange_weak(&h->free_hint, &w, lowered));
+}
+
+/* Raises the hint read as w to `to`, unless a slot was freed since. */
+static void hint_raise(struct seg_header *h, uint64_t w, uint32_t to)
+{
+    if (to > hint_index(w))
+        atomic_compare_exchange_strong(&h->free_hint, &w, (uint64_t)hint_seq(w) << 32 | to);
+}
+
+static uint32_t state_of(const struct seg_slot *s)
+{
+    return atomic_load_explicit(&((struct seg_slot *)s)->state, memory_order_relaxed);
+}
+
+/* Who owns slot s, read without the lock (a scan may be freeing it): a
+ * takeover compares it after its compare-and-swap. */
+static struct seg_slot identity_of(const struct seg_slot *s)
+{
+    return (struct seg_slot){.pid = __atomic_load_n(&s->pid, __ATOMIC_RELAXED),
+                             .start_ticks = __atomic_load_n(&s->start_ticks, __ATOMIC_RELAXED)};
+}
+
 /*
  * Claims slot i by compare-and-swap from `from` (FREE, or ACTIVE for a
- * dead owner's slot), with the anchor already made, so that the claim is
- * visibly alive from the first instant. A slot that the segment lock's
- * word names is left alone: its owner died holding the lock, and the lock
- * must be taken over by compare-and-swap (seglock.c), never by inheriting
- * the slot, or two processes could both believe they hold it.
+ * dead owner's slot) once fd, the description that will be our anchor,
+ * read-locks its liveness byte, so that the claim is visibly alive from
+ * the first instant. Read locks coexist, so a read-only user who locks
+ * bytes cannot keep us out; a 1.0 library's write lock on the byte (its
+ * slot, or its claim in progress) can, and so keeps the two apart. A slot
+ * that the segment lock's word names is left alone: its owner died
+ * holding the lock, and the lock must be taken over by compare-and-swap
+ * (seglock.c), never by inheriting the slot, or two processes could both
+ * believe they hold it. WHSEM_OK, WHSEM_TIMEOUT (not this slot) or an
+ * error of the byte lock.
  */
-static bool claim(struct wmap *m, uint32_t i, uint32_t from, const struct seg_slot *seen)
+static whsem_status claim(struct wmap *m, int fd, uint32_t i, uint32_t from, const struct seg_slot *seen)
 {
+    if (!lock_byte(fd, i, F_RDLCK))
+        return errno == EAGAIN || errno == EACCES ? WHSEM_TIMEOUT
+                                                  : whsem__fail_errno(errno, "cannot lock a slot of", m->path);
     struct seg_slot *s = &m->slots[i];
     uint32_t expected = from;
-    if (!atomic_compare_exchange_strong(&s->state, &expected, SLOT_CLAIMED)) return false;
-    bool ok = (atomic_load(&m->hdr->lock) & WHSEM_LOCK_OWNER_MASK) != i + 1;
+    bool ok = atomic_compare_exchange_strong(&s->state, &expected, SLOT_CLAIMED);
+    if (ok && (atomic_load(&m->hdr->lock) & WHSEM_LOCK_OWNER_MASK) == i + 1) ok = false;
     /* Taking over: between our verdict and the CAS the slot may have been
      * freed and attached by a live process; its identity tells. */
-    if (ok && seen && (s->pid != seen->pid || s->start_ticks != seen->start_ticks))
-        ok = false;
+    else if (ok && seen) {
+        struct seg_slot now = identity_of(s);
+        ok = now.pid == seen->pid && now.start_ticks == seen->start_ticks;
+    }
     if (!ok) {
-        expected = SLOT_CLAIMED;
-        atomic_compare_exchange_strong(&s->state, &expected, from);
-        return false;
+        if (expected == from) {
+            expected = SLOT_CLAIMED;
+            atomic_compare_exchange_strong(&s->state, &expected, from);
+        }
+        lock_byte(fd, i, F_UNLCK);
+        return WHSEM_TIMEOUT;
     }
     s->pid = whsem__self_id.pid;
     s->pidns = whsem__self_id.pidns;
     s->start_ticks = whsem__self_id.start_ticks;
     atomic_store(&s->flags, SLOT_F_ANCHORED | SLOT_F_COUNTS_SLEEPERS);
-    return true;
+    return WHSEM_OK;
 }
 
-/* Finds a slot: the first that is free or whose owner is dead. Taking a
- * dead owner's slot over gives its tickets back at once (whsem__attach),
- * without waiting for the next abandonment scan. */
-static int32_t find_slot(struct wmap *m, bool *taken_over)
+static uint32_t hwm_now(const struct seg_header *h)
 {
-    for (uint32_t i = 0; i < WHSEM_NSLOTS; i++) {
-        struct seg_slot *s = &m->slots[i];
-        uint32_t state = atomic_load(&s->state);
-        struct seg_slot seen;
-        if (state == SLOT_CLAIMED) continue; /* a scan frees it if its claimer died */
-        if (state == SLOT_ACTIVE) {
-            seen.pid = s->pid;
-            seen.start_ticks = s->start_ticks;
-            m->slot = UINT32_MAX; /* nobody is "ourselves" to slot_alive yet */
-            if (whsem__slot_alive(m, i, false)) continue;
-        }
-        void *anchor = make_anchor(m, i);
-        if (!anchor) continue;
-        if (!claim(m, i, state, state == SLOT_ACTIVE ? &seen : NULL)) {
-            munmap(anchor, ANCHOR_SIZE);
-            continue;
-        }
-        m->anchor = anchor;
-        *taken_over = state == SLOT_ACTIVE;
-        return (int32_t)i;
+    uint32_t n = __atomic_load_n(&h->slot_hwm, __ATOMIC_RELAXED);
+    return n > WHSEM_NSLOTS ? WHSEM_NSLOTS : n;
+}
+
+/* Takes slot i over if it is ACTIVE and its owner has certainly died,
+ * by its liveness byte (asked through fd). */
+static whsem_status take_over_dead(struct wmap *m, int fd, uint32_t i)
+{
+    struct seg_slot *s = &m->slots[i];
+    struct seg_slot seen = identity_of(s);
+    if (state_of(s) != SLOT_ACTIVE || !whsem__slot_abandoned(m, fd, i)) return WHSEM_TIMEOUT;
+    return claim(m, fd, i, SLOT_ACTIVE, &seen);
+}
+
+/* How many slots that hold or wait for tickets an attacher asks about
+ * (holders first). Taking a dead one over gives its tickets back at once,
+ * as 1.0 did by asking every slot; a name with more live holders than this
+ * leaves the rest to the abandonment scans. */
+#define CLAIMANT_PROBES 4u
+
+static whsem_status take_over_dead_claimant(struct wmap *m, int fd, uint32_t hwm, uint32_t *out)
+{
+    struct seg_header *h = m->hdr;
+    if (hwm == 0 || (__atomic_load_n(&h->free, __ATOMIC_RELAXED) == m->max_count &&
+                     __atomic_load_n(&h->waiting, __ATOMIC_RELAXED) == 0))
+        return WHSEM_TIMEOUT;
+    uint32_t found[2][CLAIMANT_PROBES], n[2] = {0, 0}; /* holders, waiters */
+    uint32_t start = atomic_fetch_add_explicit(&h->reuse_cursor, 1, memory_order_relaxed) % hwm;
+    for (uint32_t k = 0; k < hwm && n[0] < CLAIMANT_PROBES; k++) {
+        uint32_t i = (start + k) % hwm;
+        const struct seg_slot *s = &m->slots[i];
+        int waits_only = !(__atomic_load_n(&s->held, __ATOMIC_RELAXED) ||
+                           __atomic_load_n(&s->grants, __ATOMIC_RELAXED));
+        if (state_of(s) == SLOT_ACTIVE && (!waits_only || __atomic_load_n(&s->want, __ATOMIC_RELAXED)) &&
+            n[waits_only] < CLAIMANT_PROBES)
+            found[waits_only][n[waits_only]++] = i;
     }
-    return -1;
+    for (uint32_t k = 0; k < CLAIMANT_PROBES && k < n[0] + n[1]; k++) {
+        uint32_t i = k < n[0] ? found[0][k] : found[1][k - n[0]];
+        whsem_status st = take_over_dead(m, fd, i);
+        if (st == WHSEM_OK) *out = i;
+        if (st != WHSEM_TIMEOUT) return st;
+    }
+    return WHSEM_TIMEOUT;
+}
+
+/* Processes that exit without closing leave their slots ACTIVE. An
+ * attacher that finds no free slot below the hwm asks about this many of
+ * them before it raises the hwm: reusing a dead owner's slot keeps the
+ * hwm, and what the name touches, where it is. */
+#define REUSE_PROBES 2u
+
+/*
+ * Finds a slot and claims it (see layout.h), cheapest first:
+ *  1. a dead owner's slot among CLAIMANT_PROBES below slot_hwm that hold
+ *     or wait for tickets (one fcntl each: its liveness byte), when the
+ *     header says anyone holds or waits;
+ *  2. a FREE slot below slot_hwm, from free_hint (memory reads);
+ *  3. a dead owner's slot among REUSE_PROBES below slot_hwm, from
+ *     reuse_cursor;
+ *  4. a FREE slot at or beyond slot_hwm;
+ *  5. every slot, free or whose owner is dead: slots 1.0 freed (it leaves
+ *     free_hint alone) and leftovers beyond the hwm are found only here.
+ * Taking a dead owner's slot over gives its tickets back at once
+ * (whsem__attach). WHSEM_TIMEOUT: no slot at all.
+ */
+static whsem_status find_slot(struct wmap *m, int fd, uint32_t *out, bool *taken_over)
+{
+    struct seg_header *h = m->hdr;
+    uint32_t hwm = hwm_now(h);
+    whsem_status st = take_over_dead_claimant(m, fd, hwm, out);
+    *taken_over = st == WHSEM_OK;
+    if (st != WHSEM_TIMEOUT) return st;
+
+    uint64_t w = atomic_load(&h->free_hint);
+    uint32_t unsure = hwm; /* the first FREE slot we could not take */
+    for (uint32_t i = hint_index(w); i < hwm; i++) {
+        if (state_of(&m->slots[i]) != SLOT_FREE) continue;
+        if ((st = claim(m, fd, i, SLOT_FREE, NULL)) == WHSEM_OK) {
+            hint_raise(h, w, unsure < i ? unsure : i + 1);
+            *out = i;
+            return WHSEM_OK;
+        }
+        if (st != WHSEM_TIMEOUT) return st;
+        if (unsure > i) unsure = i;
+    }
+    hint_raise(h, w, unsure);
+
+    for (uint32_t k = 0; k < REUSE_PROBES && k < hwm; k++) {
+        uint32_t i = atomic_fetch_add_explicit(&h->reuse_cursor, 1, memory_order_relaxed) % hwm;
+        st = take_over_dead(m, fd, i);
+        *taken_over = st == WHSEM_OK;
+        if (st == WHSEM_OK) *out = i;
+        if (st != WHSEM_TIMEOUT) return st;
+    }
+
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint32_t i = pass == 0 ? hwm : 0; i < WHSEM_NSLOTS; i++) {
+            struct seg_slot *s = &m->slots[i];
+            uint32_t state = state_of(s);
+            struct seg_slot seen = identity_of(s);
+            if (state == SLOT_CLAIMED) continue; /* a scan frees it if its claimer died */
+            if (state == SLOT_ACTIVE) {
+                if (pass == 0) continue;
+                m->slot = UINT32_MAX; /* nobody is "ourselves" to slot_alive yet */
+                if (whsem__slot_alive(m, i, false)) continue;
+            }
+            if ((st = claim(m, fd, i, state, state == SLOT_ACTIVE ? &seen : NULL)) == WHSEM_OK) {
+                *out = i;
+                *taken_over = state == SLOT_ACTIVE;
+                return WHSEM_OK;
+            }
+            if (st != WHSEM_TIMEOUT) return st;
+        }
+    }
+    return WHSEM_TIMEOUT;
 }
 
 /* Gives a claimed slot up before it was activated. A fresh slot holds
@@ -421,8 +569,40 @@ static void unclaim(struct wmap *m, uint32_t i, bool taken_over)
         s->pid = 0;
         atomic_store(&s->flags, 0);
         atomic_store(&s->state, SLOT_FREE);
+        whsem__slot_freed(m->hdr, i);
     }
     drop_anchor(m);
+}
+
+/* Turns the description that read-locks our slot's byte into the anchor
+ * (recovery.c): a private page mapped from it, kept out of fork()
+ * children, is then all that refers to it. */
+static whsem_status make_anchor(struct wmap *m, int fd)
+{
+    void *p = mmap(NULL, ANCHOR_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+    if (p != MAP_FAILED && madvise(p, ANCHOR_SIZE, MADV_DONTFORK) != 0) {
+        int e = errno;
+        munmap(p, ANCHOR_SIZE);
+        errno = e;
+        p = MAP_FAILED;
+    }
+    if (p == MAP_FAILED) return whsem__fail_errno(errno, "cannot map a page of", m->path);
+    m->anchor = p;
+    return WHSEM_OK;
+}
+
+/* The description that becomes our anchor, opened by the path (no
+ * descriptor stays open per name): a process forked after the name was
+ * removed or replaced has nothing left to reach the file through. */
+static int anchor_fd(struct wmap *m, whsem_status *st)
+{
+    int fd = whsem__reopen(m);
+    if (fd < 0)
+        *st = whsem__fail(WHSEM_E_NOT_FOUND,
+                          "'%s' was removed or replaced since this process mapped it; a process "
+                          "forked since cannot use it: open the name again",
+                          m->name);
+    return fd;
 }
 
 /*
@@ -436,20 +616,31 @@ whsem_status whsem__attach(struct wmap *m, bool require_linked)
     atomic_store(&m->owed_async_ops, 0);
     atomic_store(&m->owed_sleep, 0);
     m->anchor = NULL; /* a fork child's copy names the parent's page */
+    whsem__init(); /* who we are, in a fork child using what its parent opened */
+    whsem_status st;
+    int fd = anchor_fd(m, &st);
+    if (fd < 0) return st;
     bool taken_over = false;
-    int32_t found = find_slot(m, &taken_over);
-    if (found < 0)
-        return whsem__fail(WHSEM_E_LIMIT, "all %u process slots of '%s' are in use by live processes",
-                           WHSEM_NSLOTS, m->name);
-    uint32_t i = (uint32_t)found;
+    uint32_t i = 0;
+    st = find_slot(m, fd, &i, &taken_over);
+    if (st == WHSEM_TIMEOUT)
+        st = whsem__fail(WHSEM_E_LIMIT, "all %u process slots of '%s' are in use by live processes",
+                         WHSEM_NSLOTS, m->name);
+    if (st != WHSEM_OK) {
+        close(fd);
+        return st;
+    }
     struct seg_slot *s = &m->slots[i];
     m->slot = i;
     m->owner_id = i + 1;
-    whsem_status st = whsem__lock_within(m, WHSEM_OPEN_LOCK_NS);
-    if (st == WHSEM_TIMEOUT) st = whsem__busy_from_timeout();
-    if (st == WHSEM_OK && (st = whsem__check_locked(m)) != WHSEM_OK) whsem__unlock(m);
+    if ((st = make_anchor(m, fd)) == WHSEM_OK) {
+        st = whsem__lock_within(m, WHSEM_OPEN_LOCK_NS);
+        if (st == WHSEM_TIMEOUT) st = whsem__busy_from_timeout();
+        if (st == WHSEM_OK && (st = whsem__check_locked(m)) != WHSEM_OK) whsem__unlock(m);
+    }
     if (st != WHSEM_OK) {
         unclaim(m, i, taken_over);
+        close(fd);
         return st;
     }
     WHSEM_FAULT_POINT("attach");
@@ -457,8 +648,9 @@ whsem_status whsem__attach(struct wmap *m, bool require_linked)
      * is unlinked under its lock: a new opener that mapped it just
      * before must go and find the new one. */
     struct stat sb;
-    int qfd = whsem__query_fd(m);
-    if (require_linked && (qfd < 0 || (fstat(qfd, &sb) == 0 && sb.st_nlink == 0))) {
+    bool unlinked = require_linked && fstat(fd, &sb) == 0 && sb.st_nlink == 0;
+    close(fd); /* the anchor page holds the description now */
+    if (unlinked) {
         s->held = s->grants = s->want = 0;
         whsem__unlock(m);
         unclaim(m, i, false);
@@ -479,8 +671,10 @@ whsem_status whsem__attach(struct wmap *m, bool require_linked)
     atomic_store(&s->flags, SLOT_F_ANCHORED | SLOT_F_COUNTS_SLEEPERS);
     s->since_unix_ms = 0;
     s->wait_since_ns = 0;
-    atomic_store(&s->state, SLOT_ACTIVE);
+    /* The hwm first: a slot beyond it must hold nothing (layout.h), and
+     * once ACTIVE ours may. */
     if (h->slot_hwm <= i) h->slot_hwm = i + 1;
+    atomic_store(&s->state, SLOT_ACTIVE);
     st = reclaimed ? whsem__recount_locked(m) : WHSEM_OK;
     if (st == WHSEM_OK && reclaimed) whsem__distribute_locked(m);
     whsem__unlock(m);
@@ -501,12 +695,12 @@ bool whsem__replace_if_stale(struct wmap *m)
     if (m->handles || (!whsem__attached(m) && whsem__attach(m, true) != WHSEM_OK)) return false;
     if (whsem__lock_within(m, WHSEM_OPEN_LOCK_NS) != WHSEM_OK) return false;
     bool stale = true;
-    for (uint32_t i = 0; i < WHSEM_NSLOTS && stale; i++) {
-        uint32_t state = atomic_load_explicit(&m->slots[i].state, memory_order_relaxed);
-        stale = state == SLOT_FREE || i == m->slot || !whsem__slot_alive(m, i, false);
-    }
+    uint32_t n = whsem__slot_limit(m->hdr);
+    for (uint32_t i = 0; i < n && stale; i++)
+        stale = state_of(&m->slots[i]) == SLOT_FREE || i == m->slot || !whsem__slot_alive(m, i, false);
     /* Unlinked under the lock, so that nobody attaches to it afterwards. */
-    if (stale && (!same_file(m) || unlink(m->path) != 0)) stale = false;
+    struct stat st;
+    if (stale && (!same_file(m, &st) || unlink(m->path) != 0)) stale = false;
     whsem__unlock(m);
     return stale;
 }
@@ -528,31 +722,28 @@ void whsem__destroy(struct wmap *m)
         s->pid = 0;
         atomic_store(&s->flags, 0);
         atomic_store(&s->state, SLOT_FREE);
+        whsem__slot_freed(m->hdr, m->slot);
         whsem__unlock(m);
     }
     if (whsem__attached(m)) drop_anchor(m);
-    /* Only if the number still names our file: after a closefrom() it may
-     * be one of the application's own descriptors. */
-    int fd = atomic_load(&m->fd);
-    struct stat st;
-    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == m->dev && st.st_ino == m->ino) close(fd);
     whsem__busguard_remove(m->hdr);
     munmap(m->hdr, WHSEM_SEG_SIZE);
     free(m);
 }
 
-/* A fork() child owns no slot yet. It shares the parent's descriptors and
- * mapping of each file, which hold no liveness lock (the anchors are not
- * inherited), so keeping them is harmless; it only forgets the anchor
- * pages, which do not exist in it, and the parent's debts. */
+/* A fork() child owns no slot yet. It shares the parent's mapping of each
+ * file, which holds no liveness lock (the anchors are not inherited), so
+ * keeping it is harmless; it only forgets the anchor pages, which do not
+ * exist in it, and the parent's debts. */
 static void maps_after_fork_child(void)
 {
-    for (struct wmap *m = whsem__maps; m; m = m->next) {
-        m->anchor = NULL;
-        atomic_store(&m->owed_want, 0);
-        atomic_store(&m->owed_async_ops, 0);
-        atomic_store(&m->owed_sleep, 0);
-    }
+    for (size_t i = 0; i < nbuckets; i++)
+        for (struct wmap *m = buckets[i]; m; m = m->next) {
+            m->anchor = NULL;
+            atomic_store(&m->owed_want, 0);
+            atomic_store(&m->owed_async_ops, 0);
+            atomic_store(&m->owed_sleep, 0);
+        }
     pthread_mutex_unlock(&whsem__maps_mu);
 }
 
@@ -569,9 +760,11 @@ __attribute__((constructor)) static void register_fork_hooks(void) { whsem__on_f
 
 void whsem__maps_remove(struct wmap *m)
 {
-    for (struct wmap **pp = &whsem__maps; *pp; pp = &(*pp)->next)
+    if (!nbuckets) return;
+    for (struct wmap **pp = &buckets[m->name_hash & (nbuckets - 1)]; *pp; pp = &(*pp)->next)
         if (*pp == m) {
             *pp = m->next;
+            nmaps--;
             return;
         }
 }

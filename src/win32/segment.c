@@ -304,8 +304,10 @@ static whsem_status attach(struct wmap *m, SECURITY_ATTRIBUTES *sa)
     s->since_unix_ms = 0;
     s->wait_since_ns = 0;
     WHSEM_FAULT_POINT("attach");
-    s->state = WSLOT_ACTIVE;
+    /* The hwm first: the slot walks of ../accounting.c stop at it, and
+     * once ACTIVE the slot may hold tickets. */
     if (m->hdr->slot_hwm <= slot) m->hdr->slot_hwm = slot + 1;
+    s->state = WSLOT_ACTIVE;
     m->slot = slot;
 out:
     whsem__unlock(m);

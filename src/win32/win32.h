@@ -87,7 +87,9 @@ struct wseg_header {
     alignas(64) int32_t free;/* tickets nobody holds or has been granted        */
     uint32_t waiting;        /* sum of slot.want                                */
     uint32_t rr_cursor;      /* next slot considered for a handoff (fairness)   */
-    uint32_t slot_hwm;       /* slots [0, slot_hwm) have ever been used          */
+    uint32_t slot_hwm;       /* slots [0, slot_hwm) have ever been used; one at
+                                or beyond it holds nothing (segment.c raises it
+                                before it marks a slot ACTIVE)                 */
     uint64_t last_scan_ns;   /* monotonic time of the last abandonment scan     */
     uint64_t recoveries;     /* dead holders reclaimed + abandoned mutexes      */
     uint64_t acquisitions;   /* tickets handed out so far (statistics)          */

@@ -48,6 +48,42 @@ pair() {
     pass "$what"
 }
 
+# Both versions on one name at once, their slots interleaved: passers-by of
+# both exit without closing (the slots they leave are reused: 1.0 takes any
+# whose owner is dead, 1.1 probes for them before it raises the hwm), six
+# hold a ticket each, the versions in turn; neither version over-admits,
+# and each recovers tickets of killed holders of either version.
+crowd() {
+    local name="whsem-test-compat-$$-crowd" lib k
+    pids=()
+    trap 'kill -9 "${pids[@]}" 2>/dev/null; rm -f "/dev/shm/whsem.'"$name"'" "$work"/crowd.*' EXIT
+    for k in 0 1 2 3 4 5 6 7; do
+        lib=$([ $((k % 2)) = 0 ] && echo "$old" || echo "$new")
+        "$peer" "$lib" "$name" visit 6 || fail "crowd: passer-by $k failed ($?)"
+    done
+    for k in 0 1 2 3 4 5; do
+        lib=$([ $((k % 2)) = 0 ] && echo "$old" || echo "$new")
+        "$peer" "$lib" "$name" hold 6 >"$work/crowd.$k" &
+        pids+=($!)
+    done
+    for k in 0 1 2 3 4 5; do
+        for _ in $(seq 200); do grep -q ready "$work/crowd.$k" 2>/dev/null && break; sleep 0.1; done
+        grep -q ready "$work/crowd.$k" || fail "crowd: holder $k did not start"
+    done
+    "$peer" "$new" "$name" take 6 0 || fail "crowd: 1.1 did not find the name full ($?)"
+    "$peer" "$old" "$name" take 6 0 || fail "crowd: 1.0 did not find the name full ($?)"
+    kill -9 "${pids[1]}" "${pids[4]}" # one of each version
+    wait "${pids[1]}" "${pids[4]}" 2>/dev/null || true
+    "$peer" "$new" "$name" take 6 2 || fail "crowd: 1.1 did not recover exactly 2 ($?)"
+    "$peer" "$old" "$name" take 6 2 || fail "crowd: 1.0 did not recover exactly 2 ($?)"
+    kill -9 "${pids[0]}" "${pids[2]}" "${pids[3]}" "${pids[5]}"
+    wait "${pids[@]}" 2>/dev/null || true
+    rm -f "/dev/shm/whsem.$name" "$work"/crowd.*
+    trap - EXIT
+    pass "both versions on one name, interleaved"
+}
+
 pair "$old" "$new" "1.0 holds, 1.1 shares and recovers"
 pair "$new" "$old" "1.1 holds, 1.0 shares and recovers"
-echo "2 passed, 0 failed"
+crowd
+echo "3 passed, 0 failed"

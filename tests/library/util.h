@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -95,6 +96,16 @@ inline std::string SegmentPath(const std::string &name)
                                  << whsem_last_error();                                     \
     } while (0)
 
+// Open options with an abandonment check every ms (dead holders' tickets
+// come back that soon).
+inline whsem_open_options CheckingEvery(int32_t ms)
+{
+    whsem_open_options o{};
+    o.struct_size = sizeof o;
+    o.abandonment_check_ms = ms;
+    return o;
+}
+
 // Opens a fresh semaphore and removes its name when the test ends.
 class Sem {
   public:
@@ -151,7 +162,35 @@ inline whsem_info Info(whsem_sem sem)
     return info;
 }
 
+// The processes holding tickets (at most 8), as whsem_query reports them.
+inline std::vector<whsem_holder> Holders(whsem_sem sem)
+{
+    whsem_info info{};
+    info.struct_size = sizeof info;
+    std::vector<whsem_holder> holders(8);
+    size_t n = 0;
+    whsem_status st = whsem_query(sem, &info, holders.data(), holders.size(), &n);
+    EXPECT_EQ(st, WHSEM_OK) << whsem_last_error();
+    holders.resize(st == WHSEM_OK ? std::min(n, holders.size()) : 0);
+    return holders;
+}
+
 // The threads of this process, or -1 if they cannot be counted.
+#ifndef _WIN32
+// Entries of a directory (threads in /proc/self/task, descriptors in
+// /proc/self/fd), or -1.
+inline int DirEntries(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d) return -1;
+    int n = 0;
+    while (struct dirent *de = readdir(d))
+        if (de->d_name[0] != '.') n++;
+    closedir(d);
+    return n;
+}
+#endif
+
 inline int ThreadCount()
 {
     int n = 0;
@@ -164,11 +203,7 @@ inline int ThreadCount()
         if (te.th32OwnerProcessID == GetCurrentProcessId()) n++;
     CloseHandle(snap);
 #else
-    DIR *d = opendir("/proc/self/task");
-    if (!d) return -1;
-    while (struct dirent *de = readdir(d))
-        if (de->d_name[0] != '.') n++;
-    closedir(d);
+    n = DirEntries("/proc/self/task");
 #endif
     return n;
 }
