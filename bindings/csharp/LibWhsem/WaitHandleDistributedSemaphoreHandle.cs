@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 using LibWhsem.Interop;
 
 namespace Medallion.Threading.WaitHandles;
@@ -11,11 +12,25 @@ namespace Medallion.Threading.WaitHandles;
 /// </summary>
 public sealed class WaitHandleDistributedSemaphoreHandle : IDistributedSynchronizationHandle
 {
+    // The ticket is kept here as well as in the slot because the slot is
+    // lent to the next handle once this one is disposed: a racing second
+    // Dispose must pass libwhsem this handle's ticket, never the slot's.
+    private readonly ulong _ticket;
     private TicketSlot? _slot;
 
-    internal WaitHandleDistributedSemaphoreHandle(TicketSlot slot)
+    private WaitHandleDistributedSemaphoreHandle(TicketSlot slot, ulong ticket)
     {
+        _ticket = ticket;
         _slot = slot;
+    }
+
+    /// <summary>A handle for <paramref name="ticket"/>, just acquired, guarded by <paramref name="slot"/>.</summary>
+    internal static WaitHandleDistributedSemaphoreHandle Own(TicketSlot slot, ulong ticket)
+    {
+        // Before the allocation, so that even an OutOfMemoryException
+        // leaves the ticket to the slot's finalizer.
+        slot.Ticket = ticket;
+        return new WaitHandleDistributedSemaphoreHandle(slot, ticket);
     }
 
     /// <summary>
@@ -25,10 +40,21 @@ public sealed class WaitHandleDistributedSemaphoreHandle : IDistributedSynchroni
     /// Throws <see cref="ObjectDisposedException"/> once the handle is disposed.
     /// </summary>
     public CancellationToken HandleLostToken =>
-        Volatile.Read(ref _slot) != null ? CancellationToken.None : throw new ObjectDisposedException(nameof(WaitHandleDistributedSemaphoreHandle));
+        Slot != null ? CancellationToken.None : throw new ObjectDisposedException(nameof(WaitHandleDistributedSemaphoreHandle));
+
+    /// <summary>The slot guarding the ticket, or null once disposed.</summary>
+    internal TicketSlot? Slot => Volatile.Read(ref _slot);
 
     /// <summary>Releases the semaphore ticket. Calling it again, from any thread, does nothing.</summary>
-    public void Dispose() => Interlocked.Exchange(ref _slot, null)?.ReleaseAndReturn();
+    public void Dispose()
+    {
+        // No interlocked claim: libwhsem lets only one release of a ticket
+        // succeed, and only that caller gives the slot back (TicketSlot).
+        var slot = Slot;
+        if (slot is null) { return; }
+        Volatile.Write(ref _slot, null);
+        slot.Release(_ticket);
+    }
 
     /// <summary>Releases the semaphore ticket. Calling it again, from any thread, does nothing.</summary>
     public ValueTask DisposeAsync()
