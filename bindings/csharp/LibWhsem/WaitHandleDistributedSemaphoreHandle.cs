@@ -12,25 +12,17 @@ namespace Medallion.Threading.WaitHandles;
 /// </summary>
 public sealed class WaitHandleDistributedSemaphoreHandle : IDistributedSynchronizationHandle
 {
-    // The ticket is kept here as well as in the slot because the slot is
-    // lent to the next handle once this one is disposed: a racing second
-    // Dispose must pass libwhsem this handle's ticket, never the slot's.
-    private readonly ulong _ticket;
     private TicketSlot? _slot;
 
-    private WaitHandleDistributedSemaphoreHandle(TicketSlot slot, ulong ticket)
-    {
-        _ticket = ticket;
-        _slot = slot;
-    }
+    private WaitHandleDistributedSemaphoreHandle(TicketSlot slot) => _slot = slot;
 
     /// <summary>A handle for <paramref name="ticket"/>, just acquired, guarded by <paramref name="slot"/>.</summary>
     internal static WaitHandleDistributedSemaphoreHandle Own(TicketSlot slot, ulong ticket)
     {
         // Before the allocation, so that even an OutOfMemoryException
         // leaves the ticket to the slot's finalizer.
-        slot.Ticket = ticket;
-        return new WaitHandleDistributedSemaphoreHandle(slot, ticket);
+        slot.Lend(ticket);
+        return new WaitHandleDistributedSemaphoreHandle(slot);
     }
 
     /// <summary>
@@ -52,8 +44,13 @@ public sealed class WaitHandleDistributedSemaphoreHandle : IDistributedSynchroni
         // succeed, and only that caller gives the slot back (TicketSlot).
         var slot = Slot;
         if (slot is null) { return; }
+        var ticket = slot.LentTicket;
+        // The slot is lent again only after a Dispose of this handle cleared
+        // _slot, and a ticket is stored in it only after that (Lend): if
+        // _slot is still set once the ticket was read, it is this handle's.
+        if (Slot != slot) { return; }
         Volatile.Write(ref _slot, null);
-        slot.Release(_ticket);
+        slot.Release(ticket);
     }
 
     /// <summary>Releases the semaphore ticket. Calling it again, from any thread, does nothing.</summary>

@@ -28,7 +28,9 @@ namespace LibWhsem.Interop;
 /// one: a Dispose racing another Dispose of the same handle passes a stale
 /// ticket to libwhsem, which names another ticket only once the generation
 /// counter of its table entry wraps (2^36 reuses in libwhsem 1.0) between
-/// that Dispose's check of the handle and its native call.
+/// that Dispose's check of the handle and its native call. A racing
+/// Dispose never reads the slot's next ticket: the handle checks that it
+/// still refers to the slot after reading the ticket (see Lend).
 /// </remarks>
 internal sealed class TicketSlot : CriticalFinalizerObject
 {
@@ -46,6 +48,16 @@ internal sealed class TicketSlot : CriticalFinalizerObject
 
     /// <summary>The held ticket, or 0 while the slot is idle.</summary>
     internal ulong Ticket;
+
+    /// <summary>Stores the ticket of the handle this slot is lent to.</summary>
+    /// <remarks>
+    /// A release write: whoever reads this ticket (with <see cref="LentTicket"/>)
+    /// also sees the previous handle's Dispose clear its reference to the slot.
+    /// </remarks>
+    internal void Lend(ulong ticket) => Volatile.Write(ref Ticket, ticket);
+
+    /// <summary>The ticket, read before a handle checks that it still owns the slot.</summary>
+    internal ulong LentTicket => Volatile.Read(ref Ticket);
 
     private TicketSlot() => _unfinalized = new WeakReference<TicketSlot>(this);
 

@@ -50,9 +50,9 @@ public class TicketSlotTests
         for (var i = 0; i < pairs; i++) { semaphore.TryAcquire()!.Dispose(); }
         var perPair = (double)(GC.GetAllocatedBytesForCurrentThread() - before) / pairs;
 
-        // The handle: two fields and the object header. A slot per pair
+        // The handle: one field and the object header. A slot per pair
         // (finalizable, with its weak reference) would more than double it.
-        Assert.True(perPair <= 32, $"{perPair:F1} bytes allocated per acquire + dispose");
+        Assert.True(perPair <= 24, $"{perPair:F1} bytes allocated per acquire + dispose");
     }
 
     [Fact]
