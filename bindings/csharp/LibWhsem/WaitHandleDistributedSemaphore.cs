@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 using LibWhsem.Interop;
 
 namespace Medallion.Threading.WaitHandles;
@@ -160,8 +161,7 @@ public sealed partial class WaitHandleDistributedSemaphore : IDistributedSemapho
 
         if (status == Native.WHSEM_OK)
         {
-            slot.Ticket = ticket;
-            return new WaitHandleDistributedSemaphoreHandle(slot);
+            return WaitHandleDistributedSemaphoreHandle.Own(slot, ticket);
         }
         slot.Return();
         return status == Native.WHSEM_TIMEOUT ? null : throw AcquireFailure(status, cancellationToken);
@@ -200,8 +200,7 @@ public sealed partial class WaitHandleDistributedSemaphore : IDistributedSemapho
             GC.KeepAlive(semaphore);
             if (status == Native.WHSEM_OK)
             {
-                slot.Ticket = ticket;
-                return new(new WaitHandleDistributedSemaphoreHandle(slot));
+                return new(WaitHandleDistributedSemaphoreHandle.Own(slot, ticket));
             }
             slot.Return();
             switch (status)

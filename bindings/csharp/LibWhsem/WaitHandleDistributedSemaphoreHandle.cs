@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 using LibWhsem.Interop;
 
 namespace Medallion.Threading.WaitHandles;
@@ -13,9 +14,15 @@ public sealed class WaitHandleDistributedSemaphoreHandle : IDistributedSynchroni
 {
     private TicketSlot? _slot;
 
-    internal WaitHandleDistributedSemaphoreHandle(TicketSlot slot)
+    private WaitHandleDistributedSemaphoreHandle(TicketSlot slot) => _slot = slot;
+
+    /// <summary>A handle for <paramref name="ticket"/>, just acquired, guarded by <paramref name="slot"/>.</summary>
+    internal static WaitHandleDistributedSemaphoreHandle Own(TicketSlot slot, ulong ticket)
     {
-        _slot = slot;
+        // Before the allocation, so that even an OutOfMemoryException
+        // leaves the ticket to the slot's finalizer.
+        slot.Lend(ticket);
+        return new WaitHandleDistributedSemaphoreHandle(slot);
     }
 
     /// <summary>
@@ -25,10 +32,26 @@ public sealed class WaitHandleDistributedSemaphoreHandle : IDistributedSynchroni
     /// Throws <see cref="ObjectDisposedException"/> once the handle is disposed.
     /// </summary>
     public CancellationToken HandleLostToken =>
-        Volatile.Read(ref _slot) != null ? CancellationToken.None : throw new ObjectDisposedException(nameof(WaitHandleDistributedSemaphoreHandle));
+        Slot != null ? CancellationToken.None : throw new ObjectDisposedException(nameof(WaitHandleDistributedSemaphoreHandle));
+
+    /// <summary>The slot guarding the ticket, or null once disposed.</summary>
+    internal TicketSlot? Slot => Volatile.Read(ref _slot);
 
     /// <summary>Releases the semaphore ticket. Calling it again, from any thread, does nothing.</summary>
-    public void Dispose() => Interlocked.Exchange(ref _slot, null)?.ReleaseAndReturn();
+    public void Dispose()
+    {
+        // No interlocked claim: libwhsem lets only one release of a ticket
+        // succeed, and only that caller gives the slot back (TicketSlot).
+        var slot = Slot;
+        if (slot is null) { return; }
+        var ticket = slot.LentTicket;
+        // The slot is lent again only after a Dispose of this handle cleared
+        // _slot, and a ticket is stored in it only after that (Lend): if
+        // _slot is still set once the ticket was read, it is this handle's.
+        if (Slot != slot) { return; }
+        Volatile.Write(ref _slot, null);
+        slot.Release(ticket);
+    }
 
     /// <summary>Releases the semaphore ticket. Calling it again, from any thread, does nothing.</summary>
     public ValueTask DisposeAsync()

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using LibWhsem.Interop;
@@ -101,17 +102,16 @@ internal sealed unsafe class PendingAcquire : TaskCompletionSource<WaitHandleDis
         // The ticket is taken before the operation can be freed (by whichever
         // side sees the other done), because freeing an operation releases a
         // ticket nobody took.
-        TicketSlot? ticket = null;
+        WaitHandleDistributedSemaphoreHandle? handle = null;
         Exception? error = null;
         if (status == Native.WHSEM_OK)
         {
             var slot = TicketSlot.Rent();
-            ulong raw;
-            var taken = Native.whsem_op_take_ticket(op, &raw);
+            ulong ticket;
+            var taken = Native.whsem_op_take_ticket(op, &ticket);
             if (taken == Native.WHSEM_OK)
             {
-                slot.Ticket = raw;
-                ticket = slot;
+                handle = WaitHandleDistributedSemaphoreHandle.Own(slot, ticket);
             }
             else
             {
@@ -142,11 +142,11 @@ internal sealed unsafe class PendingAcquire : TaskCompletionSource<WaitHandleDis
         registration.Unregister();
         if (freeHere) { _op.Dispose(); }
 
-        if (ticket != null)
+        if (handle != null)
         {
             // A grant that raced with cancellation still delivers the ticket:
             // returning it is better than dropping a ticket the caller paid for.
-            TrySetResult(new WaitHandleDistributedSemaphoreHandle(ticket));
+            TrySetResult(handle);
         }
         else if (error != null)
         {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 using System.Runtime.ConstrainedExecution;
 
 namespace LibWhsem.Interop;
@@ -8,23 +9,57 @@ namespace LibWhsem.Interop;
 /// </summary>
 /// <remarks>
 /// Tickets are the one libwhsem handle not wrapped in a fresh SafeHandle:
-/// allocating a finalizable object per ticket costs about 40 ns, three times
+/// allocating a finalizable object per ticket costs over 40 ns, more than
 /// the native acquire + release. A slot is finalizable once and reused:
-/// Dispose hands it back to a one-entry cache of the disposing thread, where
-/// it stays reachable (so its finalizer never runs while it is idle). A slot
-/// belongs to at most one handle at a time; the handle gives it up with an
-/// atomic exchange, so a slot is never returned twice. A slot that is lost
-/// with its handle becomes unreachable and its finalizer releases the
-/// ticket, as a SafeHandle's would.
+/// a released slot goes back to a one-entry cache of the releasing thread,
+/// where it stays reachable (so its finalizer never runs while it is idle).
+/// A slot is lent to one handle at a time. One that is lost with its handle
+/// becomes unreachable and its finalizer releases the ticket, as a
+/// SafeHandle's would.
+///
+/// Which caller released a ticket is decided by libwhsem, not by an atomic
+/// instruction here: a ticket is released once, and every later release of
+/// it is WHSEM_E_INVALID_HANDLE (the ABI promises it, and both platforms
+/// decide between concurrent releases of one ticket inside the library).
+/// An interlocked exchange per Dispose cost about as much as everything
+/// else the binding adds to the native pair, so a handle gives its ticket
+/// to <see cref="Release"/> with plain reads and writes, and only the caller
+/// that got WHSEM_OK touches the slot again. The price is a theoretical
+/// one: a Dispose racing another Dispose of the same handle passes a stale
+/// ticket to libwhsem, which names another ticket only once the generation
+/// counter of its table entry wraps (2^36 reuses in libwhsem 1.0) between
+/// that Dispose's check of the handle and its native call. A racing
+/// Dispose never reads the slot's next ticket: the handle checks that it
+/// still refers to the slot after reading the ticket (see Lend).
 /// </remarks>
 internal sealed class TicketSlot : CriticalFinalizerObject
 {
     [ThreadStatic] private static TicketSlot? t_spare;
 
+    /// <summary>
+    /// Cleared by the garbage collector as soon as it finds the slot
+    /// unreachable, before the finalizer runs. A slot whose handle was
+    /// brought back by another object's finalizer can still be released
+    /// through it; such a slot must not be lent again, because its own
+    /// finalizer may be about to run (and then would release the next
+    /// holder's ticket) or has run (and then would not guard the next one).
+    /// </summary>
+    private readonly WeakReference<TicketSlot> _unfinalized;
+
     /// <summary>The held ticket, or 0 while the slot is idle.</summary>
     internal ulong Ticket;
 
-    private TicketSlot() { }
+    /// <summary>Stores the ticket of the handle this slot is lent to.</summary>
+    /// <remarks>
+    /// A release write: whoever reads this ticket (with <see cref="LentTicket"/>)
+    /// also sees the previous handle's Dispose clear its reference to the slot.
+    /// </remarks>
+    internal void Lend(ulong ticket) => Volatile.Write(ref Ticket, ticket);
+
+    /// <summary>The ticket, read before a handle checks that it still owns the slot.</summary>
+    internal ulong LentTicket => Volatile.Read(ref Ticket);
+
+    private TicketSlot() => _unfinalized = new WeakReference<TicketSlot>(this);
 
     ~TicketSlot()
     {
@@ -46,7 +81,7 @@ internal sealed class TicketSlot : CriticalFinalizerObject
     /// <summary>Gives back an idle slot (Ticket already 0) that no handle refers to.</summary>
     internal void Return()
     {
-        if (t_spare == null)
+        if (t_spare == null && _unfinalized.TryGetTarget(out _))
         {
             t_spare = this;
         }
@@ -57,12 +92,28 @@ internal sealed class TicketSlot : CriticalFinalizerObject
         }
     }
 
-    /// <summary>Releases the ticket and gives the slot back.</summary>
-    internal void ReleaseAndReturn()
+    /// <summary>
+    /// Releases <paramref name="ticket"/>, the ticket this slot was lent
+    /// for, and gives the slot back if this call was the one that released
+    /// it. The caller has already made its handle forget the slot.
+    /// </summary>
+    internal void Release(ulong ticket)
     {
-        var ticket = Ticket;
-        Ticket = 0;
-        Native.whsem_release(ticket);
-        Return();
+        // The slot is used after the native call on both paths, so the
+        // garbage collector cannot finalize it while the call runs.
+        if (Native.whsem_release(ticket) == Native.WHSEM_OK)
+        {
+            Ticket = 0;
+            Return();
+        }
+        else
+        {
+            // Released by a racing Dispose, which gives the slot back (it
+            // may already be lent for another ticket: compare, do not
+            // overwrite), or not releasable at all (a forked child, a
+            // broken segment): then the slot is dropped, and its finalizer
+            // must not try again.
+            Interlocked.CompareExchange(ref Ticket, 0, ticket);
+        }
     }
 }

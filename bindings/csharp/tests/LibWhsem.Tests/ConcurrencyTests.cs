@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 using System.Runtime.CompilerServices;
 using Medallion.Threading.WaitHandles;
 using Xunit;
@@ -80,23 +81,13 @@ public class ConcurrencyTests
         using var n = new UniqueName("gc");
         var semaphore = new WaitHandleDistributedSemaphore(n.Name, 1, TimeSpan.FromSeconds(.3));
         var weak = Abandon(semaphore);
-        Assert.True(Poll.Until(() =>
-        {
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-            return !weak.IsAlive;
-        }));
+        Assert.True(Poll.CollectingUntil(() => !weak.IsAlive));
         using var handle = semaphore.TryAcquire(Long);
         Assert.NotNull(handle);
 
         // The same for a ticket granted through the asynchronous path.
         var weakAsync = AbandonViaCallback(semaphore, handle!);
-        Assert.True(Poll.Until(() =>
-        {
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-            return !weakAsync.IsAlive;
-        }));
+        Assert.True(Poll.CollectingUntil(() => !weakAsync.IsAlive));
         using var again = semaphore.TryAcquire(Long);
         Assert.NotNull(again);
     }

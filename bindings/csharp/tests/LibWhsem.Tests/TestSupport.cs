@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 using System.Diagnostics;
 using System.Text;
 using LibWhsem.Interop;
@@ -67,6 +68,14 @@ internal static class Poll
         }
         return true;
     }
+
+    /// <summary>Like <see cref="Until"/>, with a full collection and the finalizers run before each look.</summary>
+    public static bool CollectingUntil(Func<bool> condition) => Until(() =>
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        return condition();
+    });
 }
 
 /// <summary>The worker program as a child process (see Worker/Program.cs).</summary>
