@@ -630,7 +630,6 @@ whsem_status whsem__attach(struct wmap *m, bool require_linked)
     atomic_store(&m->owed_async_ops, 0);
     atomic_store(&m->owed_sleep, 0);
     m->anchor = NULL; /* a fork child's copy names the parent's page */
-    whsem__init(); /* who we are, in a fork child using what its parent opened */
     whsem_status st;
     int fd = anchor_fd(m, &st);
     if (fd < 0) return st;
