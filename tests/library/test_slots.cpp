@@ -56,8 +56,8 @@ TEST(Slots, ANameAFewProcessesUseTouchesTwoPages)
     EXPECT_LE(Hwm(sem.name()), 4u);
 }
 
-// A slot given back by a close is the next one taken (the free-slot hint
-// points at it), not one past the hwm.
+// A slot given back is the next one taken (the free-slot hint points at
+// it), not one past the hwm.
 TEST(Slots, ASlotGivenBackIsTheNextOneTaken)
 {
     Sem sem(2, "giveback");
@@ -69,7 +69,13 @@ TEST(Slots, ASlotGivenBackIsTheNextOneTaken)
         return whsem_close(s) == WHSEM_OK ? 0 : 2;
     });
     ASSERT_EQ(Reap(closer), 0);
+    // The close gave the slot back, or, if the mapping's teardown was
+    // still deferred when the process exited, this query's scan does.
+    ASSERT_EQ(Info(sem.get()).processes, 2u);
     uint32_t hwm = Hwm(sem.name());
+    whtest_slot freed{};
+    ASSERT_EQ(whtest_seg_slot(SegmentPath(sem.name()).c_str(), hwm - 1, &freed), 0);
+    ASSERT_EQ(freed.state, 0u);
     Child next({"open", sem.name(), "2"});
     ASSERT_TRUE(Eventually([&] { return Info(sem.get()).processes == 3; }));
     EXPECT_EQ(Hwm(sem.name()), hwm);
@@ -121,13 +127,17 @@ TEST_P(SlotsDeadHolders, AnAttachingProcessGivesTheirTicketsBackAtOnce)
     for (int k = 0; k < 3; k++) others.push_back(std::make_unique<Child>(std::vector<std::string>{"open", sem.name(), "2"}));
     for (int k = 0; k < dead; k++)
         holders.push_back(std::make_unique<Child>(std::vector<std::string>{"hold", sem.name(), "2", "1"}));
-    ASSERT_TRUE(Eventually([&] { return Info(sem.get()).holders == (uint32_t)dead; }));
+    // Ourselves, the three others and the holders, all attached.
+    ASSERT_TRUE(Eventually([&] {
+        whsem_info i = Info(sem.get());
+        return i.holders == (uint32_t)dead && i.processes == 4u + (uint32_t)dead;
+    }));
     pid_t closer = Spawn([&] { // leaves a FREE slot below the hwm
         whsem_sem s;
         return whsem_open(sem.c_name(), 2, nullptr, &s) == WHSEM_OK && whsem_close(s) == WHSEM_OK ? 0 : 1;
     });
     ASSERT_EQ(Reap(closer), 0);
-    ASSERT_EQ(Info(sem.get()).processes, 5u + (uint32_t)dead - 1); // and a scan, just now
+    ASSERT_EQ(Info(sem.get()).processes, 4u + (uint32_t)dead); // and a scan, just now
     for (auto &h : holders) EXPECT_EQ(h->Kill(), kKilled);
     pid_t newcomer = Spawn([&] {
         whsem_open_options o = CheckingEvery(600000); // no scan is due
