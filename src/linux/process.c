@@ -28,11 +28,6 @@ struct whsem_self whsem__self_id;
 bool whsem__global_membarrier_ok;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
-/* The facts about ourselves are read once per process generation, when
- * the library is first used in it: a fork() child that never calls us
- * (fork + exec) should not pay for reading /proc. */
-static pthread_mutex_t self_mu = PTHREAD_MUTEX_INITIALIZER;
-static _Atomic uint64_t self_pgen;
 
 const char *whsem__proc_stat_fields(const char *path, char *buf, size_t size)
 {
@@ -84,9 +79,9 @@ static void read_identity(void)
     whsem__self_id.pidns = stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
-/* Once per process generation (self_mu held). What the kernel offers is
- * asked once: it does not change in a fork child, which inherits the
- * registration too (registering again then returns at once). */
+/* At load and in every fork() child. What the kernel offers is asked
+ * once: it does not change in a child, which inherits the registration
+ * too (registering again then returns at once). */
 static void register_membarrier(void)
 {
     static int cmds = -1;
@@ -113,34 +108,26 @@ void whsem__on_fork(const struct whsem_fork_hooks *h)
 static void before_fork(void)
 {
     for (int i = 0; i < n_hooks; i++) hooks[i]->prepare();
-    pthread_mutex_lock(&self_mu);
 }
 
 static void after_fork_parent(void)
 {
-    pthread_mutex_unlock(&self_mu);
     for (int i = n_hooks - 1; i >= 0; i--) hooks[i]->parent();
 }
 
 static void after_fork_child(void)
 {
     atomic_fetch_add(&whsem__pgen, 1);
-    pthread_mutex_unlock(&self_mu);
+    read_identity();
+    register_membarrier();
     for (int i = n_hooks - 1; i >= 0; i--) hooks[i]->child();
 }
 
-static void init(void) { pthread_atfork(before_fork, after_fork_parent, after_fork_child); }
-
-void whsem__init(void)
+static void init(void)
 {
-    pthread_once(&init_once, init);
-    uint64_t gen = atomic_load_explicit(&whsem__pgen, memory_order_relaxed);
-    if (WHSEM_LIKELY(atomic_load_explicit(&self_pgen, memory_order_acquire) == gen)) return;
-    pthread_mutex_lock(&self_mu);
-    if (atomic_load_explicit(&self_pgen, memory_order_relaxed) != gen) {
-        read_identity();
-        register_membarrier();
-        atomic_store_explicit(&self_pgen, gen, memory_order_release);
-    }
-    pthread_mutex_unlock(&self_mu);
+    read_identity();
+    register_membarrier();
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 }
+
+void whsem__init(void) { pthread_once(&init_once, init); }

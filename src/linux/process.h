@@ -28,9 +28,6 @@ extern WHSEM_HIDDEN struct whsem_self whsem__self_id;
  * which lets segment unlocks be plain stores (seglock.c). */
 extern WHSEM_HIDDEN bool whsem__global_membarrier_ok;
 
-/* Makes the library ready in this process, and whsem__self_id and
- * whsem__global_membarrier_ok true of it: read once per process
- * generation, so after fork() by the child's first call that needs them. */
 WHSEM_HIDDEN void whsem__init(void);
 WHSEM_HIDDEN bool whsem__proc_start_ticks(pid_t pid, uint64_t *out);
 /* Reads a /proc/.../stat file into buf; returns its fields from the third

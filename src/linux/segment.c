@@ -455,36 +455,49 @@ static whsem_status take_over_dead(struct wmap *m, int fd, uint32_t i)
     return claim(m, fd, i, SLOT_ACTIVE, &seen);
 }
 
-/* How many slots that hold or wait for tickets an attacher asks about
- * (holders first). Taking a dead one over gives its tickets back at once,
- * as 1.0 did by asking every slot; a name with more live holders than this
+/* How many slots that hold tickets, and how many more that wait for
+ * them, an attacher asks about. Taking a dead one over gives its tickets
+ * back at once, as 1.0 did by asking every slot (a dead waiter's slot
+ * matters as much: releases grant tickets to a process that has waited
+ * long, and a dead one has); a name with more live claimants than this
  * leaves the rest to the abandonment scans. */
-#define CLAIMANT_PROBES 4u
+#define HOLDER_PROBES 4u
+#define WAITER_PROBES 8u
 
-static whsem_status take_over_dead_claimant(struct wmap *m, int fd, uint32_t hwm, uint32_t *out)
+/* *more_dead: another of the slots asked about has a dead owner too (a
+ * storm of deaths): the attach then runs a scan, rather than leaving
+ * those tickets to the next abandonment scan. */
+static whsem_status take_over_dead_claimant(struct wmap *m, int fd, uint32_t hwm, uint32_t *out,
+                                            bool *more_dead)
 {
     struct seg_header *h = m->hdr;
     if (hwm == 0 || (__atomic_load_n(&h->free, __ATOMIC_RELAXED) == m->max_count &&
                      __atomic_load_n(&h->waiting, __ATOMIC_RELAXED) == 0))
         return WHSEM_TIMEOUT;
-    uint32_t found[2][CLAIMANT_PROBES], n[2] = {0, 0}; /* holders, waiters */
+    const uint32_t cap[2] = {HOLDER_PROBES, WAITER_PROBES};
+    uint32_t found[2][WAITER_PROBES], n[2] = {0, 0}; /* holders, waiters */
     uint32_t start = atomic_fetch_add_explicit(&h->reuse_cursor, 1, memory_order_relaxed) % hwm;
-    for (uint32_t k = 0; k < hwm && n[0] < CLAIMANT_PROBES; k++) {
+    for (uint32_t k = 0; k < hwm && (n[0] < cap[0] || n[1] < cap[1]); k++) {
         uint32_t i = (start + k) % hwm;
         const struct seg_slot *s = &m->slots[i];
         int waits_only = !(__atomic_load_n(&s->held, __ATOMIC_RELAXED) ||
                            __atomic_load_n(&s->grants, __ATOMIC_RELAXED));
         if (state_of(s) == SLOT_ACTIVE && (!waits_only || __atomic_load_n(&s->want, __ATOMIC_RELAXED)) &&
-            n[waits_only] < CLAIMANT_PROBES)
+            n[waits_only] < cap[waits_only])
             found[waits_only][n[waits_only]++] = i;
     }
-    for (uint32_t k = 0; k < CLAIMANT_PROBES && k < n[0] + n[1]; k++) {
+    whsem_status taken = WHSEM_TIMEOUT;
+    for (uint32_t k = 0; k < n[0] + n[1] && !*more_dead; k++) {
         uint32_t i = k < n[0] ? found[0][k] : found[1][k - n[0]];
-        whsem_status st = take_over_dead(m, fd, i);
-        if (st == WHSEM_OK) *out = i;
-        if (st != WHSEM_TIMEOUT) return st;
+        if (taken == WHSEM_OK) {
+            *more_dead = whsem__slot_abandoned(m, fd, i);
+            continue;
+        }
+        taken = take_over_dead(m, fd, i);
+        if (taken == WHSEM_OK) *out = i;
+        else if (taken != WHSEM_TIMEOUT) return taken;
     }
-    return WHSEM_TIMEOUT;
+    return taken;
 }
 
 /* Processes that exit without closing leave their slots ACTIVE. An
@@ -495,9 +508,10 @@ static whsem_status take_over_dead_claimant(struct wmap *m, int fd, uint32_t hwm
 
 /*
  * Finds a slot and claims it (see layout.h), cheapest first:
- *  1. a dead owner's slot among CLAIMANT_PROBES below slot_hwm that hold
- *     or wait for tickets (one fcntl each: its liveness byte), when the
- *     header says anyone holds or waits;
+ *  1. a dead owner's slot among those below slot_hwm that hold, then
+ *     wait for, tickets (HOLDER_PROBES and WAITER_PROBES at most, one
+ *     fcntl each: its liveness byte), when the header says anyone holds
+ *     or waits;
  *  2. a FREE slot below slot_hwm, from free_hint (memory reads);
  *  3. a dead owner's slot among REUSE_PROBES below slot_hwm, from
  *     reuse_cursor;
@@ -507,11 +521,11 @@ static whsem_status take_over_dead_claimant(struct wmap *m, int fd, uint32_t hwm
  * Taking a dead owner's slot over gives its tickets back at once
  * (whsem__attach). WHSEM_TIMEOUT: no slot at all.
  */
-static whsem_status find_slot(struct wmap *m, int fd, uint32_t *out, bool *taken_over)
+static whsem_status find_slot(struct wmap *m, int fd, uint32_t *out, bool *taken_over, bool *more_dead)
 {
     struct seg_header *h = m->hdr;
     uint32_t hwm = hwm_now(h);
-    whsem_status st = take_over_dead_claimant(m, fd, hwm, out);
+    whsem_status st = take_over_dead_claimant(m, fd, hwm, out, more_dead);
     *taken_over = st == WHSEM_OK;
     if (st != WHSEM_TIMEOUT) return st;
 
@@ -616,13 +630,12 @@ whsem_status whsem__attach(struct wmap *m, bool require_linked)
     atomic_store(&m->owed_async_ops, 0);
     atomic_store(&m->owed_sleep, 0);
     m->anchor = NULL; /* a fork child's copy names the parent's page */
-    whsem__init(); /* who we are, in a fork child using what its parent opened */
     whsem_status st;
     int fd = anchor_fd(m, &st);
     if (fd < 0) return st;
-    bool taken_over = false;
+    bool taken_over = false, more_dead = false;
     uint32_t i = 0;
-    st = find_slot(m, fd, &i, &taken_over);
+    st = find_slot(m, fd, &i, &taken_over, &more_dead);
     if (st == WHSEM_TIMEOUT)
         st = whsem__fail(WHSEM_E_LIMIT, "all %u process slots of '%s' are in use by live processes",
                          WHSEM_NSLOTS, m->name);
@@ -676,7 +689,10 @@ whsem_status whsem__attach(struct wmap *m, bool require_linked)
     if (h->slot_hwm <= i) h->slot_hwm = i + 1;
     atomic_store(&s->state, SLOT_ACTIVE);
     st = reclaimed ? whsem__recount_locked(m) : WHSEM_OK;
-    if (st == WHSEM_OK && reclaimed) whsem__distribute_locked(m);
+    /* More than one claimant died: the others' tickets too, now. The scan
+     * distributes what it frees and what our takeover freed. */
+    if (st == WHSEM_OK && more_dead) st = whsem__scan_locked(m, false);
+    else if (st == WHSEM_OK && reclaimed) whsem__distribute_locked(m);
     whsem__unlock(m);
     if (st != WHSEM_OK) return st;
     m->attached_pgen = atomic_load(&whsem__pgen);

@@ -56,8 +56,8 @@ TEST(Slots, ANameAFewProcessesUseTouchesTwoPages)
     EXPECT_LE(Hwm(sem.name()), 4u);
 }
 
-// A slot given back by a close is the next one taken (the free-slot hint
-// points at it), not one past the hwm.
+// A slot given back is the next one taken (the free-slot hint points at
+// it), not one past the hwm.
 TEST(Slots, ASlotGivenBackIsTheNextOneTaken)
 {
     Sem sem(2, "giveback");
@@ -69,7 +69,13 @@ TEST(Slots, ASlotGivenBackIsTheNextOneTaken)
         return whsem_close(s) == WHSEM_OK ? 0 : 2;
     });
     ASSERT_EQ(Reap(closer), 0);
+    // The close gave the slot back, or, if the mapping's teardown was
+    // still deferred when the process exited, this query's scan does.
+    ASSERT_EQ(Info(sem.get()).processes, 2u);
     uint32_t hwm = Hwm(sem.name());
+    whtest_slot freed{};
+    ASSERT_EQ(whtest_seg_slot(SegmentPath(sem.name()).c_str(), hwm - 1, &freed), 0);
+    ASSERT_EQ(freed.state, 0u);
     Child next({"open", sem.name(), "2"});
     ASSERT_TRUE(Eventually([&] { return Info(sem.get()).processes == 3; }));
     EXPECT_EQ(Hwm(sem.name()), hwm);
@@ -108,31 +114,44 @@ TEST(Slots, SlotsOfProcessesThatExitWithoutClosingAreReused)
 }
 
 // A process that attaches asks about the slots holding tickets before it
-// takes a free one: a dead holder's tickets come back at once, without
-// waiting for an abandonment scan.
-TEST(Slots, AnAttachingProcessGivesADeadHoldersTicketBackAtOnce)
+// takes a free one: dead holders' tickets come back at once, without
+// waiting for an abandonment scan; with more than one dead, the attach
+// scans.
+class SlotsDeadHolders : public ::testing::TestWithParam<int> {};
+
+TEST_P(SlotsDeadHolders, AnAttachingProcessGivesTheirTicketsBackAtOnce)
 {
-    Sem sem(1, "newcomer");
-    std::vector<std::unique_ptr<Child>> others;
-    for (int k = 0; k < 3; k++) others.push_back(std::make_unique<Child>(std::vector<std::string>{"open", sem.name(), "1"}));
-    Child holder({"hold", sem.name(), "1", "1"});
-    ASSERT_TRUE(Eventually([&] { return Info(sem.get()).holders == 1; }));
+    const int dead = GetParam();
+    Sem sem(2, "newcomer");
+    std::vector<std::unique_ptr<Child>> others, holders;
+    for (int k = 0; k < 3; k++) others.push_back(std::make_unique<Child>(std::vector<std::string>{"open", sem.name(), "2"}));
+    for (int k = 0; k < dead; k++)
+        holders.push_back(std::make_unique<Child>(std::vector<std::string>{"hold", sem.name(), "2", "1"}));
+    // Ourselves, the three others and the holders, all attached.
+    ASSERT_TRUE(Eventually([&] {
+        whsem_info i = Info(sem.get());
+        return i.holders == (uint32_t)dead && i.processes == 4u + (uint32_t)dead;
+    }));
     pid_t closer = Spawn([&] { // leaves a FREE slot below the hwm
         whsem_sem s;
-        return whsem_open(sem.c_name(), 1, nullptr, &s) == WHSEM_OK && whsem_close(s) == WHSEM_OK ? 0 : 1;
+        return whsem_open(sem.c_name(), 2, nullptr, &s) == WHSEM_OK && whsem_close(s) == WHSEM_OK ? 0 : 1;
     });
     ASSERT_EQ(Reap(closer), 0);
-    ASSERT_EQ(Info(sem.get()).processes, 5u); // and a scan, just now
-    EXPECT_EQ(holder.Kill(), kKilled);
+    ASSERT_EQ(Info(sem.get()).processes, 4u + (uint32_t)dead); // and a scan, just now
+    for (auto &h : holders) EXPECT_EQ(h->Kill(), kKilled);
     pid_t newcomer = Spawn([&] {
         whsem_open_options o = CheckingEvery(600000); // no scan is due
         whsem_sem s;
-        whsem_ticket t;
-        if (whsem_open(sem.c_name(), 1, &o, &s) != WHSEM_OK) return 1;
-        return whsem_acquire(s, 0, 0, &t) == WHSEM_OK ? 0 : 2;
+        whsem_ticket t[2];
+        if (whsem_open(sem.c_name(), 2, &o, &s) != WHSEM_OK) return 1;
+        for (int k = 0; k < 2; k++)
+            if (whsem_acquire(s, 0, 0, &t[k]) != WHSEM_OK) return 2 + k;
+        return 0;
     });
     EXPECT_EQ(Reap(newcomer), 0);
 }
+
+INSTANTIATE_TEST_SUITE_P(Deaths, SlotsDeadHolders, ::testing::Values(1, 2));
 
 // A 1.0 process that died between marking its slot ACTIVE and raising the
 // hwm left an ACTIVE slot beyond the hwm (holding nothing). With every
