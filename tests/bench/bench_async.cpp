@@ -1,10 +1,12 @@
+// SPDX-License-Identifier: MIT
 // Asynchronous acquisition figures (a benchmark, not a test):
 //   - library threads and memory for N pending operations on one semaphore;
 //   - release -> completion latency through a callback, through the
 //     completion queue's descriptor (epoll), through whsem_op_wait, next to
 //     the blocking handoff (a thread blocked in whsem_acquire);
 //   - how late timeouts and cancellations complete after they are due.
-// Latencies are medians and p99 over many rounds, all measured in one run.
+// Latencies are medians and p99 over many rounds, all measured in one run,
+// with each p50 next to the blocking path's.
 #include "whsem.h"
 
 #include <algorithm>
@@ -224,10 +226,16 @@ int main(int argc, char **argv)
     printf("## Asynchronous acquisition (tests/bench/bench_async.cpp, %d rounds)\n\n", rounds);
     printf("| scale | threads | memory |\n|---|---|---|\n");
     Scale(10000);
-    printf("\n| release -> completion, one process | p50 µs | p99 µs | max µs |\n|---|---|---|---|\n");
+    // p50 / blocking: issue 14 asks for at most 1.5 for the callback and
+    // whsem_op_wait.
+    printf("\n| release -> completion, one process | p50 µs | p99 µs | max µs | p50 / blocking |\n"
+           "|---|---|---|---|---|\n");
+    double blocking_p50 = 0;
     for (Path p : {Path::Blocking, Path::Callback, Path::Queue, Path::OpWait}) {
         Stats st = ReleaseToCompletion(p, rounds);
-        printf("| %s | %.1f | %.1f | %.0f |\n", PathName(p), st.p50, st.p99, st.max);
+        if (p == Path::Blocking) blocking_p50 = st.p50;
+        printf("| %s | %.1f | %.1f | %.0f | %.2f |\n", PathName(p), st.p50, st.p99, st.max,
+               blocking_p50 > 0 ? st.p50 / blocking_p50 : 0.0);
     }
     printf("\n| completes after it is due | p50 ms | p99 ms | max ms | target |\n|---|---|---|---|---|\n");
     Stats t = Lateness(false, 200);
