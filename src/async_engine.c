@@ -11,8 +11,9 @@
  * free). Granting and ending are decided there, under the segment lock, so
  * a ticket is either delivered or returned: never lost.
  *
- * Threads: the dispatcher, and callback threads (async_callbacks.c). The
- * count depends on neither the number of operations nor of semaphores.
+ * Threads: the dispatcher, callback threads (async_callbacks.c) and, on
+ * Linux, the watcher of other processes' ends (linux/pwatch.c). The count
+ * depends on neither the number of operations nor of semaphores.
  *
  * Operation and queue objects are type-stable: they are recycled through
  * pools and never returned to malloc, so a stale handle can always be
@@ -160,6 +161,12 @@ static void async_child(void)
         m->aq_head = m->aq_tail = NULL;
         m->active = false;
         m->async_ops = 0; /* they counted in the parent's slot, not ours */
+        /* Its watches were the parent's (watches.c lets go of them), and
+         * so were the waits that asked for them. */
+        atomic_store(&m->watch.on, false);
+        atomic_store(&m->watch.waits, 0);
+        m->watch.look_at = 0;
+        m->watch.death = false;
     }
     whsem__a_eng.active = NULL;
     whsem__deadline_clear(&whsem__a_eng.deadlines);

@@ -18,9 +18,15 @@
  * stopped process on one name delays nobody on another. Operations that
  * end meanwhile leave what they counted as a debt (owed_want), paid back
  * once the lock is had (pay_debts).
+ *
+ * While operations or blocking waits of this process wait on a mapping,
+ * the dispatcher also watches the mapping's other processes (watches.c):
+ * when one ends it scans the mapping at once, which hands a dead holder's
+ * tickets to whoever waits, here or elsewhere.
  */
 #include "accounting.h"
 #include "async_engine.h"
+#include "watches.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +105,33 @@ static void deactivate(struct wmap *m)
     m->active_next = NULL;
 }
 
+/*
+ * Whether m's processes are to be watched now (both locks held): while
+ * its operations or our blocking waits wait on it, and for a while after
+ * (waits that come and go do not open and close watches each time), but
+ * not once nothing of ours can start waiting on it any more.
+ *
+ * A blocking wait counts itself in watch.starts and watch.waits and then
+ * asks the dispatcher only if watch.on is not set: watch.on is cleared
+ * before the counts are looked at again, so either this sees the new wait
+ * or the wait sees watch.on cleared and asks.
+ */
+static bool watching(struct wmap *m, uint64_t now)
+{
+    uint32_t starts = atomic_load(&m->watch.starts);
+    if (m->aq_head || atomic_load(&m->watch.waits) || starts != m->watch.seen_starts) {
+        m->watch.seen_starts = starts;
+        m->watch.until = now + WATCH_LINGER_NS;
+        atomic_store(&m->watch.on, true);
+        return true;
+    }
+    if (now < m->watch.until && !whsem__p_engine_alone_locked(m)) return true;
+    atomic_store(&m->watch.on, false);
+    if (!atomic_load(&m->watch.waits) && atomic_load(&m->watch.starts) == starts) return false;
+    atomic_store(&m->watch.on, true);
+    return true;
+}
+
 /* When the next abandonment scan of m is due, 0 for never (lock held). */
 static uint64_t next_scan_of(struct wmap *m, uint64_t now)
 {
@@ -171,6 +204,8 @@ static uint32_t settle(struct wmap *m, uint64_t now, bool sweep, struct finished
             unlink_pending(m, o);
             finish(f, o, lst, whsem_last_error());
         }
+        atomic_store(&m->watch.on, false);
+        whsem__watch_forget(m);
         deactivate(m);
         *left = true;
         *dying = whsem__p_engine_leave(m, false);
@@ -217,22 +252,54 @@ again:
      * are, one per grant left over. */
     whsem__settle_leftovers_locked(m, whsem__p_wake_defer, wk);
     m->has_expired = false;
-    if (m->aq_head && !scanned && whsem__scan_due(m, m->async_check_ms, now)) {
+    /* A watched process ended: the scan finds whether it is dead (and
+     * hands its tickets on), as for a scan that falls due. */
+    if (!scanned && (m->watch.death || (m->aq_head && whsem__scan_due(m, m->async_check_ms, now)))) {
         scanned = true;
+        m->watch.death = false;
         if (whsem__scan_locked(m, false) == WHSEM_OK) goto again;
     }
     /* Its operations wait on, unserved: they age from now (give-back's
      * fairness clock counts from a wait's first sleep). */
     if (m->aq_head && !s->wait_since_ns) s->wait_since_ns = now;
+    bool watch = watching(m, now);
+    bool look = watch && (now >= m->watch.look_at || whsem__p_attaches(m) != m->watch.attaches);
+    struct whsem_watch_list list;
+    if (look) {
+        m->watch.attaches = whsem__p_attaches(m);
+        whsem__watch_collect_locked(m, &list);
+    }
     uint32_t seen = whsem__p_own_seen(m);
-    if (!m->aq_head && !atomic_load(&m->owed_want)) {
+    if (!m->aq_head && !atomic_load(&m->owed_want) && !watch) {
         deactivate(m);
         *left = true;
         *dying = whsem__p_engine_leave(m, true);
     }
-    *next_scan = next_scan_of(m, now);
+    *next_scan = m->aq_head ? next_scan_of(m, now) : 0;
     whsem__unlock(m);
+    /* The watches change with no segment lock held: opening one takes
+     * system calls, and other processes wait for that lock. */
+    if (!watch) {
+        whsem__watch_forget(m);
+        m->watch.look_at = 0;
+        return seen;
+    }
+    if (look) {
+        m->watch.look_at = now + WATCH_REFRESH_NS;
+        whsem__watch_update(m, &list);
+    }
+    uint64_t at = m->watch.death ? now : m->watch.look_at;
+    if (!*next_scan || at < *next_scan) *next_scan = at;
     return seen;
+}
+
+/* Whether settling m now would do nothing (engine lock held): only its
+ * processes are watched (for blocking waits), none ended or attached, and
+ * the next look at them is not due. */
+static bool quiet(struct wmap *m, uint64_t now, bool sweep)
+{
+    return !m->aq_head && !atomic_load(&m->owed_want) && !sweep && !m->watch.death &&
+           now < m->watch.look_at && whsem__p_attaches(m) == m->watch.attaches;
 }
 
 void whsem__async_collect_debt(struct wmap *m)
@@ -243,6 +310,47 @@ void whsem__async_collect_debt(struct wmap *m)
     (void)ensure_dispatcher_locked();
     whsem__mutex_unlock(&whsem__a_eng.mu);
     whsem__a_poke();
+}
+
+void whsem__async_watch_begin(struct wmap *m)
+{
+    atomic_fetch_add(&m->watch.starts, 1);
+    atomic_fetch_add(&m->watch.waits, 1);
+    if (atomic_load(&m->watch.on)) return;
+    whsem__mutex_lock(&whsem__a_eng.mu);
+    bool ask = !atomic_load(&m->watch.on);
+    if (ask) {
+        activate(m, -1);
+        atomic_store(&m->watch.on, true);
+        m->watch.look_at = 0;
+        /* Without a dispatcher the wait polls, as it always could. */
+        ask = ensure_dispatcher_locked() == WHSEM_OK;
+    }
+    whsem__mutex_unlock(&whsem__a_eng.mu);
+    if (ask) whsem__a_poke();
+}
+
+void whsem__async_watch_end(struct wmap *m) { atomic_fetch_sub(&m->watch.waits, 1); }
+
+bool whsem__async_unwatch(struct wmap *m)
+{
+    whsem__mutex_lock(&whsem__a_eng.mu);
+    bool go = atomic_load(&m->active) && !m->aq_head && !atomic_load(&m->owed_want) &&
+              !atomic_load(&m->watch.waits);
+    if (go) { /* as in watching(): a wait that begins now asks again */
+        atomic_store(&m->watch.on, false);
+        go = !atomic_load(&m->watch.waits);
+        if (!go) atomic_store(&m->watch.on, true);
+    }
+    bool release = false;
+    if (go) {
+        whsem__watch_forget(m);
+        m->watch.look_at = 0;
+        deactivate(m);
+        release = whsem__p_engine_leave(m, false);
+    }
+    whsem__mutex_unlock(&whsem__a_eng.mu);
+    return release;
 }
 
 /* Gives back a ticket counted in our slot that no handle could be made
@@ -375,10 +483,16 @@ static WHSEM_THREAD_FN(dispatcher)
         uint64_t until = 0;
         bool polled = false;
         whsem__p_ws_begin(&ws, &whsem__a_eng.ctl, seq);
+        whsem__watch_take_ends();
         for (struct wmap *m = whsem__a_eng.active, *next; m; m = next) {
             next = m->active_next;
             bool left, is_dying;
             uint64_t next_scan;
+            if (quiet(m, now, sweep)) {
+                if (!until || m->watch.look_at < until) until = m->watch.look_at;
+                whsem__p_ws_add_attaches(&ws, m, m->watch.attaches);
+                continue;
+            }
             uint32_t seen = settle(m, now, sweep, &f, &wk, &left, &is_dying, &next_scan);
             if (left) { /* not to be touched again, unless ours to release */
                 if (is_dying) {
@@ -392,6 +506,7 @@ static WHSEM_THREAD_FN(dispatcher)
             if (next_scan && (!until || next_scan < until)) until = next_scan;
             /* Only a debt: nothing to wait on, it retries. */
             if (m->aq_head && !whsem__p_ws_add(&ws, m, seen)) polled = true;
+            if (atomic_load(&m->watch.on)) whsem__p_ws_add_attaches(&ws, m, m->watch.attaches);
         }
         struct whsem_deadline *first = whsem__deadline_first(&whsem__a_eng.deadlines);
         if (first && (!until || first->at < until)) until = first->at;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The shared segment: the one place that defines what lives in
  * /dev/shm/whsem.*, what every field means and who may write it.
@@ -14,6 +15,7 @@
  * written only by the holder of the segment lock `lock`, except:
  *   - slot.wake_seq, a futex word anyone may increment (atomically) to wake
  *     that process's waiters;
+ *   - attaches, a futex word every attaching process increments;
  *   - slot.state FREE -> CLAIMED and ACTIVE -> CLAIMED (taking over a dead
  *     owner's slot), by compare-and-swap without the lock: the CAS is what
  *     makes two claimers exclusive; then the claimer writes pid, pidns,
@@ -110,6 +112,14 @@ struct seg_header {
     uint64_t last_scan_ns;      /* CLOCK_MONOTONIC of the last abandonment scan */
     uint64_t recoveries;        /* dead holders reclaimed + locks taken over   */
     uint64_t acquisitions;      /* tickets handed out so far (statistics)       */
+
+    /* ---- bumped atomically by anyone ---- */
+    alignas(64) _Atomic uint32_t attaches; /* futex: every process that takes a
+                                   slot bumps and wakes it, and those that
+                                   watch the name's processes for their end
+                                   (dispatcher.c) watch it too. A hint:
+                                   older libraries leave it alone (their
+                                   newcomers are found by a later look) */
 };
 
 _Static_assert(sizeof(struct seg_slot) == WHSEM_SLOT_SIZE, "slot layout");

@@ -99,6 +99,9 @@ static inline bool whsem__p_engine_leave(struct wmap *m, bool locked)
     return locked && m->handles == 0 && whsem__mark_dying_locked(m);
 }
 static inline void whsem__p_engine_release(struct wmap *m) { whsem__finish_dying(m); }
+/* Under the segment lock: no semaphore handle of ours is open on m any
+ * more, so nothing here can start waiting on it. */
+static inline bool whsem__p_engine_alone_locked(struct wmap *m) { return m->handles == 0; }
 /* A ticket keeps its mapping through the slot's held count. */
 static inline void whsem__p_ticket_made(struct wmap *m) { (void)m; }
 
@@ -177,12 +180,42 @@ WHSEM_HIDDEN bool whsem__p_ws_add(struct whsem_waitset *ws, struct wmap *m, uint
 /* Sleeps until an event, a wake of a member, or until (0: none). */
 WHSEM_HIDDEN void whsem__p_ws_wait(struct whsem_waitset *ws, struct whsem_ctl *c, uint32_t seq,
                                    uint64_t until);
+/* How many processes took a slot of m so far (layout.h), and that count
+ * in the wait set: the next to attach ends the sleep. */
+static inline uint32_t whsem__p_attaches(struct wmap *m)
+{
+    return atomic_load_explicit(&m->hdr->attaches, memory_order_acquire);
+}
+WHSEM_HIDDEN bool whsem__p_ws_add_attaches(struct whsem_waitset *ws, struct wmap *m, uint32_t seen);
 /* Our slot's wake word as seen under the segment lock: a wake after it
  * ends the dispatcher's sleep. */
 static inline uint32_t whsem__p_own_seen(struct wmap *m)
 {
     return atomic_load_explicit(&m->slots[m->slot].wake_seq, memory_order_acquire);
 }
+
+/* ---- watching processes for their end (pwatch.c) ---- */
+
+/* Who a slot's process is, as read under the segment lock (no padding:
+ * shared code compares identities bytewise). */
+struct whsem_pident {
+    int64_t pid;
+    uint64_t start_ticks;
+    uint64_t pidns;
+};
+static inline void whsem__p_pident_of(struct wmap *m, uint32_t i, struct whsem_pident *id)
+{
+    const whsem_slot *s = &m->slots[i];
+    *id = (struct whsem_pident){.pid = s->pid, .start_ticks = s->start_ticks, .pidns = s->pidns};
+}
+/* A pidfd in the watcher's epoll set, and what it was (fstat) when made. */
+struct whsem_pwatch {
+    int fd;
+    dev_t st_dev;
+    ino_t st_ino;
+};
+/* A fork() child's copy of a watch of its parent: let go of. */
+WHSEM_HIDDEN void whsem__p_pwatch_drop(struct whsem_pwatch *w);
 
 /* Wakes decided under a segment lock and done once the engine lock is let
  * go. Words, not mappings: a mapping that leaves the engine may be

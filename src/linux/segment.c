@@ -480,9 +480,13 @@ whsem_status whsem__attach(struct wmap *m, bool require_linked)
     s->wait_since_ns = 0;
     atomic_store(&s->state, SLOT_ACTIVE);
     if (h->slot_hwm <= i) h->slot_hwm = i + 1;
+    atomic_fetch_add(&h->attaches, 1);
     st = reclaimed ? whsem__recount_locked(m) : WHSEM_OK;
     if (st == WHSEM_OK && reclaimed) whsem__distribute_locked(m);
     whsem__unlock(m);
+    /* Processes that watch the name's processes (dispatcher.c) watch us
+     * too from now on. */
+    whsem__futex_wake(&h->attaches, INT32_MAX);
     if (st != WHSEM_OK) return st;
     m->attached_pgen = atomic_load(&whsem__pgen);
     return WHSEM_OK;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Asynchronous acquisition: poll, wait, callbacks, completion queues with a
 // real event loop, every error path, re-entrancy, races with grants, scale.
 #include "util.h"
@@ -607,6 +608,39 @@ TEST(Async, AKilledHolderHandsItsTicketToAnAsyncWaiter)
     WH_OK(whsem_op_free(op)); // releases the untaken ticket
     EXPECT_EQ(Info(sem.get()).free_count, 1);
     EXPECT_GE(Info(sem.get()).recoveries, 1u);
+}
+
+// With no abandonment scans at all (WHSEM_INFINITE), nothing but this
+// process watching the holder's process while it waits can bring the
+// holder's tickets back: a blocking waiter and an asynchronous one both
+// get theirs when it is killed. (No query after the kill: a query looks
+// for dead holders itself.)
+TEST(Async, AKilledHolderIsNoticedWithoutPolling)
+{
+    whsem_open_options o{};
+    o.struct_size = sizeof o;
+    o.abandonment_check_ms = WHSEM_INFINITE;
+    Sem sem(2, "unpolled", &o);
+    Child holder({"hold", sem.name(), "2", "2"});
+    ASSERT_TRUE(Eventually([&] { return Info(sem.get()).free_count == 0; }));
+    whsem_op op;
+    WH_OK(whsem_acquire_async(sem.get(), 60000, 0, nullptr, nullptr, &op));
+    std::atomic<whsem_status> blocking{WHSEM_PENDING};
+    whsem_ticket blocking_ticket = 0;
+    std::thread waiter([&] { blocking = whsem_acquire(sem.get(), 60000, 0, &blocking_ticket); });
+    ASSERT_TRUE(Eventually([&] { return Info(sem.get()).waiters == 2; }));
+    EXPECT_EQ(holder.Kill(), kKilled);
+    EXPECT_EQ(whsem_op_wait(op, 60000), WHSEM_OK);
+    waiter.join();
+    EXPECT_EQ(blocking.load(), WHSEM_OK);
+    whsem_ticket t;
+    WH_OK(whsem_op_take_ticket(op, &t));
+    WH_OK(whsem_op_free(op));
+    WH_OK(whsem_release(t));
+    WH_OK(whsem_release(blocking_ticket));
+    whsem_info info = Info(sem.get());
+    EXPECT_EQ(info.free_count, 2);
+    EXPECT_GE(info.recoveries, 1u);
 }
 
 TEST(Async, ProcessExitWithPendingOperationsLosesNothing)
