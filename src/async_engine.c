@@ -150,6 +150,7 @@ static void async_child(void)
         for (struct op *o = m->aq_head, *next; o; o = next) {
             next = o->next;
             o->prev = o->next = NULL;
+            o->queued = false;
             o->dl.pos = 0;
             o->cw.obj = NULL; /* the sources forgot their waits already */
             whsem__a_set_detail(o, "the operation was started by the parent process before fork(); "
@@ -167,12 +168,16 @@ static void async_child(void)
         atomic_store(&m->watch.waits, 0);
         m->watch.look_at = 0;
         m->watch.death = false;
+        m->helpers = 0;
     }
     whsem__a_eng.active = NULL;
     whsem__deadline_clear(&whsem__a_eng.deadlines);
     for (struct op *o = whsem__a_eng.cb_head; o; o = o->link) o->refs--;
     whsem__a_eng.cb_head = whsem__a_eng.cb_tail = NULL;
-    whsem__a_eng.cb_threads = whsem__a_eng.cb_idle = 0;
+    whsem__a_eng.cb_threads = whsem__a_eng.cb_idle = whsem__a_eng.cb_watching = 0;
+    whsem__a_eng.leader_inside = false;
+    whsem__a_eng.leaders_stuck = 0;
+    atomic_store(&whsem__a_eng.leader_up, false);
     memset(whsem__a_eng.cb_in, 0, sizeof whsem__a_eng.cb_in);
     whsem__a_eng.dispatcher_running = false;
     whsem__p_ctl_forget(&whsem__a_eng.ctl);

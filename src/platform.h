@@ -57,6 +57,9 @@
  *   whsem__lock, whsem__lock_within, whsem__unlock, WHSEM_TRY_LOCK_NS
  *                            the segment lock, and a bounded wait for it
  *   whsem__p_engine_alone_locked(m)  nothing of ours can wait on m any more
+ *   whsem__p_help_ok, whsem__p_help_wait  a thread in whsem_op_wait sleeps
+ *                            on its operation and our slot's wake at once
+ *                            (futex_waitv; Windows cannot: it does not help)
  *
  * Watching other processes for their end (watches.c) needs:
  *

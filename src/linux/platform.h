@@ -187,6 +187,12 @@ static inline uint32_t whsem__p_attaches(struct wmap *m)
     return atomic_load_explicit(&m->hdr->attaches, memory_order_acquire);
 }
 WHSEM_HIDDEN bool whsem__p_ws_add_attaches(struct whsem_waitset *ws, struct wmap *m, uint32_t seen);
+/* A thread in whsem_op_wait that settles its operation's mapping itself
+ * sleeps on the operation's `done` and our slot's wake word of m at once
+ * (futex_waitv), until one moves (from 0; from seen) or until deadline. */
+WHSEM_HIDDEN bool whsem__p_help_ok(void);
+WHSEM_HIDDEN void whsem__p_help_wait(_Atomic uint32_t *done, struct wmap *m, uint32_t seen,
+                                     uint64_t deadline);
 /* Our slot's wake word as seen under the segment lock: a wake after it
  * ends the dispatcher's sleep. */
 static inline uint32_t whsem__p_own_seen(struct wmap *m)

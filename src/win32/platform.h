@@ -180,6 +180,15 @@ static inline bool whsem__p_ws_add_attaches(struct whsem_waitset *ws, struct wma
     (void)ws, (void)m, (void)seen;
     return false;
 }
+/* WaitOnAddress (an operation's `done`) cannot be waited on together
+ * with a semaphore (our slot's wake): a thread in whsem_op_wait waits for
+ * the dispatcher. */
+static inline bool whsem__p_help_ok(void) { return false; }
+static inline void whsem__p_help_wait(_Atomic uint32_t *done, struct wmap *m, uint32_t seen,
+                                      uint64_t deadline)
+{
+    (void)done, (void)m, (void)seen, (void)deadline;
+}
 /* A semaphore keeps its count: nothing to remember from under the lock. */
 static inline uint32_t whsem__p_own_seen(struct wmap *m)
 {
