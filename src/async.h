@@ -18,8 +18,9 @@ struct wmap;
 struct whsem_watching {
     _Atomic uint32_t waits;   /* blocking waits of ours asleep on it        */
     _Atomic uint32_t starts;  /* such waits begun, ever                      */
-    _Atomic bool on;          /* its processes are watched: a new blocking
-                                 wait need not ask (whsem__async_watch_begin) */
+    _Atomic bool on;          /* its processes are watched, and attaches
+                                 wake the dispatcher: a new blocking wait
+                                 need not ask (whsem__async_watch_begin)   */
     /* Under the engine lock: */
     uint32_t seen_starts;     /* starts at the last look                     */
     uint32_t attaches;        /* the segment's attaches at that look          */

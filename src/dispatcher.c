@@ -113,9 +113,9 @@ static void deactivate(struct wmap *m)
  * not once nothing of ours can start waiting on it any more.
  *
  * A blocking wait counts itself in watch.starts and watch.waits and then
- * asks the dispatcher only if watch.on is not set: watch.on is cleared
- * before the counts are looked at again, so either this sees the new wait
- * or the wait sees watch.on cleared and asks.
+ * asks the dispatcher only if watch.on is not set. watch.on is cleared
+ * before the counts are looked at again, so either the dispatcher sees
+ * the new wait or the wait sees watch.on cleared and asks.
  */
 static bool watching(struct wmap *m, uint64_t now)
 {
@@ -123,14 +123,31 @@ static bool watching(struct wmap *m, uint64_t now)
     if (m->aq_head || atomic_load(&m->watch.waits) || starts != m->watch.seen_starts) {
         m->watch.seen_starts = starts;
         m->watch.until = now + WATCH_LINGER_NS;
-        atomic_store(&m->watch.on, true);
         return true;
     }
     if (now < m->watch.until && !whsem__p_engine_alone_locked(m)) return true;
     atomic_store(&m->watch.on, false);
-    if (!atomic_load(&m->watch.waits) && atomic_load(&m->watch.starts) == starts) return false;
+    return atomic_load(&m->watch.waits) || atomic_load(&m->watch.starts) != starts;
+}
+
+/*
+ * While anything waits on a watched m, a process that attaches wakes the
+ * dispatcher, and its watches take the newcomer in at once (engine lock
+ * held). Nothing waiting, the dispatcher spares its wait set the word (a
+ * shared futex costs every sleep a key lookup): a wait that begins then
+ * asks (watch.on clear), and the look that follows takes in who came
+ * meanwhile.
+ */
+static void wait_for_attaches(struct whsem_waitset *ws, struct wmap *m)
+{
+    bool waiting = m->aq_head || atomic_load(&m->watch.waits);
+    if (!waiting) {
+        atomic_store(&m->watch.on, false);
+        waiting = atomic_load(&m->watch.waits);
+    }
+    if (!waiting) return;
+    whsem__p_ws_add_attaches(ws, m, m->watch.attaches);
     atomic_store(&m->watch.on, true);
-    return true;
 }
 
 /* When the next abandonment scan of m is due, 0 for never (lock held). */
@@ -319,14 +336,10 @@ void whsem__async_watch_begin(struct wmap *m)
     atomic_fetch_add(&m->watch.waits, 1);
     if (atomic_load(&m->watch.on)) return;
     whsem__mutex_lock(&whsem__a_eng.mu);
-    bool ask = !atomic_load(&m->watch.on);
-    if (ask) {
-        activate(m, -1);
-        atomic_store(&m->watch.on, true);
-        m->watch.look_at = 0;
-        /* Without a dispatcher the wait polls, as it always could. */
-        ask = ensure_dispatcher_locked() == WHSEM_OK;
-    }
+    /* The dispatcher watches m (again), and waits for its attaches. */
+    activate(m, -1);
+    /* Without a dispatcher the wait polls, as it always could. */
+    bool ask = ensure_dispatcher_locked() == WHSEM_OK;
     whsem__mutex_unlock(&whsem__a_eng.mu);
     if (ask) whsem__a_poke();
 }
@@ -341,7 +354,6 @@ bool whsem__async_unwatch(struct wmap *m)
     if (go) { /* as in watching(): a wait that begins now asks again */
         atomic_store(&m->watch.on, false);
         go = !atomic_load(&m->watch.waits);
-        if (!go) atomic_store(&m->watch.on, true);
     }
     bool release = false;
     if (go) {
@@ -575,7 +587,7 @@ static WHSEM_THREAD_FN(dispatcher)
             uint64_t next_scan;
             if (quiet(m, now, sweep)) {
                 if (!until || m->watch.look_at < until) until = m->watch.look_at;
-                whsem__p_ws_add_attaches(&ws, m, m->watch.attaches);
+                wait_for_attaches(&ws, m);
                 continue;
             }
             uint32_t seen = settle(m, now, sweep, &f, &wk, &left, &is_dying, &next_scan);
@@ -592,7 +604,7 @@ static WHSEM_THREAD_FN(dispatcher)
             /* Only a debt: nothing to wait on, it retries. A thread in
              * whsem_op_wait that helps takes m's wakes itself. */
             if (m->aq_head && !m->helpers && !whsem__p_ws_add(&ws, m, seen)) polled = true;
-            if (atomic_load(&m->watch.on)) whsem__p_ws_add_attaches(&ws, m, m->watch.attaches);
+            wait_for_attaches(&ws, m);
         }
         struct whsem_deadline *first = whsem__deadline_first(&whsem__a_eng.deadlines);
         if (first && (!until || first->at < until)) until = first->at;

@@ -127,11 +127,10 @@ bool whsem__p_ws_add(struct whsem_waitset *ws, struct wmap *m, uint32_t seen)
     return true;
 }
 
-bool whsem__p_ws_add_attaches(struct whsem_waitset *ws, struct wmap *m, uint32_t seen)
+void whsem__p_ws_add_attaches(struct whsem_waitset *ws, struct wmap *m, uint32_t seen)
 {
-    if (no_waitv || ws->n == WHSEM_P_WAITSET_MAX) return false;
+    if (no_waitv || ws->n == WHSEM_P_WAITSET_MAX) return;
     ws->w[ws->n++] = (struct whsem_p_waitv){.val = seen, .uaddr = (uintptr_t)&m->hdr->attaches, .flags = FUTEX_32};
-    return true;
 }
 
 void whsem__p_ws_wait(struct whsem_waitset *ws, struct whsem_ctl *c, uint32_t seq, uint64_t until)

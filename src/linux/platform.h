@@ -181,12 +181,13 @@ WHSEM_HIDDEN bool whsem__p_ws_add(struct whsem_waitset *ws, struct wmap *m, uint
 WHSEM_HIDDEN void whsem__p_ws_wait(struct whsem_waitset *ws, struct whsem_ctl *c, uint32_t seq,
                                    uint64_t until);
 /* How many processes took a slot of m so far (layout.h), and that count
- * in the wait set: the next to attach ends the sleep. */
+ * in the wait set: the next to attach ends the sleep (a set with no room
+ * left does without: the dispatcher's periodic look finds newcomers). */
 static inline uint32_t whsem__p_attaches(struct wmap *m)
 {
     return atomic_load_explicit(&m->hdr->attaches, memory_order_acquire);
 }
-WHSEM_HIDDEN bool whsem__p_ws_add_attaches(struct whsem_waitset *ws, struct wmap *m, uint32_t seen);
+WHSEM_HIDDEN void whsem__p_ws_add_attaches(struct whsem_waitset *ws, struct wmap *m, uint32_t seen);
 /* A thread in whsem_op_wait that settles its operation's mapping itself
  * sleeps on the operation's `done` and our slot's wake word of m at once
  * (futex_waitv), until one moves (from 0; from seen) or until deadline. */

@@ -175,10 +175,9 @@ static inline uint32_t whsem__p_attaches(struct wmap *m)
     (void)m;
     return 0;
 }
-static inline bool whsem__p_ws_add_attaches(struct whsem_waitset *ws, struct wmap *m, uint32_t seen)
+static inline void whsem__p_ws_add_attaches(struct whsem_waitset *ws, struct wmap *m, uint32_t seen)
 {
     (void)ws, (void)m, (void)seen;
-    return false;
 }
 /* WaitOnAddress (an operation's `done`) cannot be waited on together
  * with a semaphore (our slot's wake): a thread in whsem_op_wait waits for
