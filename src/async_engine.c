@@ -11,8 +11,9 @@
  * free). Granting and ending are decided there, under the segment lock, so
  * a ticket is either delivered or returned: never lost.
  *
- * Threads: the dispatcher, and callback threads (async_callbacks.c). The
- * count depends on neither the number of operations nor of semaphores.
+ * Threads: the dispatcher, callback threads (async_callbacks.c) and, on
+ * Linux, the watcher of other processes' ends (linux/pwatch.c). The count
+ * depends on neither the number of operations nor of semaphores.
  *
  * Operation and queue objects are type-stable: they are recycled through
  * pools and never returned to malloc, so a stale handle can always be
@@ -149,6 +150,7 @@ static void async_child(void)
         for (struct op *o = m->aq_head, *next; o; o = next) {
             next = o->next;
             o->prev = o->next = NULL;
+            o->queued = false;
             o->dl.pos = 0;
             o->cw.obj = NULL; /* the sources forgot their waits already */
             whsem__a_set_detail(o, "the operation was started by the parent process before fork(); "
@@ -160,12 +162,22 @@ static void async_child(void)
         m->aq_head = m->aq_tail = NULL;
         m->active = false;
         m->async_ops = 0; /* they counted in the parent's slot, not ours */
+        /* Its watches were the parent's (watches.c lets go of them), and
+         * so were the waits that asked for them. */
+        atomic_store(&m->watch.on, false);
+        atomic_store(&m->watch.waits, 0);
+        m->watch.look_at = 0;
+        m->watch.death = false;
+        m->helpers = 0;
     }
     whsem__a_eng.active = NULL;
     whsem__deadline_clear(&whsem__a_eng.deadlines);
     for (struct op *o = whsem__a_eng.cb_head; o; o = o->link) o->refs--;
     whsem__a_eng.cb_head = whsem__a_eng.cb_tail = NULL;
-    whsem__a_eng.cb_threads = whsem__a_eng.cb_idle = 0;
+    whsem__a_eng.cb_threads = whsem__a_eng.cb_idle = whsem__a_eng.cb_watching = 0;
+    whsem__a_eng.leader_inside = false;
+    whsem__a_eng.leaders_stuck = 0;
+    atomic_store(&whsem__a_eng.leader_up, false);
     memset(whsem__a_eng.cb_in, 0, sizeof whsem__a_eng.cb_in);
     whsem__a_eng.dispatcher_running = false;
     whsem__p_ctl_forget(&whsem__a_eng.ctl);

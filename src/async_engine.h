@@ -7,7 +7,7 @@
  *   async_ops.c        operations: start, poll, wait, take, cancel, free,
  *                      and their completion
  *   async_queues.c     completion queues
- *   async_callbacks.c  callback threads
+ *   async_callbacks.c  who runs callbacks: the dispatcher, callback threads
  *   dispatcher.c       the dispatcher: how pending operations of the
  *                      shared-memory backend wait, get tickets and end
  * What differs per OS (threads, the condition variable, private wait
@@ -36,6 +36,8 @@ struct op {
     _Atomic int32_t status;  /* WHSEM_PENDING or final                         */
     _Atomic uint32_t done;   /* wait word for whsem_op_wait: 1 once final and
                                 posted                                         */
+    _Atomic uint32_t done_waiters; /* threads that may sleep on `done` (of any
+                                use of the object): it is woken only if some */
     uint64_t ticket;         /* the acquired ticket until taken                */
     bool taken;
     bool freed;              /* the user freed it; the engine may still hold it */
@@ -60,6 +62,7 @@ struct op {
     bool expired;            /* its deadline passed (set by the dispatcher)    */
     bool counted;            /* its want is counted in the slot (it may not be
                                 yet if the segment lock was not to be had)   */
+    bool queued;             /* in its mapping's pending list               */
     whsem_cancel cancel;
     struct cwait cw;
     struct op *prev, *next;  /* in the mapping's pending list                  */
@@ -105,6 +108,19 @@ struct whsem_engine {
     whsem_cond cb_cv;
     struct op *cb_head, *cb_tail;
     int cb_threads, cb_idle;
+    /* The dispatcher runs callbacks itself while an idle callback thread
+     * looks at it every STALL_NS (cb_watching) and starts another
+     * dispatcher when it is stuck in one (async_callbacks.c). Under cb_mu
+     * but leader_up, leader_gen and replace_leader: */
+    int cb_watching;
+    bool leader_inside;          /* the dispatcher is inside a callback */
+    uint64_t leader_since;       /* since then                          */
+    uint32_t leader_inside_gen;  /* of that dispatcher                   */
+    int leaders_stuck;           /* replaced, their callbacks not over  */
+    _Atomic bool leader_up;      /* a dispatcher runs                   */
+    _Atomic uint32_t leader_gen; /* the running dispatcher's; bumped when
+                                    a stuck one is replaced            */
+    _Atomic(bool (*)(uint32_t gen)) replace_leader; /* dispatcher.c's  */
     struct {
         whsem_thread_id id;      /* a callback thread inside a callback */
         bool inside;
@@ -144,9 +160,24 @@ WHSEM_HIDDEN whsem_status whsem__a_shm_start(struct op *o, int64_t timeout_ms, i
 /* Ends an operation that is over (no locks held): an OK one gets its
  * ticket handle, then it completes and lets go of its semaphore. */
 WHSEM_HIDDEN void whsem__a_shm_end(struct op *o, whsem_status st);
+/* whsem_op_wait's thread settles the operation's mapping itself when our
+ * slot is woken, instead of waiting for the dispatcher to (where the
+ * platform can wait on both at once). */
+WHSEM_HIDDEN bool whsem__a_shm_wait(struct op *o, uint64_t h, uint64_t deadline);
 
-/* ---- async_callbacks.c: callback threads ---- */
+/* ---- async_callbacks.c: who runs callbacks ---- */
 WHSEM_HIDDEN void whsem__a_queue_callback(struct op *o);
+/* The dispatcher's batch of callbacks (linked through link, no lock
+ * held): run on the calling dispatcher while a callback thread stands by
+ * to replace it if one blocks, queued otherwise. gen is the dispatcher's;
+ * false if it was replaced meanwhile. */
+WHSEM_HIDDEN bool whsem__a_lead_callbacks(struct op *batch, uint32_t gen);
+/* A dispatcher starts (true) or ends (false): idle callback threads stand
+ * by while one runs. */
+WHSEM_HIDDEN void whsem__a_leader_up(bool up);
+/* A replaced dispatcher's thread runs callbacks from now on; returns when
+ * it has been idle long enough to end. */
+WHSEM_HIDDEN void whsem__a_become_callback_thread(void);
 /* Starts another callback thread if every one is blocked inside a
  * callback; whether callbacks are queued (the dispatcher then looks again
  * soon). */
@@ -158,7 +189,14 @@ WHSEM_HIDDEN void whsem__a_queue_post(struct queue_obj *q, uint64_t op, uint64_t
 WHSEM_HIDDEN struct queue_obj *whsem__a_lock_queue(whsem_queue queue);
 
 /* ---- async_ops.c: operations and their completion ---- */
-WHSEM_HIDDEN void whsem__a_complete(struct op *o, whsem_status status, uint64_t ticket);
+/* Ops whose callbacks their ender runs itself (the dispatcher), in order. */
+struct whsem_cb_batch {
+    struct op *head, *tail;
+};
+/* Makes o final and hands it to its callback (queued, or added to later
+ * when not NULL), its queue, or nobody. */
+WHSEM_HIDDEN void whsem__a_complete(struct op *o, whsem_status status, uint64_t ticket,
+                                    struct whsem_cb_batch *later);
 WHSEM_HIDDEN whsem_status whsem__a_start(whsem_sem sem, int64_t timeout_ms, whsem_cancel cancel,
                                          whsem_callback cb, void *user_data, struct queue_obj *q,
                                          uint64_t tag, whsem_op *out_op);

@@ -19,7 +19,7 @@
  * meanwhile the ticket goes straight back. The engine's reference keeps
  * the object from being recycled until this is done.
  */
-void whsem__a_complete(struct op *o, whsem_status status, uint64_t ticket)
+void whsem__a_complete(struct op *o, whsem_status status, uint64_t ticket, struct whsem_cb_batch *later)
 {
     whsem__mutex_lock(&o->mu);
     bool release_now = o->freed && ticket;
@@ -33,11 +33,21 @@ void whsem__a_complete(struct op *o, whsem_status status, uint64_t ticket)
     uint64_t h = o->h, tag = o->tag;
     whsem__mutex_unlock(&o->mu);
     if (q) whsem__a_queue_post(q, h, tag);
-    atomic_store_explicit(&o->done, 1, memory_order_release);
-    whsem__p_word_wake_all(&o->done);
+    /* A wake only for a thread that may sleep on `done`: it counts itself
+     * before it looks at `done` (whsem_op_wait), we store before we look
+     * at the count. */
+    atomic_store(&o->done, 1);
+    if (atomic_load(&o->done_waiters)) whsem__p_word_wake_all(&o->done);
     if (release_now) o->be->release(ticket); /* o is the engine's till the end */
+    if (callback && later) { /* the engine's reference goes with it */
+        o->link = NULL;
+        if (later->tail) later->tail->link = o;
+        else later->head = o;
+        later->tail = o;
+        return;
+    }
     if (callback) {
-        whsem__a_queue_callback(o); /* the engine's reference goes with it */
+        whsem__a_queue_callback(o);
         return;
     }
     whsem__mutex_lock(&o->mu);
@@ -113,6 +123,7 @@ whsem_status whsem__a_start(whsem_sem sem, int64_t timeout_ms, whsem_cancel canc
     atomic_store(&o->cancel_req, false);
     o->expired = false;
     o->counted = false;
+    o->queued = false;
     o->cancel = cancel;
     o->cw = (struct cwait){.notify = notify_op, .ctx = o};
     o->prev = o->next = NULL;
@@ -209,6 +220,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_op_wait(whsem_op op, int64_t timeout_ms)
     if (!e) return whsem__invalid_handle(op, "operation");
     struct op *o = atomic_load_explicit(&e->ptr, memory_order_acquire);
     uint64_t deadline = timeout_ms > 0 ? whsem__p_mono_ns() + (uint64_t)timeout_ms * 1000000u : 0;
+    bool helped = false;
     for (;;) {
         /* `done`, not the status: it is set once a queued operation has
          * been posted (see whsem__a_complete()). */
@@ -219,7 +231,16 @@ WHSEM_API whsem_status WHSEM_CALL whsem_op_wait(whsem_op op, int64_t timeout_ms)
         if (done) return st == WHSEM_OK ? st : report_ended(op);
         if (timeout_ms == 0) return WHSEM_PENDING;
         if (deadline && whsem__p_mono_ns() >= deadline) return WHSEM_PENDING;
-        whsem__p_word_wait(&o->done, 0, deadline);
+        /* Its backend may let this thread end it itself, saving the
+         * wake-up of whoever would have (once: it says when it is over). */
+        const struct whsem_backend *be = o->be;
+        if (!helped && be->async_wait) {
+            helped = true;
+            if (be->async_wait(o, op, deadline)) continue;
+        }
+        atomic_fetch_add(&o->done_waiters, 1);
+        if (!atomic_load(&o->done)) whsem__p_word_wait(&o->done, 0, deadline);
+        atomic_fetch_sub(&o->done_waiters, 1);
     }
 }
 

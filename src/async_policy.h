@@ -25,6 +25,16 @@
  * stopped process on one name delays nobody on another. */
 #define DISPATCH_LOCK_NS 1000000u
 #define DISPATCH_RETRY_NS 5000000u
+/* Processes watched for their end (watches.c), at most, in all: each is a
+ * descriptor (a pidfd) or a handle, and descriptors are the
+ * application's too. Holders come first; the rest are polled. */
+#define WATCH_MAX 64
+/* A mapping whose processes are watched looks again at which they are
+ * this often while anything of ours waits on it (a process that attached
+ * since is polled until then), and stops watching after this long with
+ * nothing waiting (a new wait soon after finds its watches in place). */
+#define WATCH_REFRESH_NS 100000000u
+#define WATCH_LINGER_NS 1000000000u
 /* As long as a thread's message (errors.c), so that none is cut short. */
 #define DETAIL_BYTES 512
 

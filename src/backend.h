@@ -62,6 +62,11 @@ struct whsem_backend {
     void (*async_unhold)(struct whsem_semobj *obj);
     whsem_status (*async_start)(struct op *o, int64_t timeout_ms, int32_t check_ms);
     void (*async_end)(struct op *o, whsem_status st);
+    /* Optional. whsem_op_wait's thread, on the pending operation o of
+     * handle h, helps it along (it may end it itself rather than wait for
+     * whoever would) until it is final, or until deadline (monotonic ns,
+     * 0 = none). false: it cannot, and the caller just waits. */
+    bool (*async_wait)(struct op *o, uint64_t h, uint64_t deadline);
 
     /* whsem_acquire, whsem_release and whsem_close for this backend's
      * handles. The shared-memory backend's are the public functions

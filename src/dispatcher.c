@@ -18,9 +18,15 @@
  * stopped process on one name delays nobody on another. Operations that
  * end meanwhile leave what they counted as a debt (owed_want), paid back
  * once the lock is had (pay_debts).
+ *
+ * While operations or blocking waits of this process wait on a mapping,
+ * the dispatcher also watches the mapping's other processes (watches.c):
+ * when one ends it scans the mapping at once, which hands a dead holder's
+ * tickets to whoever waits, here or elsewhere.
  */
 #include "accounting.h"
 #include "async_engine.h"
+#include "watches.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +54,7 @@ static bool op_ended(struct op *o, whsem_status *why, const char **detail)
 
 static void unlink_pending(struct wmap *m, struct op *o)
 {
+    o->queued = false;
     if (o->prev) o->prev->next = o->next;
     else m->aq_head = o->next;
     if (o->next) o->next->prev = o->prev;
@@ -97,6 +104,50 @@ static void deactivate(struct wmap *m)
         }
     atomic_store(&m->active, false);
     m->active_next = NULL;
+}
+
+/*
+ * Whether m's processes are to be watched now (both locks held): while
+ * its operations or our blocking waits wait on it, and for a while after
+ * (waits that come and go do not open and close watches each time), but
+ * not once nothing of ours can start waiting on it any more.
+ *
+ * A blocking wait counts itself in watch.starts and watch.waits and then
+ * asks the dispatcher only if watch.on is not set. watch.on is cleared
+ * before the counts are looked at again, so either the dispatcher sees
+ * the new wait or the wait sees watch.on cleared and asks.
+ */
+static bool watching(struct wmap *m, uint64_t now)
+{
+    uint32_t starts = atomic_load(&m->watch.starts);
+    if (m->aq_head || atomic_load(&m->watch.waits) || starts != m->watch.seen_starts) {
+        m->watch.seen_starts = starts;
+        m->watch.until = now + WATCH_LINGER_NS;
+        return true;
+    }
+    if (now < m->watch.until && !whsem__p_engine_alone_locked(m)) return true;
+    atomic_store(&m->watch.on, false);
+    return atomic_load(&m->watch.waits) || atomic_load(&m->watch.starts) != starts;
+}
+
+/*
+ * While anything waits on a watched m, a process that attaches wakes the
+ * dispatcher, and its watches take the newcomer in at once (engine lock
+ * held). Nothing waiting, the dispatcher spares its wait set the word (a
+ * shared futex costs every sleep a key lookup): a wait that begins then
+ * asks (watch.on clear), and the look that follows takes in who came
+ * meanwhile.
+ */
+static void wait_for_attaches(struct whsem_waitset *ws, struct wmap *m)
+{
+    bool waiting = m->aq_head || atomic_load(&m->watch.waits);
+    if (!waiting) {
+        atomic_store(&m->watch.on, false);
+        waiting = atomic_load(&m->watch.waits);
+    }
+    if (!waiting) return;
+    whsem__p_ws_add_attaches(ws, m, m->watch.attaches);
+    atomic_store(&m->watch.on, true);
 }
 
 /* When the next abandonment scan of m is due, 0 for never (lock held). */
@@ -172,6 +223,8 @@ static uint32_t settle(struct wmap *m, uint64_t now, bool sweep, struct finished
             unlink_pending(m, o);
             finish(f, o, lst, whsem_last_error());
         }
+        atomic_store(&m->watch.on, false);
+        whsem__watch_forget(m);
         deactivate(m);
         *left = true;
         *dying = whsem__p_engine_leave(m, false);
@@ -222,23 +275,55 @@ again:
     int32_t next = whsem__pass_turn_locked(m);
     if (next >= 0) whsem__p_wake_defer(wk, m, next);
     m->has_expired = false;
-    if (m->aq_head && !scanned && whsem__scan_due(m, m->async_check_ms, now)) {
+    /* A watched process ended: the scan finds whether it is dead (and
+     * hands its tickets on), as for a scan that falls due. */
+    if (!scanned && (m->watch.death || (m->aq_head && whsem__scan_due(m, m->async_check_ms, now)))) {
         scanned = true;
+        m->watch.death = false;
         if (whsem__scan_locked(m, false) == WHSEM_OK) goto again;
     }
     /* Its operations wait on, unserved: they age from now (give-back's
      * fairness clock counts from a wait's first sleep). */
     if (m->aq_head && !s->wait_since_ns) s->wait_since_ns = now;
-    whsem__p_engine_waits(s, m->async_ops > 0);
+    whsem__p_engine_looked(s, m->aq_head != NULL);
+    bool watch = watching(m, now);
+    bool look = watch && (now >= m->watch.look_at || whsem__p_attaches(m) != m->watch.attaches);
+    struct whsem_watch_list list;
+    if (look) {
+        m->watch.attaches = whsem__p_attaches(m);
+        whsem__watch_collect_locked(m, &list);
+    }
     uint32_t seen = whsem__p_own_seen(m);
-    if (!m->aq_head && !atomic_load(&m->owed_want)) {
+    if (!m->aq_head && !atomic_load(&m->owed_want) && !watch && !m->helpers) {
         deactivate(m);
         *left = true;
         *dying = whsem__p_engine_leave(m, true);
     }
-    *next_scan = next_scan_of(m, now);
+    *next_scan = m->aq_head ? next_scan_of(m, now) : 0;
     whsem__unlock(m);
+    /* The watches change with no segment lock held: opening one takes
+     * system calls, and other processes wait for that lock. */
+    if (!watch) {
+        whsem__watch_forget(m);
+        m->watch.look_at = 0;
+        return seen;
+    }
+    if (look) {
+        m->watch.look_at = now + WATCH_REFRESH_NS;
+        whsem__watch_update(m, &list);
+    }
+    uint64_t at = m->watch.death ? now : m->watch.look_at;
+    if (!*next_scan || at < *next_scan) *next_scan = at;
     return seen;
+}
+
+/* Whether settling m now would do nothing (engine lock held): only its
+ * processes are watched (for blocking waits), none ended or attached, and
+ * the next look at them is not due. */
+static bool quiet(struct wmap *m, uint64_t now, bool sweep)
+{
+    return !m->aq_head && !atomic_load(&m->owed_want) && !sweep && !m->watch.death &&
+           now < m->watch.look_at && whsem__p_attaches(m) == m->watch.attaches;
 }
 
 void whsem__async_collect_debt(struct wmap *m)
@@ -249,6 +334,42 @@ void whsem__async_collect_debt(struct wmap *m)
     (void)ensure_dispatcher_locked();
     whsem__mutex_unlock(&whsem__a_eng.mu);
     whsem__a_poke();
+}
+
+void whsem__async_watch_begin(struct wmap *m)
+{
+    atomic_fetch_add(&m->watch.starts, 1);
+    atomic_fetch_add(&m->watch.waits, 1);
+    if (atomic_load(&m->watch.on)) return;
+    whsem__mutex_lock(&whsem__a_eng.mu);
+    /* The dispatcher watches m (again), and waits for its attaches. */
+    activate(m, -1);
+    /* Without a dispatcher the wait polls, as it always could. */
+    bool ask = ensure_dispatcher_locked() == WHSEM_OK;
+    whsem__mutex_unlock(&whsem__a_eng.mu);
+    if (ask) whsem__a_poke();
+}
+
+void whsem__async_watch_end(struct wmap *m) { atomic_fetch_sub(&m->watch.waits, 1); }
+
+bool whsem__async_unwatch(struct wmap *m)
+{
+    whsem__mutex_lock(&whsem__a_eng.mu);
+    bool go = atomic_load(&m->active) && !m->aq_head && !atomic_load(&m->owed_want) && !m->helpers &&
+              !atomic_load(&m->watch.waits);
+    if (go) { /* as in watching(): a wait that begins now asks again */
+        atomic_store(&m->watch.on, false);
+        go = !atomic_load(&m->watch.waits);
+    }
+    bool release = false;
+    if (go) {
+        whsem__watch_forget(m);
+        m->watch.look_at = 0;
+        deactivate(m);
+        release = whsem__p_engine_leave(m, false);
+    }
+    whsem__mutex_unlock(&whsem__a_eng.mu);
+    return release;
 }
 
 /* Gives back a ticket counted in our slot that no handle could be made
@@ -266,7 +387,9 @@ whsem_status whsem__a_shm_hold(struct whsem_semobj *obj) { return whsem__p_op_ho
 
 void whsem__a_shm_unhold(struct whsem_semobj *obj) { whsem__p_op_unhold((struct wmap *)obj); }
 
-void whsem__a_shm_end(struct op *o, whsem_status st)
+/* Ends an operation that is over (no locks held); a callback goes to
+ * later when not NULL (see whsem__a_complete). */
+static void end_op(struct op *o, whsem_status st, struct whsem_cb_batch *later)
 {
     struct wmap *m = (struct wmap *)o->obj; /* o may be recycled once complete */
     uint64_t ticket = 0;
@@ -279,9 +402,11 @@ void whsem__a_shm_end(struct op *o, whsem_status st)
         }
     }
     whsem__cancel_unregister(&o->cw);
-    whsem__a_complete(o, st, ticket);
+    whsem__a_complete(o, st, ticket, later);
     whsem__p_op_unhold(m);
 }
+
+void whsem__a_shm_end(struct op *o, whsem_status st) { end_op(o, st, NULL); }
 
 /* Makes a pending operation known to the dispatcher. Without a dispatcher
  * the wait would never end: it is canceled, and the caller sees why
@@ -293,6 +418,7 @@ static void enqueue(struct op *o, int32_t check_ms)
     activate(m, check_ms);
     o->prev = m->aq_tail;
     o->next = NULL;
+    o->queued = true;
     if (m->aq_tail) m->aq_tail->next = o;
     else m->aq_head = o;
     m->aq_tail = o;
@@ -340,21 +466,93 @@ whsem_status whsem__a_shm_start(struct op *o, int64_t timeout_ms, int32_t check_
         whsem__want_more(hd, s);
         m->async_ops++;
         o->counted = true;
-        whsem__p_engine_waits(s, true);
+        whsem__p_engine_looked(s, true);
     }
     whsem__unlock(m);
     if (now_status == WHSEM_PENDING) enqueue(o, check_ms);
     return now_status;
 }
 
-/* Publishes tickets and delivers the batch (no locks held). */
-static void deliver(struct finished *f)
+/* Publishes tickets and delivers the batch (no locks held); callbacks go
+ * to later when not NULL. */
+static void deliver(struct finished *f, struct whsem_cb_batch *later)
 {
     while (f->head) {
         struct op *o = f->head;
         f->head = o->link;
-        whsem__a_shm_end(o, o->final);
+        end_op(o, o->final, later);
     }
+}
+
+/* What settling one mapping leaves to do once the engine lock is let go. */
+static void after_settle(struct whsem_wakes *wk, struct finished *f, struct whsem_cb_batch *later,
+                         struct wmap *dying)
+{
+    whsem__p_wakes_flush(wk);
+    deliver(f, later);
+    while (dying) {
+        struct wmap *m = dying;
+        dying = m->released_next;
+        whsem__p_engine_release(m);
+    }
+}
+
+bool whsem__a_shm_wait(struct op *o, uint64_t h, uint64_t deadline)
+{
+    if (!whsem__p_help_ok()) return false;
+    /* As a blocked whsem_acquire does before it sleeps: this thread's
+     * handle record and cache are made now, not after the wake-up that
+     * ends the operation here (its ticket gets a handle then). */
+    whsem_status ignored;
+    uint64_t warm = whsem__h_reserve(HK_TICKET, &ignored);
+    if (warm) whsem__h_unreserve(warm);
+    whsem__mutex_lock(&whsem__a_eng.mu);
+    /* Still pending in the engine, which holds it and its mapping: it is
+     * the operation of handle h. */
+    if (!o->queued || o->cb_handle != h) {
+        whsem__mutex_unlock(&whsem__a_eng.mu);
+        return false;
+    }
+    struct wmap *m = o->m;
+    /* The dispatcher leaves our slot's wakes on m to us from now on (it
+     * learns so when poked), so that a release wakes this thread alone. */
+    m->helpers++;
+    bool poke = true;
+    atomic_fetch_add(&o->done_waiters, 1);
+    for (;;) {
+        uint64_t now = whsem__p_mono_ns();
+        struct finished f = {0};
+        struct whsem_wakes wk = {.n = 0};
+        bool left, is_dying;
+        uint64_t next;
+        uint32_t seen = settle(m, now, false, &f, &wk, &left, &is_dying, &next);
+        /* Helpers keep m in the engine, so only an error lets it go. */
+        bool over = !o->queued || left || !whsem__h_lookup(h, HK_OP) || (deadline && now >= deadline);
+        if (over) {
+            m->helpers--;
+            /* The dispatcher takes m's wakes back (its timers let m go). */
+            poke = !left && !m->helpers && m->aq_head;
+            /* Whoever ends it now need not wake us (we look at `done`). */
+            atomic_fetch_sub(&o->done_waiters, 1);
+        }
+        if (is_dying) m->released_next = NULL;
+        whsem__mutex_unlock(&whsem__a_eng.mu);
+        after_settle(&wk, &f, NULL, is_dying ? m : NULL);
+        if (poke) whsem__a_poke();
+        poke = false;
+        if (over) break;
+        if (!atomic_load(&o->done)) whsem__p_help_wait(&o->done, m, seen, deadline);
+        whsem__mutex_lock(&whsem__a_eng.mu);
+    }
+    return true;
+}
+
+/* A dispatcher that another replaced (see async_callbacks.c): a wake it
+ * may have taken is passed on, and its thread runs callbacks from now on. */
+static void step_down(void)
+{
+    whsem__a_poke();
+    whsem__a_become_callback_thread();
 }
 
 static WHSEM_THREAD_FN(dispatcher)
@@ -363,7 +561,14 @@ static WHSEM_THREAD_FN(dispatcher)
     uint64_t idle_since = 0;
     struct whsem_waitset ws;
     whsem__mutex_lock(&whsem__a_eng.mu);
+    const uint32_t gen = atomic_load(&whsem__a_eng.leader_gen);
+    whsem__a_leader_up(true);
     for (;;) {
+        if (atomic_load(&whsem__a_eng.leader_gen) != gen) {
+            whsem__mutex_unlock(&whsem__a_eng.mu);
+            step_down();
+            WHSEM_THREAD_END;
+        }
         uint64_t now = whsem__p_mono_ns();
         uint32_t seq = whsem__p_ctl_seq(&whsem__a_eng.ctl);
         uint32_t endings = atomic_load_explicit(&whsem__a_eng.endings, memory_order_acquire);
@@ -382,10 +587,16 @@ static WHSEM_THREAD_FN(dispatcher)
         uint64_t until = 0;
         bool polled = false;
         whsem__p_ws_begin(&ws, &whsem__a_eng.ctl, seq);
+        whsem__watch_take_ends();
         for (struct wmap *m = whsem__a_eng.active, *next; m; m = next) {
             next = m->active_next;
             bool left, is_dying;
             uint64_t next_scan;
+            if (quiet(m, now, sweep)) {
+                if (!until || m->watch.look_at < until) until = m->watch.look_at;
+                wait_for_attaches(&ws, m);
+                continue;
+            }
             uint32_t seen = settle(m, now, sweep, &f, &wk, &left, &is_dying, &next_scan);
             if (left) { /* not to be touched again, unless ours to release */
                 if (is_dying) {
@@ -397,20 +608,24 @@ static WHSEM_THREAD_FN(dispatcher)
                 continue;
             }
             if (next_scan && (!until || next_scan < until)) until = next_scan;
-            /* Only a debt: nothing to wait on, it retries. */
-            if (m->aq_head && !whsem__p_ws_add(&ws, m, seen)) polled = true;
+            /* Only a debt: nothing to wait on, it retries. A thread in
+             * whsem_op_wait that helps takes m's wakes itself. */
+            if (m->aq_head && !m->helpers && !whsem__p_ws_add(&ws, m, seen)) polled = true;
+            wait_for_attaches(&ws, m);
         }
         struct whsem_deadline *first = whsem__deadline_first(&whsem__a_eng.deadlines);
         if (first && (!until || first->at < until)) until = first->at;
         bool idle = whsem__a_eng.active == NULL;
         whsem__mutex_unlock(&whsem__a_eng.mu);
 
-        whsem__p_wakes_flush(&wk);
-        deliver(&f);
-        while (dying) {
-            struct wmap *m = dying;
-            dying = m->released_next;
-            whsem__p_engine_release(m);
+        struct whsem_cb_batch later = {0};
+        after_settle(&wk, &f, &later, dying);
+        /* Its callbacks run here, which they may do only while quick (see
+         * async_callbacks.c); the wait set above stays right however long
+         * they take: a wake meanwhile moves a word it waits on. */
+        if (!whsem__a_lead_callbacks(later.head, gen)) {
+            step_down();
+            WHSEM_THREAD_END;
         }
 
         if (whsem__a_check_callbacks() && (!until || until > now + STALL_NS)) until = now + STALL_NS;
@@ -419,8 +634,10 @@ static WHSEM_THREAD_FN(dispatcher)
             if (!idle_since) idle_since = now;
             if (now - idle_since >= IDLE_EXIT_NS) {
                 whsem__mutex_lock(&whsem__a_eng.mu);
-                if (!whsem__a_eng.active && whsem__p_ctl_seq(&whsem__a_eng.ctl) == seq) {
+                if (!whsem__a_eng.active && whsem__p_ctl_seq(&whsem__a_eng.ctl) == seq &&
+                    atomic_load(&whsem__a_eng.leader_gen) == gen) {
                     whsem__a_eng.dispatcher_running = false;
+                    whsem__a_leader_up(false);
                     whsem__mutex_unlock(&whsem__a_eng.mu);
                     WHSEM_THREAD_END;
                 }
@@ -435,9 +652,23 @@ static WHSEM_THREAD_FN(dispatcher)
     }
 }
 
+/* A callback thread found the dispatcher of generation gen inside one
+ * callback for STALL_NS: another dispatcher takes over. Whether one did. */
+static bool replace_dispatcher(uint32_t gen)
+{
+    whsem__mutex_lock(&whsem__a_eng.mu);
+    /* The new one reads the generation once we let go of the lock. */
+    bool ok = whsem__a_eng.dispatcher_running && atomic_load(&whsem__a_eng.leader_gen) == gen &&
+              whsem__p_thread_start(dispatcher, "dispatcher") == WHSEM_OK;
+    if (ok) atomic_fetch_add(&whsem__a_eng.leader_gen, 1);
+    whsem__mutex_unlock(&whsem__a_eng.mu);
+    return ok;
+}
+
 static whsem_status ensure_dispatcher_locked(void)
 {
     if (whsem__a_eng.dispatcher_running) return WHSEM_OK;
+    atomic_store(&whsem__a_eng.replace_leader, replace_dispatcher);
     whsem_status st = whsem__p_ctl_ready(&whsem__a_eng.ctl);
     if (st == WHSEM_OK) st = whsem__p_thread_start(dispatcher, "dispatcher");
     if (st == WHSEM_OK) whsem__a_eng.dispatcher_running = true;

@@ -22,6 +22,8 @@ struct whsem_fork_hooks {
 enum {
     WHSEM_FORK_ORDER_MAPS = 10,    /* maps_mu: the outermost lock       */
     WHSEM_FORK_ORDER_ASYNC = 20,   /* the engine, callback and pool locks */
+    WHSEM_FORK_ORDER_WATCHES = 22, /* process watches (under the engine lock) */
+    WHSEM_FORK_ORDER_PWATCH = 25,  /* Linux's epoll set of pidfds         */
     WHSEM_FORK_ORDER_CANCEL = 30,  /* the cancellation stripes          */
     WHSEM_FORK_ORDER_THREADS = 40, /* the thread records                */
 };

@@ -26,7 +26,9 @@
  *                            wake sent (counted if so): not when all its
  *                            sleepers have one on its way (enum whsem_wake)
  *   whsem__p_sleep_begin/_end(s)  a blocking wait of ours sleeps, is back
- *   whsem__p_engine_waits(s, on)  our engine sleeps on our slot's wake
+ *   whsem__p_engine_looked(s, waits)  our engine looked at our slot (it may
+ *                            have taken a wake meant for a blocking wait)
+ *                            and sleeps on its wake word from now on or not
  *   whsem__p_release_dead_locked(m, i, state)  frees a dead process's slot
  *                            (its counts are already zero)
  *   whsem__p_segment_ok_locked(m)  platform checks of the segment
@@ -61,6 +63,22 @@
  *                            engine and tickets use it
  *   whsem__lock, whsem__lock_within, whsem__unlock, WHSEM_TRY_LOCK_NS
  *                            the segment lock, and a bounded wait for it
+ *   whsem__p_engine_alone_locked(m)  nothing of ours can wait on m any more
+ *   whsem__p_help_ok, whsem__p_help_wait  a thread in whsem_op_wait sleeps
+ *                            on its operation and our slot's wake at once
+ *                            (futex_waitv; Windows cannot: it does not help)
+ *
+ * Watching other processes for their end (watches.c) needs:
+ *
+ *   struct whsem_pident, whsem__p_pident_of  who a slot's process is
+ *   struct whsem_pwatch, whsem__p_pwatch_open/close/drop, WHSEM_PW_*
+ *                            a watch on one process (a pidfd in the
+ *                            watcher's epoll set; a process handle in the
+ *                            thread pool's waits), verified to name the
+ *                            slot's process, reporting its end once
+ *   whsem__p_attaches, whsem__p_ws_add_attaches  a wake when a process
+ *                            attaches (Linux: the header's futex; Windows:
+ *                            none, the dispatcher looks periodically)
  *
  * The handle table (handles.h, written once) needs a few primitives that
  * handles.h includes itself, from linux/handles_os.h or win32/handles_os.h,
@@ -84,5 +102,17 @@
 #else
 #include "linux/platform.h"
 #endif
+
+/* Primitives declared the same on every platform. */
+
+enum { WHSEM_PW_WATCHING, WHSEM_PW_GONE, WHSEM_PW_CANNOT };
+/* Watches the process id names: fired(cookie) is called once, from a
+ * thread that is not the caller's, when it ends. WHSEM_PW_GONE: it ended
+ * already, or the pid names another process now; WHSEM_PW_CANNOT: it
+ * cannot be watched (Linux: another pid namespace, no pidfds, no
+ * descriptor left; Windows: access denied). */
+WHSEM_HIDDEN int whsem__p_pwatch_open(const struct whsem_pident *id, uint64_t cookie,
+                                      void (*fired)(uint64_t cookie), struct whsem_pwatch *w);
+WHSEM_HIDDEN void whsem__p_pwatch_close(struct whsem_pwatch *w);
 
 #endif

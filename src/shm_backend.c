@@ -62,6 +62,7 @@ const struct whsem_backend whsem__shm_backend = {
     .async_unhold = whsem__a_shm_unhold,
     .async_start = whsem__a_shm_start,
     .async_end = whsem__a_shm_end,
+    .async_wait = whsem__a_shm_wait,
     .acquire = whsem_acquire,
     .release = whsem_release,
     .close = whsem_close,

@@ -108,8 +108,9 @@ void whsem__p_ctl_poke(struct whsem_ctl *c)
     syscall(SYS_futex, &c->word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
-/* Read and written by the dispatcher only. */
-static bool no_waitv;
+/* Set once futex_waitv is found missing (then every mapping is polled
+ * and no thread in whsem_op_wait helps). */
+static _Atomic bool no_waitv;
 
 void whsem__p_ws_begin(struct whsem_waitset *ws, struct whsem_ctl *c, uint32_t seq)
 {
@@ -126,16 +127,35 @@ bool whsem__p_ws_add(struct whsem_waitset *ws, struct wmap *m, uint32_t seen)
     return true;
 }
 
+void whsem__p_ws_add_attaches(struct whsem_waitset *ws, struct wmap *m, uint32_t seen)
+{
+    if (no_waitv || ws->n == WHSEM_P_WAITSET_MAX) return;
+    ws->w[ws->n++] = (struct whsem_p_waitv){.val = seen, .uaddr = (uintptr_t)&m->hdr->attaches, .flags = FUTEX_32};
+}
+
 void whsem__p_ws_wait(struct whsem_waitset *ws, struct whsem_ctl *c, uint32_t seq, uint64_t until)
 {
     struct timespec ts, *tp = whsem__deadline_ts(until, &ts);
     if (!no_waitv) {
         long r = syscall(SYS_futex_waitv, ws->w, ws->n, 0, tp, CLOCK_MONOTONIC);
         if (r >= 0 || errno != ENOSYS) return;
-        no_waitv = true; /* an old kernel: from now on every mapping is polled */
+        atomic_store(&no_waitv, true); /* an old kernel: from now on every mapping is polled */
     }
     uint64_t cap = whsem__mono_ns() + NO_WAITV_POLL_NS;
     whsem__p_word_wait(&c->word, seq, until && until < cap ? until : cap);
+}
+
+bool whsem__p_help_ok(void) { return !atomic_load(&no_waitv); }
+
+void whsem__p_help_wait(_Atomic uint32_t *done, struct wmap *m, uint32_t seen, uint64_t deadline)
+{
+    struct timespec ts, *tp = whsem__deadline_ts(deadline, &ts);
+    struct whsem_p_waitv w[2] = {
+        {.val = 0, .uaddr = (uintptr_t)done, .flags = FUTEX_32 | FUTEX_PRIVATE_FLAG},
+        {.val = seen, .uaddr = (uintptr_t)&m->slots[m->slot].wake_seq, .flags = FUTEX_32},
+    };
+    if (syscall(SYS_futex_waitv, w, 2, 0, tp, CLOCK_MONOTONIC) < 0 && errno == ENOSYS)
+        atomic_store(&no_waitv, true);
 }
 
 void whsem__p_wake_defer(void *wakes, struct wmap *m, int32_t slot)

@@ -15,6 +15,7 @@
  * written only by the holder of the segment lock `lock`, except:
  *   - slot.wake_seq, a futex word anyone may increment (atomically) to wake
  *     that process's waiters;
+ *   - attaches, a futex word every attaching process increments;
  *   - slot.state FREE -> CLAIMED and ACTIVE -> CLAIMED (taking over a dead
  *     owner's slot), by compare-and-swap without the lock: the CAS is what
  *     makes two claimers exclusive; then the claimer writes pid, pidns,
@@ -189,6 +190,14 @@ struct seg_header {
     _Atomic uint32_t reuse_cursor; /* round robin below slot_hwm: where the
                                    next attacher looks for a dead owner's
                                    slot to take over                      */
+
+    /* ---- bumped atomically by anyone ---- */
+    alignas(64) _Atomic uint32_t attaches; /* futex: every process that takes a
+                                   slot bumps and wakes it, and those that
+                                   watch the name's processes for their end
+                                   (dispatcher.c) watch it too. A hint:
+                                   older libraries leave it alone (their
+                                   newcomers are found by a later look) */
 };
 
 _Static_assert(sizeof(struct seg_slot) == WHSEM_SLOT_SIZE, "slot layout");

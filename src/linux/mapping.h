@@ -8,6 +8,7 @@
 #define WHSEM_MAPPING_H
 
 #include "api.h"
+#include "async.h"
 #include "backend.h"
 #include "common.h"
 #include "layout.h"
@@ -55,6 +56,8 @@ struct wmap {
                                  nobody else may retire the mapping         */
     bool has_expired;         /* one of them reached its deadline           */
     int32_t async_check_ms;   /* shortest abandonment check of those ops    */
+    struct whsem_watching watch; /* watching its other processes (async.h) */
+    int helpers;              /* threads in whsem_op_wait that take its wakes */
 
     /* Waits that ended while the segment lock could not be had (its holder
      * stopped): their `want` is still counted in our slot, which also keeps

@@ -82,15 +82,22 @@ static inline void whsem__p_sleep_end(whsem_slot *s)
     if (d) atomic_fetch_sub_explicit(&s->flags, d, memory_order_relaxed);
 }
 
-/* Whether our asynchronous engine sleeps on our slot's wake word: it then
- * takes every wake (lock held). */
-static inline void whsem__p_engine_waits(whsem_slot *s, bool waits)
+/* Our asynchronous engine looked at our slot (lock held), and sleeps on
+ * its wake word from now on or not: while it does, every occasion wakes
+ * the slot. A futex wake may have reached the engine rather than the
+ * blocking wait it was counted for, so the wakes counted as on their way
+ * are forgotten: at worst a spare wake, never a sleeper left without. */
+static inline void whsem__p_engine_looked(whsem_slot *s, bool waits)
 {
     uint32_t f = atomic_load_explicit(&s->flags, memory_order_relaxed);
-    if (waits && !(f & SLOT_F_ENGINE))
-        atomic_fetch_or_explicit(&s->flags, SLOT_F_ENGINE, memory_order_relaxed);
-    else if (!waits && (f & SLOT_F_ENGINE))
-        atomic_fetch_and_explicit(&s->flags, ~(uint32_t)SLOT_F_ENGINE, memory_order_relaxed);
+    uint32_t keep = ~((uint32_t)SLOT_WAKES_MAX << SLOT_WAKES_SHIFT);
+    if (waits) {
+        if (!(f & SLOT_F_ENGINE))
+            atomic_fetch_or_explicit(&s->flags, SLOT_F_ENGINE, memory_order_relaxed);
+    } else {
+        keep &= ~(uint32_t)SLOT_F_ENGINE;
+    }
+    if (f & ~keep) atomic_fetch_and_explicit(&s->flags, keep, memory_order_relaxed);
 }
 
 /* Whether slot i's owner may still use what the slot holds. With
@@ -148,6 +155,9 @@ static inline bool whsem__p_engine_leave(struct wmap *m, bool locked)
     return locked && m->handles == 0 && whsem__mark_dying_locked(m);
 }
 static inline void whsem__p_engine_release(struct wmap *m) { whsem__finish_dying(m); }
+/* Under the segment lock: no semaphore handle of ours is open on m any
+ * more, so nothing here can start waiting on it. */
+static inline bool whsem__p_engine_alone_locked(struct wmap *m) { return m->handles == 0; }
 /* A ticket keeps its mapping through the slot's held count. */
 static inline void whsem__p_ticket_made(struct wmap *m) { (void)m; }
 
@@ -226,12 +236,49 @@ WHSEM_HIDDEN bool whsem__p_ws_add(struct whsem_waitset *ws, struct wmap *m, uint
 /* Sleeps until an event, a wake of a member, or until (0: none). */
 WHSEM_HIDDEN void whsem__p_ws_wait(struct whsem_waitset *ws, struct whsem_ctl *c, uint32_t seq,
                                    uint64_t until);
+/* How many processes took a slot of m so far (layout.h), and that count
+ * in the wait set: the next to attach ends the sleep (a set with no room
+ * left does without: the dispatcher's periodic look finds newcomers). */
+static inline uint32_t whsem__p_attaches(struct wmap *m)
+{
+    return atomic_load_explicit(&m->hdr->attaches, memory_order_acquire);
+}
+WHSEM_HIDDEN void whsem__p_ws_add_attaches(struct whsem_waitset *ws, struct wmap *m, uint32_t seen);
+/* A thread in whsem_op_wait that settles its operation's mapping itself
+ * sleeps on the operation's `done` and our slot's wake word of m at once
+ * (futex_waitv), until one moves (from 0; from seen) or until deadline. */
+WHSEM_HIDDEN bool whsem__p_help_ok(void);
+WHSEM_HIDDEN void whsem__p_help_wait(_Atomic uint32_t *done, struct wmap *m, uint32_t seen,
+                                     uint64_t deadline);
 /* Our slot's wake word as seen under the segment lock: a wake after it
  * ends the dispatcher's sleep. */
 static inline uint32_t whsem__p_own_seen(struct wmap *m)
 {
     return atomic_load_explicit(&m->slots[m->slot].wake_seq, memory_order_acquire);
 }
+
+/* ---- watching processes for their end (pwatch.c) ---- */
+
+/* Who a slot's process is, as read under the segment lock (no padding:
+ * shared code compares identities bytewise). */
+struct whsem_pident {
+    int64_t pid;
+    uint64_t start_ticks;
+    uint64_t pidns;
+};
+static inline void whsem__p_pident_of(struct wmap *m, uint32_t i, struct whsem_pident *id)
+{
+    const whsem_slot *s = &m->slots[i];
+    *id = (struct whsem_pident){.pid = s->pid, .start_ticks = s->start_ticks, .pidns = s->pidns};
+}
+/* A pidfd in the watcher's epoll set, and what it was (fstat) when made. */
+struct whsem_pwatch {
+    int fd;
+    dev_t st_dev;
+    ino_t st_ino;
+};
+/* A fork() child's copy of a watch of its parent: let go of. */
+WHSEM_HIDDEN void whsem__p_pwatch_drop(struct whsem_pwatch *w);
 
 /* Wakes decided under a segment lock and done once the engine lock is let
  * go. Words, not mappings: a mapping that leaves the engine may be

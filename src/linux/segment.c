@@ -688,12 +688,16 @@ whsem_status whsem__attach(struct wmap *m, bool require_linked)
      * once ACTIVE ours may. */
     if (h->slot_hwm <= i) h->slot_hwm = i + 1;
     atomic_store(&s->state, SLOT_ACTIVE);
+    atomic_fetch_add(&h->attaches, 1);
     st = reclaimed ? whsem__recount_locked(m) : WHSEM_OK;
     /* More than one claimant died: the others' tickets too, now. The scan
      * distributes what it frees and what our takeover freed. */
     if (st == WHSEM_OK && more_dead) st = whsem__scan_locked(m, false);
     else if (st == WHSEM_OK && reclaimed) whsem__distribute_locked(m);
     whsem__unlock(m);
+    /* Processes that watch the name's processes (dispatcher.c) watch us
+     * too from now on. */
+    whsem__futex_wake(&h->attaches, INT32_MAX);
     if (st != WHSEM_OK) return st;
     m->attached_pgen = atomic_load(&whsem__pgen);
     return WHSEM_OK;

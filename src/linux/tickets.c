@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Acquiring and releasing tickets, and waiting for them.
  *
@@ -78,6 +79,7 @@ static whsem_status wait_for_ticket(struct wmap *m, struct hentry *se, whsem_sem
     if (result != WHSEM_OK) goto out_unlocked;
     whsem__want_more(h, s);
     const struct whsem_wait w = {&se->tag, sem, cancel ? &cw : NULL};
+    bool watched = false;
     for (;;) {
         uint64_t until;
         result = whsem__wait_look_locked(m, check_ms, deadline, &w, &until);
@@ -86,12 +88,17 @@ static whsem_status wait_for_ticket(struct wmap *m, struct hentry *se, whsem_sem
         whsem__p_sleep_begin(s);
         uint32_t seen = atomic_load_explicit(&s->wake_seq, memory_order_acquire);
         whsem__unlock(m);
+        if (!watched) {
+            watched = true;
+            whsem__async_watch_begin(m);
+        }
         whsem__futex_wait(&s->wake_seq, seen, until);
         whsem_status st = lock_for_wait(m, se, sem, &cw, cancel != 0, deadline);
         if (st != WHSEM_OK) {
             /* Timed out, canceled or closed while the lock was not to be
              * had: our want stays counted until it is paid back. (A
              * corrupt segment is unusable; our want is moot there.) */
+            if (watched) whsem__async_watch_end(m);
             if (st != WHSEM_E_CORRUPT) owe_want(m);
             result = st;
             goto out_unlocked;
@@ -99,10 +106,12 @@ static whsem_status wait_for_ticket(struct wmap *m, struct hentry *se, whsem_sem
         whsem__woke_locked(m);
     }
     int32_t next = whsem__wait_done_locked(m, result == WHSEM_OK);
+    if (watched) whsem__async_watch_end(m);
     whsem__unlock(m);
     if (next >= 0) whsem__futex_wake(&m->slots[next].wake_seq, 1);
     goto out_unlocked;
 out_locked:
+    if (watched) whsem__async_watch_end(m);
     whsem__unlock(m);
 out_unlocked:
     whsem__cancel_unregister(&cw);

@@ -35,7 +35,7 @@ static inline enum whsem_wake whsem__p_wake_claim(whsem_slot *s)
 }
 static inline void whsem__p_sleep_begin(whsem_slot *s) { (void)s; }
 static inline void whsem__p_sleep_end(whsem_slot *s) { (void)s; }
-static inline void whsem__p_engine_waits(whsem_slot *s, bool waits) { (void)s; (void)waits; }
+static inline void whsem__p_engine_looked(whsem_slot *s, bool waits) { (void)s; (void)waits; }
 
 /* The mutex is a kernel object: no lock word to check in the segment. */
 static inline whsem_status whsem__p_segment_ok_locked(struct wmap *m)
@@ -90,6 +90,9 @@ static inline bool whsem__p_engine_leave(struct wmap *m, bool locked)
     return true;
 }
 static inline void whsem__p_engine_release(struct wmap *m) { whsem__unuse(m); }
+/* Nothing but the engine keeps m (no handle, ticket or call of ours), so
+ * nothing here can start waiting on it. */
+static inline bool whsem__p_engine_alone_locked(struct wmap *m) { return m->uses <= 1; }
 static inline void whsem__p_ticket_made(struct wmap *m) { whsem__use(m); }
 
 /* Words in this process's own memory that threads wait on (an operation's
@@ -175,12 +178,52 @@ static inline bool whsem__p_ws_add(struct whsem_waitset *ws, struct wmap *m, uin
 }
 WHSEM_HIDDEN void whsem__p_ws_wait(struct whsem_waitset *ws, struct whsem_ctl *c, uint32_t seq,
                                    uint64_t until);
+/* Nobody tells a Windows process that another one attached: the
+ * dispatcher's periodic look finds it (WATCH_REFRESH_NS). */
+static inline uint32_t whsem__p_attaches(struct wmap *m)
+{
+    (void)m;
+    return 0;
+}
+static inline void whsem__p_ws_add_attaches(struct whsem_waitset *ws, struct wmap *m, uint32_t seen)
+{
+    (void)ws, (void)m, (void)seen;
+}
+/* WaitOnAddress (an operation's `done`) cannot be waited on together
+ * with a semaphore (our slot's wake): a thread in whsem_op_wait waits for
+ * the dispatcher. */
+static inline bool whsem__p_help_ok(void) { return false; }
+static inline void whsem__p_help_wait(_Atomic uint32_t *done, struct wmap *m, uint32_t seen,
+                                      uint64_t deadline)
+{
+    (void)done, (void)m, (void)seen, (void)deadline;
+}
 /* A semaphore keeps its count: nothing to remember from under the lock. */
 static inline uint32_t whsem__p_own_seen(struct wmap *m)
 {
     (void)m;
     return 0;
 }
+
+/* ---- watching processes for their end (process.c) ---- */
+
+/* Who a slot's process is: pid and creation time (no padding: shared
+ * code compares identities bytewise). */
+struct whsem_pident {
+    uint64_t pid;
+    uint64_t created;
+};
+static inline void whsem__p_pident_of(struct wmap *m, uint32_t i, struct whsem_pident *id)
+{
+    *id = (struct whsem_pident){.pid = m->slots[i].pid, .created = m->slots[i].created};
+}
+/* The process's handle and its wait in the thread pool. */
+struct whsem_pwatch {
+    HANDLE process;
+    HANDLE wait;
+};
+/* No fork() on Windows. */
+static inline void whsem__p_pwatch_drop(struct whsem_pwatch *w) { (void)w; }
 
 /* Releasing a slot's wake semaphore is safe under the segment mutex, and
  * the mapping stays open until the engine lets go of it: wakes are done

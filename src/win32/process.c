@@ -6,6 +6,7 @@
  * below the segment code that uses that accounting.
  */
 #include "platform.h"
+#include "../platform.h" /* the primitives declared once for every platform */
 
 #include <stdio.h>
 #include <wchar.h>
@@ -72,6 +73,54 @@ void whsem__p_release_dead_locked(struct wmap *m, uint32_t i, uint32_t state)
     (void)state;
     m->slots[i].pid = 0;
     m->slots[i].state = WSLOT_FREE;
+}
+
+/* ---- watching a process for its end --------------------------------------------------- */
+
+/*
+ * A process handle, waited on by the thread pool (no thread of ours, no
+ * limit of 64 handles per wait). The handle pins the process object, so
+ * a creation time that matches the slot's names the slot's process for
+ * as long as the watch lasts.
+ */
+static void (*pw_fired)(uint64_t cookie);
+
+static VOID CALLBACK pw_signaled(PVOID ctx, BOOLEAN timed_out)
+{
+    (void)timed_out;
+    pw_fired((uint64_t)(uintptr_t)ctx);
+}
+
+int whsem__p_pwatch_open(const struct whsem_pident *id, uint64_t cookie, void (*fired)(uint64_t cookie),
+                         struct whsem_pwatch *w)
+{
+    w->process = w->wait = NULL;
+    HANDLE h = OpenProcess(SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION, FALSE, id->pid);
+    if (!h) return GetLastError() == ERROR_INVALID_PARAMETER ? WHSEM_PW_GONE : WHSEM_PW_CANNOT;
+    FILETIME c, e, k, u;
+    int verdict = WHSEM_PW_CANNOT;
+    if (GetProcessTimes(h, &c, &e, &k, &u)) {
+        verdict = ft64(c) != id->created || WaitForSingleObject(h, 0) == WAIT_OBJECT_0 ? WHSEM_PW_GONE
+                                                                                   : WHSEM_PW_WATCHING;
+    }
+    if (verdict == WHSEM_PW_WATCHING) {
+        whsem__w_pin_module(); /* the pool calls our code */
+        pw_fired = fired;
+        if (!RegisterWaitForSingleObject(&w->wait, h, pw_signaled, (PVOID)(uintptr_t)cookie, INFINITE,
+                                         WT_EXECUTEONLYONCE | WT_EXECUTEINWAITTHREAD))
+            verdict = WHSEM_PW_CANNOT;
+    }
+    if (verdict != WHSEM_PW_WATCHING) CloseHandle(h);
+    else w->process = h;
+    return verdict;
+}
+
+void whsem__p_pwatch_close(struct whsem_pwatch *w)
+{
+    /* Returns once a callback that has begun is over: none comes later. */
+    if (w->wait) UnregisterWaitEx(w->wait, INVALID_HANDLE_VALUE);
+    if (w->process) CloseHandle(w->process);
+    w->process = w->wait = NULL;
 }
 
 /* ---- waking ------------------------------------------------------------------------- */

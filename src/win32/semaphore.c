@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Semaphore handles (opened once ../api.c has checked the arguments and
  * finalized the name), tickets and blocking waits.
@@ -109,7 +110,11 @@ WHSEM_API whsem_status WHSEM_CALL whsem_close(whsem_sem sem)
     /* Waits on this handle look at it again when woken, and end. */
     swait_wake_sem(sem);
     whsem__async_poke();
+    /* Its use and the engine's only: the engine's watching must not keep
+     * the section alive after its last handle. */
+    bool engine_let_go = m->uses <= 2 && whsem__async_unwatch(m);
     whsem__unuse(m);
+    if (engine_let_go) whsem__p_engine_release(m);
     return WHSEM_OK;
 }
 
@@ -150,16 +155,25 @@ static whsem_status wait_for_ticket(struct wmap *m, struct hentry *se, whsem_sem
     if ((result = whsem__lock(m)) != WHSEM_OK) goto out_unlocked;
     whsem__want_more(h, s);
     const struct whsem_wait w = {&se->tag, sem, cancel ? &cw : NULL};
+    bool watched = false;
     for (;;) {
         uint64_t until;
         result = whsem__wait_look_locked(m, check_ms, deadline, &w, &until);
         if (result != WHSEM_PENDING) break;
         whsem__unlock(m);
+        if (!watched) {
+            watched = true;
+            whsem__async_watch_begin(m);
+        }
         HANDLE objs[2] = {whsem__own_wake(m), ev};
         WaitForMultipleObjects(2, objs, FALSE, whsem__w_wait_ms(until, whsem__w_mono_ns()));
-        if ((result = whsem__lock(m)) != WHSEM_OK) goto out_unlocked; /* our want is moot */
+        if ((result = whsem__lock(m)) != WHSEM_OK) {
+            whsem__async_watch_end(m);
+            goto out_unlocked; /* our want is moot */
+        }
         whsem__woke_locked(m);
     }
+    if (watched) whsem__async_watch_end(m);
     int32_t next = whsem__wait_done_locked(m, result == WHSEM_OK);
     whsem__unlock(m);
     if (next >= 0) whsem__wake_slot(m, (uint32_t)next, 1);

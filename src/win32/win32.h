@@ -140,6 +140,8 @@ struct wmap {
     _Atomic bool active;     /* in the engine's list (it holds a use)           */
     bool has_expired;        /* one of its operations reached its deadline      */
     int32_t async_check_ms;  /* shortest abandonment check of those operations  */
+    struct whsem_watching watch; /* watching its other processes (../async.h) */
+    int helpers;              /* threads in whsem_op_wait that take its wakes */
     /* Operations that ended while the dispatcher could not have the
      * segment mutex: their want still counts in our slot until it pays it
      * back (../dispatcher.c). */

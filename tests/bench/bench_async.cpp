@@ -1,10 +1,12 @@
+// SPDX-License-Identifier: MIT
 // Asynchronous acquisition figures (a benchmark, not a test):
 //   - library threads and memory for N pending operations on one semaphore;
 //   - release -> completion latency through a callback, through the
 //     completion queue's descriptor (epoll), through whsem_op_wait, next to
 //     the blocking handoff (a thread blocked in whsem_acquire);
 //   - how late timeouts and cancellations complete after they are due.
-// Latencies are medians and p99 over many rounds, all measured in one run.
+// Latencies are medians and p99 over many rounds, all measured in one run
+// with the paths taking turns, with each p50 next to the blocking path's.
 #include "whsem.h"
 
 #include <algorithm>
@@ -15,6 +17,7 @@
 #include <cstring>
 #include <dirent.h>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <sys/epoll.h>
 #include <thread>
@@ -118,12 +121,14 @@ const char *PathName(Path p)
     return "?";
 }
 
-Stats ReleaseToCompletion(Path path, int rounds)
-{
-    Sem s(1);
+// One path's semaphore (and queue), for all its rounds.
+struct PathState {
+    Sem s{1};
     whsem_queue q = 0;
     int ep = -1;
-    if (path == Path::Queue) {
+    explicit PathState(Path path)
+    {
+        if (path != Path::Queue) return;
         Check(whsem_queue_new(&q), "queue");
         int32_t fd;
         whsem_queue_fd(q, &fd);
@@ -132,60 +137,81 @@ Stats ReleaseToCompletion(Path path, int rounds)
         ev.events = EPOLLIN;
         epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
     }
-    std::vector<int64_t> lat;
-    for (int r = 0; r < rounds + 50; r++) {
-        whsem_ticket held;
-        Check(whsem_acquire(s.sem, WHSEM_INFINITE, 0, &held), "hold");
-        std::atomic<int> phase{0};
-        int64_t released = 0, done = 0;
-        whsem_op op = 0;
-        std::thread waiter;
-        if (path == Path::Blocking || path == Path::OpWait) {
-            if (path == Path::OpWait)
-                Check(whsem_acquire_async(s.sem, WHSEM_INFINITE, 0, nullptr, nullptr, &op), "async");
-            waiter = std::thread([&] {
-                phase = 1;
-                whsem_ticket t;
-                if (path == Path::Blocking) {
-                    whsem_acquire(s.sem, WHSEM_INFINITE, 0, &t);
-                    done = NowNs();
-                    whsem_release(t);
-                } else {
-                    whsem_op_wait(op, WHSEM_INFINITE);
-                    done = NowNs();
-                }
-            });
-            while (phase == 0) std::this_thread::yield();
-            usleep(300); // let it go to sleep
-        } else if (path == Path::Callback) {
-            completed_at = 0;
-            Check(whsem_acquire_async(s.sem, WHSEM_INFINITE, 0, OnDone, nullptr, &op), "async");
-            usleep(300);
-        } else {
-            Check(whsem_acquire_queued(s.sem, WHSEM_INFINITE, 0, q, 1, &op), "queued");
-            usleep(300);
-        }
-        released = NowNs();
-        whsem_release(held);
-        if (path == Path::Blocking || path == Path::OpWait) {
-            waiter.join();
-        } else if (path == Path::Callback) {
-            while (completed_at.load() == 0) std::this_thread::yield();
-            done = completed_at.load();
-        } else {
-            epoll_event ev;
-            epoll_wait(ep, &ev, 1, -1);
-            done = NowNs();
-            whsem_op got;
-            uint64_t tag;
-            whsem_queue_pop(q, &got, &tag);
-        }
-        if (op) whsem_op_free(op); // releases the ticket the operation got
-        if (r >= 50) lat.push_back(done - released);
+    ~PathState()
+    {
+        if (ep >= 0) close(ep);
+        if (q) whsem_queue_free(q);
     }
-    if (ep >= 0) close(ep);
-    if (q) whsem_queue_free(q);
-    return Summarize(lat);
+};
+
+// One release -> completion, in ns.
+int64_t OneRound(Path path, PathState &ps)
+{
+    whsem_ticket held;
+    Check(whsem_acquire(ps.s.sem, WHSEM_INFINITE, 0, &held), "hold");
+    std::atomic<int> phase{0};
+    int64_t released = 0, done = 0;
+    whsem_op op = 0;
+    std::thread waiter;
+    if (path == Path::Blocking || path == Path::OpWait) {
+        if (path == Path::OpWait)
+            Check(whsem_acquire_async(ps.s.sem, WHSEM_INFINITE, 0, nullptr, nullptr, &op), "async");
+        waiter = std::thread([&] {
+            phase = 1;
+            whsem_ticket t;
+            if (path == Path::Blocking) {
+                whsem_acquire(ps.s.sem, WHSEM_INFINITE, 0, &t);
+                done = NowNs();
+                whsem_release(t);
+            } else {
+                whsem_op_wait(op, WHSEM_INFINITE);
+                done = NowNs();
+            }
+        });
+        while (phase == 0) std::this_thread::yield();
+        usleep(300); // let it go to sleep
+    } else if (path == Path::Callback) {
+        completed_at = 0;
+        Check(whsem_acquire_async(ps.s.sem, WHSEM_INFINITE, 0, OnDone, nullptr, &op), "async");
+        usleep(300);
+    } else {
+        Check(whsem_acquire_queued(ps.s.sem, WHSEM_INFINITE, 0, ps.q, 1, &op), "queued");
+        usleep(300);
+    }
+    released = NowNs();
+    whsem_release(held);
+    if (path == Path::Blocking || path == Path::OpWait) {
+        waiter.join();
+    } else if (path == Path::Callback) {
+        while (completed_at.load() == 0) std::this_thread::yield();
+        done = completed_at.load();
+    } else {
+        epoll_event ev;
+        epoll_wait(ps.ep, &ev, 1, -1);
+        done = NowNs();
+        whsem_op got;
+        uint64_t tag;
+        whsem_queue_pop(ps.q, &got, &tag);
+    }
+    if (op) whsem_op_free(op); // releases the ticket the operation got
+    return done - released;
+}
+
+// The paths take turns round by round, so that the machine changing speed
+// during the run (a shared VM does) touches them all alike.
+std::vector<Stats> ReleaseToCompletion(const std::vector<Path> &paths, int rounds)
+{
+    std::vector<std::unique_ptr<PathState>> state;
+    for (Path p : paths) state.push_back(std::make_unique<PathState>(p));
+    std::vector<std::vector<int64_t>> lat(paths.size());
+    for (int r = 0; r < rounds + 50; r++)
+        for (size_t i = 0; i < paths.size(); i++) {
+            int64_t ns = OneRound(paths[i], *state[i]);
+            if (r >= 50) lat[i].push_back(ns);
+        }
+    std::vector<Stats> out;
+    for (auto &l : lat) out.push_back(Summarize(l));
+    return out;
 }
 
 // ---- lateness of timeouts and cancellations -------------------------------
@@ -224,11 +250,15 @@ int main(int argc, char **argv)
     printf("## Asynchronous acquisition (tests/bench/bench_async.cpp, %d rounds)\n\n", rounds);
     printf("| scale | threads | memory |\n|---|---|---|\n");
     Scale(10000);
-    printf("\n| release -> completion, one process | p50 µs | p99 µs | max µs |\n|---|---|---|---|\n");
-    for (Path p : {Path::Blocking, Path::Callback, Path::Queue, Path::OpWait}) {
-        Stats st = ReleaseToCompletion(p, rounds);
-        printf("| %s | %.1f | %.1f | %.0f |\n", PathName(p), st.p50, st.p99, st.max);
-    }
+    // p50 / blocking: issue 14 asks for at most 1.5 for the callback and
+    // whsem_op_wait.
+    printf("\n| release -> completion, one process | p50 µs | p99 µs | max µs | p50 / blocking |\n"
+           "|---|---|---|---|---|\n");
+    const std::vector<Path> paths{Path::Blocking, Path::Callback, Path::Queue, Path::OpWait};
+    std::vector<Stats> st = ReleaseToCompletion(paths, rounds);
+    for (size_t i = 0; i < paths.size(); i++)
+        printf("| %s | %.1f | %.1f | %.0f | %.2f |\n", PathName(paths[i]), st[i].p50, st[i].p99, st[i].max,
+               st[0].p50 > 0 ? st[i].p50 / st[0].p50 : 0.0);
     printf("\n| completes after it is due | p50 ms | p99 ms | max ms | target |\n|---|---|---|---|---|\n");
     Stats t = Lateness(false, 200);
     printf("| 20 ms timeout | %.2f | %.2f | %.2f | <= 20 ms: %s |\n", t.p50 / 1000, t.p99 / 1000, t.max / 1000,

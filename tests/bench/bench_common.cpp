@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "bench_common.h"
 
 #include <algorithm>
@@ -250,6 +251,29 @@ bool write_full(int fd, const void *buf, size_t n)
         p += r;
         n -= (size_t)r;
     }
+    return true;
+}
+
+Percentiles percentiles(std::vector<double> v)
+{
+    Percentiles p;
+    p.n = v.size();
+    if (v.empty()) return p;
+    std::sort(v.begin(), v.end());
+    auto rank = [&](double q) { return v[std::min(v.size() - 1, (size_t)(q * (double)v.size()))]; };
+    p.p50 = rank(0.50);
+    p.p99 = rank(0.99);
+    p.max = v.back();
+    return p;
+}
+
+bool parse_long(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return false;
+    *out = v;
     return true;
 }
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Shared pieces of the libwhsem benchmarks: the five primitives behind one
 // compile-time interface, resource cleanup, pinning and process helpers.
 //
@@ -100,6 +101,16 @@ bool read_full(int fd, void *buf, size_t n);
 bool write_full(int fd, const void *buf, size_t n);
 
 std::string machine_description();  // nproc, CPU model, kernel
+
+// p50, p99 and max of a sample (zeros when it is empty).
+struct Percentiles {
+    size_t n = 0;
+    double p50 = 0, p99 = 0, max = 0;
+};
+Percentiles percentiles(std::vector<double> v);
+
+// A whole decimal number in [lo, hi], for command-line values.
+bool parse_long(const char *s, long lo, long hi, long *out);
 
 // ---- libwhsem -------------------------------------------------------------
 

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 using namespace whtest;
@@ -80,6 +81,75 @@ struct Mapped {
     int fd = -1;
     char *p = nullptr;
 };
+
+bool WriteText(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    bool ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+    return close(fd) == 0 && ok;
+}
+
+// The pid-reuse test's pid 1: a holder dies, another process takes its
+// pid, and a waiter that polls never must get the holder's ticket.
+// 0 when it does; 77-80: the namespaces cannot do what the test needs.
+int PidReuseAsInit(const std::string &name)
+{
+    // Its own /proc, so that /proc/<pid> means the pids of its namespace.
+    if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        mount("proc", "/proc", "proc", 0, nullptr) != 0)
+        return 78;
+    auto *step = SharedAlloc<std::atomic<int>>();
+    pid_t holder = Spawn([&] {
+        whsem_sem s;
+        whsem_ticket t;
+        if (whsem_open(name.c_str(), 1, nullptr, &s) != WHSEM_OK || whsem_acquire(s, 0, 0, &t) != WHSEM_OK)
+            return 1;
+        *step = 1; /* holding */
+        for (;;) pause();
+    });
+    for (int i = 0; i < 1000 && !*step; i++) usleep(10000);
+    if (!*step) return 10;
+    // The waiter attaches now: a process that attaches after the holder
+    // died would take its slot over, and its tickets with it.
+    pid_t waiter = Spawn([&] {
+        whsem_open_options o{};
+        o.struct_size = sizeof o;
+        o.abandonment_check_ms = WHSEM_INFINITE;
+        whsem_sem s;
+        whsem_ticket t;
+        if (whsem_open(name.c_str(), 1, &o, &s) != WHSEM_OK) return 1;
+        *step = 2;
+        while (*step != 3) usleep(1000);
+        whsem_status st = whsem_acquire(s, 10000, 0, &t);
+        return st == WHSEM_OK ? 0 : st == WHSEM_TIMEOUT ? 2 : 3;
+    });
+    for (int i = 0; i < 1000 && *step != 2; i++) usleep(10000);
+    if (*step != 2) return 11;
+    kill(holder, SIGKILL);
+    Reap(holder);
+    // Past the clock tick the holder started in: pid and start time name
+    // a process only if the start times differ.
+    usleep(50000);
+    char last[32];
+    snprintf(last, sizeof last, "%d", (int)holder - 1);
+    if (!WriteText("/proc/sys/kernel/ns_last_pid", last)) return 79;
+    pid_t other = Spawn([]() -> int {
+        for (;;) pause();
+    });
+    if (other != holder) {
+        kill(other, SIGKILL);
+        kill(waiter, SIGKILL);
+        Reap(other);
+        Reap(waiter);
+        return 80;
+    }
+    *step = 3;
+    int code = Reap(waiter);
+    kill(other, SIGKILL);
+    Reap(other);
+    return code == 0 ? 0 : 20 + code;
+}
 
 } // namespace
 
@@ -395,6 +465,40 @@ TEST(Adversity, TruncationByAnotherUserIsAnErrorNotACrash)
     WH_OK(whsem_acquire(s, 0, 0, &t));
     WH_OK(whsem_release(t));
     whsem_close(s);
+}
+
+// ---- pid reuse ----------------------------------------------------------------------
+
+// A waiting process watches the holders' processes (src/watches.c), and a
+// watch must name the process, not its pid: a holder that died and whose
+// pid another process took since is found dead at once, not when that
+// other process ends (the waiter never polls: only the watch can tell).
+// In user, pid and mount namespaces of the test's own, where the next pid
+// can be chosen.
+TEST(Adversity, AReusedPidIsNotTakenForADeadHolder)
+{
+    Sem sem(1, "pidreuse");
+    uid_t uid = geteuid();
+    gid_t gid = getegid();
+    std::string name = sem.name();
+    pid_t outer = Spawn([&] {
+        if (unshare(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS) != 0) return 77;
+        char uid_map[64], gid_map[64];
+        snprintf(uid_map, sizeof uid_map, "0 %d 1", (int)uid);
+        snprintf(gid_map, sizeof gid_map, "0 %d 1", (int)gid);
+        if (!WriteText("/proc/self/setgroups", "deny") || !WriteText("/proc/self/gid_map", gid_map) ||
+            !WriteText("/proc/self/uid_map", uid_map))
+            return 77;
+        pid_t init = fork(); // pid 1 of the new namespace
+        if (init == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            _exit(PidReuseAsInit(name));
+        }
+        return init < 0 ? 77 : Reap(init);
+    });
+    int code = Reap(outer);
+    if (code >= 77 && code <= 80) GTEST_SKIP() << "these namespaces cannot reuse a pid on demand (" << code << ")";
+    EXPECT_EQ(code, 0) << "22: the waiter timed out; other codes: see PidReuseAsInit";
 }
 
 // ---- clocks -------------------------------------------------------------------------

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Asynchronous acquisition: poll, wait, callbacks, completion queues with a
 // real event loop, every error path, re-entrancy, races with grants, scale.
 #include "util.h"
@@ -548,6 +549,65 @@ TEST(Async, EndingsRacingAcrossProcessesNeverLoseATicket)
     EXPECT_EQ(info.waiters, 0u);
 }
 
+// The dispatcher runs quick callbacks itself (src/async_callbacks.c). One
+// that blocks must not hold up anything else for long: another name's
+// operation still completes and calls back, and a timeout still ends,
+// while it blocks (the bound is generous: the takeover takes 50-100 ms).
+TEST(Async, ABlockingCallbackHoldsUpNoOtherOperation)
+{
+    Sem a(1, "blocker"), b(1, "other"), c(1, "timed");
+    // Callbacks through the dispatcher, so that a callback thread exists
+    // and stands by for it: each operation's ticket, freed with it, goes
+    // to the next.
+    {
+        Recorder warm;
+        whsem_op ops[3];
+        whsem_ticket first;
+        WH_OK(whsem_acquire(a.get(), 0, 0, &first));
+        for (auto &op : ops) WH_OK(whsem_acquire_async(a.get(), WHSEM_INFINITE, 0, Recorder::Cb, &warm, &op));
+        WH_OK(whsem_release(first));
+        for (int i = 0; i < 3; i++) {
+            ASSERT_TRUE(Eventually([&] { return warm.total > i; }));
+            WH_OK(whsem_op_free(ops[i]));
+        }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    whsem_ticket ha, hb, hc;
+    WH_OK(whsem_acquire(a.get(), 0, 0, &ha));
+    WH_OK(whsem_acquire(b.get(), 0, 0, &hb));
+    WH_OK(whsem_acquire(c.get(), 0, 0, &hc));
+    struct Blocker {
+        std::atomic<bool> inside{false}, go{false};
+    } blocker;
+    whsem_callback blocks = [](whsem_op, whsem_status, void *ud) {
+        auto *bl = static_cast<Blocker *>(ud);
+        bl->inside = true;
+        for (int i = 0; i < 3000 && !bl->go; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    };
+    whsem_op blocked, other, timed;
+    WH_OK(whsem_acquire_async(a.get(), WHSEM_INFINITE, 0, blocks, &blocker, &blocked));
+    Recorder rec;
+    WH_OK(whsem_acquire_async(b.get(), WHSEM_INFINITE, 0, Recorder::Cb, &rec, &other));
+    WH_OK(whsem_release(ha));
+    ASSERT_TRUE(Eventually([&] { return blocker.inside.load(); }));
+    auto t0 = std::chrono::steady_clock::now();
+    WH_OK(whsem_release(hb));
+    WH_OK(whsem_acquire_async(c.get(), 100, 0, nullptr, nullptr, &timed));
+    EXPECT_TRUE(Eventually([&] { return rec.total == 1; }, 10));
+    EXPECT_EQ(whsem_op_wait(timed, 10000), WHSEM_TIMEOUT);
+    double took = SecondsSince(t0);
+    bool still_blocked = !blocker.go;
+    blocker.go = true;
+    EXPECT_TRUE(still_blocked);
+    EXPECT_LT(took, 10.0) << "the other operations waited for the blocking callback";
+    EXPECT_EQ(whsem_op_poll(other), WHSEM_OK);
+    WH_OK(whsem_op_free(other)); // gives its ticket back
+    WH_OK(whsem_op_free(timed));
+    WH_OK(whsem_op_free(blocked));
+    WH_OK(whsem_release(hc));
+    EXPECT_TRUE(Eventually([&] { return Info(a.get()).free_count == 1 && Info(b.get()).free_count == 1; }));
+}
+
 TEST(Async, TenThousandPendingOperationsWithBoundedThreads)
 {
     Sem sem(4);
@@ -607,6 +667,39 @@ TEST(Async, AKilledHolderHandsItsTicketToAnAsyncWaiter)
     WH_OK(whsem_op_free(op)); // releases the untaken ticket
     EXPECT_EQ(Info(sem.get()).free_count, 1);
     EXPECT_GE(Info(sem.get()).recoveries, 1u);
+}
+
+// With no abandonment scans at all (WHSEM_INFINITE), nothing but this
+// process watching the holder's process while it waits can bring the
+// holder's tickets back: a blocking waiter and an asynchronous one both
+// get theirs when it is killed. (No query after the kill: a query looks
+// for dead holders itself.)
+TEST(Async, AKilledHolderIsNoticedWithoutPolling)
+{
+    whsem_open_options o{};
+    o.struct_size = sizeof o;
+    o.abandonment_check_ms = WHSEM_INFINITE;
+    Sem sem(2, "unpolled", &o);
+    Child holder({"hold", sem.name(), "2", "2"});
+    ASSERT_TRUE(Eventually([&] { return Info(sem.get()).free_count == 0; }));
+    whsem_op op;
+    WH_OK(whsem_acquire_async(sem.get(), 60000, 0, nullptr, nullptr, &op));
+    std::atomic<whsem_status> blocking{WHSEM_PENDING};
+    whsem_ticket blocking_ticket = 0;
+    std::thread waiter([&] { blocking = whsem_acquire(sem.get(), 60000, 0, &blocking_ticket); });
+    ASSERT_TRUE(Eventually([&] { return Info(sem.get()).waiters == 2; }));
+    EXPECT_EQ(holder.Kill(), kKilled);
+    EXPECT_EQ(whsem_op_wait(op, 60000), WHSEM_OK);
+    waiter.join();
+    EXPECT_EQ(blocking.load(), WHSEM_OK);
+    whsem_ticket t;
+    WH_OK(whsem_op_take_ticket(op, &t));
+    WH_OK(whsem_op_free(op));
+    WH_OK(whsem_release(t));
+    WH_OK(whsem_release(blocking_ticket));
+    whsem_info info = Info(sem.get());
+    EXPECT_EQ(info.free_count, 2);
+    EXPECT_GE(info.recoveries, 1u);
 }
 
 TEST(Async, ProcessExitWithPendingOperationsLosesNothing)
