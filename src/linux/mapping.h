@@ -95,9 +95,22 @@ WHSEM_HIDDEN whsem_status whsem__map_get(const char *final_name, size_t len, int
  * if the segment was unlinked meanwhile (open then looks again). */
 WHSEM_HIDDEN whsem_status whsem__attach(struct wmap *m, bool require_linked);
 WHSEM_HIDDEN bool whsem__replace_if_stale(struct wmap *m);
-/* Slot i of h has just been made FREE: lowers the free-slot hint to it
- * (layout.h). */
-WHSEM_HIDDEN void whsem__slot_freed(struct seg_header *h, uint32_t i);
+/* The free-slot hint (layout.h): where a search starts, and how many
+ * frees have lowered it. */
+static inline uint32_t whsem__hint_index(uint64_t w) { return (uint32_t)w; }
+static inline uint32_t whsem__hint_seq(uint64_t w) { return (uint32_t)(w >> 32); }
+/* Slot i of h has just been made FREE: lowers the free-slot hint to it.
+ * After the slot's FREE store: an attacher that read the hint before this
+ * either finds the slot FREE or fails to raise the hint past it. (Inline:
+ * recovery frees slots too, and sits below segment.c.) */
+static inline void whsem__slot_freed(struct seg_header *h, uint32_t i)
+{
+    uint64_t w = atomic_load(&h->free_hint), lowered;
+    do {
+        uint32_t at = whsem__hint_index(w) < i ? whsem__hint_index(w) : i;
+        lowered = (uint64_t)(whsem__hint_seq(w) + 1u) << 32 | at;
+    } while (!atomic_compare_exchange_weak(&h->free_hint, &w, lowered));
+}
 WHSEM_HIDDEN void whsem__destroy(struct wmap *m);
 
 WHSEM_HIDDEN whsem_status whsem__ensure_attached(struct wmap *m);

@@ -362,25 +362,11 @@ static void drop_anchor(struct wmap *m)
 
 /* ---- The free-slot hint (layout.h) ---- */
 
-static uint32_t hint_index(uint64_t w) { return (uint32_t)w; }
-static uint32_t hint_seq(uint64_t w) { return (uint32_t)(w >> 32); }
-
-void whsem__slot_freed(struct seg_header *h, uint32_t i)
-{
-    /* After the slot's FREE store: an attacher that read the hint before
-     * this either finds the slot FREE or fails to raise the hint past it. */
-    uint64_t w = atomic_load(&h->free_hint), lowered;
-    do {
-        uint32_t at = hint_index(w) < i ? hint_index(w) : i;
-        lowered = (uint64_t)(hint_seq(w) + 1u) << 32 | at;
-    } while (!atomic_compare_exchange_weak(&h->free_hint, &w, lowered));
-}
-
 /* Raises the hint read as w to `to`, unless a slot was freed since. */
 static void hint_raise(struct seg_header *h, uint64_t w, uint32_t to)
 {
-    if (to > hint_index(w))
-        atomic_compare_exchange_strong(&h->free_hint, &w, (uint64_t)hint_seq(w) << 32 | to);
+    if (to > whsem__hint_index(w))
+        atomic_compare_exchange_strong(&h->free_hint, &w, (uint64_t)whsem__hint_seq(w) << 32 | to);
 }
 
 static uint32_t state_of(const struct seg_slot *s)
@@ -531,7 +517,7 @@ static whsem_status find_slot(struct wmap *m, int fd, uint32_t *out, bool *taken
 
     uint64_t w = atomic_load(&h->free_hint);
     uint32_t unsure = hwm; /* the first FREE slot we could not take */
-    for (uint32_t i = hint_index(w); i < hwm; i++) {
+    for (uint32_t i = whsem__hint_index(w); i < hwm; i++) {
         if (state_of(&m->slots[i]) != SLOT_FREE) continue;
         if ((st = claim(m, fd, i, SLOT_FREE, NULL)) == WHSEM_OK) {
             hint_raise(h, w, unsure < i ? unsure : i + 1);
