@@ -294,6 +294,9 @@ again:
         whsem__watch_collect_locked(m, &list);
     }
     uint32_t seen = whsem__p_own_seen(m);
+    /* Written while the lock keeps m: once the engine has left it, a close
+     * on another thread may free it as soon as the lock is let go. */
+    if (!watch) m->watch.look_at = 0;
     if (!m->aq_head && !atomic_load(&m->owed_want) && !watch && !m->helpers) {
         deactivate(m);
         *left = true;
@@ -304,8 +307,7 @@ again:
     /* The watches change with no segment lock held: opening one takes
      * system calls, and other processes wait for that lock. */
     if (!watch) {
-        whsem__watch_forget(m);
-        m->watch.look_at = 0;
+        whsem__watch_forget(m); /* m only names its watches here */
         return seen;
     }
     if (look) {
