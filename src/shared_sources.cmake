@@ -20,4 +20,5 @@ set(WHSEM_SHARED_SOURCES
   src/names.c
   src/sha2.c
   src/shm_backend.c
-  src/status.c)
+  src/status.c
+  src/ticket_watch.c)

@@ -230,7 +230,7 @@ int main(int argc, char **argv)
 
     /* ---- library and errors ---- */
     EXPECT(call("whsem_version"), 0x010000);
-    EXPECT(strcmp((const char *)(uintptr_t)call("whsem_version_string"), "1.0.0"), 0);
+    EXPECT(strcmp((const char *)(uintptr_t)call("whsem_version_string"), "1.1.0"), 0);
     EXPECT(strcmp((const char *)(uintptr_t)call("whsem_status_name", (int64_t)OK), "WHSEM_OK"), 0);
     EXPECT(strcmp((const char *)(uintptr_t)call("whsem_status_name", (int64_t)-13),
                   "WHSEM_E_NOT_FOUND"), 0);
