@@ -197,6 +197,7 @@ static void pg_async_end(struct op *o, whsem_status st)
      * never WHSEM_OK, so there is no ticket. */
     if (st < 0) whsem__a_set_detail(o, whsem_last_error());
     struct pgname *n = (struct pgname *)o->obj;
+    whsem__cancel_unregister(&o->cw);
     whsem__a_complete(o, st, 0);
     whsem__pgs_unref(n);
 }

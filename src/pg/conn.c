@@ -56,17 +56,14 @@ whsem_status whsem__pg_result_error(struct pgsrv *s, const PGresult *r, char *ms
     return WHSEM_E_OS;
 }
 
-struct pgjob *whsem__pgj_new(const char *sql, pgjob_done done, void *ctx, int64_t arg,
-                             const char *const *values)
+bool whsem__pgj_set(struct pgjob *j, const char *const *values)
 {
     size_t n = 0, bytes = 0;
     while (values && values[n]) bytes += strlen(values[n++]) + 1;
-    struct pgjob *j = calloc(1, sizeof *j);
     char *text = bytes ? malloc(bytes) : NULL;
-    if (!j || (bytes && !text) || n > sizeof j->values / sizeof j->values[0]) {
-        free(j);
+    if ((bytes && !text) || n > sizeof j->values / sizeof j->values[0]) {
         free(text);
-        return NULL;
+        return false;
     }
     char *p = text;
     for (size_t i = 0; i < n; i++) {
@@ -75,8 +72,21 @@ struct pgjob *whsem__pgj_new(const char *sql, pgjob_done done, void *ctx, int64_
         j->values[i] = p;
         p += len;
     }
+    free(j->text);
     j->text = text;
     j->nparams = (int)n;
+    return true;
+}
+
+struct pgjob *whsem__pgj_new(const char *sql, pgjob_done done, void *ctx, int64_t arg,
+                             const char *const *values)
+{
+    struct pgjob *j = calloc(1, sizeof *j);
+    if (!j) return NULL;
+    if (!whsem__pgj_set(j, values)) {
+        free(j);
+        return NULL;
+    }
     j->sql = sql;
     j->done = done;
     j->ctx = ctx;
@@ -152,8 +162,14 @@ struct pgconn *whsem__pgc_new(struct pgsrv *s, enum pgconn_role role)
     return c;
 }
 
-void whsem__pgc_push(struct pgconn *c, struct pgjob *j)
+void whsem__pgc_push(struct pgsrv *s, struct pgconn *c, struct pgjob *j)
 {
+    if (c->state == PGC_DEAD) {
+        /* As if it had been queued when the connection died. */
+        j->done(s, c, j, NULL);
+        whsem__pgj_free(j);
+        return;
+    }
     j->next = NULL;
     if (c->tail) c->tail->next = j;
     else c->head = j;
@@ -177,6 +193,7 @@ void whsem__pgc_kick(struct pgsrv *s, struct pgconn *c)
 {
     if (c->state != PGC_READY || c->sent || !c->head) return;
     struct pgjob *j = c->head;
+    if (j->prepare) j->prepare(s, c, j);
     int ok = j->simple ? s->pq->sendQuery(c->pg, j->sql)
                        : s->pq->sendQueryParams(c->pg, j->sql, j->nparams, NULL, j->values, NULL,
                                                 NULL, 0);
@@ -242,6 +259,7 @@ void whsem__pgc_service(struct pgsrv *s, struct pgconn *c, short revents)
         case PQ_POLLING_WRITING: c->poll_events = POLLOUT; return;
         case PQ_POLLING_OK:
             c->state = PGC_READY;
+            c->was_ready = true;
             c->poll_events = POLLIN;
             s->pq->setnonblocking(c->pg, 1);
             whsem__pgc_kick(s, c);

@@ -74,6 +74,9 @@ struct pgjob {
                            deadline, and the connection carries no ticket */
     bool simple;        /* several statements, no parameters              */
     pgjob_done done;
+    /* Called just before it is sent, when what went before on the
+     * connection has ended: sets parameters that depend on it. */
+    void (*prepare)(struct pgsrv *s, struct pgconn *c, struct pgjob *j);
     void *ctx;
     int64_t arg;
 };
@@ -108,11 +111,12 @@ struct pgconn {
     struct pgname *wname;      /* PGR_WAIT: the name, and the slot of its
                                   waiters this connection fills           */
     int wslot;
+    int32_t wid;               /* the id of the name it waits for, kept
+                                  after the name is gone (an orphan wait) */
     int32_t wnext;             /* next index it waits on (taking turns)  */
     bool lock_timeout_set;
     bool cancel_sent;          /* its wait is being canceled (no waiters) */
-    int surplus;               /* unlocks in flight of indices its wait got
-                                  when nobody waited any more             */
+    int unlocking;             /* releases in flight (not on the main one) */
     bool was_ready;            /* it connected once (resets the backoff)  */
     struct pgticket *tickets;  /* carried here (list through cnext)      */
     int ntickets;
@@ -140,6 +144,9 @@ struct pgacq {
     bool settling;               /* a try that found nothing, waiting only
                                     for our own withdrawn waits to end   */
     bool settled;                /* and then tried again                  */
+    bool aside_busy;             /* when its try was sent, a session of ours
+                                    other than the main one was waiting or
+                                    giving an index back                  */
     uint64_t deadline_ns;        /* 0 = none                              */
     struct op *op;               /* asynchronous: the engine's operation */
     bool canceled;               /* blocking: its source was triggered   */
@@ -217,7 +224,10 @@ struct pgsrv {
 /* ---- conn.c ---- */
 /* A new connection (PGC_CONNECTING, or PGC_DEAD with why set). */
 WHSEM_HIDDEN struct pgconn *whsem__pgc_new(struct pgsrv *s, enum pgconn_role role);
-WHSEM_HIDDEN void whsem__pgc_push(struct pgconn *c, struct pgjob *j);
+/* Queues a statement; on a dead connection it ends at once (done with
+ * NULL), so a done handler must not queue again on a connection that
+ * died. */
+WHSEM_HIDDEN void whsem__pgc_push(struct pgsrv *s, struct pgconn *c, struct pgjob *j);
 /* Sends the head statement if the connection is ready for it. */
 WHSEM_HIDDEN void whsem__pgc_kick(struct pgsrv *s, struct pgconn *c);
 /* Services a ready descriptor: connection steps, results (their done
@@ -233,6 +243,8 @@ WHSEM_HIDDEN void whsem__pgc_mark(struct pgconn *c, int32_t id, bool on);
 WHSEM_HIDDEN struct pgjob *whsem__pgj_new(const char *sql, pgjob_done done, void *ctx,
                                           int64_t arg, const char *const *values);
 WHSEM_HIDDEN void whsem__pgj_free(struct pgjob *j);
+/* Replaces a job's parameters (false: out of memory, unchanged). */
+WHSEM_HIDDEN bool whsem__pgj_set(struct pgjob *j, const char *const *values);
 /* libpq's message with the password (if any) masked. */
 WHSEM_HIDDEN void whsem__pg_scrub(const struct pgsrv *s, const char *in, char *out, size_t size);
 /* The status a failed statement means, and its message (scrubbed). */

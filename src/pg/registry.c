@@ -101,7 +101,7 @@ static void push_arg(struct pgsrv *s, struct pgconn *c, const char *sql, pgjob_d
         return;
     }
     j->simple = sql == sql_create;
-    whsem__pgc_push(c, j);
+    whsem__pgc_push(s, c, j);
     whsem__pgc_kick(s, c);
 }
 
@@ -250,6 +250,6 @@ void whsem__pgr_unmark(struct pgsrv *s, struct pgconn *c, int32_t id)
     const char *v[] = {idt, NULL};
     struct pgjob *j = whsem__pgj_new(sql_unmark, done_ignore, NULL, 0, v);
     if (!j) return; /* the marker stays until the session ends: harmless */
-    whsem__pgc_push(c, j);
+    whsem__pgc_push(s, c, j);
     whsem__pgc_kick(s, c);
 }

@@ -17,6 +17,7 @@
 #include "async_engine.h"
 #include "fork_hooks.h"
 #include "platform.h"
+#include "process.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -50,6 +51,7 @@ static const char sql_wait[] =
     " SELECT COALESCE((SELECT i FROM s WHERE got),"
     " (SELECT $3::int FROM pg_advisory_lock($1::int, $3::int)))";
 static const char sql_unlock[] = "SELECT pg_advisory_unlock($1::int, $2::int)";
+static const char sql_unlock_all[] = "SELECT pg_advisory_unlock_all()";
 static const char sql_ping[] = "SELECT 1";
 static const char sql_appname[] = "SELECT set_config('application_name', $1, false)";
 static const char sql_client_check[] =
@@ -88,6 +90,7 @@ struct note {
 
 static void poke(struct pgsrv *s)
 {
+    if (s->evfd < 0) return; /* inherited through fork(): no worker */
     uint64_t one = 1;
     ssize_t r = write(s->evfd, &one, sizeof one);
     (void)r; /* EAGAIN: it is readable already */
@@ -144,14 +147,14 @@ static void done_ignore(struct pgsrv *s, struct pgconn *c, struct pgjob *j, PGre
 
 static void push(struct pgsrv *s, struct pgconn *c, struct pgjob *j)
 {
-    whsem__pgc_push(c, j);
+    whsem__pgc_push(s, c, j);
     whsem__pgc_kick(s, c);
 }
 
-static void done_surplus(struct pgsrv *s, struct pgconn *c, struct pgjob *j, PGresult *r)
+static void done_unlocked(struct pgsrv *s, struct pgconn *c, struct pgjob *j, PGresult *r)
 {
     (void)s, (void)j, (void)r;
-    c->surplus--;
+    c->unlocking--;
 }
 
 /* Gives an index back to the server through the session that holds it. */
@@ -162,9 +165,11 @@ static void unlock_index(struct pgsrv *s, struct pgconn *c, int32_t id, int32_t 
     int_text(id, a);
     int_text(index, b);
     const char *v[] = {a, b, NULL};
-    bool surplus = c->role == PGR_WAIT;
-    struct pgjob *j = whsem__pgj_new(sql_unlock, surplus ? done_surplus : done_ignore, NULL, 0, v);
-    if (j && surplus) c->surplus++;
+    /* Given back on another session than the main one, where tries run:
+     * a try of ours may overtake it (see any_blocked). */
+    bool aside = c != s->main;
+    struct pgjob *j = whsem__pgj_new(sql_unlock, aside ? done_unlocked : done_ignore, NULL, 0, v);
+    if (j && aside) c->unlocking++;
     if (j) push(s, c, j);
     else whsem__pgc_kill(s, c, WHSEM_E_NO_MEMORY, "out of memory for a statement");
 }
@@ -203,14 +208,15 @@ static bool blocked(const struct pgconn *c)
     return c->state == PGC_READY && c->sent && c->head && c->head->blocking;
 }
 
-/* Whether a waiting connection of n may yet hold an index for a while:
- * in the server's queue, or giving back one nobody took. */
-static bool any_blocked(const struct pgname *n)
+/* Whether a session of ours other than the main one may yet hold an
+ * index of n for a while: a wait in the server's queue, or a release on
+ * its way (a ticket a wait got, or a grant nobody took; also for an
+ * earlier object of the same name). A try that finds nothing then waits
+ * for them and tries once more: its own process never makes it fail. */
+static bool any_blocked(const struct pgsrv *s, const struct pgname *n)
 {
-    for (int k = 0; k < PG_WAITERS_MAX; k++) {
-        const struct pgconn *c = n->waiters[k];
-        if (c && (blocked(c) || (c->surplus && c->state != PGC_DEAD))) return true;
-    }
+    for (const struct pgconn *c = s->conns; c; c = c->next)
+        if (c->wid == n->id && (blocked(c) || (c->unlocking && c->state != PGC_DEAD))) return true;
     return false;
 }
 
@@ -311,7 +317,8 @@ static void done_try(struct pgsrv *s, struct pgconn *c, struct pgjob *j, PGresul
             char msg[PG_MSG];
             whsem_status st = whsem__pg_result_error(s, r, msg, sizeof msg);
             finish(s, a, st, NULL, "%s", msg);
-        } else if (a->try_only && r && !a->settled && any_blocked(n)) {
+        } else if (a->try_only && r && !a->settled && n->nwaiting == n->nsettling &&
+                   (a->aside_busy || any_blocked(s, n))) {
             /* Our own waits, being withdrawn, may be handed the index we
              * looked for: the try ends once they have ended. */
             a->settling = true;
@@ -331,8 +338,23 @@ static void done_try(struct pgsrv *s, struct pgconn *c, struct pgjob *j, PGresul
  * name may be gone by the time a wait ends: c->wname says). */
 static void done_wait(struct pgsrv *s, struct pgconn *c, struct pgjob *j, PGresult *r)
 {
-    (void)j;
-    if (!r || s->pq->resultStatus(r) != PQ_TUPLES_OK || s->pq->ntuples(r) != 1) return;
+    if (!r) return; /* the session, and what it held, is gone */
+    if (s->pq->resultStatus(r) != PQ_TUPLES_OK || s->pq->ntuples(r) != 1) {
+        /* Canceled (withdrawn) or failed: the lock may have been granted
+         * just before the error, and a session-level lock outlives the
+         * statement that took it. The connection carries no ticket, so
+         * giving back everything it holds is exact (its markers too:
+         * serve_waits takes its marker again before its next wait). */
+        c->nmarks = 0;
+        struct pgjob *u = whsem__pgj_new(sql_unlock_all, done_unlocked, NULL, 0, NULL);
+        if (u) {
+            c->unlocking++;
+            push(s, c, u);
+        } else {
+            whsem__pgc_kill(s, c, WHSEM_E_NO_MEMORY, "out of memory for a statement");
+        }
+        return;
+    }
     int32_t id = (int32_t)(j->arg >> 32);
     int32_t index = atoi(s->pq->getvalue(r, 0, 0));
     struct pgname *n = c->wname;
@@ -369,6 +391,40 @@ static struct pgconn *main_conn(struct pgsrv *s, uint64_t now)
     return c;
 }
 
+/* A try's parameters, once every statement before it on the connection
+ * has ended: only then is the list of indices the session holds exact
+ * (an earlier try in flight may be taking one). */
+static void prepare_try(struct pgsrv *s, struct pgconn *c, struct pgjob *j)
+{
+    struct pgacq *a = j->ctx;
+    struct pgname *n = a->n;
+    /* Whether, while it runs, another session of ours may hold an index
+     * it would find free a moment later. */
+    a->aside_busy = any_blocked(s, n);
+    char id[24], max[24];
+    int_text(n->id, id);
+    int_text(n->max_count, max);
+    /* Every index we hold, however many: one left out could be taken
+     * again (advisory locks are re-entrant) as a second ticket. */
+    size_t size = 3 + 12 * (size_t)c->ntickets, o = 0;
+    char *held = malloc(size);
+    if (!held) {
+        j->nparams = 0; /* fails on the server: the try ends in an error */
+        return;
+    }
+    held[o++] = '{';
+    for (struct pgticket *t = c->tickets; t; t = t->cnext)
+        if (t->n == n)
+            o += (size_t)snprintf(held + o, size - o, "%s%d", o > 1 ? "," : "", (int)t->index);
+    held[o++] = '}';
+    held[o] = 0;
+    char app[128] = "";
+    if (c->ntickets == 0) since_app(s, app);
+    const char *v[] = {id, max, held, app, NULL};
+    if (!whsem__pgj_set(j, v)) j->nparams = 0;
+    free(held);
+}
+
 static void start_acq(struct pgsrv *s, struct pgacq *a, uint64_t now)
 {
     struct pgname *n = a->n;
@@ -388,22 +444,8 @@ static void start_acq(struct pgsrv *s, struct pgacq *a, uint64_t now)
         else wait_append(a);
         return;
     }
-    char id[24], max[24], held[512];
-    int_text(n->id, id);
-    int_text(n->max_count, max);
-    size_t o = 0;
-    held[o++] = '{';
-    for (struct pgticket *t = c->tickets; t; t = t->cnext) {
-        if (t->n != n) continue;
-        if (o + 24 >= sizeof held) break; /* more would fail the try: safe */
-        o += (size_t)snprintf(held + o, sizeof held - o, "%s%d", o > 1 ? "," : "", (int)t->index);
-    }
-    held[o++] = '}';
-    held[o] = 0;
-    char app[128] = "";
-    if (c->ntickets == 0) since_app(s, app);
-    const char *v[] = {id, max, held, app, NULL};
-    struct pgjob *j = whsem__pgj_new(sql_try, done_try, a, 0, v);
+    struct pgjob *j = whsem__pgj_new(sql_try, done_try, a, 0, NULL);
+    if (j) j->prepare = prepare_try;
     if (!j) {
         finish(s, a, WHSEM_E_NO_MEMORY, NULL, "out of memory for a statement");
         return;
@@ -435,6 +477,7 @@ static struct pgconn *waiter_conn(struct pgsrv *s, struct pgname *n, int slot, u
     }
     c->role = PGR_WAIT;
     c->wname = n;
+    c->wid = n->id;
     c->wslot = slot;
     c->wnext = slot;
     n->waiters[slot] = c;
@@ -502,7 +545,7 @@ static void serve_waits(struct pgsrv *s, struct pgname *n, uint64_t now)
     if (n->nwaiting == n->nsettling) {
         for (int k = 0; k < PG_WAITERS_MAX; k++)
             if (n->waiters[k]) withdraw(s, n->waiters[k]);
-        if (n->nsettling && !any_blocked(n))
+        if (n->nsettling && !any_blocked(s, n))
             for (struct pgacq *a = n->wait_head, *nx; a; a = nx) {
                 /* Settled: one more try decides. */
                 nx = a->next;
@@ -513,6 +556,12 @@ static void serve_waits(struct pgsrv *s, struct pgname *n, uint64_t now)
                 start_acq(s, a, now);
             }
         return;
+    }
+    /* Real waiters come first: a try settling behind them would not get
+     * the ticket anyway. */
+    for (struct pgacq *a = n->wait_head, *nx; n->nsettling && a; a = nx) {
+        nx = a->next;
+        if (a->settling) finish(s, a, WHSEM_TIMEOUT, NULL, NULL);
     }
     if (n->state != PGN_READY) return;
     int slots = n->max_count < PG_WAITERS_MAX ? n->max_count : PG_WAITERS_MAX;
@@ -556,8 +605,14 @@ static void serve_waits(struct pgsrv *s, struct pgname *n, uint64_t now)
 static void look_at(struct pgsrv *s, struct pgacq *a, uint64_t now, uint64_t *next)
 {
     if (a->state == PGA_DONE) return;
-    if (a->op && atomic_load_explicit(&a->op->cancel_req, memory_order_acquire)) {
+    if (a->op && (atomic_load_explicit(&a->op->cancel_req, memory_order_acquire) ||
+                  (a->op->cancel && whsem__cancel_triggered(&a->op->cw)))) {
         finish(s, a, WHSEM_CANCELED, NULL, NULL);
+        return;
+    }
+    struct hentry *e = whsem__h_entry(a->sem);
+    if (!e || atomic_load_explicit(&e->tag, memory_order_acquire) != a->sem) {
+        finish(s, a, WHSEM_CANCELED, NULL, "the semaphore handle was closed while waiting");
         return;
     }
     if (a->deadline_ns) {
@@ -606,9 +661,10 @@ static void sweep(struct pgsrv *s, struct after *after, uint64_t now)
         lose_tickets(c, after);
         if (c->role == PGR_WAIT && c->wname && c->wname->waiters[c->wslot] == c)
             c->wname->waiters[c->wslot] = NULL;
-        if (c->fail.status != WHSEM_OK && c->ntickets == 0 && c->role != PGR_SPARE) {
-            /* Connecting failed or the server went away: wait a little
-             * before the next attempt, longer each time. */
+        if (c->fail.status != WHSEM_OK && !c->was_ready) {
+            /* Connecting failed: wait a little before the next attempt,
+             * longer each time. A connection that was up and ended is
+             * replaced at once. */
             s->retry_ns = s->retry_ns ? 2 * s->retry_ns : PG_RETRY_MIN_NS;
             if (s->retry_ns > PG_RETRY_MAX_NS) s->retry_ns = PG_RETRY_MAX_NS;
             s->retry_at_ns = now + s->retry_ns;
@@ -631,10 +687,7 @@ static void check_conns(struct pgsrv *s, uint64_t now, uint64_t *next)
     if (s->check_ms <= 0) return;
     uint64_t period = (uint64_t)s->check_ms * 1000000u;
     for (struct pgconn *c = s->conns; c; c = c->next) {
-        if (c->state == PGC_READY && !c->was_ready) {
-            c->was_ready = true;
-            s->retry_ns = 0;
-        }
+        if (c->state == PGC_READY) s->retry_ns = 0; /* the server is back */
         if (c->state != PGC_READY) continue;
         if (c->sent && !c->head->blocking) {
             uint64_t due = c->sent_ns + 2 * period;
@@ -751,6 +804,9 @@ static void run_after(struct pgsrv *s, struct after *after)
         }
         if (a->msg[0]) whsem__a_set_detail(o, a->msg);
         struct pgname *n = a->n;
+        /* Before it completes: a completed operation may be recycled and
+         * registered again. */
+        whsem__cancel_unregister(&o->cw);
         whsem__a_complete(o, st, h);
         whsem__pgs_unref(n); /* the operation's hold */
         pthread_mutex_lock(&s->mu);
@@ -879,21 +935,38 @@ static void fork_child(void)
      * Their sockets are closed without a word to the server; the objects
      * are left as they are, unusable. */
     for (struct pgsrv *s = servers; s; s = s->next) {
+        pthread_mutex_init(&s->mu, NULL);
+        pthread_cond_init(&s->cancel_cv, NULL);
         s->forked = true;
         for (struct pgconn *c = s->conns; c; c = c->next)
             if (c->pg && s->pq->socket(c->pg) >= 0) close(s->pq->socket(c->pg));
         close(s->evfd);
+        s->evfd = -1;
     }
     servers = NULL;
     pthread_mutex_init(&servers_mu, NULL);
 }
 
-static void fork_prepare(void) { pthread_mutex_lock(&servers_mu); }
-static void fork_parent(void) { pthread_mutex_unlock(&servers_mu); }
+/* Every server's mutex too, so that the child inherits none held by a
+ * worker that does not exist there. */
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&servers_mu);
+    for (struct pgsrv *s = servers; s; s = s->next) pthread_mutex_lock(&s->mu);
+}
+
+static void fork_parent(void)
+{
+    for (struct pgsrv *s = servers; s; s = s->next) pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&servers_mu);
+}
 
 __attribute__((constructor)) static void register_fork_hooks(void)
 {
-    static const struct whsem_fork_hooks hooks = {WHSEM_FORK_ORDER_MAPS - 5, fork_prepare,
+    /* After the cancellation stripes (a trigger pokes the servers under
+     * one), before the thread records (a server's worker retires names
+     * under its mutex). */
+    static const struct whsem_fork_hooks hooks = {WHSEM_FORK_ORDER_CANCEL + 5, fork_prepare,
                                                   fork_parent, fork_child};
     whsem__on_fork(&hooks);
 }
@@ -901,6 +974,7 @@ __attribute__((constructor)) static void register_fork_hooks(void)
 whsem_status whsem__pgs_get(const struct open_opts *o, const struct whsem_backend *be,
                             struct pgsrv **out)
 {
+    whsem__init(); /* our fork() hooks, among others, from here on */
     const struct whsem_libpq *pq;
     whsem_status st = whsem__pq_load(&pq);
     if (st != WHSEM_OK) return st;
