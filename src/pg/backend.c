@@ -221,7 +221,7 @@ static whsem_status WHSEM_CALL pg_acquire(whsem_sem sem, int64_t timeout_ms, whs
         if (!h) {
             whsem__pgs_discard(t);
         } else {
-            t->handle = h;
+            whsem__pgs_named(t, h);
             *out_ticket = h;
         }
     }

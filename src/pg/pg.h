@@ -117,6 +117,9 @@ struct pgconn {
     bool lock_timeout_set;
     bool cancel_sent;          /* its wait is being canceled (no waiters) */
     int unlocking;             /* releases in flight (not on the main one) */
+    int inline_users;          /* callers reading it themselves (try_here) */
+    uint64_t since_stamp_ns;   /* when "held since" was last stamped      */
+    int unmarking;             /* markers on their way back               */
     bool was_ready;            /* it connected once (resets the backoff)  */
     struct pgticket *tickets;  /* carried here (list through cnext)      */
     int ntickets;
@@ -186,6 +189,7 @@ struct pgname {
     int32_t check_ms;            /* turns of the waiting connections      */
     enum pgname_state state;
     bool reg_started;
+    int retries;                 /* registrations started again           */
     struct pgfail fail;          /* PGN_BROKEN: why                        */
     _Atomic uint32_t word;       /* bumped when registration ends         */
     int refs;                    /* handles, acquisitions, tickets        */

@@ -123,6 +123,15 @@ static void done_verified(struct pgsrv *s, struct pgconn *c, struct pgjob *j, PG
         return;
     }
     if (n->state == PGN_REGISTERING && n->max_count == 0) n->max_count = stored;
+    if (stored != n->max_count && n->state == PGN_REGISTERING && n->retries < 3 &&
+        whsem__pgr_unmarking(s)) {
+        /* Markers of our own, of an earlier use of the name, are on their
+         * way back: start again once they are (the worker's round). */
+        whsem__pgr_unmark(s, c, n->id);
+        n->retries++;
+        n->reg_started = false;
+        return;
+    }
     if (stored != n->max_count) {
         whsem__pgr_unmark(s, c, n->id);
         broken(n, WHSEM_E_MAX_COUNT_MISMATCH, "'%s' is open with max count %d, not %d", n->name,
@@ -236,9 +245,17 @@ void whsem__pgr_mark(struct pgsrv *s, struct pgconn *c, struct pgname *n)
     push(s, c, sql_mark, done_marked, n, v);
 }
 
-static void done_ignore(struct pgsrv *s, struct pgconn *c, struct pgjob *j, PGresult *r)
+static void done_unmarked(struct pgsrv *s, struct pgconn *c, struct pgjob *j, PGresult *r)
 {
-    (void)s, (void)c, (void)j, (void)r;
+    (void)s, (void)j, (void)r;
+    c->unmarking--;
+}
+
+bool whsem__pgr_unmarking(const struct pgsrv *s)
+{
+    for (const struct pgconn *c = s->conns; c; c = c->next)
+        if (c->unmarking && c->state != PGC_DEAD) return true;
+    return false;
 }
 
 void whsem__pgr_unmark(struct pgsrv *s, struct pgconn *c, int32_t id)
@@ -248,8 +265,9 @@ void whsem__pgr_unmark(struct pgsrv *s, struct pgconn *c, int32_t id)
     char idt[16];
     int_text(id, idt);
     const char *v[] = {idt, NULL};
-    struct pgjob *j = whsem__pgj_new(sql_unmark, done_ignore, NULL, 0, v);
+    struct pgjob *j = whsem__pgj_new(sql_unmark, done_unmarked, NULL, 0, v);
     if (!j) return; /* the marker stays until the session ends: harmless */
+    c->unmarking++;
     whsem__pgc_push(s, c, j);
     whsem__pgc_kick(s, c);
 }

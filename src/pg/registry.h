@@ -15,6 +15,8 @@ WHSEM_HIDDEN void whsem__pgr_register(struct pgsrv *s, struct pgconn *main, stru
  * change (possible only while no session of ours held the marker) breaks
  * n with WHSEM_E_MAX_COUNT_MISMATCH. */
 WHSEM_HIDDEN void whsem__pgr_mark(struct pgsrv *s, struct pgconn *c, struct pgname *n);
+/* Whether a marker of ours is on its way back. */
+WHSEM_HIDDEN bool whsem__pgr_unmarking(const struct pgsrv *s);
 /* Lets go of c's marker of name id (if it holds one). */
 WHSEM_HIDDEN void whsem__pgr_unmark(struct pgsrv *s, struct pgconn *c, int32_t id);
 

@@ -149,6 +149,9 @@ static void push(struct pgsrv *s, struct pgconn *c, struct pgjob *j)
 {
     whsem__pgc_push(s, c, j);
     whsem__pgc_kick(s, c);
+    /* Not all of it could be written: the worker must wait for the
+     * socket to take the rest (its poll set may not ask for that yet). */
+    if (c->poll_events & POLLOUT) poke(s);
 }
 
 static void done_unlocked(struct pgsrv *s, struct pgconn *c, struct pgjob *j, PGresult *r)
@@ -418,8 +421,15 @@ static void prepare_try(struct pgsrv *s, struct pgconn *c, struct pgjob *j)
             o += (size_t)snprintf(held + o, size - o, "%s%d", o > 1 ? "," : "", (int)t->index);
     held[o++] = '}';
     held[o] = 0;
+    /* "Held since" is stamped when the session starts holding, but at
+     * most once a second: a process that takes and gives back tickets all
+     * the time would otherwise make every try update its activity entry. */
     char app[128] = "";
-    if (c->ntickets == 0) since_app(s, app);
+    uint64_t now = whsem__mono_ns();
+    if (c->ntickets == 0 && now - c->since_stamp_ns > 1000000000u) {
+        since_app(s, app);
+        c->since_stamp_ns = now;
+    }
     const char *v[] = {id, max, held, app, NULL};
     if (!whsem__pgj_set(j, v)) j->nparams = 0;
     free(held);
@@ -650,7 +660,10 @@ static void sweep(struct pgsrv *s, struct after *after, uint64_t now)
     size_t spares = 0;
     for (struct pgconn **pc = &s->conns; *pc;) {
         struct pgconn *c = *pc;
-        if (c->state != PGC_DEAD && c->role == PGR_HOLD && c->ntickets == 0 && !c->head)
+        /* A connection that carried tickets and gave them all back, or
+         * waited for a name nobody uses any more, serves the next wait. */
+        if (c->state != PGC_DEAD && !c->head &&
+            ((c->role == PGR_HOLD && c->ntickets == 0) || (c->role == PGR_WAIT && !c->wname)))
             c->role = PGR_SPARE;
         if (c->state != PGC_DEAD && c->role == PGR_SPARE && ++spares > PG_SPARES_MAX)
             whsem__pgc_kill(s, c, WHSEM_OK, "not needed");
@@ -669,8 +682,9 @@ static void sweep(struct pgsrv *s, struct after *after, uint64_t now)
             if (s->retry_ns > PG_RETRY_MAX_NS) s->retry_ns = PG_RETRY_MAX_NS;
             s->retry_at_ns = now + s->retry_ns;
         }
-        if (s->main == c) {
-            /* Keep the dead main for its message until a new one exists. */
+        if (s->main == c || c->inline_users) {
+            /* Keep the dead main for its message until a new one exists;
+             * and any connection a caller is reading (try_here). */
             pc = &c->next;
             continue;
         }
@@ -730,6 +744,15 @@ static void drop_name(struct pgsrv *s, struct pgname *n)
 
 static void retire_free(void *obj) { free(obj); }
 
+/* Drops n, and frees it once no thread's hazard pointer names it. */
+static void retire_name(struct pgsrv *s, struct pgname *n)
+{
+    drop_name(s, n);
+    n->retiree.obj = n;
+    n->retiree.destroy = retire_free;
+    whsem__retire(&n->retiree);
+}
+
 static void round_locked(struct pgsrv *s, struct pgacq *start, struct after *after,
                          uint64_t now, uint64_t *next)
 {
@@ -741,7 +764,7 @@ static void round_locked(struct pgsrv *s, struct pgacq *start, struct after *aft
         acq_unref(a);
     }
     for (struct pgname *n = s->names; n; n = n->next) {
-        if (n->state == PGN_REGISTERING && !n->reg_started) {
+        if (n->state == PGN_REGISTERING && !n->reg_started && !whsem__pgr_unmarking(s)) {
             struct pgconn *c = main_conn(s, now);
             if (c) {
                 n->reg_started = true;
@@ -777,12 +800,7 @@ static void round_locked(struct pgsrv *s, struct pgacq *start, struct after *aft
     check_conns(s, now, next);
     for (struct pgname *n = s->names, *nx; n; n = nx) {
         nx = n->next;
-        if (n->refs == 0 && n->state != PGN_REGISTERING) {
-            drop_name(s, n);
-            n->retiree.obj = n;
-            n->retiree.destroy = retire_free;
-            whsem__retire(&n->retiree);
-        }
+        if (n->refs == 0 && n->state != PGN_REGISTERING) retire_name(s, n);
     }
     if (s->retry_at_ns > now && s->retry_at_ns < *next) *next = s->retry_at_ns;
 }
@@ -798,7 +816,7 @@ static void run_after(struct pgsrv *s, struct after *after)
         uint64_t h = 0;
         if (st == WHSEM_OK) {
             h = whsem__h_alloc(HK_TICKET, a->ticket, whsem__p_pgen(), &st);
-            if (h) a->ticket->handle = h;
+            if (h) whsem__pgs_named(a->ticket, h);
             else whsem__pgs_discard(a->ticket);
             if (!h) snprintf(a->msg, sizeof a->msg, "%s", whsem_last_error());
         }
@@ -847,7 +865,7 @@ static void *worker(void *arg)
         nfds_t nf = 0;
         fds[nf++] = (struct pollfd){.fd = s->evfd, .events = POLLIN};
         for (struct pgconn *c = s->conns; c && nf < MAXFDS; c = c->next) {
-            if (c->state == PGC_DEAD || !c->pg) continue;
+            if (c->state == PGC_DEAD || !c->pg || c->inline_users) continue;
             owners[nf] = c;
             fds[nf++] = (struct pollfd){.fd = s->pq->socket(c->pg), .events = (short)c->poll_events};
         }
@@ -1047,6 +1065,12 @@ whsem_status whsem__pgs_open(struct pgsrv *s, const char *final, size_t len, int
     struct pgname *n;
     for (n = s->names; n; n = n->next)
         if (n->len == len && memcmp(n->name, final, len) == 0 && n->state != PGN_BROKEN) break;
+    if (n && n->refs == 0 && n->state == PGN_READY) {
+        /* Unused, not yet dropped by the worker: dropped now, so that
+         * this open decides the max count anew, as if nobody had it open. */
+        retire_name(s, n);
+        n = NULL;
+    }
     if (n && n->state == PGN_READY) {
         if (max_count && max_count != n->max_count) {
             int32_t theirs = n->max_count;
@@ -1175,6 +1199,54 @@ static void notify_sync(struct cwait *w)
     whsem__p_word_wake_all(&a->word);
 }
 
+/* Ends a blocking acquisition whose source was triggered, whose handle
+ * was closed or whose time is up. */
+static bool ended(struct pgsrv *s, struct pgacq *a, struct hentry *se)
+{
+    if (a->canceled) {
+        finish(s, a, WHSEM_CANCELED, NULL, NULL);
+    } else if (atomic_load_explicit(&se->tag, memory_order_acquire) != a->sem) {
+        finish(s, a, WHSEM_CANCELED, NULL, "the semaphore handle was closed while waiting");
+    } else if (a->deadline_ns && whsem__mono_ns() >= a->deadline_ns) {
+        finish(s, a, WHSEM_TIMEOUT, NULL, NULL);
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/*
+ * The try of a blocking acquisition, on the caller's thread: it sends the
+ * statement and reads the main connection itself (under the mutex, as
+ * the worker would), which saves the two thread switches of handing it
+ * to the worker and back. A try that found nothing becomes a wait the
+ * worker serves.
+ */
+static void try_here(struct pgsrv *s, struct pgacq *a, struct pgconn *m, struct hentry *se)
+{
+    start_acq(s, a, whsem__mono_ns());
+    m->inline_users++;
+    while (a->state == PGA_TRYING && m->state == PGC_READY && !ended(s, a, se)) {
+        int fd = s->pq->socket(m->pg);
+        /* Slices, so that a cancellation or a close is seen promptly. */
+        int ms = 10;
+        if (a->deadline_ns) {
+            uint64_t now = whsem__mono_ns();
+            uint64_t left = a->deadline_ns > now ? (a->deadline_ns - now + 999999u) / 1000000u : 0;
+            if (left < (uint64_t)ms) ms = (int)left;
+        }
+        pthread_mutex_unlock(&s->mu);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int r = poll(&p, 1, ms);
+        pthread_mutex_lock(&s->mu);
+        if (r > 0 && m->state == PGC_READY) whsem__pgc_service(s, m, p.revents);
+    }
+    m->inline_users--;
+    /* What is left (a wait to serve, statements queued behind ours, a
+     * connection that died) is the worker's. */
+    if (a->state != PGA_DONE || m->head || m->state != PGC_READY) poke(s);
+}
+
 whsem_status whsem__pgs_acquire(struct pgname *n, whsem_sem sem, int64_t timeout_ms,
                                 whsem_cancel cancel, struct pgticket **out)
 {
@@ -1191,25 +1263,16 @@ whsem_status whsem__pgs_acquire(struct pgname *n, whsem_sem sem, int64_t timeout
         }
     }
     pthread_mutex_lock(&s->mu);
+    struct pgconn *m = s->main;
     if (s->forked) {
         finish(s, a, WHSEM_E_WRONG_PROCESS, NULL, "this semaphore's connections belong to the parent process");
+    } else if (m && m->state == PGC_READY && n->state == PGN_READY && (a->try_only || !n->wait_head)) {
+        try_here(s, a, m, se);
     } else {
         submit(s, a);
     }
-    while (a->state != PGA_DONE) {
+    while (a->state != PGA_DONE && !ended(s, a, se)) {
         uint32_t seen = atomic_load_explicit(&a->word, memory_order_acquire);
-        if (a->canceled) {
-            finish(s, a, WHSEM_CANCELED, NULL, NULL);
-            break;
-        }
-        if (atomic_load_explicit(&se->tag, memory_order_acquire) != sem) {
-            finish(s, a, WHSEM_CANCELED, NULL, "the semaphore handle was closed while waiting");
-            break;
-        }
-        if (a->deadline_ns && whsem__mono_ns() >= a->deadline_ns) {
-            finish(s, a, WHSEM_TIMEOUT, NULL, NULL);
-            break;
-        }
         pthread_mutex_unlock(&s->mu);
         whsem__p_word_wait(&a->word, seen, a->deadline_ns);
         pthread_mutex_lock(&s->mu);
@@ -1261,8 +1324,9 @@ static void give_back_locked(struct pgsrv *s, struct pgticket *t)
     if (t->c) {
         struct pgconn *c = t->c;
         unlink_ticket(t);
+        /* Sent at once if the connection is idle, else after what runs
+         * on it; the worker reads the answer (it watches the socket). */
         unlock_index(s, c, n->id, t->index);
-        poke(s);
     }
     if (t->watched) note_locked(s, t, WHSEM_OK);
     if (--n->refs == 0) poke(s);
@@ -1280,6 +1344,14 @@ whsem_status whsem__pgs_release(struct pgticket *t)
     ticket_put(t);
     if (lost) return whsem__fail(WHSEM_E_TICKET_LOST, "%s", msg);
     return WHSEM_OK;
+}
+
+void whsem__pgs_named(struct pgticket *t, whsem_ticket h)
+{
+    struct pgsrv *s = t->n->srv;
+    pthread_mutex_lock(&s->mu);
+    t->handle = h; /* read by the worker when the ticket is lost */
+    pthread_mutex_unlock(&s->mu);
 }
 
 void whsem__pgs_discard(struct pgticket *t)

@@ -40,6 +40,8 @@ WHSEM_HIDDEN void whsem__pgs_poke_all(void);
  * WHSEM_E_TICKET_LOST if its session had ended. Does not wait for the
  * server. */
 WHSEM_HIDDEN whsem_status whsem__pgs_release(struct pgticket *t);
+/* Records the handle made for a ticket. */
+WHSEM_HIDDEN void whsem__pgs_named(struct pgticket *t, whsem_ticket h);
 /* Gives back a ticket no handle was made for. */
 WHSEM_HIDDEN void whsem__pgs_discard(struct pgticket *t);
 WHSEM_HIDDEN whsem_status whsem__pgs_check(struct pgticket *t);

@@ -229,8 +229,10 @@ TEST(PgSemantics, MaxCountMismatchWhileAnotherProcessHasItOpen)
     WH_OK(whsem_close(s));
     __atomic_store_n(go, 2, __ATOMIC_SEQ_CST);
     EXPECT_EQ(Wait(child), 0);
-    // Nobody has it open now: another max count replaces it.
-    WH_OK(whsem_open(name.c_str(), 3, &o, &s));
+    // Nobody has it open now: another max count replaces it, once the
+    // server has seen the child's session end (it was gone in a moment).
+    ASSERT_TRUE(Eventually([&] { return whsem_open(name.c_str(), 3, &o, &s) == WHSEM_OK; }))
+        << whsem_last_error();
     int32_t max;
     WH_OK(whsem_max_count(s, &max));
     EXPECT_EQ(max, 3);
