@@ -126,6 +126,11 @@ void whsem__pgc_mark(struct pgconn *c, int32_t id, bool on)
     c->marks[c->nmarks++] = id;
 }
 
+static void ignore_notice(void *arg, const char *message)
+{
+    (void)arg, (void)message;
+}
+
 struct pgconn *whsem__pgc_new(struct pgsrv *s, enum pgconn_role role)
 {
     struct pgconn *c = calloc(1, sizeof *c);
@@ -150,6 +155,9 @@ struct pgconn *whsem__pgc_new(struct pgsrv *s, enum pgconn_role role)
     kw[k] = "application_name", val[k++] = app;
     kw[k] = NULL, val[k] = NULL;
     c->pg = s->pq->connectStartParams(kw, val, 1);
+    /* libpq prints the server's notices on stderr by default: a library
+     * must not write to its host's stderr (and none of them matters). */
+    if (c->pg) s->pq->setNoticeProcessor(c->pg, ignore_notice, NULL);
     c->next = s->conns;
     s->conns = c;
     if (!c->pg) {

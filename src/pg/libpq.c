@@ -55,6 +55,7 @@ static const struct {
     SYM(getCancel, "PQgetCancel"),
     SYM(freeCancel, "PQfreeCancel"),
     SYM(cancel, "PQcancel"),
+    SYM(setNoticeProcessor, "PQsetNoticeProcessor"),
 #undef SYM
 };
 

@@ -59,6 +59,8 @@ struct whsem_libpq {
     PGcancel *(*getCancel)(PGconn *conn);
     void (*freeCancel)(PGcancel *cancel);
     int (*cancel)(PGcancel *cancel, char *errbuf, int errbufsize);
+    void *(*setNoticeProcessor)(PGconn *conn, void (*proc)(void *arg, const char *message),
+                                void *arg);
 };
 
 /* libpq's functions, loaded on the first call (WHSEM_OK), or

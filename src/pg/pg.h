@@ -36,6 +36,9 @@ struct op;
  * holder, reaches a waiter the moment the server sees it. Above it, the
  * waiting connections take turns over the indices (pg/DESIGN.md). */
 #define PG_WAITERS_MAX 4
+/* How long waits nobody needs stay queued in the server before they are
+ * withdrawn (a process taking turns with others waits again soon). */
+#define PG_WITHDRAW_NS 20000000u
 /* Spare connections a process keeps per server (beyond those in use). */
 #define PG_SPARES_MAX 2
 /* libpq's connect_timeout when the connection string sets none (s). */
@@ -196,6 +199,7 @@ struct pgname {
     struct pgacq *wait_head, *wait_tail;
     uint32_t nwaiting;           /* in the waiting list                   */
     uint32_t nsettling;          /* of which tries that only settle       */
+    uint64_t idle_since_ns;      /* nobody has waited since (0: someone does) */
     struct pgconn *waiters[PG_WAITERS_MAX];
 };
 

@@ -550,11 +550,22 @@ static void withdraw(struct pgsrv *s, struct pgconn *c)
     pthread_cond_signal(&s->cancel_cv);
 }
 
-static void serve_waits(struct pgsrv *s, struct pgname *n, uint64_t now)
+static void serve_waits(struct pgsrv *s, struct pgname *n, uint64_t now, uint64_t *next)
 {
     if (n->nwaiting == n->nsettling) {
-        for (int k = 0; k < PG_WAITERS_MAX; k++)
-            if (n->waiters[k]) withdraw(s, n->waiters[k]);
+        /* Nobody waits. A process that waits again soon (one that takes
+         * turns with others) keeps its place in the server's queues for
+         * a moment: withdrawing costs a connection to the server each
+         * time (PQcancel). A try that waits for our waits to settle
+         * withdraws them at once. */
+        if (!n->idle_since_ns) n->idle_since_ns = now;
+        uint64_t due = n->idle_since_ns + PG_WITHDRAW_NS;
+        if (n->nsettling || now >= due) {
+            for (int k = 0; k < PG_WAITERS_MAX; k++)
+                if (n->waiters[k]) withdraw(s, n->waiters[k]);
+        } else if (any_blocked(s, n) && due < *next) {
+            *next = due;
+        }
         if (n->nsettling && !any_blocked(s, n))
             for (struct pgacq *a = n->wait_head, *nx; a; a = nx) {
                 /* Settled: one more try decides. */
@@ -567,6 +578,7 @@ static void serve_waits(struct pgsrv *s, struct pgname *n, uint64_t now)
             }
         return;
     }
+    n->idle_since_ns = 0;
     /* Real waiters come first: a try settling behind them would not get
      * the ticket anyway. */
     for (struct pgacq *a = n->wait_head, *nx; n->nsettling && a; a = nx) {
@@ -794,7 +806,7 @@ static void round_locked(struct pgsrv *s, struct pgacq *start, struct after *aft
         after->acqs = a;
     }
     sweep(s, after, now);
-    for (struct pgname *n = s->names; n; n = n->next) serve_waits(s, n, now);
+    for (struct pgname *n = s->names; n; n = n->next) serve_waits(s, n, now, next);
     for (struct pgconn *c = s->conns; c; c = c->next)
         if (!c->wname && blocked(c)) withdraw(s, c);
     check_conns(s, now, next);
