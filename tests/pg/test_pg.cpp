@@ -74,6 +74,36 @@ TEST(PgSemantics, IntMaxTickets)
     for (auto t : ts) WH_OK(whsem_release(t));
 }
 
+TEST(PgSemantics, WaitsWithMoreIndicesThanWaitingConnections)
+{
+    // Max count 7: the waiting connections take turns over the indices;
+    // whichever index is released, a waiter gets it.
+    const int max = 7;
+    std::string name = UniqueName("turns");
+    whsem_open_options o{};
+    std::string b = Socket();
+    o = Options(b);
+    o.abandonment_check_ms = 20; // the turn length
+    whsem_sem sem;
+    WH_OK(whsem_open(name.c_str(), max, &o, &sem));
+    std::vector<whsem_ticket> held(max);
+    for (auto &t : held) WH_OK(TryAcquire(sem, &t));
+    for (int k : {6, 0, 5}) {
+        std::atomic<whsem_status> got{WHSEM_PENDING};
+        whsem_ticket t = 0;
+        std::thread w([&] { got = whsem_acquire(sem, 30000, 0, &t); });
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+        WH_OK(whsem_release(held[k]));
+        w.join();
+        ASSERT_EQ(got.load(), WHSEM_OK) << whsem_last_error();
+        held[k] = t;
+    }
+    whsem_ticket extra;
+    EXPECT_EQ(TryAcquire(sem, &extra), WHSEM_TIMEOUT);
+    for (auto t : held) WH_OK(whsem_release(t));
+    WH_OK(whsem_close(sem));
+}
+
 TEST(PgSemantics, NameIsTheFinalizedName)
 {
     Sem sem(1, "name");
