@@ -60,13 +60,31 @@ def fnv1a32(text):
     return h or 1  # 0 means "unknown item"
 
 
+def version_key(v):
+    return tuple(int(x) for x in v.split("."))
+
+
+def struct_versions(s):
+    """A struct as each version left it: (item name, the struct with the
+    fields it had then). A versioned struct grows at its end; its first
+    version keeps the plain name, so that bindings generated before a field
+    was appended still find the checksum they know, and each later version
+    is an item of its own ("struct whsem_open_options@1.1")."""
+    out = [("struct " + s["name"], dict(s, fields=[f for f in s["fields"] if f["since"] == s["since"]]))]
+    for v in sorted({f["since"] for f in s["fields"]} - {s["since"]}, key=version_key):
+        fields = [f for f in s["fields"] if version_key(f["since"]) <= version_key(v)]
+        out.append((f"struct {s['name']}@{v}", dict(s, fields=fields, since=v)))
+    return out
+
+
 def checksum_items(abi):
     """(item name as whsem_abi_checksum takes it, checksum) for every item."""
     items = []
     for f in abi["functions"]:
         items.append((f["name"], fnv1a32(signature("function", f))))
     for s in abi["structs"]:
-        items.append(("struct " + s["name"], fnv1a32(signature("struct", s))))
+        for name, shape in struct_versions(s):
+            items.append((name, fnv1a32(signature("struct", shape))))
     for c in abi["callbacks"]:
         items.append(("callback " + c["name"], fnv1a32(signature("callback", c))))
     return items
@@ -123,7 +141,7 @@ def check_header(abi):
         if not m:
             problems.append(f"whsem.h lacks struct {s['name']}")
             continue
-        fields = [(norm(t), n) for t, n in re.findall(r"([\w ]+?)\s+(\w+)\s*;", m.group(1))]
+        fields = [(norm(t), n) for t, n in re.findall(r"([\w ]+?(?:\s+|\s*\*+\s*))(\w+)\s*;", m.group(1))]
         want = [(norm(f["type"]), f["name"]) for f in s["fields"]]
         if fields != want:
             problems.append(f"struct {s['name']}: whsem.h has {fields}, the description {want}")
@@ -193,9 +211,13 @@ FFI_KIND = {
 }
 
 
+def callback_names(abi):
+    return {c["name"] for c in abi["callbacks"]}
+
+
 def ffi_kind(abi, ctype):
     t = norm(ctype)
-    if t.endswith("*") or t == "whsem_callback":
+    if t.endswith("*") or t in callback_names(abi):
         return "K_PTR"
     if t in {h["name"] for h in abi["handles"]}:
         return "K_U64"
@@ -283,8 +305,8 @@ def go_type(abi, ctype):
     t = norm(ctype)
     if t == "void*":
         return "unsafe.Pointer"
-    if t == "whsem_callback":
-        return "C.whsem_callback"
+    if t in callback_names(abi):
+        return "C." + t
     if t.endswith("*"):
         base = t[:-1].replace("const ", "")
         return "*" + (GO_SCALAR.get(base) or "C." + base)
@@ -394,8 +416,8 @@ RUST_SCALAR = {"int32_t": "i32", "uint32_t": "u32", "int64_t": "i64", "uint64_t"
 
 def rust_type(abi, ctype):
     t = norm(ctype)
-    if t == "whsem_callback":
-        return "whsem_callback"
+    if t in callback_names(abi):
+        return t
     if t.endswith("*"):
         base = t[:-1]
         const = base.startswith("const ")
@@ -420,8 +442,15 @@ def gen_rust(abi):
     for c in abi["constants"]:
         out.append(f"/// {c['doc']}\npub const {c['name']}: {RUST_SCALAR[c['type']]} = {c['value']};\n")
     for s in abi["structs"]:
-        fields = "".join(f"    /// {f['doc']}\n    pub {f['name']}: {RUST_SCALAR[f['type']]},\n" for f in s["fields"])
-        out.append(f"/// {s['doc']}\n#[repr(C)]\n#[derive(Debug, Clone, Copy, Default)]\npub struct {s['name']} {{\n{fields}}}\n")
+        fields = "".join(f"    /// {f['doc']}\n    pub {f['name']}: {rust_type(abi, f['type'])},\n" for f in s["fields"])
+        pointers = any(norm(f["type"]).endswith("*") for f in s["fields"])
+        derive = "Debug, Clone, Copy" if pointers else "Debug, Clone, Copy, Default"
+        out.append(f"/// {s['doc']}\n#[repr(C)]\n#[derive({derive})]\npub struct {s['name']} {{\n{fields}}}\n")
+        if pointers:
+            # Raw pointers have no Default: every field zero, pointers null.
+            zeros = "".join(f"            {f['name']}: {'std::ptr::null()' if norm(f['type']).endswith('*') else '0'},\n"
+                            for f in s["fields"])
+            out.append(f"impl Default for {s['name']} {{\n    fn default() -> Self {{\n        {s['name']} {{\n{zeros}        }}\n    }}\n}}\n")
     for c in abi["callbacks"]:
         params = ", ".join(f"{p['name']}: {rust_type(abi, p['type'])}" for p in c["params"])
         out.append(f"/// {c['doc']}\npub type {c['name']} = Option<unsafe extern \"C\" fn({params})>;\n")
@@ -448,8 +477,8 @@ CS_SCALAR = {"int32_t": "int", "uint32_t": "uint", "int64_t": "long", "uint64_t"
 
 def cs_type(abi, ctype):
     t = norm(ctype)
-    if t == "whsem_callback":
-        cb = abi["callbacks"][0]
+    if t in callback_names(abi):
+        cb = next(c for c in abi["callbacks"] if c["name"] == t)
         args = ", ".join(cs_type(abi, p["type"]) for p in cb["params"])
         return f"delegate* unmanaged[Cdecl]<{args}, {CS_SCALAR[cb['returns']]}>"
     handles = {h["name"] for h in abi["handles"]}
@@ -457,6 +486,11 @@ def cs_type(abi, ctype):
         base = t[:-1].replace("const ", "")
         return ("ulong" if base in handles else CS_SCALAR.get(base, base)) + "*"
     return "ulong" if t in handles else CS_SCALAR.get(t, t)
+
+
+def cs_field_type(ctype):
+    """A struct field: pointers as nint, so that the struct needs no unsafe."""
+    return "nint" if norm(ctype).endswith("*") else CS_SCALAR[ctype]
 
 
 def gen_csharp(abi):
@@ -469,7 +503,7 @@ def gen_csharp(abi):
                      for c in abi["constants"])
     structs = []
     for s in abi["structs"]:
-        fields = "".join(f"        /// <summary>{x(f['doc'])}</summary>\n        public {CS_SCALAR[f['type']]} {f['name']};\n"
+        fields = "".join(f"        /// <summary>{x(f['doc'])}</summary>\n        public {cs_field_type(f['type'])} {f['name']};\n"
                          for f in s["fields"])
         structs.append(f"    /// <summary>{x(s['doc'])}</summary>\n    [StructLayout(LayoutKind.Sequential)]\n"
                        f"    internal struct {s['name']}\n    {{\n{fields}    }}\n")
@@ -480,7 +514,7 @@ def gen_csharp(abi):
                      f"        [DllImport(LibraryName, EntryPoint = \"{f['name']}\", ExactSpelling = true, CallingConvention = CallingConvention.Cdecl)]\n"
                      f"        internal static extern {cs_type(abi, f['returns'])} {f['name']}({params});\n")
     since = {f["name"]: f["since"] for f in abi["functions"]}
-    since.update({"struct " + s["name"]: s["since"] for s in abi["structs"]})
+    since.update({name: shape["since"] for s in abi["structs"] for name, shape in struct_versions(s)})
     since.update({"callback " + c["name"]: c["since"] for c in abi["callbacks"]})
     sums = "".join(f'            ("{n}", 0x{cs:08x}u, "{since[n]}"),\n' for n, cs in checksum_items(abi))
     abi_version = max((n["version"] for n in abi["version_nodes"]),

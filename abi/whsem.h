@@ -44,7 +44,7 @@
 #include <stdint.h>
 
 #define WHSEM_VERSION_MAJOR 1
-#define WHSEM_VERSION_MINOR 0
+#define WHSEM_VERSION_MINOR 1
 #define WHSEM_VERSION_PATCH 0
 #define WHSEM_VERSION \
     ((WHSEM_VERSION_MAJOR << 16) | (WHSEM_VERSION_MINOR << 8) | WHSEM_VERSION_PATCH)
@@ -109,6 +109,12 @@ typedef int32_t whsem_status;  /* see the WHSEM_* status values (since 1.0)     
 #define WHSEM_E_NOT_FOUND (-13)       /* no semaphore has that name (since 1.0)    */
 #define WHSEM_E_UNSUPPORTED (-14)     /* not on this platform, e.g. whsem_queue_fd on
                                          Windows (since 1.0)                       */
+#define WHSEM_E_TICKET_LOST (-15)     /* the ticket was lost while its holder lived:
+                                         the connection or server that carried it
+                                         went away (since 1.1)                     */
+#define WHSEM_E_UNAVAILABLE (-16)     /* the backend cannot be reached or loaded:
+                                         server down or refusing connections,
+                                         client library not installed (since 1.1)  */
 
 /* ---- Options ---------------------------------------------------------- */
 
@@ -136,6 +142,25 @@ typedef struct whsem_open_options {
     uint32_t mode;                 /* permission bits of a newly created segment
                                       (e.g. 0660); 0 = default 0600. Applied
                                       exactly, not masked by the umask.         */
+    const char *backend;           /* where the semaphore lives (since 1.1):
+                                      NULL or "" = this machine (shared memory);
+                                      a libpq connection string or
+                                      "postgresql://..." URI = that PostgreSQL
+                                      database, shared by every machine that
+                                      reaches it (libpq is loaded on first use;
+                                      passwords come through libpq's own means
+                                      and never appear in messages). Read only
+                                      during whsem_open. Windows:
+                                      WHSEM_E_UNSUPPORTED.                      */
+    int32_t connection_check_ms;   /* PostgreSQL backend: how often a connection
+                                      that carries tickets is checked (a ping
+                                      that must be answered within twice this),
+                                      so that a holder learns of a lost ticket
+                                      within about three periods even when the
+                                      network fails silently; a server restart
+                                      or a closed connection is seen at once.
+                                      0 = default (1000 ms), WHSEM_INFINITE =
+                                      no pings, 1 ... INT32_MAX (since 1.1)     */
 } whsem_open_options;
 
 /*
@@ -298,6 +323,48 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_m
  * WHSEM_E_WRONG_PROCESS and the parent's ticket stays held (since 1.0).
  */
 WHSEM_API whsem_status WHSEM_CALL whsem_release(whsem_ticket ticket);
+
+/*
+ * Lost tickets (since 1.1). A ticket of the shared-memory backend lives
+ * exactly as long as its holder process, so it cannot be lost. A ticket of
+ * the PostgreSQL backend lives in a database session: if that session ends
+ * while the holder lives (server restart, pg_terminate_backend, network
+ * failure), the server has already given the ticket to someone else, and
+ * the holder must stop relying on it. whsem_release of such a ticket
+ * returns WHSEM_E_TICKET_LOST (and the handle is released all the same).
+ */
+
+/* WHSEM_OK while the ticket is held, WHSEM_E_TICKET_LOST once it is known
+ * to be lost; WHSEM_E_INVALID_HANDLE for a released one. Does not wait
+ * for the server (since 1.1). */
+WHSEM_API whsem_status WHSEM_CALL whsem_ticket_check(whsem_ticket ticket);
+
+/*
+ * Called by a watch (see whsem_ticket_watch) exactly once, on a library
+ * thread, never from inside whsem_ticket_watch or whsem_release: with
+ * WHSEM_E_TICKET_LOST when the ticket is lost, or with WHSEM_OK once the
+ * ticket was released without having been lost. ticket is then a name
+ * only (it may already be released). The callback may call any libwhsem
+ * function (since 1.1).
+ */
+typedef void(WHSEM_CALL *whsem_ticket_callback)(whsem_ticket ticket, whsem_status status,
+                                                 void *user_data);
+
+/*
+ * Watches a held ticket for loss (C#'s HandleLostToken): when it is lost,
+ * cancel (if not 0) is triggered and cb (if not NULL) is called with
+ * WHSEM_E_TICKET_LOST; if it is released first, cb is called with
+ * WHSEM_OK and cancel is left alone. Either way cb runs exactly once, so
+ * user_data can be freed there. One watch per ticket
+ * (WHSEM_E_INVALID_ARGUMENT for a second). A ticket already lost is
+ * reported at once (still on a library thread). Watching costs the server
+ * nothing: loss is seen on the client's side of the connection, so a
+ * watched holder that dies frees its ticket as fast as any other.
+ * WHSEM_E_UNSUPPORTED (nothing registered, cb never called) for a ticket
+ * that cannot be lost: one of the shared-memory backend (since 1.1).
+ */
+WHSEM_API whsem_status WHSEM_CALL whsem_ticket_watch(whsem_ticket ticket, whsem_cancel cancel,
+                                                     whsem_ticket_callback cb, void *user_data);
 
 /* ---- Cancellation sources ---------------------------------------------- */
 

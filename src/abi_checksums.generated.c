@@ -42,10 +42,14 @@ static const struct {
     {"whsem_queue_pop", 0xaa3a06a7u},
     {"whsem_queue_free", 0xc986e39du},
     {"whsem_abi_checksum", 0xe211777du},
+    {"whsem_ticket_check", 0xd8f28927u},
+    {"whsem_ticket_watch", 0xf430a3b4u},
     {"struct whsem_open_options", 0x0e77ea4du},
+    {"struct whsem_open_options@1.1", 0x2f949197u},
     {"struct whsem_info", 0x02783d8fu},
     {"struct whsem_holder", 0x13ce1483u},
     {"callback whsem_callback", 0x2260e977u},
+    {"callback whsem_ticket_callback", 0xd40d00b5u},
 };
 
 WHSEM_API uint32_t WHSEM_CALL whsem_abi_checksum(const char *item)

@@ -17,6 +17,18 @@
 
 #define DEFAULT_CHECK_MS 100
 #define DEFAULT_MODE 0600u
+#define DEFAULT_CONN_CHECK_MS 1000
+
+/* A period option: 0 keeps the default in *out. */
+static whsem_status read_period(int32_t ms, const char *field, int32_t *out)
+{
+    if (ms < WHSEM_INFINITE)
+        return whsem__fail(WHSEM_E_INVALID_ARGUMENT,
+                           "options.%s is %d; use 0 (default), -1 (infinite) or 1 ... INT32_MAX",
+                           field, ms);
+    if (ms != 0) *out = ms;
+    return WHSEM_OK;
+}
 
 static whsem_status read_opts(const whsem_open_options *o, struct open_opts *out)
 {
@@ -24,6 +36,8 @@ static whsem_status read_opts(const whsem_open_options *o, struct open_opts *out
     out->check_ms = DEFAULT_CHECK_MS;
     out->mode = DEFAULT_MODE;
     out->mode_explicit = false;
+    out->backend = NULL;
+    out->conn_check_ms = DEFAULT_CONN_CHECK_MS;
     if (!o) return WHSEM_OK;
     if (o->struct_size < offsetof(whsem_open_options, flags) + sizeof o->flags)
         return whsem__fail(WHSEM_E_INVALID_ARGUMENT,
@@ -33,15 +47,10 @@ static whsem_status read_opts(const whsem_open_options *o, struct open_opts *out
     if (out->flags & ~WHSEM_OPEN_EXACT_NAME)
         return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "options.flags has unknown bits 0x%x",
                            out->flags & ~WHSEM_OPEN_EXACT_NAME);
-    if (o->struct_size >= offsetof(whsem_open_options, abandonment_check_ms) + sizeof(int32_t)) {
-        int32_t c = o->abandonment_check_ms;
-        if (c < WHSEM_INFINITE)
-            return whsem__fail(WHSEM_E_INVALID_ARGUMENT,
-                               "options.abandonment_check_ms is %d; use 0 (default), -1 "
-                               "(infinite) or 1 ... INT32_MAX",
-                               c);
-        if (c != 0) out->check_ms = c;
-    }
+    whsem_status st = WHSEM_OK;
+    if (o->struct_size >= offsetof(whsem_open_options, abandonment_check_ms) + sizeof(int32_t))
+        st = read_period(o->abandonment_check_ms, "abandonment_check_ms", &out->check_ms);
+    if (st != WHSEM_OK) return st;
     if (o->struct_size >= offsetof(whsem_open_options, mode) + sizeof(uint32_t) && o->mode != 0) {
         if ((o->mode & ~0777u) || (o->mode & 0600u) != 0600u)
             return whsem__fail(WHSEM_E_INVALID_ARGUMENT,
@@ -51,7 +60,12 @@ static whsem_status read_opts(const whsem_open_options *o, struct open_opts *out
         out->mode = o->mode;
         out->mode_explicit = true;
     }
-    return WHSEM_OK;
+    if (o->struct_size >= offsetof(whsem_open_options, backend) + sizeof(const char *) &&
+        o->backend && o->backend[0])
+        out->backend = o->backend;
+    if (o->struct_size >= offsetof(whsem_open_options, connection_check_ms) + sizeof(int32_t))
+        st = read_period(o->connection_check_ms, "connection_check_ms", &out->conn_check_ms);
+    return st;
 }
 
 static whsem_status open_name(const char *name, int32_t max_count, const whsem_open_options *opts,

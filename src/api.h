@@ -24,6 +24,9 @@ struct open_opts {
     uint32_t mode;            /* permission bits, always including 0600    */
     bool mode_explicit;       /* the caller chose mode: an existing segment
                                  may not be wider (see segment.c)          */
+    const char *backend;      /* NULL = this machine; else a connection
+                                 string, the caller's, valid during open   */
+    int32_t conn_check_ms;    /* PostgreSQL: ping period, -1 = never       */
 };
 
 #endif

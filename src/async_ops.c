@@ -56,11 +56,18 @@ void whsem__a_complete(struct op *o, whsem_status status, uint64_t ticket, struc
 
 /* ---- the public functions ------------------------------------------------------------ */
 
+/* Whoever serves operations of be looks at their cancel_req. */
+static void poke_endings(const struct whsem_backend *be)
+{
+    if (be->async_poke) be->async_poke();
+    else whsem__a_poke_endings();
+}
+
 static void notify_op(struct cwait *w)
 {
     struct op *o = w->ctx;
     atomic_store_explicit(&o->cancel_req, true, memory_order_release);
-    whsem__a_poke_endings();
+    poke_endings(o->be);
 }
 
 whsem_status whsem__a_start(whsem_sem sem, int64_t timeout_ms, whsem_cancel cancel, whsem_callback cb,
@@ -273,8 +280,9 @@ WHSEM_API whsem_status WHSEM_CALL whsem_op_cancel(whsem_op op)
     if (!o) return whsem__invalid_handle(op, "operation");
     bool pending = atomic_load(&o->status) == WHSEM_PENDING;
     if (pending) atomic_store(&o->cancel_req, true);
+    const struct whsem_backend *be = o->be;
     whsem__mutex_unlock(&o->mu);
-    if (pending) whsem__a_poke_endings();
+    if (pending) poke_endings(be);
     return WHSEM_OK;
 }
 
@@ -296,7 +304,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_op_free(whsem_op op)
     if (pending) atomic_store(&o->cancel_req, true);
     const struct whsem_backend *be = o->be; /* o may be recycled once let go */
     whsem__a_op_unref_unlock(o);
-    if (pending) whsem__a_poke_endings();
+    if (pending) poke_endings(be);
     if (ticket) be->release(ticket);
     whsem__h_recycle(op);
     return WHSEM_OK;

@@ -10,8 +10,9 @@
  * that object is what semaphore and ticket handles point at: shared code
  * finds the backend from any handle without knowing the object's type.
  *
- * Backends today: shared memory (this machine; shm_backend.c on the
- * platform's primitives). whsem_open_options will name others.
+ * Backends: shared memory (this machine; shm_backend.c on the platform's
+ * primitives) and PostgreSQL (pg/, chosen by whsem_open_options.backend;
+ * Linux only, Windows answers WHSEM_E_UNSUPPORTED).
  *
  * The seam is a table of function pointers, and no file below it calls
  * the file above: the shared front reaches a backend only through its
@@ -68,6 +69,18 @@ struct whsem_backend {
      * 0 = none). false: it cannot, and the caller just waits. */
     bool (*async_wait)(struct op *o, uint64_t h, uint64_t deadline);
 
+    /* An operation of this backend may have ended early (whsem_op_cancel,
+     * whsem_op_free, its cancellation source): its cancel_req is set; look
+     * at the pending operations. NULL: the engine's dispatcher looks. */
+    void (*async_poke)(void);
+
+    /* whsem_ticket_check and whsem_ticket_watch of a live ticket of this
+     * backend (its handle's object is obj). NULL where tickets cannot be
+     * lost (they live exactly as long as their process). */
+    whsem_status (*ticket_check)(whsem_ticket ticket, struct whsem_semobj *obj);
+    whsem_status (*ticket_watch)(whsem_ticket ticket, struct whsem_semobj *obj,
+                                 whsem_cancel cancel, whsem_ticket_callback cb, void *user_data);
+
     /* whsem_acquire, whsem_release and whsem_close for this backend's
      * handles. The shared-memory backend's are the public functions
      * themselves: their first look at a handle's object hands any other
@@ -82,6 +95,9 @@ struct whsem_backend {
 };
 
 extern WHSEM_HIDDEN const struct whsem_backend whsem__shm_backend;
+/* pg/backend.c on Linux; on Windows a table whose open says
+ * WHSEM_E_UNSUPPORTED (win32/pg_unsupported.c). */
+extern WHSEM_HIDDEN const struct whsem_backend whsem__pg_backend;
 
 /* The backend an open with these options uses (shm_backend.c). */
 WHSEM_HIDDEN const struct whsem_backend *whsem__backend_for(const struct open_opts *o);

@@ -21,4 +21,5 @@ set(WHSEM_SHARED_SOURCES
   src/sha2.c
   src/shm_backend.c
   src/status.c
+  src/ticket_watch.c
   src/watches.c)

@@ -70,6 +70,5 @@ const struct whsem_backend whsem__shm_backend = {
 
 const struct whsem_backend *whsem__backend_for(const struct open_opts *o)
 {
-    (void)o;
-    return &whsem__shm_backend;
+    return o->backend ? &whsem__pg_backend : &whsem__shm_backend;
 }

@@ -35,6 +35,8 @@ WHSEM_API const char *WHSEM_CALL whsem_status_name(whsem_status status)
     case WHSEM_E_BUSY: return "WHSEM_E_BUSY";
     case WHSEM_E_NOT_FOUND: return "WHSEM_E_NOT_FOUND";
     case WHSEM_E_UNSUPPORTED: return "WHSEM_E_UNSUPPORTED";
+    case WHSEM_E_TICKET_LOST: return "WHSEM_E_TICKET_LOST";
+    case WHSEM_E_UNAVAILABLE: return "WHSEM_E_UNAVAILABLE";
     default: return "WHSEM_UNKNOWN_STATUS";
     }
 }

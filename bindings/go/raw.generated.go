@@ -243,6 +243,22 @@ static gowhsem_result gowhsem_queue_free(whsem_queue queue)
     if (r.status < 0) r.err = strdup(whsem_last_error());
     return r;
 }
+
+static gowhsem_result gowhsem_ticket_check(whsem_ticket ticket)
+{
+    gowhsem_result r = {0, 0, NULL};
+    r.status = whsem_ticket_check(ticket);
+    if (r.status < 0) r.err = strdup(whsem_last_error());
+    return r;
+}
+
+static gowhsem_result gowhsem_ticket_watch(whsem_ticket ticket, whsem_cancel cancel, whsem_ticket_callback cb, void * user_data)
+{
+    gowhsem_result r = {0, 0, NULL};
+    r.status = whsem_ticket_watch(ticket, cancel, cb, user_data);
+    if (r.status < 0) r.err = strdup(whsem_last_error());
+    return r;
+}
 */
 import "C"
 
@@ -268,6 +284,8 @@ const (
 	statusEBusy             = -12 // The name is in use (whsem_unlink).
 	statusENotFound         = -13 // No semaphore has that name.
 	statusEUnsupported      = -14 // The operation does not exist on this platform (whsem_queue_fd on Windows).
+	statusETicketLost       = -15 // The ticket was lost while its holder lived: the connection or server that carried it went away.
+	statusEUnavailable      = -16 // The backend cannot be reached or loaded: server down or refusing, client library missing.
 )
 
 // Other constants of the C ABI.
@@ -314,10 +332,14 @@ var abiChecksums = []struct {
 	{"whsem_queue_pop", 0xaa3a06a7},
 	{"whsem_queue_free", 0xc986e39d},
 	{"whsem_abi_checksum", 0xe211777d},
+	{"whsem_ticket_check", 0xd8f28927},
+	{"whsem_ticket_watch", 0xf430a3b4},
 	{"struct whsem_open_options", 0x0e77ea4d},
+	{"struct whsem_open_options@1.1", 0x2f949197},
 	{"struct whsem_info", 0x02783d8f},
 	{"struct whsem_holder", 0x13ce1483},
 	{"callback whsem_callback", 0x2260e977},
+	{"callback whsem_ticket_callback", 0xd40d00b5},
 }
 
 // rawVersion calls whsem_version: Runtime version, major<<16 | minor<<8 | patch.
@@ -629,4 +651,26 @@ func rawQueueFree(queue C.whsem_queue) (st C.whsem_status, msg string) {
 // rawAbiChecksum calls whsem_abi_checksum: The checksum of an ABI item's signature as this library implements it, 0 if it does not know the item.
 func rawAbiChecksum(item *C.char) C.uint32_t {
 	return C.whsem_abi_checksum(item)
+}
+
+// rawTicketCheck calls whsem_ticket_check: WHSEM_OK while the ticket is held, WHSEM_E_TICKET_LOST once it was lost.
+// The message of a failure is read inside the same C call.
+func rawTicketCheck(ticket C.whsem_ticket) (st C.whsem_status, msg string) {
+	r := C.gowhsem_ticket_check(ticket)
+	if r.err != nil {
+		msg = C.GoString(r.err)
+		C.free(unsafe.Pointer(r.err))
+	}
+	return r.status, msg
+}
+
+// rawTicketWatch calls whsem_ticket_watch: Tells the holder when the ticket is lost: triggers cancel and calls cb; WHSEM_E_UNSUPPORTED for tickets that cannot be lost.
+// The message of a failure is read inside the same C call.
+func rawTicketWatch(ticket C.whsem_ticket, cancel C.whsem_cancel, cb C.whsem_ticket_callback, userData unsafe.Pointer) (st C.whsem_status, msg string) {
+	r := C.gowhsem_ticket_watch(ticket, cancel, cb, userData)
+	if r.err != nil {
+		msg = C.GoString(r.err)
+		C.free(unsafe.Pointer(r.err))
+	}
+	return r.status, msg
 }

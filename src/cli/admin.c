@@ -3,6 +3,7 @@
  * whsem status, list, rm and name: looking at and removing names.
  */
 #include "cli.h"
+#include "pg_admin.h"
 #include "private.h"
 
 #include <errno.h>
@@ -21,9 +22,14 @@ static const char help_status[] =
     "acquisitions are stamped lazily (by the next waiter's scan or status), so\n"
     "it can be later than the real acquisition.\n"
     "\n"
+    "On PostgreSQL (--backend) every process using NAME on any machine is\n"
+    "listed with its host; WAITING counts another process's waiting\n"
+    "connections (one per ticket index it waits on), this one's acquisitions.\n"
+    "\n"
     "Options:\n"
     "      --exact  NAME is already finalized (\"Global\\...\")\n"
     "      --json   print one JSON object instead of text\n"
+    BACKEND_HELP
     "  -h, --help   show this help and exit\n"
     "\n"
     "Exit status: 0 on success, 1 if NAME does not exist or on any failure,\n"
@@ -33,10 +39,12 @@ static const char usage_list[] = "Usage: whsem list\n";
 
 static const char help_list[] =
     "Print the finalized name of every semaphore on this machine that you can\n"
-    "see, one per line, sorted. Control characters are written as \\xHH (C1\n"
-    "controls and bidirectional overrides as \\uHHHH), so every line is one name.\n"
+    "see (or that --backend's database knows), one per line, sorted. Control\n"
+    "characters are written as \\xHH (C1 controls and bidirectional overrides as\n"
+    "\\uHHHH), so every line is one name.\n"
     "\n"
     "Options:\n"
+    BACKEND_HELP
     "  -h, --help  show this help and exit\n"
     "\n"
     "Exit status: 0 on success, 1 on failure, 2 on a usage error.\n";
@@ -51,6 +59,7 @@ static const char help_rm[] =
     "Options:\n"
     "      --exact  NAME is already finalized (\"Global\\...\")\n"
     "  -f, --force  remove it even while other processes have it open\n"
+    BACKEND_HELP
     "  -h, --help   show this help and exit\n"
     "\n"
     "Exit status: 0 on success, 1 on failure, 2 on a usage error.\n";
@@ -60,9 +69,11 @@ static const char usage_name[] = "Usage: whsem name NAME\n";
 static const char help_name[] =
     "Print the finalized form of NAME (what every libwhsem and C#\n"
     "DistributedLock user means by it), e.g. `whsem name abc` prints\n"
-    "Global\\abc. The result can be passed back with --exact.\n"
+    "Global\\abc. The result can be passed back with --exact. It is the same\n"
+    "on every backend (--backend is accepted and changes nothing).\n"
     "\n"
     "Options:\n"
+    BACKEND_HELP
     "  -h, --help  show this help and exit\n"
     "\n"
     "Exit status: 0 on success, 1 if NAME is not valid UTF-8, 2 on a usage error.\n";
@@ -131,21 +142,89 @@ static void print_status_text(const char *name, const whsem_info *info, const wh
     }
 }
 
+/* On PostgreSQL: every process with its host, holders and waiters. */
+static int status_pg(whsem_sem sem, const char *name, bool json)
+{
+    whsem_info info;
+    memset(&info, 0, sizeof info);
+    info.struct_size = sizeof info;
+    struct whsem_pg_process *ps = NULL;
+    size_t n = 0;
+    whsem_status st = whsem__pg_processes(sem, &info, &ps, &n);
+    if (st != WHSEM_OK) {
+        lib_error(st);
+        return 1;
+    }
+    if (json) {
+        printf("{\"name\":");
+        put_json_string(stdout, name);
+        printf(",\"backend\":\"postgresql\",\"max\":%" PRId32 ",\"free\":%" PRId32
+               ",\"waiters\":%" PRIu32 ",\"processes\":%" PRIu32 ",\"holders\":[",
+               info.max_count, info.free_count, info.waiters, info.processes);
+        bool first = true;
+        for (size_t k = 0; k < n; k++) {
+            if (!ps[k].tickets) continue;
+            printf("%s{\"host\":", first ? "" : ",");
+            put_json_string(stdout, ps[k].host);
+            printf(",\"pid\":%" PRId64 ",\"tickets\":%" PRId32 ",\"since_unix_ms\":%" PRId64
+                   ",\"waiting\":%" PRIu32 "}",
+                   ps[k].pid, ps[k].tickets, ps[k].since_unix_ms, ps[k].waiting);
+            first = false;
+        }
+        printf("],\"waiting\":[");
+        first = true;
+        for (size_t k = 0; k < n; k++) {
+            if (!ps[k].waiting) continue;
+            printf("%s{\"host\":", first ? "" : ",");
+            put_json_string(stdout, ps[k].host);
+            printf(",\"pid\":%" PRId64 ",\"waiting\":%" PRIu32 ",\"since_unix_ms\":%" PRId64 "}",
+                   ps[k].pid, ps[k].waiting, ps[k].wait_since_ms);
+            first = false;
+        }
+        printf("]}\n");
+        free(ps);
+        return 0;
+    }
+    printf("name:        ");
+    put_display(stdout, name);
+    printf("\nbackend:     PostgreSQL\n");
+    printf("max:         %" PRId32 "\n", info.max_count);
+    printf("free:        %" PRId32 "\n", info.free_count);
+    printf("waiters:     %" PRIu32 "\n", info.waiters);
+    printf("processes:   %" PRIu32 " (including this one)\n", info.processes);
+    printf("holders:     %" PRIu32 "\n", info.holders);
+    if (n) printf("%-24s %-10s %-8s %-42s %s\n", "HOST", "PID", "TICKETS", "HELD SINCE", "WAITING");
+    int64_t now = now_unix_ms();
+    for (size_t k = 0; k < n; k++) {
+        if (!ps[k].tickets && !ps[k].waiting) continue;
+        char since[128] = "-";
+        if (ps[k].tickets && ps[k].since_unix_ms) {
+            char when[64], ago[48];
+            format_local_time(ps[k].since_unix_ms, when, sizeof when);
+            format_ago(now - ps[k].since_unix_ms, ago, sizeof ago);
+            snprintf(since, sizeof since, "%s (%s)", when, ago);
+        }
+        printf("%-24.24s %-10" PRId64 " %-8" PRId32 " %-42s %" PRIu32 "\n", ps[k].host, ps[k].pid,
+               ps[k].tickets, since, ps[k].waiting);
+    }
+    free(ps);
+    return 0;
+}
+
 static int status_main(int argc, char **argv)
 {
     static const struct optdef defs[] = {
         {"help", 'h', false, OPT_HELP},
         {"exact", 0, false, OPT_EXACT},
         {"json", 0, false, OPT_JSON},
+        BACKEND_OPTDEF,
         {NULL, 0, false, 0},
     };
     struct status_opts o = {false, false};
     const char *name = parse_name_command(argc, argv, defs, status_opt, &o);
 
     whsem_open_options opts;
-    memset(&opts, 0, sizeof opts);
-    opts.struct_size = sizeof opts;
-    opts.flags = o.exact ? WHSEM_OPEN_EXACT_NAME : 0;
+    open_options(&opts, o.exact ? WHSEM_OPEN_EXACT_NAME : 0);
     whsem_sem sem;
     whsem_status st = whsem_open_existing(name, &opts, &sem);
     if (st == WHSEM_E_NOT_FOUND) {
@@ -165,6 +244,11 @@ static int status_main(int argc, char **argv)
     char final[1024];
     size_t len;
     if (whsem_name(sem, final, sizeof final, &len) != WHSEM_OK) snprintf(final, sizeof final, "%s", name);
+    if (backend()) {
+        int rc = status_pg(sem, final, o.json);
+        whsem_close(sem);
+        return rc;
+    }
 
     whsem_info info;
     whsem_holder *holders = NULL;
@@ -209,6 +293,7 @@ static int list_main(int argc, char **argv)
 {
     static const struct optdef defs[] = {
         {"help", 'h', false, OPT_HELP},
+        BACKEND_OPTDEF,
         {NULL, 0, false, 0},
     };
     for (int i = 1; i < argc;) {
@@ -218,6 +303,7 @@ static int list_main(int argc, char **argv)
             show_help(current_cmd);
             return 0;
         }
+        if (id == OPT_BACKEND) set_backend(arg);
         if (id == 0) usage_error("unexpected argument '%s'", arg);
     }
 
@@ -225,7 +311,7 @@ static int list_main(int argc, char **argv)
     size_t size = 0, need = 0;
     whsem_status st;
     for (;;) {
-        st = whsem_list(buf, size, &need);
+        st = backend() ? whsem__pg_list(backend(), buf, size, &need) : whsem_list(buf, size, &need);
         /* Asking again is needed while semaphores appear between calls. */
         if (st != WHSEM_E_INVALID_ARGUMENT || need <= size) break;
         size = need + 256;
@@ -280,12 +366,13 @@ static int rm_main(int argc, char **argv)
         {"help", 'h', false, OPT_HELP},
         {"exact", 0, false, OPT_EXACT},
         {"force", 'f', false, OPT_FORCE},
+        BACKEND_OPTDEF,
         {NULL, 0, false, 0},
     };
     struct rm_opts o = {false, false};
     const char *name = parse_name_command(argc, argv, defs, rm_opt, &o);
     uint32_t flags = (o.exact ? WHSEM_OPEN_EXACT_NAME : 0) | (o.force ? WHSEM_UNLINK_FORCE : 0);
-    whsem_status st = whsem_unlink(name, flags);
+    whsem_status st = backend() ? whsem__pg_unlink(backend(), name, flags) : whsem_unlink(name, flags);
     if (st == WHSEM_OK) return 0;
 
     char final[1024];
@@ -321,6 +408,7 @@ static int name_main(int argc, char **argv)
 {
     static const struct optdef defs[] = {
         {"help", 'h', false, OPT_HELP},
+        BACKEND_OPTDEF,
         {NULL, 0, false, 0},
     };
     const char *name = parse_name_command(argc, argv, defs, no_opt, NULL);

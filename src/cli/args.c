@@ -86,6 +86,8 @@ const char *parse_name_command(int argc, char **argv, const struct optdef *defs,
         } else if (id == OPT_HELP) {
             show_help(current_cmd);
             exit(0);
+        } else if (id == OPT_BACKEND) {
+            set_backend(arg);
         } else {
             on_opt(id, ctx);
         }

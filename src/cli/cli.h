@@ -66,8 +66,23 @@ enum {
     OPT_EXACT,
     OPT_JSON,
     OPT_FORCE,
-    OPT_VERSION
+    OPT_VERSION,
+    OPT_BACKEND
 };
+
+/* --backend CONNINFO, every command's: where semaphores live (main.c).
+ * The option wins over $WHSEM_BACKEND; neither (or "") means this
+ * machine. */
+#define BACKEND_OPTDEF {"backend", 0, true, OPT_BACKEND}
+#define BACKEND_HELP                                                                   \
+    "      --backend=CONNINFO  a PostgreSQL database (libpq connection string or\n"     \
+    "                          postgresql:// URI) instead of this machine; default\n"   \
+    "                          $WHSEM_BACKEND\n"
+void set_backend(const char *conninfo);
+/* The chosen backend, or NULL for this machine. */
+const char *backend(void);
+/* Options for whsem_open with flags and the chosen backend. */
+void open_options(whsem_open_options *o, uint32_t flags);
 
 /*
  * One step of option parsing over argv[*i]. Returns:

@@ -28,6 +28,7 @@ static const char help_main[] =
     "  run NAME MAX [OPTIONS] -- CMD [ARGS...]  run CMD while holding one ticket\n"
     "  status NAME [--exact] [--json]           show a semaphore's state and holders\n"
     "  list                                     list the semaphores of this machine\n"
+    "                                           (or of --backend's database)\n"
     "  rm NAME [--exact] [--force]              remove a semaphore's name\n"
     "  name NAME                                print the finalized form of NAME\n"
     "  help [COMMAND]                           show help (also: COMMAND --help)\n"
@@ -36,12 +37,41 @@ static const char help_main[] =
     "WaitHandleDistributedSemaphore: \"abc\" means \"Global\\abc\". With --exact the\n"
     "name is used as given and must already be a finalized name.\n"
     "\n"
+    "Every command takes --backend=CONNINFO (default: $WHSEM_BACKEND): a\n"
+    "PostgreSQL database, given as a libpq connection string or postgresql://\n"
+    "URI, whose semaphores every machine that reaches it shares. Passwords come\n"
+    "through libpq's own means (~/.pgpass, PGPASSWORD, the URI) and are never\n"
+    "shown.\n"
+    "\n"
     "Options:\n"
     "  -h, --help     show this help and exit\n"
     "  -V, --version  show the version and exit\n";
 
 
 const struct command *current_cmd;
+
+static const char *backend_option;
+static bool backend_given;
+
+void set_backend(const char *conninfo)
+{
+    backend_option = conninfo;
+    backend_given = true;
+}
+
+const char *backend(void)
+{
+    const char *b = backend_given ? backend_option : getenv("WHSEM_BACKEND");
+    return b && *b ? b : NULL;
+}
+
+void open_options(whsem_open_options *o, uint32_t flags)
+{
+    memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
+    o->flags = flags;
+    o->backend = backend();
+}
 
 void show_help(const struct command *c)
 {

@@ -41,6 +41,10 @@ static const char help_run[] =
     "      --no-kill               when CMD exits, release the ticket at once and\n"
     "                              leave what CMD started running (see below)\n"
     "      --exact                 NAME is already finalized (\"Global\\...\")\n"
+    "      --backend=CONNINFO      a PostgreSQL database instead of this machine\n"
+    "                              (libpq connection string or postgresql:// URI;\n"
+    "                              default $WHSEM_BACKEND): every machine that\n"
+    "                              reaches it shares NAME\n"
     "  -h, --help                  show this help and exit\n"
     "\n"
     "MAX is 1 ... 2147483647; an existing semaphore must have the same MAX.\n"
@@ -52,7 +56,8 @@ static const char help_run[] =
     "                exits 1 on a timeout, timeout(1) 124);\n"
     "  128+N         signal N (INT, TERM, HUP, QUIT) interrupted the wait\n"
     "                (the command did not run);\n"
-    "  125           whsem or libwhsem failed;\n"
+    "  125           whsem or libwhsem failed, or (PostgreSQL) the ticket was\n"
+    "                lost while a command that then exited 0 ran;\n"
     "  126           CMD was found but could not be run;\n"
     "  127           CMD was not found;\n"
     "  2             usage error.\n"
@@ -255,6 +260,7 @@ static void parse_run(int argc, char **argv, struct run_args *ra)
         {"kill-after", 'k', true, OPT_KILL_AFTER},
         {"no-kill", 0, false, OPT_NO_KILL},
         {"exact", 0, false, OPT_EXACT},
+        BACKEND_OPTDEF,
         {NULL, 0, false, 0},
     };
     const char *max_text = NULL;
@@ -306,6 +312,9 @@ static void parse_run(int argc, char **argv, struct run_args *ra)
             break;
         case OPT_EXACT:
             ra->exact = true;
+            break;
+        case OPT_BACKEND:
+            set_backend(arg);
             break;
         }
     }
@@ -580,9 +589,7 @@ static int run_main(int argc, char **argv)
     }
 
     whsem_open_options opts;
-    memset(&opts, 0, sizeof opts);
-    opts.struct_size = sizeof opts;
-    opts.flags = ra.exact ? WHSEM_OPEN_EXACT_NAME : 0;
+    open_options(&opts, ra.exact ? WHSEM_OPEN_EXACT_NAME : 0);
     whsem_sem sem = 0;
     st = whsem_open(ra.name, ra.max, &opts, &sem);
     if (st != WHSEM_OK) {
@@ -630,7 +637,9 @@ static int run_main(int argc, char **argv)
         status = EXIT_FAILED;
     } else {
         int live_fd = -1;
-        st = whsem__share_liveness(sem, &live_fd);
+        /* On PostgreSQL the ticket lives in whsem's session, and the
+         * command dies with whsem (PR_SET_PDEATHSIG): nothing to hand on. */
+        st = backend() ? WHSEM_OK : whsem__share_liveness(sem, &live_fd);
         if (st != WHSEM_OK) {
             pthread_mutex_unlock(&rs.mu);
             lib_error(st);
@@ -640,7 +649,12 @@ static int run_main(int argc, char **argv)
         }
     }
 
-    if (have_ticket && (st = whsem_release(ticket)) != WHSEM_OK) {
+    if (have_ticket && (st = whsem_release(ticket)) == WHSEM_E_TICKET_LOST) {
+        /* The command ran, or ran on, without a ticket: say so, and fail
+         * a command that would otherwise look successful. */
+        lib_error(st);
+        if (status == 0) status = EXIT_FAILED;
+    } else if (have_ticket && st != WHSEM_OK) {
         /* The command's status matters more to the caller; the ticket goes
          * back anyway when we exit. */
         lib_error(st);

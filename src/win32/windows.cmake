@@ -22,6 +22,7 @@ set(WHSEM_WIN32_SOURCES
   src/win32/async_os.c
   src/win32/errors.c
   src/win32/handles_os.c
+  src/win32/pg_unsupported.c
   src/win32/process.c
   src/win32/segment.c
   src/win32/semaphore.c)

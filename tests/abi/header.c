@@ -4,9 +4,11 @@
 
 int main(void)
 {
-    whsem_open_options o = {sizeof o, WHSEM_OPEN_EXACT_NAME, WHSEM_INFINITE, 0600};
+    whsem_open_options o = {sizeof o, WHSEM_OPEN_EXACT_NAME, WHSEM_INFINITE, 0600, 0, 0};
     whsem_callback cb = 0;
+    whsem_ticket_callback tcb = 0;
     (void)o;
     (void)cb;
+    (void)tcb;
     return (int)(whsem_version() >> 16) == WHSEM_VERSION_MAJOR ? 0 : 1;
 }

@@ -46,6 +46,8 @@ static const struct abi_function abi_functions[] = {
     {"whsem_queue_pop", K_I32, 3, {K_U64, K_PTR, K_PTR}, {"queue", "out_op", "out_tag"}},
     {"whsem_queue_free", K_I32, 1, {K_U64}, {"queue"}},
     {"whsem_abi_checksum", K_U32, 1, {K_PTR}, {"item"}},
+    {"whsem_ticket_check", K_I32, 1, {K_U64}, {"ticket"}},
+    {"whsem_ticket_watch", K_I32, 4, {K_U64, K_U64, K_PTR, K_PTR}, {"ticket", "cancel", "cb", "user_data"}},
 };
 
 #define ABI_FUNCTION_COUNT (sizeof abi_functions / sizeof abi_functions[0])
@@ -94,6 +96,8 @@ static int64_t abi_call_typed(size_t i, void (*fn)(void), const uint64_t *a)
     case 28: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, void *, void *))fn)((uint64_t)a[0], (void *)(uintptr_t)a[1], (void *)(uintptr_t)a[2]);
     case 29: return (int64_t)((int32_t (ABI_CALL *)(uint64_t))fn)((uint64_t)a[0]);
     case 30: return (int64_t)((uint32_t (ABI_CALL *)(void *))fn)((void *)(uintptr_t)a[0]);
+    case 31: return (int64_t)((int32_t (ABI_CALL *)(uint64_t))fn)((uint64_t)a[0]);
+    case 32: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, uint64_t, void *, void *))fn)((uint64_t)a[0], (uint64_t)a[1], (void *)(uintptr_t)a[2], (void *)(uintptr_t)a[3]);
     }
     return 0;
 }

@@ -229,8 +229,8 @@ int main(int argc, char **argv)
     EXPECT_TRUE(call("whsem_abi_checksum", P("callback whsem_callback")) != 0);
 
     /* ---- library and errors ---- */
-    EXPECT(call("whsem_version"), 0x010000);
-    EXPECT(strcmp((const char *)(uintptr_t)call("whsem_version_string"), "1.0.0"), 0);
+    EXPECT(call("whsem_version"), 0x010100);
+    EXPECT(strcmp((const char *)(uintptr_t)call("whsem_version_string"), "1.1.0"), 0);
     EXPECT(strcmp((const char *)(uintptr_t)call("whsem_status_name", (int64_t)OK), "WHSEM_OK"), 0);
     EXPECT(strcmp((const char *)(uintptr_t)call("whsem_status_name", (int64_t)-13),
                   "WHSEM_E_NOT_FOUND"), 0);
@@ -316,8 +316,14 @@ int main(int argc, char **argv)
     info.struct_size = 4;
     EXPECT(call("whsem_query", sem, P(&info), P(NULL), 0, P(&n)), E_INVALID_ARGUMENT);
     EXPECT(call("whsem_query", sem, P(NULL), P(NULL), 1, P(&n)), E_INVALID_ARGUMENT);
+    /* 1.1: a ticket of this machine cannot be lost, so it cannot be watched. */
+    EXPECT(call("whsem_ticket_check", t1), OK);
+    EXPECT(call("whsem_ticket_watch", t1, 0, P(NULL), P(NULL)), E_UNSUPPORTED);
+    EXPECT(call("whsem_ticket_check", 0), E_INVALID_HANDLE);
+    EXPECT(call("whsem_ticket_watch", sem, 0, P(NULL), P(NULL)), E_INVALID_HANDLE);
     EXPECT(call("whsem_release", t1), OK);
     EXPECT(call("whsem_release", t1), E_INVALID_HANDLE);
+    EXPECT(call("whsem_ticket_check", t1), E_INVALID_HANDLE);
     EXPECT(call("whsem_release", 0), E_INVALID_HANDLE);
     EXPECT(call("whsem_release", sem), E_INVALID_HANDLE);
 

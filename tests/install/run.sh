@@ -15,5 +15,5 @@ echo "pkg-config --cflags --libs whsem: $flags"
 # shellcheck disable=SC2086
 "$cc" -std=c99 -Wall -Wextra -Werror -o "$prefix/consumer" "$src" $flags
 libdir="$(pkg-config --variable=libdir whsem)"
-test -L "$libdir/libwhsem.so" && test -L "$libdir/libwhsem.so.1" && test -f "$libdir/libwhsem.so.1.0.0"
+test -L "$libdir/libwhsem.so" && test -L "$libdir/libwhsem.so.1" && test -f "$libdir/libwhsem.so.1.1.0"
 LD_LIBRARY_PATH="$libdir" "$prefix/consumer"

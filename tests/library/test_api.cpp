@@ -11,14 +11,15 @@ using namespace whtest;
 TEST(Api, VersionAndStatusNames)
 {
     EXPECT_EQ(whsem_version(), (uint32_t)WHSEM_VERSION);
-    EXPECT_STREQ(whsem_version_string(), "1.0.0");
+    EXPECT_STREQ(whsem_version_string(), "1.1.0");
     EXPECT_STREQ(whsem_status_name(WHSEM_OK), "WHSEM_OK");
     EXPECT_STREQ(whsem_status_name(WHSEM_E_MAX_COUNT_MISMATCH), "WHSEM_E_MAX_COUNT_MISMATCH");
     EXPECT_STREQ(whsem_status_name(WHSEM_E_UNSUPPORTED), "WHSEM_E_UNSUPPORTED");
     EXPECT_STREQ(whsem_status_name(WHSEM_E_NOT_FOUND), "WHSEM_E_NOT_FOUND");
-    for (int s : {-15, 4, 1000, INT32_MIN, INT32_MAX})
+    EXPECT_STREQ(whsem_status_name(WHSEM_E_TICKET_LOST), "WHSEM_E_TICKET_LOST");
+    for (int s : {-17, 4, 1000, INT32_MIN, INT32_MAX})
         EXPECT_STREQ(whsem_status_name(s), "WHSEM_UNKNOWN_STATUS");
-    for (int s = WHSEM_E_UNSUPPORTED; s <= WHSEM_CANCELED; s++)
+    for (int s = WHSEM_E_UNAVAILABLE; s <= WHSEM_CANCELED; s++)
         EXPECT_STRNE(whsem_status_name(s), "WHSEM_UNKNOWN_STATUS") << s;
     EXPECT_NE(whsem_abi_checksum("whsem_open"), 0u);
     EXPECT_EQ(whsem_abi_checksum("whsem_no_such_function"), 0u);

@@ -214,6 +214,7 @@ impl OpenOptions {
             },
             abandonment_check_ms: self.abandonment_check_ms,
             mode: self.mode,
+            ..Default::default()
         }
     }
 

@@ -80,6 +80,12 @@ pub const WHSEM_E_NOT_FOUND: whsem_status = -13;
 /// The operation does not exist on this platform (whsem_queue_fd on Windows).
 pub const WHSEM_E_UNSUPPORTED: whsem_status = -14;
 
+/// The ticket was lost while its holder lived: the connection or server that carried it went away.
+pub const WHSEM_E_TICKET_LOST: whsem_status = -15;
+
+/// The backend cannot be reached or loaded: server down or refusing, client library missing.
+pub const WHSEM_E_UNAVAILABLE: whsem_status = -16;
+
 /// Timeout value meaning wait forever.
 pub const WHSEM_INFINITE: i64 = -1;
 
@@ -91,7 +97,7 @@ pub const WHSEM_UNLINK_FORCE: u32 = 2;
 
 /// Options for whsem_open; set struct_size to its size.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct whsem_open_options {
     /// sizeof(whsem_open_options).
     pub struct_size: u32,
@@ -101,6 +107,23 @@ pub struct whsem_open_options {
     pub abandonment_check_ms: i32,
     /// Permission bits of a new segment; 0 = 0600.
     pub mode: u32,
+    /// NULL or empty = this machine; a libpq connection string or postgresql:// URI = that PostgreSQL database.
+    pub backend: *const c_char,
+    /// PostgreSQL: how often a connection carrying tickets is checked; 0 = default (1000 ms), WHSEM_INFINITE = never.
+    pub connection_check_ms: i32,
+}
+
+impl Default for whsem_open_options {
+    fn default() -> Self {
+        whsem_open_options {
+            struct_size: 0,
+            flags: 0,
+            abandonment_check_ms: 0,
+            mode: 0,
+            backend: std::ptr::null(),
+            connection_check_ms: 0,
+        }
+    }
 }
 
 /// A snapshot of a semaphore's shared state.
@@ -139,6 +162,9 @@ pub struct whsem_holder {
 
 /// Called exactly once per operation given one, on a library thread, after the status is final.
 pub type whsem_callback = Option<unsafe extern "C" fn(op: whsem_op, status: whsem_status, user_data: *mut c_void)>;
+
+/// Called exactly once per watch, on a library thread: WHSEM_E_TICKET_LOST when the ticket is lost, WHSEM_OK once it was released without loss.
+pub type whsem_ticket_callback = Option<unsafe extern "C" fn(ticket: whsem_ticket, status: whsem_status, user_data: *mut c_void)>;
 
 extern "C" {
     /// Runtime version, major<<16 | minor<<8 | patch.
@@ -203,6 +229,10 @@ extern "C" {
     pub fn whsem_queue_free(queue: whsem_queue) -> whsem_status;
     /// The checksum of an ABI item's signature as this library implements it, 0 if it does not know the item.
     pub fn whsem_abi_checksum(item: *const c_char) -> u32;
+    /// WHSEM_OK while the ticket is held, WHSEM_E_TICKET_LOST once it was lost.
+    pub fn whsem_ticket_check(ticket: whsem_ticket) -> whsem_status;
+    /// Tells the holder when the ticket is lost: triggers cancel and calls cb; WHSEM_E_UNSUPPORTED for tickets that cannot be lost.
+    pub fn whsem_ticket_watch(ticket: whsem_ticket, cancel: whsem_cancel, cb: whsem_ticket_callback, user_data: *mut c_void) -> whsem_status;
 }
 
 /// The signatures this binding was generated from; see `whsem_abi_checksum`.
@@ -238,12 +268,16 @@ pub const ABI_CHECKSUMS: &[(&str, u32)] = &[
     ("whsem_queue_pop", 0xaa3a06a7),
     ("whsem_queue_free", 0xc986e39d),
     ("whsem_abi_checksum", 0xe211777d),
+    ("whsem_ticket_check", 0xd8f28927),
+    ("whsem_ticket_watch", 0xf430a3b4),
     ("struct whsem_open_options", 0x0e77ea4d),
+    ("struct whsem_open_options@1.1", 0x2f949197),
     ("struct whsem_info", 0x02783d8f),
     ("struct whsem_holder", 0x13ce1483),
     ("callback whsem_callback", 0x2260e977),
+    ("callback whsem_ticket_callback", 0xd40d00b5),
 ];
 
 /// The newest ABI version node this binding was generated from (named in
 /// load-time mismatch errors).
-pub const ABI_VERSION: &str = "1.0";
+pub const ABI_VERSION: &str = "1.1";

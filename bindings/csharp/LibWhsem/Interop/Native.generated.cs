@@ -18,6 +18,10 @@ namespace LibWhsem.Interop
         public int abandonment_check_ms;
         /// <summary>Permission bits of a new segment; 0 = 0600.</summary>
         public uint mode;
+        /// <summary>NULL or empty = this machine; a libpq connection string or postgresql:// URI = that PostgreSQL database.</summary>
+        public nint backend;
+        /// <summary>PostgreSQL: how often a connection carrying tickets is checked; 0 = default (1000 ms), WHSEM_INFINITE = never.</summary>
+        public int connection_check_ms;
     }
 
     /// <summary>A snapshot of a semaphore's shared state.</summary>
@@ -62,7 +66,7 @@ namespace LibWhsem.Interop
         /// <summary>The file the resolver loads when no path is configured.</summary>
         internal const string SoName = "libwhsem.so.1";
         /// <summary>The newest ABI version node this binding was generated from.</summary>
-        internal const string AbiVersion = "1.0";
+        internal const string AbiVersion = "1.1";
 
         /// <summary>Success.</summary>
         public const int WHSEM_OK = 0;
@@ -100,6 +104,10 @@ namespace LibWhsem.Interop
         public const int WHSEM_E_NOT_FOUND = -13;
         /// <summary>The operation does not exist on this platform (whsem_queue_fd on Windows).</summary>
         public const int WHSEM_E_UNSUPPORTED = -14;
+        /// <summary>The ticket was lost while its holder lived: the connection or server that carried it went away.</summary>
+        public const int WHSEM_E_TICKET_LOST = -15;
+        /// <summary>The backend cannot be reached or loaded: server down or refusing, client library missing.</summary>
+        public const int WHSEM_E_UNAVAILABLE = -16;
 
         /// <summary>Timeout value meaning wait forever.</summary>
         public const long WHSEM_INFINITE = -1;
@@ -142,10 +150,14 @@ namespace LibWhsem.Interop
             ("whsem_queue_pop", 0xaa3a06a7u, "1.0"),
             ("whsem_queue_free", 0xc986e39du, "1.0"),
             ("whsem_abi_checksum", 0xe211777du, "1.0"),
+            ("whsem_ticket_check", 0xd8f28927u, "1.1"),
+            ("whsem_ticket_watch", 0xf430a3b4u, "1.1"),
             ("struct whsem_open_options", 0x0e77ea4du, "1.0"),
+            ("struct whsem_open_options@1.1", 0x2f949197u, "1.1"),
             ("struct whsem_info", 0x02783d8fu, "1.0"),
             ("struct whsem_holder", 0x13ce1483u, "1.0"),
             ("callback whsem_callback", 0x2260e977u, "1.0"),
+            ("callback whsem_ticket_callback", 0xd40d00b5u, "1.1"),
         };
 
         /// <summary>Runtime version, major&lt;&lt;16 | minor&lt;&lt;8 | patch.</summary>
@@ -271,5 +283,13 @@ namespace LibWhsem.Interop
         /// <summary>The checksum of an ABI item's signature as this library implements it, 0 if it does not know the item.</summary>
         [DllImport(LibraryName, EntryPoint = "whsem_abi_checksum", ExactSpelling = true, CallingConvention = CallingConvention.Cdecl)]
         internal static extern uint whsem_abi_checksum(byte* item);
+
+        /// <summary>WHSEM_OK while the ticket is held, WHSEM_E_TICKET_LOST once it was lost.</summary>
+        [DllImport(LibraryName, EntryPoint = "whsem_ticket_check", ExactSpelling = true, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int whsem_ticket_check(ulong ticket);
+
+        /// <summary>Tells the holder when the ticket is lost: triggers cancel and calls cb; WHSEM_E_UNSUPPORTED for tickets that cannot be lost.</summary>
+        [DllImport(LibraryName, EntryPoint = "whsem_ticket_watch", ExactSpelling = true, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int whsem_ticket_watch(ulong ticket, ulong cancel, delegate* unmanaged[Cdecl]<ulong, int, void*, void> cb, void* user_data);
     }
 }

@@ -1,0 +1,286 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The PostgreSQL backend's entry in the backend seam (backend.h): handles
+ * for its semaphores (struct pgname) and tickets (struct pgticket), on a
+ * server shared by every open of one connection string (server.c).
+ */
+#include "pg_admin.h"
+#include "server.h"
+
+#include "async_engine.h"
+#include "platform.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static whsem_status pg_open(const char *final, size_t len, int32_t max_count,
+                            const struct open_opts *o, whsem_sem *out_sem)
+{
+    struct pgsrv *s;
+    whsem_status st = whsem__pgs_get(o, &whsem__pg_backend, &s);
+    if (st != WHSEM_OK) return st;
+    uint64_t h = whsem__h_reserve(HK_SEM, &st);
+    if (!h) return st;
+    struct pgname *n;
+    st = whsem__pgs_open(s, final, len, max_count, o->check_ms, &n);
+    if (st != WHSEM_OK) {
+        whsem__h_unreserve(h);
+        return st;
+    }
+    whsem__h_publish(h, n, (uint64_t)(int64_t)o->check_ms);
+    *out_sem = h;
+    return WHSEM_OK;
+}
+
+static void pg_identity(struct whsem_semobj *obj, char name[WHSEM_MAX_NAME_BYTES + 1],
+                        size_t *name_len, int32_t *max_count)
+{
+    struct pgname *n = (struct pgname *)obj;
+    if (name) {
+        memcpy(name, n->name, n->len);
+        name[n->len] = 0;
+        *name_len = n->len;
+    }
+    *max_count = n->max_count;
+}
+
+/* A session's process, from the application_name every connection of
+ * ours sets: "whsem <pid> <held since, unix ms, or -> <host>". */
+static void parse_app(const struct pgrow *r, struct whsem_pg_process *w)
+{
+    long long pid = 0;
+    char host[64] = "", since[32] = "";
+    memset(w, 0, sizeof *w);
+    if (sscanf(r->app, "whsem %lld %31s %63s", &pid, since, host) == 3) {
+        w->pid = pid;
+        w->since_unix_ms = strcmp(since, "-") == 0 ? 0 : atoll(since);
+        snprintf(w->host, sizeof w->host, "%s", host);
+    } else {
+        /* Not one of ours (another program's advisory lock on the same
+         * keys): named by its server process. */
+        w->pid = -(int64_t)r->backend_pid;
+        snprintf(w->host, sizeof w->host, "?");
+    }
+}
+
+/* What the server's lock table says of n, one entry per process: the
+ * marker means "has it open", a granted index a ticket, a waiting one a
+ * wait (other processes wait with one session per index they wait on;
+ * this one knows its waiting acquisitions exactly). */
+struct gathered {
+    struct whsem_pg_process *ps;
+    size_t n, open;
+    int32_t max_count, held;
+    uint32_t waiting;
+};
+
+static whsem_status gather(struct pgname *n, struct gathered *g)
+{
+    struct pgsnapshot snap;
+    memset(g, 0, sizeof *g);
+    whsem_status st = whsem__pgs_snapshot(n, &snap);
+    if (st != WHSEM_OK) return st;
+    g->ps = calloc(snap.nrows ? snap.nrows : 1, sizeof *g->ps);
+    bool *open = calloc(snap.nrows ? snap.nrows : 1, sizeof *open);
+    if (!g->ps || !open) {
+        free(g->ps);
+        free(open);
+        free(snap.rows);
+        return whsem__fail(WHSEM_E_NO_MEMORY, "out of memory for the snapshot");
+    }
+    g->max_count = snap.max_count;
+    for (size_t i = 0; i < snap.nrows; i++) {
+        const struct pgrow *r = &snap.rows[i];
+        struct whsem_pg_process w, *p = NULL;
+        parse_app(r, &w);
+        for (size_t k = 0; k < g->n && !p; k++)
+            if (g->ps[k].pid == w.pid && strcmp(g->ps[k].host, w.host) == 0) p = &g->ps[k];
+        if (!p) {
+            p = &g->ps[g->n++];
+            *p = w;
+            p->since_unix_ms = 0;
+        }
+        if (r->key2 < 0 || r->key2 >= INT32_MAX) {
+            if (!open[p - g->ps]) g->open++;
+            open[p - g->ps] = true;
+        } else if (r->granted) {
+            p->tickets++;
+            g->held++;
+            if (w.since_unix_ms && (!p->since_unix_ms || w.since_unix_ms < p->since_unix_ms))
+                p->since_unix_ms = w.since_unix_ms;
+        } else {
+            p->waiting++;
+            g->waiting++;
+            if (r->wait_since_ms && (!p->wait_since_ms || r->wait_since_ms < p->wait_since_ms))
+                p->wait_since_ms = r->wait_since_ms;
+        }
+    }
+    struct pgrow self = {.app = ""};
+    snprintf(self.app, sizeof self.app, "whsem %ld - x", (long)getpid());
+    struct whsem_pg_process mine;
+    parse_app(&self, &mine);
+    for (size_t k = 0; k < g->n; k++) {
+        if (g->ps[k].pid != mine.pid || !g->ps[k].waiting) continue;
+        g->waiting += snap.own_waiting - g->ps[k].waiting;
+        g->ps[k].waiting = snap.own_waiting;
+    }
+    free(open);
+    free(snap.rows);
+    return WHSEM_OK;
+}
+
+static whsem_status pg_query(struct whsem_semobj *obj, whsem_info *info, whsem_holder *holders,
+                             size_t capacity, size_t *out_count)
+{
+    struct gathered g;
+    whsem_status st = gather((struct pgname *)obj, &g);
+    if (st != WHSEM_OK) return st;
+    struct query_report r;
+    whsem__report_init(&r, info, holders, capacity);
+    for (size_t i = 0; i < g.n; i++)
+        whsem__report_process(&r, g.ps[i].pid, g.ps[i].since_unix_ms, (uint32_t)g.ps[i].tickets, 0,
+                              g.ps[i].waiting);
+    int32_t free_count = g.max_count > g.held ? g.max_count - g.held : 0;
+    whsem__report_finish(&r, g.max_count, free_count, g.waiting, 0, out_count);
+    if (info) info->processes = (uint32_t)g.open;
+    free(g.ps);
+    return WHSEM_OK;
+}
+
+whsem_status whsem__pg_processes(whsem_sem sem, whsem_info *info, struct whsem_pg_process **out,
+                                 size_t *n)
+{
+    struct hentry *e = whsem__h_lookup(sem, HK_SEM);
+    void *saved;
+    struct pgname *pn = e ? (struct pgname *)whsem__protect(e, sem, &saved) : NULL;
+    if (!pn) return whsem__invalid_handle(sem, "semaphore");
+    whsem_status st = pn->base.be == &whsem__pg_backend ? whsem__pgs_ref(pn)
+                      : whsem__fail(WHSEM_E_UNSUPPORTED, "not a PostgreSQL semaphore");
+    whsem__unprotect(saved);
+    if (st != WHSEM_OK) return st;
+    struct gathered g;
+    st = gather(pn, &g);
+    whsem__pgs_unref(pn);
+    if (st != WHSEM_OK) return st;
+    if (info) {
+        info->max_count = g.max_count;
+        info->free_count = g.max_count > g.held ? g.max_count - g.held : 0;
+        info->waiters = g.waiting;
+        info->processes = (uint32_t)g.open;
+        info->recoveries = 0;
+        info->holders = 0;
+        for (size_t i = 0; i < g.n; i++) info->holders += g.ps[i].tickets > 0;
+    }
+    *out = g.ps;
+    *n = g.n;
+    return WHSEM_OK;
+}
+
+static whsem_status pg_async_hold(struct whsem_semobj *obj)
+{
+    return whsem__pgs_ref((struct pgname *)obj);
+}
+
+static void pg_async_unhold(struct whsem_semobj *obj) { whsem__pgs_unref((struct pgname *)obj); }
+
+static whsem_status pg_async_start(struct op *o, int64_t timeout_ms, int32_t check_ms)
+{
+    (void)check_ms;
+    return whsem__pgs_start((struct pgname *)o->obj, o, timeout_ms);
+}
+
+static void pg_async_end(struct op *o, whsem_status st)
+{
+    /* Only for a status decided before the worker took the operation on:
+     * never WHSEM_OK, so there is no ticket. */
+    if (st < 0) whsem__a_set_detail(o, whsem_last_error());
+    struct pgname *n = (struct pgname *)o->obj;
+    whsem__cancel_unregister(&o->cw);
+    whsem__a_complete(o, st, 0, NULL);
+    whsem__pgs_unref(n);
+}
+
+static whsem_status WHSEM_CALL pg_acquire(whsem_sem sem, int64_t timeout_ms, whsem_cancel cancel,
+                                          whsem_ticket *out_ticket)
+{
+    struct hentry *e = whsem__h_lookup(sem, HK_SEM);
+    void *saved;
+    struct pgname *n = e ? (struct pgname *)whsem__protect(e, sem, &saved) : NULL;
+    if (!n) return whsem__invalid_handle(sem, "semaphore");
+    /* The handle's count keeps n: the hazard is not needed past here,
+     * and holding it across a long wait would keep the reclaimer busy. */
+    whsem_status st = whsem__pgs_ref(n);
+    whsem__unprotect(saved);
+    if (st != WHSEM_OK) return st;
+    struct pgticket *t;
+    st = whsem__pgs_acquire(n, sem, timeout_ms, cancel, &t);
+    if (st == WHSEM_OK) {
+        uint64_t h = whsem__h_alloc(HK_TICKET, t, whsem__p_pgen(), &st);
+        if (!h) {
+            whsem__pgs_discard(t);
+        } else {
+            whsem__pgs_named(t, h);
+            *out_ticket = h;
+        }
+    }
+    whsem__pgs_unref(n);
+    return st;
+}
+
+static whsem_status WHSEM_CALL pg_release(whsem_ticket ticket)
+{
+    struct hentry *e = whsem__h_lookup(ticket, HK_TICKET);
+    if (!e) return whsem__invalid_handle(ticket, "ticket");
+    if (atomic_load(&e->aux) != whsem__p_pgen())
+        return whsem__fail(WHSEM_E_WRONG_PROCESS,
+                           "ticket 0x%llx was acquired by the parent process; only it can "
+                           "release it",
+                           (unsigned long long)ticket);
+    struct pgticket *t = atomic_load(&e->ptr);
+    if (!whsem__h_kill(ticket)) return whsem__invalid_handle(ticket, "ticket");
+    return whsem__pgs_release(t);
+}
+
+static whsem_status WHSEM_CALL pg_close(whsem_sem sem)
+{
+    struct hentry *e = whsem__h_lookup(sem, HK_SEM);
+    if (!e) return whsem__invalid_handle(sem, "semaphore");
+    struct pgname *n = atomic_load(&e->ptr);
+    if (!whsem__h_kill_cas(e, sem)) return whsem__invalid_handle(sem, "semaphore");
+    whsem__pgs_close_waits(n, sem);
+    whsem__h_recycle(sem);
+    whsem__pgs_unref(n);
+    return WHSEM_OK;
+}
+
+static whsem_status pg_ticket_check(whsem_ticket ticket, struct whsem_semobj *obj)
+{
+    (void)ticket;
+    return whsem__pgs_check((struct pgticket *)obj);
+}
+
+static whsem_status pg_ticket_watch(whsem_ticket ticket, struct whsem_semobj *obj,
+                                    whsem_cancel cancel, whsem_ticket_callback cb, void *user_data)
+{
+    (void)ticket;
+    return whsem__pgs_watch((struct pgticket *)obj, cancel, cb, user_data);
+}
+
+const struct whsem_backend whsem__pg_backend = {
+    .name = "PostgreSQL",
+    .open = pg_open,
+    .identity = pg_identity,
+    .query = pg_query,
+    .async_hold = pg_async_hold,
+    .async_unhold = pg_async_unhold,
+    .async_start = pg_async_start,
+    .async_end = pg_async_end,
+    .async_poke = whsem__pgs_poke_all,
+    .ticket_check = pg_ticket_check,
+    .ticket_watch = pg_ticket_watch,
+    .acquire = pg_acquire,
+    .release = pg_release,
+    .close = pg_close,
+};
