@@ -964,17 +964,20 @@ static void fork_child(void)
      * them nor keep them alive (a held ticket would outlive the parent).
      * Their sockets are closed without a word to the server; the objects
      * are left as they are, unusable. */
+    pthread_mutex_unlock(&pool_mu);
     for (struct pgsrv *s = servers; s; s = s->next) {
-        pthread_mutex_init(&s->mu, NULL);
         pthread_cond_init(&s->cancel_cv, NULL);
         s->forked = true;
         for (struct pgconn *c = s->conns; c; c = c->next)
             if (c->pg && s->pq->socket(c->pg) >= 0) close(s->pq->socket(c->pg));
         close(s->evfd);
         s->evfd = -1;
+        /* fork_prepare's thread is this one: unlocking (rather than
+         * initializing again) keeps the lock order ThreadSanitizer sees. */
+        pthread_mutex_unlock(&s->mu);
     }
     servers = NULL;
-    pthread_mutex_init(&servers_mu, NULL);
+    pthread_mutex_unlock(&servers_mu);
 }
 
 /* Every server's mutex too, so that the child inherits none held by a
@@ -983,10 +986,12 @@ static void fork_prepare(void)
 {
     pthread_mutex_lock(&servers_mu);
     for (struct pgsrv *s = servers; s; s = s->next) pthread_mutex_lock(&s->mu);
+    pthread_mutex_lock(&pool_mu); /* taken under a server's */
 }
 
 static void fork_parent(void)
 {
+    pthread_mutex_unlock(&pool_mu);
     for (struct pgsrv *s = servers; s; s = s->next) pthread_mutex_unlock(&s->mu);
     pthread_mutex_unlock(&servers_mu);
 }

@@ -22,35 +22,37 @@ using namespace pgtest;
 
 namespace {
 
-// Who holds a ticket right now, one slot per process, and how often more
-// than max_count did at once. A process about to be killed is marked
-// first (-1, not counted): once dead, its ticket may go to another before
-// the killer could clear its mark.
+// Who holds a ticket right now, one bit per process (the low 32), and
+// how often more than max_count did at once. The count is taken from one
+// word: counting separate slots one after the other could see a holder
+// that has already given its ticket to the next. A process about to be
+// killed is marked first (its bit in the high 32) and no longer counted:
+// once dead, its ticket may go to another before the killer could clear
+// its mark.
 struct Ledger {
-    std::atomic<int> holding[64];
+    std::atomic<uint64_t> word;
     std::atomic<int> violations;
     std::atomic<int> acquisitions;
     std::atomic<int> stop;
-    int Count()
-    {
-        int n = 0;
-        for (auto &h : holding) n += h.load() == 1;
-        return n;
-    }
+    static uint64_t Bit(int slot) { return 1ull << slot; }
+    static uint64_t Killed(int slot) { return 1ull << (slot + 32); }
     void Took(int slot, int max)
     {
-        int free = 0;
-        if (!holding[slot].compare_exchange_strong(free, 1)) return; /* being killed */
-        if (Count() > max) violations++;
+        uint64_t w = word.load();
+        do {
+            if (w & Killed(slot)) return;
+        } while (!word.compare_exchange_weak(w, w | Bit(slot)));
+        if (__builtin_popcountll((w | Bit(slot)) & 0xffffffffu) > max) violations++;
         acquisitions++;
     }
-    void Gave(int slot)
+    void Gave(int slot) { word.fetch_and(~Bit(slot)); }
+    void Killing(int slot)
     {
-        int held = 1;
-        holding[slot].compare_exchange_strong(held, 0);
+        uint64_t w = word.load();
+        while (!word.compare_exchange_weak(w, (w | Killed(slot)) & ~Bit(slot))) {
+        }
     }
-    void Killing(int slot) { holding[slot] = -1; }
-    void Replaced(int slot) { holding[slot] = 0; }
+    void Replaced(int slot) { word.fetch_and(~(Bit(slot) | Killed(slot))); }
 };
 
 double Percentile(std::vector<double> v, double p)
