@@ -197,14 +197,36 @@ static void flush(struct pgsrv *s, struct pgconn *c)
     c->poll_events = r ? POLLIN | POLLOUT : POLLIN;
 }
 
+static void statement_name(int k, char name[16]) { snprintf(name, 16, "whsem_%d", k); }
+
+/* Sends the head statement: prepared in this session the first time it
+ * is sent (a round trip of its own, once per session), then by name. */
+static int send_head(struct pgsrv *s, struct pgconn *c, struct pgjob *j)
+{
+    if (j->simple) return s->pq->sendQuery(c->pg, j->sql);
+    char name[16];
+    int k = 0;
+    while (k < c->nprepared && c->prepared[k] != j->sql) k++;
+    if (k < c->nprepared) {
+        statement_name(k, name);
+        if (j->prepare) j->prepare(s, c, j);
+        return s->pq->sendQueryPrepared(c->pg, name, j->nparams, j->values, NULL, NULL, 0);
+    }
+    if (j->reuse && !j->unprepared && k < PG_PREPARED_MAX) {
+        statement_name(k, name);
+        c->preparing = true;
+        /* Parameter types come from the statement's own casts. */
+        return s->pq->sendPrepare(c->pg, name, j->sql, 0, NULL);
+    }
+    if (j->prepare) j->prepare(s, c, j);
+    return s->pq->sendQueryParams(c->pg, j->sql, j->nparams, NULL, j->values, NULL, NULL, 0);
+}
+
 void whsem__pgc_kick(struct pgsrv *s, struct pgconn *c)
 {
     if (c->state != PGC_READY || c->sent || !c->head) return;
     struct pgjob *j = c->head;
-    if (j->prepare) j->prepare(s, c, j);
-    int ok = j->simple ? s->pq->sendQuery(c->pg, j->sql)
-                       : s->pq->sendQueryParams(c->pg, j->sql, j->nparams, NULL, j->values, NULL,
-                                                NULL, 0);
+    int ok = send_head(s, c, j);
     if (!ok) {
         char clean[PG_MSG];
         whsem__pg_scrub(s, s->pq->errorMessage(c->pg), clean, sizeof clean);
@@ -241,6 +263,18 @@ static void read_results(struct pgsrv *s, struct pgconn *c)
         c->keep = NULL;
         c->keep_failed = false;
         c->sent = false;
+        if (c->preparing) {
+            /* The head's statement is prepared (or it goes as it is: a
+             * cancel meant for a wait, say, hit the preparation). */
+            c->preparing = false;
+            if (keep && s->pq->resultStatus(keep) == PQ_COMMAND_OK)
+                c->prepared[c->nprepared++] = j->sql;
+            else
+                j->unprepared = true;
+            if (keep) s->pq->clear(keep);
+            whsem__pgc_kick(s, c);
+            continue;
+        }
         if (!j->blocking && keep && strcmp(whsem__pg_sqlstate(s, keep), "57014") == 0) {
             /* A cancel meant for a wait that had just ended hit this
              * statement instead: it runs again (none of ours minds). */
@@ -324,6 +358,7 @@ void whsem__pgc_kill(struct pgsrv *s, struct pgconn *c, whsem_status st, const c
     if (c->keep) s->pq->clear(c->keep);
     c->keep = NULL;
     c->keep_failed = false;
+    c->preparing = false;
     if (c->pg) s->pq->finish(c->pg);
     c->pg = NULL;
     c->nmarks = 0;

@@ -34,6 +34,8 @@ static const struct {
     SYM(setnonblocking, "PQsetnonblocking"),
     SYM(sendQueryParams, "PQsendQueryParams"),
     SYM(sendQuery, "PQsendQuery"),
+    SYM(sendPrepare, "PQsendPrepare"),
+    SYM(sendQueryPrepared, "PQsendQueryPrepared"),
     SYM(flush, "PQflush"),
     SYM(consumeInput, "PQconsumeInput"),
     SYM(isBusy, "PQisBusy"),

@@ -38,6 +38,11 @@ struct whsem_libpq {
                            const char *const *values, const int *lengths, const int *formats,
                            int resultFormat);
     int (*sendQuery)(PGconn *conn, const char *query);
+    int (*sendPrepare)(PGconn *conn, const char *name, const char *query, int nParams,
+                       const unsigned *types);
+    int (*sendQueryPrepared)(PGconn *conn, const char *name, int nParams,
+                             const char *const *values, const int *lengths, const int *formats,
+                             int resultFormat);
     int (*flush)(PGconn *conn);
     int (*consumeInput)(PGconn *conn);
     int (*isBusy)(PGconn *conn);

@@ -50,6 +50,8 @@ struct op;
 /* How often a server process that waits for an index looks whether its
  * client is still there (client_connection_check_interval, ms). */
 #define PG_CLIENT_CHECK_MS "100"
+/* Statements a session keeps prepared (the backend has fewer). */
+#define PG_PREPARED_MAX 16
 
 /* Why something failed: the status, and its message (scrubbed). */
 struct pgfail {
@@ -76,6 +78,8 @@ struct pgjob {
     bool blocking;      /* may wait on the server for long: no answer
                            deadline, and the connection carries no ticket */
     bool simple;        /* several statements, no parameters              */
+    bool reuse;         /* sent often: prepared once per session          */
+    bool unprepared;    /* preparing its statement failed: sent as it is  */
     pgjob_done done;
     /* Called just before it is sent, when what went before on the
      * connection has ended: sets parameters that depend on it. */
@@ -129,6 +133,13 @@ struct pgconn {
     int32_t *marks;            /* names whose marker this session holds  */
     size_t nmarks, capmarks;
     struct pgfail fail;        /* why it died                            */
+    /* Statements prepared in this session, by their text's address (the
+     * texts are static): planning a statement each time it is sent cost
+     * the server more than running it. */
+    const char *prepared[PG_PREPARED_MAX];
+    int nprepared;
+    bool preparing;            /* in flight: the head's statement is being
+                                  prepared, then the head is sent        */
 };
 
 /* ---- names, waits and tickets ---- */

@@ -172,6 +172,7 @@ static void unlock_index(struct pgsrv *s, struct pgconn *c, int32_t id, int32_t 
      * a try of ours may overtake it (see any_blocked). */
     bool aside = c != s->main;
     struct pgjob *j = whsem__pgj_new(sql_unlock, aside ? done_unlocked : done_ignore, NULL, 0, v);
+    if (j) j->reuse = true;
     if (j && aside) c->unlocking++;
     if (j) push(s, c, j);
     else whsem__pgc_kill(s, c, WHSEM_E_NO_MEMORY, "out of memory for a statement");
@@ -455,7 +456,7 @@ static void start_acq(struct pgsrv *s, struct pgacq *a, uint64_t now)
         return;
     }
     struct pgjob *j = whsem__pgj_new(sql_try, done_try, a, 0, NULL);
-    if (j) j->prepare = prepare_try;
+    if (j) j->prepare = prepare_try, j->reuse = true;
     if (!j) {
         finish(s, a, WHSEM_E_NO_MEMORY, NULL, "out of memory for a statement");
         return;
@@ -523,7 +524,9 @@ static void *canceler(void *arg)
  * the index goes straight to whoever needs it (and to a try of ours). */
 static void withdraw(struct pgsrv *s, struct pgconn *c)
 {
-    if (c->cancel_sent || !blocked(c)) return;
+    /* Not while its statement is being prepared: the cancel would end
+     * the preparation, and the wait would be sent all the same. */
+    if (c->cancel_sent || !blocked(c) || c->preparing) return;
     struct pgcancel_req *r = malloc(sizeof *r);
     PGcancel *k = r ? s->pq->getCancel(c->pg) : NULL;
     if (!k) {
@@ -618,6 +621,7 @@ static void serve_waits(struct pgsrv *s, struct pgname *n, uint64_t now, uint64_
                                          ((int64_t)n->id << 32) | (uint32_t)index, v);
         if (!j) continue;
         j->blocking = true;
+        j->reuse = true;
         push(s, c, j);
     }
 }
@@ -728,6 +732,7 @@ static void check_conns(struct pgsrv *s, uint64_t now, uint64_t *next)
             uint64_t due = c->idle_since_ns + period;
             if (now >= due) {
                 struct pgjob *j = whsem__pgj_new(sql_ping, done_ping, NULL, 0, NULL);
+                if (j) j->reuse = true;
                 if (j) push(s, c, j);
                 due = now + 2 * period;
             }
