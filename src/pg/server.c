@@ -903,8 +903,10 @@ static void *worker(void *arg)
             if (!fds[i].revents) continue;
             struct pgconn *c = owners[i];
             /* Only this thread frees connections, and it did not since
-             * the poll set was built. */
-            if (c->state == PGC_DEAD || !c->pg) continue;
+             * the poll set was built. A caller that began reading it
+             * meanwhile (try_here) sleeps in poll() on it: its answer is
+             * left to that caller, who would otherwise sleep on. */
+            if (c->state == PGC_DEAD || !c->pg || c->inline_users) continue;
             whsem__pgc_service(s, c, fds[i].revents);
         }
     }
@@ -1258,7 +1260,9 @@ static void try_here(struct pgsrv *s, struct pgacq *a, struct pgconn *m, struct 
             if (left < (uint64_t)ms) ms = (int)left;
         }
         pthread_mutex_unlock(&s->mu);
-        struct pollfd p = {.fd = fd, .events = POLLIN};
+        /* POLLOUT too while the statement is not all written: the
+         * worker leaves this connection to us now. */
+        struct pollfd p = {.fd = fd, .events = (short)m->poll_events};
         int r = poll(&p, 1, ms);
         pthread_mutex_lock(&s->mu);
         if (r > 0 && m->state == PGC_READY) whsem__pgc_service(s, m, p.revents);
