@@ -57,7 +57,7 @@ static const char help_run[] =
     "  128+N         signal N (INT, TERM, HUP, QUIT) interrupted the wait\n"
     "                (the command did not run);\n"
     "  125           whsem or libwhsem failed, or (PostgreSQL) the ticket was\n"
-    "                lost while a command that then exited 0 ran;\n"
+    "                lost (see below);\n"
     "  126           CMD was found but could not be run;\n"
     "  127           CMD was not found;\n"
     "  2             usage error.\n"
@@ -99,7 +99,15 @@ static const char help_run[] =
     "descriptor lives, so if whsem is killed the ticket returns only once the\n"
     "command (and any descendant that kept the descriptor) is gone. The command\n"
     "is also killed (SIGKILL) when whsem dies. Background processes that must\n"
-    "not extend the ticket past whsem's death should close the descriptor.\n";
+    "not extend the ticket past whsem's death should close the descriptor.\n"
+    "With --backend the ticket lives in whsem's database session instead: the\n"
+    "command inherits no descriptor, and dies with whsem.\n"
+    "\n"
+    "Lost tickets (--backend): if whsem's session ends while the command runs\n"
+    "(the server restarted, an administrator ended it, the network failed for\n"
+    "about three connection checks), another process may hold the ticket now.\n"
+    "whsem then stops the command as if it had exited (SIGTERM to its process\n"
+    "group, SIGKILL after the --kill-after delay), says so, and exits 125.\n";
 
 
 /*
@@ -126,6 +134,7 @@ static struct {
     int tty;        /* the controlling terminal, -1 if none */
     bool give_tty;  /* may make the command the terminal's foreground */
     unsigned conts; /* SIGCONTs the signal thread has seen */
+    bool lost;      /* the ticket was lost (PostgreSQL): the command stops */
 } rs = {.mu = PTHREAD_MUTEX_INITIALIZER, .tty = -1};
 
 static const int forwarded_signals[] = {SIGHUP,  SIGINT,  SIGQUIT,  SIGTERM,
@@ -224,6 +233,23 @@ static void *signal_thread(void *unused)
         pthread_mutex_unlock(&rs.mu);
     }
     return NULL;
+}
+
+/* The ticket's watch (PostgreSQL), on a library thread. A command must
+ * not go on as if it held a ticket that another process may hold now: it
+ * is stopped as if it had exited (SIGTERM to its group, then the usual
+ * --kill-after), or never started. */
+static void ticket_lost(whsem_ticket ticket, whsem_status status, void *unused)
+{
+    (void)ticket, (void)unused;
+    if (status != WHSEM_E_TICKET_LOST) return; /* released: nothing was lost */
+    pthread_mutex_lock(&rs.mu);
+    rs.lost = true;
+    if (rs.phase == PH_RUNNING) {
+        kill(-rs.child, SIGTERM);
+        kill(-rs.child, SIGCONT);
+    }
+    pthread_mutex_unlock(&rs.mu);
 }
 
 struct run_args {
@@ -609,6 +635,11 @@ static int run_main(int argc, char **argv)
          * a query scans now, so `whsem status` shows when we got it. */
         size_t holders;
         whsem_query(sem, NULL, NULL, 0, &holders);
+        /* Tickets of this machine cannot be lost (WHSEM_E_UNSUPPORTED). */
+        if (backend() && (st = whsem_ticket_watch(ticket, 0, ticket_lost, NULL)) != WHSEM_OK) {
+            lib_error(st);
+            st = WHSEM_OK;
+        }
     }
 
     int status;
@@ -635,6 +666,9 @@ static int run_main(int argc, char **argv)
         pthread_mutex_unlock(&rs.mu);
         lib_error(st);
         status = EXIT_FAILED;
+    } else if (rs.lost) {
+        pthread_mutex_unlock(&rs.mu); /* the release below says why */
+        status = EXIT_FAILED;
     } else {
         int live_fd = -1;
         /* On PostgreSQL the ticket lives in whsem's session, and the
@@ -650,10 +684,9 @@ static int run_main(int argc, char **argv)
     }
 
     if (have_ticket && (st = whsem_release(ticket)) == WHSEM_E_TICKET_LOST) {
-        /* The command ran, or ran on, without a ticket: say so, and fail
-         * a command that would otherwise look successful. */
+        /* Whatever the command did after that, it did without a ticket. */
         lib_error(st);
-        if (status == 0) status = EXIT_FAILED;
+        status = EXIT_FAILED;
     } else if (have_ticket && st != WHSEM_OK) {
         /* The command's status matters more to the caller; the ticket goes
          * back anyway when we exit. */

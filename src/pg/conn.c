@@ -25,9 +25,14 @@ void whsem__pg_scrub(const struct pgsrv *s, const char *in, char *out, size_t si
             in += plen;
             continue;
         }
-        /* One line: libpq ends its messages with newlines. */
+        /* One line: libpq ends its lines with newlines, and indents the
+         * ones that follow with tabs; a run of them is one space. */
         char ch = *in++;
-        out[o++] = ch == '\n' ? ' ' : ch;
+        if (ch == '\n' || ch == '\t') {
+            if (o && out[o - 1] != ' ') out[o++] = ' ';
+            continue;
+        }
+        out[o++] = ch;
     }
     while (o && out[o - 1] == ' ') o--;
     out[o] = 0;

@@ -680,3 +680,31 @@ TEST(PgCli, RunStatusListRmWithBackend)
     EXPECT_NE(system((env + cli + " status " + name + " 2>/dev/null").c_str()), 0);
     unlink(out.c_str());
 }
+
+TEST(PgCli, RunStopsTheCommandWhenItsTicketIsLost)
+{
+    std::string name = UniqueName("clilost");
+    std::string marker = "/tmp/" + name + ".started";
+    std::string cmd = "WHSEM_BACKEND='" + Socket() + "' exec " + WHSEM_CLI + " run " + name +
+                      " 1 -- sh -c 'touch " + marker + "; exec sleep 60'";
+    pid_t whsem = fork();
+    if (whsem == 0) {
+        execl("/bin/sh", "sh", "-c", cmd.c_str(), (char *)nullptr);
+        _exit(127);
+    }
+    ASSERT_TRUE(Eventually([&] { return access(marker.c_str(), F_OK) == 0; }));
+    Admin admin;
+    std::string who = admin.Value(
+        "SELECT l.pid FROM pg_locks l JOIN whsem.semaphore s ON l.classid = s.id::oid "
+        "WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.objid = 0 AND l.granted "
+        "AND s.name = 'Global\\" + name + "'");
+    admin.Exec("SELECT pg_terminate_backend(" + who + ")");
+    // The command is stopped (it would sleep a minute) and whsem says so.
+    auto t0 = std::chrono::steady_clock::now();
+    int st = 0;
+    ASSERT_EQ(waitpid(whsem, &st, 0), whsem);
+    EXPECT_LT(SecondsSince(t0), 30);
+    ASSERT_TRUE(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 125);
+    unlink(marker.c_str());
+}
