@@ -193,6 +193,31 @@ typedef struct whsem_holder {
     uint32_t waiting;       /* acquisitions of that process still waiting       */
 } whsem_holder;
 
+/*
+ * One process that has the semaphore open: holding tickets, waiting for
+ * one, or neither. Filled by whsem_query_processes (since 1.1); versioned
+ * like whsem_info, through the first element's struct_size, which gives
+ * the size of every element of the array.
+ */
+typedef struct whsem_process {
+    uint32_t struct_size;            /* sizeof(whsem_process), set by the caller in
+                                        processes[0]; written to every element */
+    int32_t tickets;                 /* tickets it holds                           */
+    uint32_t waiting;                /* its acquisitions still waiting (another
+                                        process on PostgreSQL: its waiting
+                                        connections, one per ticket index)        */
+    uint32_t is_self;                /* 1 for the calling process, else 0           */
+    int64_t pid;                     /* process id on its host                      */
+    int64_t holding_since_unix_ms;   /* since when it holds tickets (as
+                                        whsem_holder's since_unix_ms); 0 if none  */
+    int64_t waiting_since_unix_ms;   /* since when its oldest acquisition waits; 0 if
+                                        none, or not known (this machine's backend
+                                        does not record it)                       */
+    const char *host;                /* the host it runs on, as it reported it; ""
+                                        for this machine's backend. Static storage
+                                        for the life of the library, never NULL   */
+} whsem_process;
+
 /* ---- Library and errors ---------------------------------------------- */
 
 /* Runtime version, major<<16 | minor<<8 | patch (since 1.0). */
@@ -286,6 +311,20 @@ WHSEM_API whsem_status WHSEM_CALL whsem_max_count(whsem_sem sem, int32_t *out_ma
 WHSEM_API whsem_status WHSEM_CALL whsem_query(whsem_sem sem, whsem_info *info,
                                               whsem_holder *holders, size_t capacity,
                                               size_t *out_count);
+
+/*
+ * A snapshot of the shared state and of every process that has the
+ * semaphore open, holding, waiting or neither: whsem_query's answer with
+ * the processes that hold none, the time each has waited, and (PostgreSQL)
+ * the host of each. info may be NULL. Ask, then fill: *out_count receives
+ * the number of processes; up to capacity are written to processes
+ * (which may be NULL when capacity is 0), whose first element's
+ * struct_size the caller sets (WHSEM_E_INVALID_ARGUMENT if it is smaller
+ * than this version's whsem_process) (since 1.1).
+ */
+WHSEM_API whsem_status WHSEM_CALL whsem_query_processes(whsem_sem sem, whsem_info *info,
+                                                        whsem_process *processes,
+                                                        size_t capacity, size_t *out_count);
 
 /*
  * Removes the name so that the next whsem_open creates a fresh

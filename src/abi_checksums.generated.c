@@ -22,6 +22,7 @@ static const struct {
     {"whsem_name", 0xd9200a88u},
     {"whsem_max_count", 0x8389205cu},
     {"whsem_query", 0xf900e423u},
+    {"whsem_query_processes", 0x5903d304u},
     {"whsem_unlink", 0xa74313cdu},
     {"whsem_list", 0x8fd8d8b9u},
     {"whsem_acquire", 0xb76f0c61u},
@@ -48,6 +49,7 @@ static const struct {
     {"struct whsem_open_options@1.1", 0x2f949197u},
     {"struct whsem_info", 0x02783d8fu},
     {"struct whsem_holder", 0x13ce1483u},
+    {"struct whsem_process", 0x5f937a49u},
     {"callback whsem_callback", 0x2260e977u},
     {"callback whsem_ticket_callback", 0xd40d00b5u},
 };

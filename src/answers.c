@@ -68,31 +68,56 @@ void whsem__report_init(struct query_report *r, whsem_info *info, whsem_holder *
     *r = (struct query_report){.info = info, .holders = holders, .capacity = capacity};
 }
 
-void whsem__report_process(struct query_report *r, int64_t pid, int64_t since_unix_ms,
-                           uint32_t held, uint32_t grants, uint32_t want)
+void whsem__report_init_processes(struct query_report *r, whsem_info *info,
+                                  whsem_process *procs, size_t stride, size_t capacity)
+{
+    *r = (struct query_report){
+        .info = info, .procs = (unsigned char *)procs, .stride = stride, .capacity = capacity};
+}
+
+void whsem__report_process(struct query_report *r, const struct report_proc *p)
 {
     r->processes++;
-    if (!held && !grants) return;
+    if (p->tickets) r->holding++;
+    if (r->procs) {
+        if (r->n < r->capacity) {
+            unsigned char *at = r->procs + r->n * r->stride;
+            /* A newer caller's larger element: what this version does not
+             * know of reads 0. */
+            memset(at, 0, r->stride);
+            whsem_process *w = (whsem_process *)(void *)at;
+            w->struct_size = (uint32_t)r->stride;
+            w->tickets = p->tickets;
+            w->waiting = p->waiting;
+            w->is_self = p->self;
+            w->pid = p->pid;
+            w->holding_since_unix_ms = p->tickets ? p->holding_since_unix_ms : 0;
+            w->waiting_since_unix_ms = p->waiting ? p->waiting_since_unix_ms : 0;
+            w->host = p->host ? p->host : "";
+        }
+        r->n++;
+        return;
+    }
+    if (!p->tickets) return;
     if (r->n < r->capacity) {
         whsem_holder *h = &r->holders[r->n];
-        h->pid = pid;
-        h->since_unix_ms = since_unix_ms;
-        h->tickets = (int32_t)(held + grants);
-        h->waiting = want > grants ? want - grants : 0;
+        h->pid = p->pid;
+        h->since_unix_ms = p->holding_since_unix_ms;
+        h->tickets = p->tickets;
+        h->waiting = p->waiting;
     }
     r->n++;
 }
 
 void whsem__report_finish(struct query_report *r, int32_t max_count, int32_t free_count,
-                          uint32_t waiting, uint64_t recoveries, size_t *out_count)
+                          uint32_t waiting, uint64_t recoveries)
 {
     if (r->info) {
         r->info->max_count = max_count;
         r->info->free_count = free_count;
         r->info->waiters = waiting;
         r->info->processes = r->processes;
-        r->info->holders = (uint32_t)r->n;
+        r->info->holders = r->holding;
         r->info->recoveries = recoveries;
     }
-    *out_count = r->n;
 }

@@ -41,23 +41,35 @@ WHSEM_HIDDEN void whsem__list_add(struct name_list *l, const char *name);
  * if it did not fit. */
 WHSEM_HIDDEN whsem_status whsem__list_finish(struct name_list *l, size_t *out_len);
 
-/* whsem_query's answer, gathered while the platform walks the slots of a
- * segment under its lock: every process that has the name open is
- * reported, and those holding tickets are listed as holders. */
+/* One process that has a name open, as a backend reports it. */
+struct report_proc {
+    int64_t pid, holding_since_unix_ms, waiting_since_unix_ms;
+    int32_t tickets;
+    uint32_t waiting;
+    bool self;
+    const char *host; /* static storage; "" on this machine */
+};
+/* The answer of whsem_query (holders only) or whsem_query_processes
+ * (every process), gathered while a backend walks what it knows (the
+ * shared-memory backend: a segment's slots, under its lock). */
 struct query_report {
     whsem_info *info;
-    whsem_holder *holders;
+    whsem_holder *holders;  /* whsem_query's                          */
+    unsigned char *procs;   /* whsem_query_processes's, stride apart  */
+    size_t stride;
     size_t capacity, n;
-    uint32_t processes;
+    uint32_t processes, holding;
 };
 WHSEM_HIDDEN void whsem__report_init(struct query_report *r, whsem_info *info,
                                      whsem_holder *holders, size_t capacity);
-WHSEM_HIDDEN void whsem__report_process(struct query_report *r, int64_t pid,
-                                        int64_t since_unix_ms, uint32_t held, uint32_t grants,
-                                        uint32_t want);
-/* Fills info (if any) from the header's counts; *out_count = the holders. */
+/* stride: the first element's struct_size, checked by the caller. */
+WHSEM_HIDDEN void whsem__report_init_processes(struct query_report *r, whsem_info *info,
+                                               whsem_process *procs, size_t stride,
+                                               size_t capacity);
+WHSEM_HIDDEN void whsem__report_process(struct query_report *r, const struct report_proc *p);
+/* Fills info (if any) from the backend's counts; r->n is what the
+ * caller's *out_count gets (whsem_query: the holders). */
 WHSEM_HIDDEN void whsem__report_finish(struct query_report *r, int32_t max_count,
-                                       int32_t free_count, uint32_t waiting, uint64_t recoveries,
-                                       size_t *out_count);
+                                       int32_t free_count, uint32_t waiting, uint64_t recoveries);
 
 #endif

@@ -8,6 +8,7 @@
  * that both libraries accept and refuse exactly the same calls with the
  * same messages.
  */
+#include "answers.h"
 #include "api.h"
 #include "backend.h"
 #include "handles.h"
@@ -146,13 +147,11 @@ WHSEM_API whsem_status WHSEM_CALL whsem_max_count(whsem_sem sem, int32_t *out_ma
     return WHSEM_OK;
 }
 
-WHSEM_API whsem_status WHSEM_CALL whsem_query(whsem_sem sem, whsem_info *info,
-                                              whsem_holder *holders, size_t capacity,
-                                              size_t *out_count)
+/* whsem_query and whsem_query_processes once their lists are checked: r
+ * says which list, and is filled by sem's backend. */
+static whsem_status query(whsem_sem sem, whsem_info *info, struct query_report *r,
+                          size_t *out_count)
 {
-    if (!out_count) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_count is NULL");
-    if (capacity && !holders)
-        return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "holders is NULL but capacity is %zu", capacity);
     if (info && info->struct_size < sizeof(whsem_info))
         return whsem__fail(WHSEM_E_INVALID_ARGUMENT,
                            "info->struct_size is %u; set it to sizeof(whsem_info)",
@@ -160,7 +159,42 @@ WHSEM_API whsem_status WHSEM_CALL whsem_query(whsem_sem sem, whsem_info *info,
     void *saved;
     struct whsem_semobj *obj = sem_obj(sem, &saved);
     if (!obj) return whsem__invalid_handle(sem, "semaphore");
-    whsem_status st = obj->be->query(obj, info, holders, capacity, out_count);
+    whsem_status st = obj->be->query(obj, r);
     whsem__unprotect(saved);
+    if (st == WHSEM_OK) *out_count = r->n;
     return st;
+}
+
+WHSEM_API whsem_status WHSEM_CALL whsem_query(whsem_sem sem, whsem_info *info,
+                                              whsem_holder *holders, size_t capacity,
+                                              size_t *out_count)
+{
+    if (!out_count) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_count is NULL");
+    if (capacity && !holders)
+        return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "holders is NULL but capacity is %zu", capacity);
+    struct query_report r;
+    whsem__report_init(&r, info, holders, capacity);
+    return query(sem, info, &r, out_count);
+}
+
+WHSEM_API whsem_status WHSEM_CALL whsem_query_processes(whsem_sem sem, whsem_info *info,
+                                                        whsem_process *processes,
+                                                        size_t capacity, size_t *out_count)
+{
+    if (!out_count) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_count is NULL");
+    if (capacity && !processes)
+        return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "processes is NULL but capacity is %zu",
+                           capacity);
+    /* The caller's element size is the stride: smaller than ours would be
+     * overrun, one out of alignment would misalign every element after
+     * the first. */
+    if (capacity && (processes[0].struct_size < sizeof(whsem_process) ||
+                     processes[0].struct_size % _Alignof(whsem_process)))
+        return whsem__fail(WHSEM_E_INVALID_ARGUMENT,
+                           "processes[0].struct_size is %u; set it to sizeof(whsem_process)",
+                           processes[0].struct_size);
+    struct query_report r;
+    whsem__report_init_processes(&r, info, processes, capacity ? processes[0].struct_size : 0,
+                                 capacity);
+    return query(sem, info, &r, out_count);
 }

@@ -28,6 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct query_report;
+
 struct op;
 struct whsem_backend;
 
@@ -47,9 +49,10 @@ struct whsem_backend {
     /* The finalized name (unless name is NULL) and the max count. */
     void (*identity)(struct whsem_semobj *obj, char name[WHSEM_MAX_NAME_BYTES + 1],
                      size_t *name_len, int32_t *max_count);
-    /* whsem_query, arguments checked. */
-    whsem_status (*query)(struct whsem_semobj *obj, whsem_info *info, whsem_holder *holders,
-                          size_t capacity, size_t *out_count);
+    /* whsem_query and whsem_query_processes, arguments checked: reports
+     * every process that has obj's name open, then finishes r
+     * (answers.h). */
+    whsem_status (*query)(struct whsem_semobj *obj, struct query_report *r);
     /* An asynchronous operation on obj: async_hold keeps obj usable for
      * it (WHSEM_OK, or the error the call fails with) before it exists,
      * async_unhold undoes that if it never comes to be. async_start

@@ -6,6 +6,7 @@
  * entry in the backend seam (backend.h).
  */
 #include "accounting.h"
+#include "answers.h"
 #include "async_engine.h"
 #include "backend.h"
 #include "shm.h"
@@ -24,8 +25,7 @@ static void shm_identity(struct whsem_semobj *obj, char name[WHSEM_MAX_NAME_BYTE
     *max_count = m->max_count;
 }
 
-static whsem_status shm_query(struct whsem_semobj *obj, whsem_info *info, whsem_holder *holders,
-                              size_t capacity, size_t *out_count)
+static whsem_status shm_query(struct whsem_semobj *obj, struct query_report *r)
 {
     struct wmap *m = (struct wmap *)obj;
     whsem_status st = whsem__p_query_lock(m);
@@ -34,14 +34,24 @@ static whsem_status shm_query(struct whsem_semobj *obj, whsem_info *info, whsem_
     st = whsem__scan_locked(m, true);
     if (st == WHSEM_OK) {
         whsem_header *h = m->hdr;
-        struct query_report r;
-        whsem__report_init(&r, info, holders, capacity);
         for (uint32_t i = 0, n = whsem__slot_limit(h); i < n; i++) {
             const whsem_slot *s = &m->slots[i];
-            if (whsem__p_slot_state(s) == WHSEM_P_SLOT_ACTIVE)
-                whsem__report_process(&r, s->pid, s->since_unix_ms, s->held, s->grants, s->want);
+            if (whsem__p_slot_state(s) != WHSEM_P_SLOT_ACTIVE) continue;
+            /* Grants are tickets handed to a waiter that has not taken
+             * them yet: its, and no longer waited for. Waiting since is
+             * not recorded here: stamping it would cost every wait a
+             * clock read under the segment lock. */
+            struct report_proc p = {
+                .pid = s->pid,
+                .holding_since_unix_ms = s->since_unix_ms,
+                .tickets = (int32_t)(s->held + s->grants),
+                .waiting = s->want > s->grants ? s->want - s->grants : 0,
+                .self = whsem__p_slot_is_ours(m, i),
+                .host = "",
+            };
+            whsem__report_process(r, &p);
         }
-        whsem__report_finish(&r, h->max_count, h->free, h->waiting, h->recoveries, out_count);
+        whsem__report_finish(r, h->max_count, h->free, h->waiting, h->recoveries);
     }
     whsem__unlock(m);
     return st;

@@ -76,6 +76,14 @@ static gowhsem_result gowhsem_query(whsem_sem sem, whsem_info * info, whsem_hold
     return r;
 }
 
+static gowhsem_result gowhsem_query_processes(whsem_sem sem, whsem_info * info, whsem_process * processes, size_t capacity, size_t * out_count)
+{
+    gowhsem_result r = {0, 0, NULL};
+    r.status = whsem_query_processes(sem, info, processes, capacity, out_count);
+    if (r.status < 0) r.err = strdup(whsem_last_error());
+    return r;
+}
+
 static gowhsem_result gowhsem_unlink(const char * name, uint32_t flags)
 {
     gowhsem_result r = {0, 0, NULL};
@@ -312,6 +320,7 @@ var abiChecksums = []struct {
 	{"whsem_name", 0xd9200a88},
 	{"whsem_max_count", 0x8389205c},
 	{"whsem_query", 0xf900e423},
+	{"whsem_query_processes", 0x5903d304},
 	{"whsem_unlink", 0xa74313cd},
 	{"whsem_list", 0x8fd8d8b9},
 	{"whsem_acquire", 0xb76f0c61},
@@ -338,6 +347,7 @@ var abiChecksums = []struct {
 	{"struct whsem_open_options@1.1", 0x2f949197},
 	{"struct whsem_info", 0x02783d8f},
 	{"struct whsem_holder", 0x13ce1483},
+	{"struct whsem_process", 0x5f937a49},
 	{"callback whsem_callback", 0x2260e977},
 	{"callback whsem_ticket_callback", 0xd40d00b5},
 }
@@ -432,6 +442,17 @@ func rawMaxCount(sem C.whsem_sem) (value uint64, st C.whsem_status, msg string) 
 // The message of a failure is read inside the same C call.
 func rawQuery(sem C.whsem_sem, info *C.whsem_info, holders *C.whsem_holder, capacity C.size_t, outCount *C.size_t) (st C.whsem_status, msg string) {
 	r := C.gowhsem_query(sem, info, holders, capacity, outCount)
+	if r.err != nil {
+		msg = C.GoString(r.err)
+		C.free(unsafe.Pointer(r.err))
+	}
+	return r.status, msg
+}
+
+// rawQueryProcesses calls whsem_query_processes: A snapshot of the shared state and of every process that has the semaphore open; ask, then fill.
+// The message of a failure is read inside the same C call.
+func rawQueryProcesses(sem C.whsem_sem, info *C.whsem_info, processes *C.whsem_process, capacity C.size_t, outCount *C.size_t) (st C.whsem_status, msg string) {
+	r := C.gowhsem_query_processes(sem, info, processes, capacity, outCount)
 	if r.err != nil {
 		msg = C.GoString(r.err)
 		C.free(unsafe.Pointer(r.err))

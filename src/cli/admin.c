@@ -148,10 +148,23 @@ static int status_pg(whsem_sem sem, const char *name, bool json)
     whsem_info info;
     memset(&info, 0, sizeof info);
     info.struct_size = sizeof info;
-    struct whsem_pg_process *ps = NULL;
-    size_t n = 0;
-    whsem_status st = whsem__pg_processes(sem, &info, &ps, &n);
+    whsem_process *ps = NULL;
+    size_t cap = 0, n = 0;
+    whsem_status st;
+    for (;;) {
+        st = whsem_query_processes(sem, &info, ps, cap, &n);
+        if (st != WHSEM_OK || n <= cap) break;
+        free(ps);
+        cap = n + 4; /* room for a few that arrive meanwhile */
+        ps = calloc(cap, sizeof *ps);
+        if (!ps) {
+            fputs("whsem: out of memory\n", stderr);
+            return 1;
+        }
+        ps[0].struct_size = sizeof *ps;
+    }
     if (st != WHSEM_OK) {
+        free(ps);
         lib_error(st);
         return 1;
     }
@@ -168,7 +181,7 @@ static int status_pg(whsem_sem sem, const char *name, bool json)
             put_json_string(stdout, ps[k].host);
             printf(",\"pid\":%" PRId64 ",\"tickets\":%" PRId32 ",\"since_unix_ms\":%" PRId64
                    ",\"waiting\":%" PRIu32 "}",
-                   ps[k].pid, ps[k].tickets, ps[k].since_unix_ms, ps[k].waiting);
+                   ps[k].pid, ps[k].tickets, ps[k].holding_since_unix_ms, ps[k].waiting);
             first = false;
         }
         printf("],\"waiting\":[");
@@ -178,7 +191,7 @@ static int status_pg(whsem_sem sem, const char *name, bool json)
             printf("%s{\"host\":", first ? "" : ",");
             put_json_string(stdout, ps[k].host);
             printf(",\"pid\":%" PRId64 ",\"waiting\":%" PRIu32 ",\"since_unix_ms\":%" PRId64 "}",
-                   ps[k].pid, ps[k].waiting, ps[k].wait_since_ms);
+                   ps[k].pid, ps[k].waiting, ps[k].waiting_since_unix_ms);
             first = false;
         }
         printf("]}\n");
@@ -198,10 +211,10 @@ static int status_pg(whsem_sem sem, const char *name, bool json)
     for (size_t k = 0; k < n; k++) {
         if (!ps[k].tickets && !ps[k].waiting) continue;
         char since[128] = "-";
-        if (ps[k].tickets && ps[k].since_unix_ms) {
+        if (ps[k].holding_since_unix_ms) {
             char when[64], ago[48];
-            format_local_time(ps[k].since_unix_ms, when, sizeof when);
-            format_ago(now - ps[k].since_unix_ms, ago, sizeof ago);
+            format_local_time(ps[k].holding_since_unix_ms, when, sizeof when);
+            format_ago(now - ps[k].holding_since_unix_ms, ago, sizeof ago);
             snprintf(since, sizeof since, "%s (%s)", when, ago);
         }
         printf("%-24.24s %-10" PRId64 " %-8" PRId32 " %-42s %" PRIu32 "\n", ps[k].host, ps[k].pid,

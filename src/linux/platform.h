@@ -266,6 +266,12 @@ struct whsem_pident {
     uint64_t start_ticks;
     uint64_t pidns;
 };
+/* Whether slot i of m is the calling process's (not its parent's, after
+ * fork()). */
+static inline bool whsem__p_slot_is_ours(const struct wmap *m, uint32_t i)
+{
+    return whsem__attached(m) && i == m->slot;
+}
 static inline void whsem__p_pident_of(struct wmap *m, uint32_t i, struct whsem_pident *id)
 {
     const whsem_slot *s = &m->slots[i];

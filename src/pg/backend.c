@@ -4,16 +4,52 @@
  * for its semaphores (struct pgname) and tickets (struct pgticket), on a
  * server shared by every open of one connection string (server.c).
  */
-#include "pg_admin.h"
 #include "server.h"
 
+#include "answers.h"
 #include "async_engine.h"
 #include "platform.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* One process that has a semaphore open, holds or waits, as the server's
+ * lock table shows it. */
+struct pgproc {
+    char host[64];
+    int64_t pid;            /* negative: a server process pid, not ours     */
+    int64_t since_unix_ms;  /* holding since (0: not holding, or unknown)   */
+    int32_t tickets;
+    uint32_t waiting;       /* its waiting connections (ours: acquisitions) */
+    int64_t wait_since_ms;  /* its oldest wait (0 if none)                   */
+};
+
+/* Hosts as whsem_process.host gives them: static storage for the life of
+ * the library. Each distinct name is kept once; the table is bounded, as
+ * hosts are whatever other clients put in their application_name. */
+enum { HOSTS_MAX = 4096 };
+static pthread_mutex_t hosts_mu = PTHREAD_MUTEX_INITIALIZER;
+static const char *hosts[HOSTS_MAX];
+static size_t nhosts;
+
+static const char *host_interned(const char *host)
+{
+    const char *found = "?";
+    pthread_mutex_lock(&hosts_mu);
+    size_t k = 0;
+    while (k < nhosts && strcmp(hosts[k], host) != 0) k++;
+    if (k < nhosts) {
+        found = hosts[k];
+    } else if (nhosts < HOSTS_MAX) {
+        char *copy = strdup(host);
+        if (copy) found = hosts[nhosts++] = copy;
+    }
+    pthread_mutex_unlock(&hosts_mu);
+    return found;
+}
 
 static whsem_status pg_open(const char *final, size_t len, int32_t max_count,
                             const struct open_opts *o, whsem_sem *out_sem)
@@ -48,7 +84,7 @@ static void pg_identity(struct whsem_semobj *obj, char name[WHSEM_MAX_NAME_BYTES
 
 /* A session's process, from the application_name every connection of
  * ours sets: "whsem <pid> <held since, unix ms, or -> <host>". */
-static void parse_app(const struct pgrow *r, struct whsem_pg_process *w)
+static void parse_app(const struct pgrow *r, struct pgproc *w)
 {
     long long pid = 0;
     char host[64] = "", since[32] = "";
@@ -70,7 +106,7 @@ static void parse_app(const struct pgrow *r, struct whsem_pg_process *w)
  * wait (other processes wait with one session per index they wait on;
  * this one knows its waiting acquisitions exactly). */
 struct gathered {
-    struct whsem_pg_process *ps;
+    struct pgproc *ps;
     size_t n, open;
     int32_t max_count, held;
     uint32_t waiting;
@@ -93,7 +129,7 @@ static whsem_status gather(struct pgname *n, struct gathered *g)
     g->max_count = snap.max_count;
     for (size_t i = 0; i < snap.nrows; i++) {
         const struct pgrow *r = &snap.rows[i];
-        struct whsem_pg_process w, *p = NULL;
+        struct pgproc w, *p = NULL;
         parse_app(r, &w);
         for (size_t k = 0; k < g->n && !p; k++)
             if (g->ps[k].pid == w.pid && strcmp(g->ps[k].host, w.host) == 0) p = &g->ps[k];
@@ -117,12 +153,11 @@ static whsem_status gather(struct pgname *n, struct gathered *g)
                 p->wait_since_ms = r->wait_since_ms;
         }
     }
-    struct pgrow self = {.app = ""};
-    snprintf(self.app, sizeof self.app, "whsem %ld - x", (long)getpid());
-    struct whsem_pg_process mine;
-    parse_app(&self, &mine);
+    /* This process: a pid is unique only on its host. */
     for (size_t k = 0; k < g->n; k++) {
-        if (g->ps[k].pid != mine.pid || !g->ps[k].waiting) continue;
+        if (g->ps[k].pid != (int64_t)getpid() || strcmp(g->ps[k].host, n->srv->host) != 0 ||
+            !g->ps[k].waiting)
+            continue;
         g->waiting += snap.own_waiting - g->ps[k].waiting;
         g->ps[k].waiting = snap.own_waiting;
     }
@@ -131,50 +166,28 @@ static whsem_status gather(struct pgname *n, struct gathered *g)
     return WHSEM_OK;
 }
 
-static whsem_status pg_query(struct whsem_semobj *obj, whsem_info *info, whsem_holder *holders,
-                             size_t capacity, size_t *out_count)
+static whsem_status pg_query(struct whsem_semobj *obj, struct query_report *r)
 {
+    struct pgname *n = (struct pgname *)obj;
     struct gathered g;
-    whsem_status st = gather((struct pgname *)obj, &g);
+    whsem_status st = gather(n, &g);
     if (st != WHSEM_OK) return st;
-    struct query_report r;
-    whsem__report_init(&r, info, holders, capacity);
-    for (size_t i = 0; i < g.n; i++)
-        whsem__report_process(&r, g.ps[i].pid, g.ps[i].since_unix_ms, (uint32_t)g.ps[i].tickets, 0,
-                              g.ps[i].waiting);
-    int32_t free_count = g.max_count > g.held ? g.max_count - g.held : 0;
-    whsem__report_finish(&r, g.max_count, free_count, g.waiting, 0, out_count);
-    if (info) info->processes = (uint32_t)g.open;
-    free(g.ps);
-    return WHSEM_OK;
-}
-
-whsem_status whsem__pg_processes(whsem_sem sem, whsem_info *info, struct whsem_pg_process **out,
-                                 size_t *n)
-{
-    struct hentry *e = whsem__h_lookup(sem, HK_SEM);
-    void *saved;
-    struct pgname *pn = e ? (struct pgname *)whsem__protect(e, sem, &saved) : NULL;
-    if (!pn) return whsem__invalid_handle(sem, "semaphore");
-    whsem_status st = pn->base.be == &whsem__pg_backend ? whsem__pgs_ref(pn)
-                      : whsem__fail(WHSEM_E_UNSUPPORTED, "not a PostgreSQL semaphore");
-    whsem__unprotect(saved);
-    if (st != WHSEM_OK) return st;
-    struct gathered g;
-    st = gather(pn, &g);
-    whsem__pgs_unref(pn);
-    if (st != WHSEM_OK) return st;
-    if (info) {
-        info->max_count = g.max_count;
-        info->free_count = g.max_count > g.held ? g.max_count - g.held : 0;
-        info->waiters = g.waiting;
-        info->processes = (uint32_t)g.open;
-        info->recoveries = 0;
-        info->holders = 0;
-        for (size_t i = 0; i < g.n; i++) info->holders += g.ps[i].tickets > 0;
+    for (size_t i = 0; i < g.n; i++) {
+        const struct pgproc *p = &g.ps[i];
+        struct report_proc rp = {
+            .pid = p->pid,
+            .holding_since_unix_ms = p->since_unix_ms,
+            .waiting_since_unix_ms = p->wait_since_ms,
+            .tickets = p->tickets,
+            .waiting = p->waiting,
+            .self = p->pid == (int64_t)getpid() && strcmp(p->host, n->srv->host) == 0,
+            .host = host_interned(p->host),
+        };
+        whsem__report_process(r, &rp);
     }
-    *out = g.ps;
-    *n = g.n;
+    int32_t free_count = g.max_count > g.held ? g.max_count - g.held : 0;
+    whsem__report_finish(r, g.max_count, free_count, g.waiting, 0);
+    free(g.ps);
     return WHSEM_OK;
 }
 

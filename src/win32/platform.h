@@ -213,6 +213,8 @@ struct whsem_pident {
     uint64_t pid;
     uint64_t created;
 };
+/* Whether slot i of m is the calling process's. */
+static inline bool whsem__p_slot_is_ours(const struct wmap *m, uint32_t i) { return i == m->slot; }
 static inline void whsem__p_pident_of(struct wmap *m, uint32_t i, struct whsem_pident *id)
 {
     *id = (struct whsem_pident){.pid = m->slots[i].pid, .created = m->slots[i].created};

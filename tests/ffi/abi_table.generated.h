@@ -26,6 +26,7 @@ static const struct abi_function abi_functions[] = {
     {"whsem_name", K_I32, 4, {K_U64, K_PTR, K_SIZE, K_PTR}, {"sem", "buf", "size", "out_len"}},
     {"whsem_max_count", K_I32, 2, {K_U64, K_PTR}, {"sem", "out_max_count"}},
     {"whsem_query", K_I32, 5, {K_U64, K_PTR, K_PTR, K_SIZE, K_PTR}, {"sem", "info", "holders", "capacity", "out_count"}},
+    {"whsem_query_processes", K_I32, 5, {K_U64, K_PTR, K_PTR, K_SIZE, K_PTR}, {"sem", "info", "processes", "capacity", "out_count"}},
     {"whsem_unlink", K_I32, 2, {K_PTR, K_U32}, {"name", "flags"}},
     {"whsem_list", K_I32, 3, {K_PTR, K_SIZE, K_PTR}, {"buf", "size", "out_len"}},
     {"whsem_acquire", K_I32, 4, {K_U64, K_I64, K_U64, K_PTR}, {"sem", "timeout_ms", "cancel", "out_ticket"}},
@@ -76,28 +77,29 @@ static int64_t abi_call_typed(size_t i, void (*fn)(void), const uint64_t *a)
     case 8: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, void *, size_t, void *))fn)((uint64_t)a[0], (void *)(uintptr_t)a[1], (size_t)a[2], (void *)(uintptr_t)a[3]);
     case 9: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, void *))fn)((uint64_t)a[0], (void *)(uintptr_t)a[1]);
     case 10: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, void *, void *, size_t, void *))fn)((uint64_t)a[0], (void *)(uintptr_t)a[1], (void *)(uintptr_t)a[2], (size_t)a[3], (void *)(uintptr_t)a[4]);
-    case 11: return (int64_t)((int32_t (ABI_CALL *)(void *, uint32_t))fn)((void *)(uintptr_t)a[0], (uint32_t)a[1]);
-    case 12: return (int64_t)((int32_t (ABI_CALL *)(void *, size_t, void *))fn)((void *)(uintptr_t)a[0], (size_t)a[1], (void *)(uintptr_t)a[2]);
-    case 13: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, int64_t, uint64_t, void *))fn)((uint64_t)a[0], (int64_t)a[1], (uint64_t)a[2], (void *)(uintptr_t)a[3]);
-    case 14: return (int64_t)((int32_t (ABI_CALL *)(uint64_t))fn)((uint64_t)a[0]);
-    case 15: return (int64_t)((int32_t (ABI_CALL *)(void *))fn)((void *)(uintptr_t)a[0]);
-    case 16: return (int64_t)((int32_t (ABI_CALL *)(uint64_t))fn)((uint64_t)a[0]);
+    case 11: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, void *, void *, size_t, void *))fn)((uint64_t)a[0], (void *)(uintptr_t)a[1], (void *)(uintptr_t)a[2], (size_t)a[3], (void *)(uintptr_t)a[4]);
+    case 12: return (int64_t)((int32_t (ABI_CALL *)(void *, uint32_t))fn)((void *)(uintptr_t)a[0], (uint32_t)a[1]);
+    case 13: return (int64_t)((int32_t (ABI_CALL *)(void *, size_t, void *))fn)((void *)(uintptr_t)a[0], (size_t)a[1], (void *)(uintptr_t)a[2]);
+    case 14: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, int64_t, uint64_t, void *))fn)((uint64_t)a[0], (int64_t)a[1], (uint64_t)a[2], (void *)(uintptr_t)a[3]);
+    case 15: return (int64_t)((int32_t (ABI_CALL *)(uint64_t))fn)((uint64_t)a[0]);
+    case 16: return (int64_t)((int32_t (ABI_CALL *)(void *))fn)((void *)(uintptr_t)a[0]);
     case 17: return (int64_t)((int32_t (ABI_CALL *)(uint64_t))fn)((uint64_t)a[0]);
-    case 18: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, int64_t, uint64_t, void *, void *, void *))fn)((uint64_t)a[0], (int64_t)a[1], (uint64_t)a[2], (void *)(uintptr_t)a[3], (void *)(uintptr_t)a[4], (void *)(uintptr_t)a[5]);
-    case 19: return (int64_t)((int32_t (ABI_CALL *)(uint64_t))fn)((uint64_t)a[0]);
-    case 20: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, int64_t))fn)((uint64_t)a[0], (int64_t)a[1]);
-    case 21: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, void *))fn)((uint64_t)a[0], (void *)(uintptr_t)a[1]);
-    case 22: return (int64_t)((int32_t (ABI_CALL *)(uint64_t))fn)((uint64_t)a[0]);
+    case 18: return (int64_t)((int32_t (ABI_CALL *)(uint64_t))fn)((uint64_t)a[0]);
+    case 19: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, int64_t, uint64_t, void *, void *, void *))fn)((uint64_t)a[0], (int64_t)a[1], (uint64_t)a[2], (void *)(uintptr_t)a[3], (void *)(uintptr_t)a[4], (void *)(uintptr_t)a[5]);
+    case 20: return (int64_t)((int32_t (ABI_CALL *)(uint64_t))fn)((uint64_t)a[0]);
+    case 21: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, int64_t))fn)((uint64_t)a[0], (int64_t)a[1]);
+    case 22: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, void *))fn)((uint64_t)a[0], (void *)(uintptr_t)a[1]);
     case 23: return (int64_t)((int32_t (ABI_CALL *)(uint64_t))fn)((uint64_t)a[0]);
-    case 24: return (int64_t)((int32_t (ABI_CALL *)(void *))fn)((void *)(uintptr_t)a[0]);
-    case 25: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, void *))fn)((uint64_t)a[0], (void *)(uintptr_t)a[1]);
+    case 24: return (int64_t)((int32_t (ABI_CALL *)(uint64_t))fn)((uint64_t)a[0]);
+    case 25: return (int64_t)((int32_t (ABI_CALL *)(void *))fn)((void *)(uintptr_t)a[0]);
     case 26: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, void *))fn)((uint64_t)a[0], (void *)(uintptr_t)a[1]);
-    case 27: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, int64_t, uint64_t, uint64_t, uint64_t, void *))fn)((uint64_t)a[0], (int64_t)a[1], (uint64_t)a[2], (uint64_t)a[3], (uint64_t)a[4], (void *)(uintptr_t)a[5]);
-    case 28: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, void *, void *))fn)((uint64_t)a[0], (void *)(uintptr_t)a[1], (void *)(uintptr_t)a[2]);
-    case 29: return (int64_t)((int32_t (ABI_CALL *)(uint64_t))fn)((uint64_t)a[0]);
-    case 30: return (int64_t)((uint32_t (ABI_CALL *)(void *))fn)((void *)(uintptr_t)a[0]);
-    case 31: return (int64_t)((int32_t (ABI_CALL *)(uint64_t))fn)((uint64_t)a[0]);
-    case 32: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, uint64_t, void *, void *))fn)((uint64_t)a[0], (uint64_t)a[1], (void *)(uintptr_t)a[2], (void *)(uintptr_t)a[3]);
+    case 27: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, void *))fn)((uint64_t)a[0], (void *)(uintptr_t)a[1]);
+    case 28: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, int64_t, uint64_t, uint64_t, uint64_t, void *))fn)((uint64_t)a[0], (int64_t)a[1], (uint64_t)a[2], (uint64_t)a[3], (uint64_t)a[4], (void *)(uintptr_t)a[5]);
+    case 29: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, void *, void *))fn)((uint64_t)a[0], (void *)(uintptr_t)a[1], (void *)(uintptr_t)a[2]);
+    case 30: return (int64_t)((int32_t (ABI_CALL *)(uint64_t))fn)((uint64_t)a[0]);
+    case 31: return (int64_t)((uint32_t (ABI_CALL *)(void *))fn)((void *)(uintptr_t)a[0]);
+    case 32: return (int64_t)((int32_t (ABI_CALL *)(uint64_t))fn)((uint64_t)a[0]);
+    case 33: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, uint64_t, void *, void *))fn)((uint64_t)a[0], (uint64_t)a[1], (void *)(uintptr_t)a[2], (void *)(uintptr_t)a[3]);
     }
     return 0;
 }

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <map>
 #include <random>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <vector>
 
@@ -74,6 +75,54 @@ TEST(Fork, ChildCannotReleaseAnInheritedTicket)
     EXPECT_EQ(Info(sem.get()).free_count, 1); // the parent's ticket is still held
     WH_OK(whsem_release(t));
     EXPECT_EQ(Info(sem.get()).free_count, 2);
+}
+
+TEST(Query, ProcessesOfOtherProcessesAreListedHoldingOrNot)
+{
+    Sem sem(1);
+    void *page = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(page, MAP_FAILED);
+    int *stage = static_cast<int *>(page);
+    auto child = [&](bool hold) {
+        return Spawn([&, hold] {
+            whsem_sem s;
+            if (whsem_open(sem.c_name(), 1, nullptr, &s) != WHSEM_OK) return 1;
+            whsem_ticket t;
+            if (hold && whsem_acquire(s, 0, 0, &t) != WHSEM_OK) return 2;
+            __atomic_add_fetch(stage, 1, __ATOMIC_SEQ_CST);
+            while (__atomic_load_n(stage, __ATOMIC_SEQ_CST) < 100) usleep(1000);
+            return 0;
+        });
+    };
+    pid_t holder = child(true), idle = child(false);
+    ASSERT_TRUE(Eventually([&] { return __atomic_load_n(stage, __ATOMIC_SEQ_CST) == 2; }));
+    whsem_process ps[8]{};
+    ps[0].struct_size = sizeof ps[0];
+    size_t n = 0;
+    WH_OK(whsem_query_processes(sem.get(), nullptr, ps, 8, &n));
+    ASSERT_EQ(n, 3u);
+    int seen = 0;
+    for (size_t k = 0; k < n; k++) {
+        EXPECT_STREQ(ps[k].host, "");
+        if (ps[k].pid == holder) {
+            seen |= 1;
+            EXPECT_EQ(ps[k].tickets, 1);
+            EXPECT_EQ(ps[k].is_self, 0u);
+        } else if (ps[k].pid == idle) {
+            seen |= 2;
+            EXPECT_EQ(ps[k].tickets, 0);
+            EXPECT_EQ(ps[k].is_self, 0u);
+        } else {
+            seen |= 4;
+            EXPECT_EQ(ps[k].pid, getpid());
+            EXPECT_EQ(ps[k].is_self, 1u);
+        }
+    }
+    EXPECT_EQ(seen, 7);
+    __atomic_store_n(stage, 100, __ATOMIC_SEQ_CST);
+    EXPECT_EQ(Reap(holder), 0);
+    EXPECT_EQ(Reap(idle), 0);
+    munmap(page, 4096);
 }
 
 TEST(Fork, AForkedChildDoesNotKeepADeadParentsTicketsAlive)

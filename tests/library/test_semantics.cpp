@@ -417,6 +417,76 @@ TEST(Semantics, QueryReportsHoldersAndWaiters)
     EXPECT_EQ(info.free_count, 2);
 }
 
+// The 1.1 query: every process that has the name open, holding or not.
+TEST(Semantics, QueryProcessesListsThisProcessAsItself)
+{
+    Sem sem(2);
+    whsem_process ps[4]{};
+    ps[0].struct_size = sizeof ps[0];
+    size_t n = 0;
+    whsem_info info{};
+    info.struct_size = sizeof info;
+    // Open but holding nothing: listed all the same (whsem_query would not).
+    WH_OK(whsem_query_processes(sem.get(), &info, ps, 4, &n));
+    ASSERT_EQ(n, 1u);
+    EXPECT_EQ(ps[0].struct_size, sizeof ps[0]);
+    EXPECT_EQ(ps[0].pid, CurrentPid());
+    EXPECT_EQ(ps[0].is_self, 1u);
+    EXPECT_EQ(ps[0].tickets, 0);
+    EXPECT_EQ(ps[0].holding_since_unix_ms, 0);
+    ASSERT_NE(ps[0].host, nullptr);
+    EXPECT_STREQ(ps[0].host, "");
+    EXPECT_EQ(info.holders, 0u);
+    EXPECT_EQ(info.processes, 1u);
+    whsem_ticket a, b;
+    WH_OK(whsem_acquire(sem.get(), 0, 0, &a));
+    WH_OK(whsem_acquire(sem.get(), 0, 0, &b));
+    std::thread waiter([&] {
+        whsem_ticket t;
+        if (whsem_acquire(sem.get(), WHSEM_INFINITE, 0, &t) == WHSEM_OK) whsem_release(t);
+    });
+    ASSERT_TRUE(Eventually([&] { return Info(sem.get()).waiters == 1; }));
+    WH_OK(whsem_query_processes(sem.get(), &info, ps, 4, &n));
+    ASSERT_EQ(n, 1u);
+    EXPECT_EQ(ps[0].tickets, 2);
+    EXPECT_EQ(ps[0].waiting, 1u);
+    EXPECT_GT(ps[0].holding_since_unix_ms, 0);
+    EXPECT_EQ(info.holders, 1u);
+    // Ask, then fill; and an element this version does not know the size
+    // of is refused, not overrun.
+    WH_OK(whsem_query_processes(sem.get(), nullptr, nullptr, 0, &n));
+    EXPECT_EQ(n, 1u);
+    ps[0].struct_size = sizeof ps[0] - 8;
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_query_processes(sem.get(), nullptr, ps, 4, &n));
+    EXPECT_NE(std::string(whsem_last_error()).find("struct_size"), std::string::npos);
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_query_processes(sem.get(), nullptr, nullptr, 1, &n));
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_query_processes(sem.get(), nullptr, nullptr, 0, nullptr));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_query_processes(0, nullptr, nullptr, 0, &n));
+    WH_OK(whsem_release(a));
+    waiter.join();
+    WH_OK(whsem_release(b));
+}
+
+// A newer caller's larger elements: this version fills what it knows,
+// zeroes the rest, and keeps the caller's stride.
+TEST(Semantics, QueryProcessesKeepsALargerElementSize)
+{
+    Sem sem(1);
+    struct Bigger {
+        whsem_process p;
+        uint64_t later[3];
+    } big[2];
+    memset(big, 0xab, sizeof big);
+    big[0].p.struct_size = sizeof big[0];
+    size_t n = 0;
+    WH_OK(whsem_query_processes(sem.get(), nullptr, &big[0].p, 2, &n));
+    ASSERT_EQ(n, 1u);
+    EXPECT_EQ(big[0].p.struct_size, sizeof big[0]);
+    EXPECT_EQ(big[0].p.is_self, 1u);
+    for (uint64_t v : big[0].later) EXPECT_EQ(v, 0u);
+    EXPECT_EQ(big[1].p.struct_size, 0xababababu); // not written: one process
+}
+
 // On Windows, which has no file modes, any group or other bit opens the
 // objects to every authenticated user and owner-only keeps the creator's
 // default DACL. Both must open, share one pool, and refuse what the mode

@@ -337,6 +337,23 @@ TEST(PgSemantics, QueryShowsHoldersOfEveryProcessAndWaiters)
         if (h[i].pid == child) theirs = true;
     }
     EXPECT_TRUE(mine && theirs);
+    // The same processes with their hosts, and since when ours waits.
+    char host[256] = "";
+    gethostname(host, sizeof host);
+    whsem_process ps[8]{};
+    ps[0].struct_size = sizeof ps[0];
+    WH_OK(whsem_query_processes(sem.s, &info, ps, 8, &n));
+    ASSERT_EQ(n, 2u);
+    for (size_t i = 0; i < n; i++) {
+        EXPECT_EQ(std::string(ps[i].host), std::string(host).substr(0, 63));
+        EXPECT_EQ(ps[i].tickets, 1);
+        EXPECT_GT(ps[i].holding_since_unix_ms, 0);
+        EXPECT_EQ(ps[i].is_self, ps[i].pid == getpid() ? 1u : 0u);
+        if (ps[i].pid == getpid()) {
+            EXPECT_EQ(ps[i].waiting, 1u);
+            EXPECT_GT(ps[i].waiting_since_unix_ms, 0);
+        }
+    }
     WH_OK(whsem_release(a));
     waiter.join();
     __atomic_store_n(stage, 2, __ATOMIC_SEQ_CST);

@@ -160,6 +160,43 @@ pub struct whsem_holder {
     pub waiting: u32,
 }
 
+/// One process that has the semaphore open, holding, waiting or neither; the caller sets struct_size in the first element.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct whsem_process {
+    /// sizeof(whsem_process), set by the caller in the first element: the size of every element.
+    pub struct_size: u32,
+    /// Tickets it holds.
+    pub tickets: i32,
+    /// Its acquisitions still waiting.
+    pub waiting: u32,
+    /// 1 for the calling process, else 0.
+    pub is_self: u32,
+    /// Process id on its host.
+    pub pid: i64,
+    /// Since when it holds tickets; 0 if it holds none.
+    pub holding_since_unix_ms: i64,
+    /// Since when its oldest acquisition waits; 0 if none or not known.
+    pub waiting_since_unix_ms: i64,
+    /// Its host; empty on this machine's backend. Static storage, never NULL.
+    pub host: *const c_char,
+}
+
+impl Default for whsem_process {
+    fn default() -> Self {
+        whsem_process {
+            struct_size: 0,
+            tickets: 0,
+            waiting: 0,
+            is_self: 0,
+            pid: 0,
+            holding_since_unix_ms: 0,
+            waiting_since_unix_ms: 0,
+            host: std::ptr::null(),
+        }
+    }
+}
+
 /// Called exactly once per operation given one, on a library thread, after the status is final.
 pub type whsem_callback = Option<unsafe extern "C" fn(op: whsem_op, status: whsem_status, user_data: *mut c_void)>;
 
@@ -189,6 +226,8 @@ extern "C" {
     pub fn whsem_max_count(sem: whsem_sem, out_max_count: *mut i32) -> whsem_status;
     /// A snapshot of the shared state and its holders; ask, then fill.
     pub fn whsem_query(sem: whsem_sem, info: *mut whsem_info, holders: *mut whsem_holder, capacity: usize, out_count: *mut usize) -> whsem_status;
+    /// A snapshot of the shared state and of every process that has the semaphore open; ask, then fill.
+    pub fn whsem_query_processes(sem: whsem_sem, info: *mut whsem_info, processes: *mut whsem_process, capacity: usize, out_count: *mut usize) -> whsem_status;
     /// Removes a name; WHSEM_E_BUSY while others use it unless forced.
     pub fn whsem_unlink(name: *const c_char, flags: u32) -> whsem_status;
     /// Every semaphore name, NUL-separated; ask, then fill.
@@ -248,6 +287,7 @@ pub const ABI_CHECKSUMS: &[(&str, u32)] = &[
     ("whsem_name", 0xd9200a88),
     ("whsem_max_count", 0x8389205c),
     ("whsem_query", 0xf900e423),
+    ("whsem_query_processes", 0x5903d304),
     ("whsem_unlink", 0xa74313cd),
     ("whsem_list", 0x8fd8d8b9),
     ("whsem_acquire", 0xb76f0c61),
@@ -274,6 +314,7 @@ pub const ABI_CHECKSUMS: &[(&str, u32)] = &[
     ("struct whsem_open_options@1.1", 0x2f949197),
     ("struct whsem_info", 0x02783d8f),
     ("struct whsem_holder", 0x13ce1483),
+    ("struct whsem_process", 0x5f937a49),
     ("callback whsem_callback", 0x2260e977),
     ("callback whsem_ticket_callback", 0xd40d00b5),
 ];

@@ -58,6 +58,28 @@ namespace LibWhsem.Interop
         public uint waiting;
     }
 
+    /// <summary>One process that has the semaphore open, holding, waiting or neither; the caller sets struct_size in the first element.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct whsem_process
+    {
+        /// <summary>sizeof(whsem_process), set by the caller in the first element: the size of every element.</summary>
+        public uint struct_size;
+        /// <summary>Tickets it holds.</summary>
+        public int tickets;
+        /// <summary>Its acquisitions still waiting.</summary>
+        public uint waiting;
+        /// <summary>1 for the calling process, else 0.</summary>
+        public uint is_self;
+        /// <summary>Process id on its host.</summary>
+        public long pid;
+        /// <summary>Since when it holds tickets; 0 if it holds none.</summary>
+        public long holding_since_unix_ms;
+        /// <summary>Since when its oldest acquisition waits; 0 if none or not known.</summary>
+        public long waiting_since_unix_ms;
+        /// <summary>Its host; empty on this machine's backend. Static storage, never NULL.</summary>
+        public nint host;
+    }
+
     /// <summary>The raw C ABI of libwhsem, exactly as whsem.h declares it.</summary>
     internal static unsafe partial class Native
     {
@@ -130,6 +152,7 @@ namespace LibWhsem.Interop
             ("whsem_name", 0xd9200a88u, "1.0"),
             ("whsem_max_count", 0x8389205cu, "1.0"),
             ("whsem_query", 0xf900e423u, "1.0"),
+            ("whsem_query_processes", 0x5903d304u, "1.1"),
             ("whsem_unlink", 0xa74313cdu, "1.0"),
             ("whsem_list", 0x8fd8d8b9u, "1.0"),
             ("whsem_acquire", 0xb76f0c61u, "1.0"),
@@ -156,6 +179,7 @@ namespace LibWhsem.Interop
             ("struct whsem_open_options@1.1", 0x2f949197u, "1.1"),
             ("struct whsem_info", 0x02783d8fu, "1.0"),
             ("struct whsem_holder", 0x13ce1483u, "1.0"),
+            ("struct whsem_process", 0x5f937a49u, "1.1"),
             ("callback whsem_callback", 0x2260e977u, "1.0"),
             ("callback whsem_ticket_callback", 0xd40d00b5u, "1.1"),
         };
@@ -203,6 +227,10 @@ namespace LibWhsem.Interop
         /// <summary>A snapshot of the shared state and its holders; ask, then fill.</summary>
         [DllImport(LibraryName, EntryPoint = "whsem_query", ExactSpelling = true, CallingConvention = CallingConvention.Cdecl)]
         internal static extern int whsem_query(ulong sem, whsem_info* info, whsem_holder* holders, nuint capacity, nuint* out_count);
+
+        /// <summary>A snapshot of the shared state and of every process that has the semaphore open; ask, then fill.</summary>
+        [DllImport(LibraryName, EntryPoint = "whsem_query_processes", ExactSpelling = true, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int whsem_query_processes(ulong sem, whsem_info* info, whsem_process* processes, nuint capacity, nuint* out_count);
 
         /// <summary>Removes a name; WHSEM_E_BUSY while others use it unless forced.</summary>
         [DllImport(LibraryName, EntryPoint = "whsem_unlink", ExactSpelling = true, CallingConvention = CallingConvention.Cdecl)]
