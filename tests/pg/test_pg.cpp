@@ -725,3 +725,49 @@ TEST(PgCli, RunStopsTheCommandWhenItsTicketIsLost)
     EXPECT_EQ(WEXITSTATUS(st), 125);
     unlink(marker.c_str());
 }
+
+TEST(PgLost, TerminatedWaitingSessionsAreReplacedAndTheWaitGoesOn)
+{
+    Sem sem(1, "termwait");
+    whsem_ticket held;
+    WH_OK(TryAcquire(sem.s, &held));
+    int *got = Shared<int>();
+    pid_t child = Child([&] {
+        whsem_sem s = Open(sem.name, 1);
+        whsem_ticket t;
+        whsem_status st = whsem_acquire(s, 60000, 0, &t);
+        if (st != WHSEM_OK) {
+            fprintf(stderr, "child: %s: %s\n", whsem_status_name(st), whsem_last_error());
+            return 1;
+        }
+        __atomic_store_n(got, 1, __ATOMIC_SEQ_CST);
+        while (__atomic_load_n(got, __ATOMIC_SEQ_CST) != 2) usleep(1000);
+        return whsem_release(t) == WHSEM_OK ? 0 : 2;
+    });
+    Admin admin;
+    std::string waiting = "SELECT l.pid FROM pg_locks l JOIN whsem.semaphore s ON "
+                          "l.classid = s.id::oid WHERE l.locktype = 'advisory' AND "
+                          "l.objsubid = 2 AND l.objid >= 0 AND NOT l.granted AND s.name = "
+                          "'Global\\" + sem.name + "'";
+    // The child's wait is queued in the server; end its sessions twice
+    // over, each time once it has queued again.
+    for (int round = 0; round < 2; round++) {
+        ASSERT_TRUE(Eventually([&] {
+            return admin.Number("SELECT count(*) FROM (" + waiting + ") w") > 0;
+        }));
+        admin.Exec("SELECT pg_terminate_backend(pid) FROM (" + waiting + ") w");
+    }
+    ASSERT_TRUE(Eventually([&] {
+        return admin.Number("SELECT count(*) FROM (" + waiting + ") w") > 0;
+    }));
+    EXPECT_EQ(__atomic_load_n(got, __ATOMIC_SEQ_CST), 0); // ours is still held
+    WH_OK(whsem_release(held));
+    ASSERT_TRUE(Eventually([&] { return __atomic_load_n(got, __ATOMIC_SEQ_CST) == 1; }));
+    whsem_ticket t;
+    EXPECT_EQ(TryAcquire(sem.s, &t), WHSEM_TIMEOUT); // never two
+    __atomic_store_n(got, 2, __ATOMIC_SEQ_CST);
+    EXPECT_EQ(Wait(child), 0);
+    // A release returns before the server has the index back: wait for it.
+    WH_OK(whsem_acquire(sem.s, 30000, 0, &t));
+    WH_OK(whsem_release(t));
+}
