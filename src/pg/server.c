@@ -43,17 +43,20 @@ static const char sql_try[] =
 /* A waiting connection's statement: the same try, and if nothing is free,
  * a wait in the server's queue of index $3 (COALESCE evaluates the wait
  * only when the try found nothing). It holds no ticket, so $3 can never
- * be one of its own. */
+ * be one of its own. Once it has the index it stamps "held since" in its
+ * application_name ($4 <unix ms> $5), by the server's clock: in the same
+ * statement, so that the holder's release never queues behind another. */
 static const char sql_wait[] =
     "WITH RECURSIVE s(i, got) AS (SELECT -1, false UNION ALL"
     " SELECT i + 1, pg_try_advisory_lock($1::int, i + 1)"
     " FROM s WHERE NOT got AND i + 1 < $2::int)"
-    " SELECT COALESCE((SELECT i FROM s WHERE got),"
-    " (SELECT $3::int FROM pg_advisory_lock($1::int, $3::int)))";
+    " SELECT g.i, set_config('application_name', $4::text"
+    " || (extract(epoch FROM clock_timestamp()) * 1000)::int8 || $5::text, false)"
+    " FROM (SELECT COALESCE((SELECT i FROM s WHERE got),"
+    " (SELECT $3::int FROM pg_advisory_lock($1::int, $3::int)))) g(i)";
 static const char sql_unlock[] = "SELECT pg_advisory_unlock($1::int, $2::int)";
 static const char sql_unlock_all[] = "SELECT pg_advisory_unlock_all()";
 static const char sql_ping[] = "SELECT 1";
-static const char sql_appname[] = "SELECT set_config('application_name', $1, false)";
 static const char sql_client_check[] =
     "SELECT set_config('client_connection_check_interval', $1, false)";
 static const char sql_lock_timeout[] = "SELECT set_config('lock_timeout', $1, false)";
@@ -270,14 +273,6 @@ static void since_app(struct pgsrv *s, char app[128])
     snprintf(app, 128, "whsem %ld %lld %s", (long)getpid(), (long long)whsem__unix_ms(), s->host);
 }
 
-static void set_since(struct pgsrv *s, struct pgconn *c)
-{
-    char app[128];
-    since_app(s, app);
-    const char *v[] = {app, NULL};
-    struct pgjob *j = whsem__pgj_new(sql_appname, done_ignore, NULL, 0, v);
-    if (j) push(s, c, j);
-}
 
 /*
  * The server gave connection c index `index` of n: it goes to acquisition
@@ -301,8 +296,7 @@ static bool deliver(struct pgsrv *s, struct pgname *n, struct pgconn *c, int32_t
     t->n = n;
     t->index = index;
     n->refs++;
-    /* A try's statement stamped "held since" itself. */
-    if (c->ntickets == 0 && c->role != PGR_MAIN) set_since(s, c);
+    /* Tries and waits stamped "held since" themselves. */
     link_ticket(c, t);
     finish(s, a, WHSEM_OK, t, NULL);
     return true;
@@ -612,11 +606,13 @@ static void serve_waits(struct pgsrv *s, struct pgname *n, uint64_t now, uint64_
         }
         int32_t index = c->wnext;
         if (turns) c->wnext = (int32_t)((c->wnext + PG_WAITERS_MAX) % n->max_count);
-        char id[24], max[24], idx[24];
+        char id[24], max[24], idx[24], app[48], host[72];
         int_text(n->id, id);
         int_text(n->max_count, max);
         int_text(index, idx);
-        const char *v[] = {id, max, idx, NULL};
+        snprintf(app, sizeof app, "whsem %ld ", (long)getpid());
+        snprintf(host, sizeof host, " %s", s->host);
+        const char *v[] = {id, max, idx, app, host, NULL};
         struct pgjob *j = whsem__pgj_new(sql_wait, done_wait, NULL,
                                          ((int64_t)n->id << 32) | (uint32_t)index, v);
         if (!j) continue;
