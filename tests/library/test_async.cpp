@@ -188,7 +188,7 @@ TEST(Async, CancelSourceOpCancelAndCloseEndPendingOperations)
 {
     Sem sem(1);
     whsem_sem second;
-    WH_OK(whsem_open(sem.c_name(), 1, nullptr, &second));
+    WH_OK(whtest_open(sem.c_name(), 1, nullptr, &second));
     whsem_ticket held;
     WH_OK(whsem_acquire(sem.get(), 0, 0, &held));
     whsem_cancel c;
@@ -227,7 +227,7 @@ TEST(Async, AnEndedOperationHandsOnItsMessage)
 {
     Sem sem(1);
     whsem_sem second;
-    WH_OK(whsem_open(sem.c_name(), 1, nullptr, &second));
+    WH_OK(whtest_open(sem.c_name(), 1, nullptr, &second));
     whsem_ticket held;
     WH_OK(whsem_acquire(sem.get(), 0, 0, &held));
     auto unrelated = [] {
@@ -456,7 +456,7 @@ TEST(Async, EndingsRacingWithGrantsNeverLoseATicket)
         std::mt19937 rng(id + 1);
         Sem &sem = *sems[id];
         whsem_sem second;
-        whsem_status st = whsem_open(sem.c_name(), 1, nullptr, &second);
+        whsem_status st = whtest_open(sem.c_name(), 1, nullptr, &second);
         if (st != WHSEM_OK) return failed("open", st);
         whsem_cancel c;
         whsem_cancel_new(&c);
@@ -499,7 +499,7 @@ TEST(Async, EndingsRacingWithGrantsNeverLoseATicket)
                 whsem_cancel_free(c);
                 whsem_cancel_new(&c);
             }
-            if (how == 3 && (st = whsem_open(sem.c_name(), 1, nullptr, &second)) != WHSEM_OK)
+            if (how == 3 && (st = whtest_open(sem.c_name(), 1, nullptr, &second)) != WHSEM_OK)
                 failed("reopen", st);
             // Whatever happened, the ticket is back: a freed op returned it.
             whsem_ticket again;

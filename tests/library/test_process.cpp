@@ -38,7 +38,7 @@ pid_t SpawnHolder(const std::string &name, int32_t max, int tickets, Ledger *l)
 {
     return Spawn([=] {
         whsem_sem s;
-        if (whsem_open(name.c_str(), max, nullptr, &s) != WHSEM_OK) return 1;
+        if (whtest_open(name.c_str(), max, nullptr, &s) != WHSEM_OK) return 1;
         for (int i = 0; i < tickets; i++) {
             whsem_ticket t;
             if (whsem_acquire(s, 0, 0, &t) != WHSEM_OK) return 2;
@@ -67,7 +67,7 @@ TEST(Fork, ChildCannotReleaseAnInheritedTicket)
         if (whsem_release(mine) != WHSEM_OK) return 5;
         if (whsem_release(t) != WHSEM_E_WRONG_PROCESS) return 6;
         whsem_sem fresh;
-        if (whsem_open(sem.c_name(), 2, nullptr, &fresh) != WHSEM_OK) return 7;
+        if (whtest_open(sem.c_name(), 2, nullptr, &fresh) != WHSEM_OK) return 7;
         if (whsem_close(fresh) != WHSEM_OK) return 8;
         return 0;
     });
@@ -86,7 +86,7 @@ TEST(Query, ProcessesOfOtherProcessesAreListedHoldingOrNot)
     auto child = [&](bool hold) {
         return Spawn([&, hold] {
             whsem_sem s;
-            if (whsem_open(sem.c_name(), 1, nullptr, &s) != WHSEM_OK) return 1;
+            if (whtest_open(sem.c_name(), 1, nullptr, &s) != WHSEM_OK) return 1;
             whsem_ticket t;
             if (hold && whsem_acquire(s, 0, 0, &t) != WHSEM_OK) return 2;
             __atomic_add_fetch(stage, 1, __ATOMIC_SEQ_CST);
@@ -133,7 +133,7 @@ TEST(Fork, AForkedChildDoesNotKeepADeadParentsTicketsAlive)
     pid_t holder = Spawn([&] {
         whsem_sem s;
         whsem_ticket t;
-        if (whsem_open(sem.c_name(), 1, nullptr, &s) != WHSEM_OK) return 1;
+        if (whtest_open(sem.c_name(), 1, nullptr, &s) != WHSEM_OK) return 1;
         if (whsem_acquire(s, 0, 0, &t) != WHSEM_OK) return 2;
         pid_t g = fork();
         if (g == 0) {
@@ -174,7 +174,7 @@ TEST(Contention, NoWakeIsLostBetweenProcesses)
     for (int p = 0; p < kProcs; p++)
         kids.push_back(Spawn([&, p] {
             whsem_sem s;
-            if (whsem_open(sem.c_name(), 2, &o, &s) != WHSEM_OK) return 1;
+            if (whtest_open(sem.c_name(), 2, &o, &s) != WHSEM_OK) return 1;
             std::vector<std::thread> threads;
             for (int k = 0; k < kThreads; k++)
                 threads.emplace_back([&, k] {
@@ -266,7 +266,7 @@ TEST(MultiProcess, TenProcessesNeverExceedMaxCount)
     for (int p = 0; p < 10; p++)
         kids.push_back(Spawn([&, p] {
             whsem_sem s;
-            if (whsem_open(sem.c_name(), 3, nullptr, &s) != WHSEM_OK) return 1;
+            if (whtest_open(sem.c_name(), 3, nullptr, &s) != WHSEM_OK) return 1;
             for (int i = 0; i < 400; i++) {
                 whsem_ticket t;
                 whsem_status st = whsem_acquire(s, (i + p) % 4 == 0 ? 0 : 20000, 0, &t);
@@ -352,7 +352,7 @@ TEST(MultiProcess, InvariantHoldsWhileHoldersAreKilledAtRandom)
     auto worker = [&](int id) {
         return Spawn([&, id] {
             whsem_sem s;
-            if (whsem_open(sem.c_name(), 3, nullptr, &s) != WHSEM_OK) return 1;
+            if (whtest_open(sem.c_name(), 3, nullptr, &s) != WHSEM_OK) return 1;
             for (;;) {
                 whsem_ticket t;
                 if (whsem_acquire(s, 20000, 0, &t) != WHSEM_OK) return 2;
@@ -405,7 +405,7 @@ TEST(Permissions, AnotherUserGetsAccessDeniedOnAnOwnerOnlySegment)
     std::string name = UniqueName("perm");
     {
         whsem_sem s;
-        WH_OK(whsem_open(name.c_str(), 1, nullptr, &s));
+        WH_OK(whtest_open(name.c_str(), 1, nullptr, &s));
         WH_OK(whsem_close(s)); // no mapping of ours is inherited below
     }
     pid_t child = Spawn([&] {
@@ -418,7 +418,7 @@ TEST(Permissions, AnotherUserGetsAccessDeniedOnAnOwnerOnlySegment)
             return 12; // not root: take our own access away instead
         }
         whsem_sem s;
-        whsem_status st = whsem_open(name.c_str(), 1, nullptr, &s);
+        whsem_status st = whtest_open(name.c_str(), 1, nullptr, &s);
         if (st != WHSEM_E_ACCESS_DENIED) return 20 + (st < 0 ? -st : st);
         if (std::string(whsem_last_error()).find("/dev/shm/whsem.") == std::string::npos) return 3;
         return 0;
@@ -437,7 +437,7 @@ TEST(Permissions, GroupModeLetsTheGroupIn)
     std::string name = UniqueName("perm-open");
     {
         whsem_sem s;
-        WH_OK(whsem_open(name.c_str(), 1, &o, &s));
+        WH_OK(whtest_open(name.c_str(), 1, &o, &s));
         WH_OK(whsem_close(s));
     }
     pid_t child = Spawn([&] {
@@ -446,7 +446,7 @@ TEST(Permissions, GroupModeLetsTheGroupIn)
             return 10;
         whsem_sem s;
         whsem_ticket t;
-        if (whsem_open(name.c_str(), 1, nullptr, &s) != WHSEM_OK) return 1;
+        if (whtest_open(name.c_str(), 1, nullptr, &s) != WHSEM_OK) return 1;
         if (whsem_acquire(s, 0, 0, &t) != WHSEM_OK) return 2;
         return whsem_release(t) == WHSEM_OK ? 0 : 3;
     });
@@ -462,7 +462,7 @@ std::string MakeSegment(int32_t max)
 {
     std::string name = UniqueName("corrupt");
     whsem_sem s;
-    whsem_status st = whsem_open(name.c_str(), max, nullptr, &s);
+    whsem_status st = whtest_open(name.c_str(), max, nullptr, &s);
     EXPECT_EQ(st, WHSEM_OK) << whsem_last_error();
     whsem_close(s); // the mapping goes; the file stays
     return name;
@@ -479,7 +479,7 @@ void Poke(const std::string &name, off_t off, const void *bytes, size_t n)
 whsem_status OpenStatus(const std::string &name, int32_t max)
 {
     whsem_sem s = 0;
-    whsem_status st = whsem_open(name.c_str(), max, nullptr, &s);
+    whsem_status st = whtest_open(name.c_str(), max, nullptr, &s);
     if (st == WHSEM_OK) whsem_close(s);
     return st;
 }
@@ -576,7 +576,7 @@ TEST(Corrupt, AGarbledLockWordIsTakenOverNotWaitedOnForever)
     uint32_t bogus_owner = 5000; // beyond the slot table
     Poke(name, 1088, &bogus_owner, sizeof bogus_owner);
     whsem_sem s;
-    WH_OK(whsem_open(name.c_str(), 1, nullptr, &s));
+    WH_OK(whtest_open(name.c_str(), 1, nullptr, &s));
     whsem_ticket t;
     WH_OK(whsem_acquire(s, 0, 0, &t));
     WH_OK(whsem_release(t));

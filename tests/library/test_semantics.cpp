@@ -56,9 +56,9 @@ TEST(Semantics, MaxCountMismatchIsAnError)
 {
     Sem sem(2);
     whsem_sem other = 0;
-    WH_EXPECT(WHSEM_E_MAX_COUNT_MISMATCH, whsem_open(sem.c_name(), 3, nullptr, &other));
+    WH_EXPECT(WHSEM_E_MAX_COUNT_MISMATCH, whtest_open(sem.c_name(), 3, nullptr, &other));
     EXPECT_NE(strstr(whsem_last_error(), "max count 2"), nullptr) << whsem_last_error();
-    WH_OK(whsem_open(sem.c_name(), 2, nullptr, &other));
+    WH_OK(whtest_open(sem.c_name(), 2, nullptr, &other));
     WH_OK(whsem_close(other));
 }
 
@@ -66,10 +66,10 @@ TEST(Semantics, ASemaphoreNobodyHasOpenIsReplacedByAnotherMaxCount)
 {
     std::string n = UniqueName("stale");
     whsem_sem s = 0;
-    WH_OK(whsem_open(n.c_str(), 2, nullptr, &s));
+    WH_OK(whtest_open(n.c_str(), 2, nullptr, &s));
     WH_OK(whsem_close(s));
     // Nobody has it open: a new max count replaces it.
-    WH_OK(whsem_open(n.c_str(), 3, nullptr, &s));
+    WH_OK(whtest_open(n.c_str(), 3, nullptr, &s));
     int32_t max = 0;
     WH_OK(whsem_max_count(s, &max));
     EXPECT_EQ(max, 3);
@@ -78,28 +78,28 @@ TEST(Semantics, ASemaphoreNobodyHasOpenIsReplacedByAnotherMaxCount)
     Child dead({"hold", n, "3", "1"});
     ASSERT_TRUE(Eventually([&] {
         whsem_sem d = 0;
-        if (whsem_open_existing(n.c_str(), nullptr, &d) != WHSEM_OK) return false;
+        if (whtest_open_existing(n.c_str(), nullptr, &d) != WHSEM_OK) return false;
         bool holds = Info(d).free_count == 2;
         whsem_close(d);
         return holds;
     }));
     EXPECT_EQ(dead.Kill(), kKilled);
-    WH_OK(whsem_open(n.c_str(), 4, nullptr, &s));
+    WH_OK(whtest_open(n.c_str(), 4, nullptr, &s));
     EXPECT_EQ(Info(s).free_count, 4);
     // While a live process has it open, the max count is its max count.
     Child live({"open", n, "4"});
     ASSERT_TRUE(Eventually([&] { return Info(s).processes == 2; }));
     WH_OK(whsem_close(s));
-    WH_EXPECT(WHSEM_E_MAX_COUNT_MISMATCH, whsem_open(n.c_str(), 5, nullptr, &s));
+    WH_EXPECT(WHSEM_E_MAX_COUNT_MISMATCH, whtest_open(n.c_str(), 5, nullptr, &s));
     EXPECT_EQ(live.Kill(), kKilled);
-    WH_EXPECT(kUnlinkUnused, whsem_unlink(n.c_str(), 0));
+    WH_EXPECT(UnlinkUnused(), whsem_unlink(n.c_str(), 0));
 }
 
 TEST(Semantics, TwoHandlesShareOnePool)
 {
     Sem sem(2);
     whsem_sem second = 0;
-    WH_OK(whsem_open(sem.c_name(), 2, nullptr, &second));
+    WH_OK(whtest_open(sem.c_name(), 2, nullptr, &second));
     whsem_ticket a, b, c;
     WH_OK(whsem_acquire(sem.get(), 0, 0, &a));
     WH_OK(whsem_acquire(second, 0, 0, &b));
@@ -117,21 +117,21 @@ TEST(Semantics, TicketsOutliveEveryHandle)
 {
     std::string n = UniqueName("outlive");
     whsem_sem s = 0;
-    WH_OK(whsem_open(n.c_str(), 1, nullptr, &s));
+    WH_OK(whtest_open(n.c_str(), 1, nullptr, &s));
     whsem_ticket t;
     WH_OK(whsem_acquire(s, 0, 0, &t));
     WH_OK(whsem_close(s));
     // The ticket still holds the only ticket for everyone.
-    WH_OK(whsem_open(n.c_str(), 1, nullptr, &s));
+    WH_OK(whtest_open(n.c_str(), 1, nullptr, &s));
     whsem_ticket u;
     WH_EXPECT(WHSEM_TIMEOUT, whsem_acquire(s, 0, 0, &u));
     WH_OK(whsem_close(s));
     WH_OK(whsem_release(t));
-    WH_OK(whsem_open(n.c_str(), 1, nullptr, &s));
+    WH_OK(whtest_open(n.c_str(), 1, nullptr, &s));
     WH_OK(whsem_acquire(s, 0, 0, &u));
     WH_OK(whsem_release(u));
     WH_OK(whsem_close(s));
-    WH_EXPECT(kUnlinkUnused, whsem_unlink(n.c_str(), 0));
+    WH_EXPECT(UnlinkUnused(), whsem_unlink(n.c_str(), 0));
 }
 
 TEST(Semantics, InfiniteWaitEndsWhenATicketIsReleased)
@@ -235,7 +235,7 @@ TEST(Semantics, CloseEndsWaitsOnThatHandle)
 {
     Sem sem(1);
     whsem_sem second = 0;
-    WH_OK(whsem_open(sem.c_name(), 1, nullptr, &second));
+    WH_OK(whtest_open(sem.c_name(), 1, nullptr, &second));
     whsem_ticket held;
     WH_OK(whsem_acquire(sem.get(), 0, 0, &held));
     std::atomic<int> on_second{-100}, on_first{-100};
@@ -352,7 +352,7 @@ TEST(Semantics, ConcurrentOpenCloseOfOneName)
         th.emplace_back([&] {
             for (int k = 0; k < (kWindows ? 100 : 300); k++) {
                 whsem_sem s;
-                if (whsem_open(n.c_str(), 2, nullptr, &s) != WHSEM_OK) {
+                if (whtest_open(n.c_str(), 2, nullptr, &s) != WHSEM_OK) {
                     failures++;
                     continue;
                 }
@@ -370,10 +370,10 @@ TEST(Semantics, ConcurrentOpenCloseOfOneName)
     for (auto &t : th) t.join();
     EXPECT_EQ(failures.load(), 0);
     whsem_sem s;
-    WH_OK(whsem_open(n.c_str(), 2, nullptr, &s));
+    WH_OK(whtest_open(n.c_str(), 2, nullptr, &s));
     EXPECT_EQ(Info(s).free_count, 2);
     WH_OK(whsem_close(s));
-    WH_EXPECT(kUnlinkUnused, whsem_unlink(n.c_str(), 0));
+    WH_EXPECT(UnlinkUnused(), whsem_unlink(n.c_str(), 0));
 }
 
 TEST(Semantics, QueryReportsHoldersAndWaiters)
@@ -500,7 +500,7 @@ TEST(Semantics, ModesOpenAndShare)
     o.mode = 0600;
     Sem owner(1, "mode-owner", &o);
     whsem_sem again;
-    WH_OK(whsem_open(shared.c_name(), 1, nullptr, &again));
+    WH_OK(whtest_open(shared.c_name(), 1, nullptr, &again));
     whsem_ticket t, u;
     WH_OK(whsem_acquire(again, 0, 0, &t));
     WH_EXPECT(WHSEM_TIMEOUT, whsem_acquire(shared.get(), 0, 0, &u));

@@ -7,6 +7,8 @@
 
 #include "whsem.h"
 
+#include "backend_under_test.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -50,10 +52,18 @@ constexpr bool kWindows = true;
 constexpr bool kWindows = false;
 #endif
 
+// Whether the semaphores live in this machine's shared memory, or on the
+// backend WHSEM_TEST_BACKEND names (backend_under_test.h).
+inline bool OnSharedMemory() { return whtest_backend() == nullptr; }
+
 // What unlinking the name of a semaphore nobody has open any more returns:
 // on Linux its segment file stays until it is unlinked; on Windows its
-// objects went with the last handle, and the name with them.
-constexpr whsem_status kUnlinkUnused = kWindows ? WHSEM_E_NOT_FOUND : WHSEM_OK;
+// objects went with the last handle, and the name with them. whsem_unlink
+// knows this machine's names only: a PostgreSQL semaphore is not one.
+inline whsem_status UnlinkUnused()
+{
+    return kWindows || !OnSharedMemory() ? WHSEM_E_NOT_FOUND : WHSEM_OK;
+}
 
 inline long CurrentPid()
 {
@@ -112,7 +122,7 @@ class Sem {
     Sem(int32_t max, const char *what = "sem", const whsem_open_options *opts = nullptr)
         : name_(UniqueName(what))
     {
-        whsem_status st = whsem_open(name_.c_str(), max, opts, &sem_);
+        whsem_status st = whtest_open(name_.c_str(), max, opts, &sem_);
         if (st != WHSEM_OK) {
             ADD_FAILURE() << "whsem_open: " << whsem_status_name(st) << ": " << whsem_last_error();
             sem_ = 0;
