@@ -59,11 +59,18 @@ TEST(Fork, ChildCannotReleaseAnInheritedTicket)
         if (whsem_release(t) != WHSEM_E_WRONG_PROCESS) return 1;
         if (std::string(whsem_last_error()).find("parent") == std::string::npos) return 2;
         // The library stays usable: the inherited semaphore handle works
-        // and the child's own ticket is its own.
+        // and the child's own ticket is its own. A PostgreSQL handle's
+        // connections are its parent's (src/pg/DESIGN.md, "Limits"): the
+        // child is told so and opens the name itself.
+        whsem_sem use = sem.get();
         whsem_ticket mine;
-        if (whsem_acquire(sem.get(), 0, 0, &mine) != WHSEM_OK) return 3;
+        if (!OnSharedMemory()) {
+            if (whsem_acquire(sem.get(), 0, 0, &mine) != WHSEM_E_WRONG_PROCESS) return 9;
+            if (whtest_open(sem.c_name(), 2, nullptr, &use) != WHSEM_OK) return 10;
+        }
+        if (whsem_acquire(use, 0, 0, &mine) != WHSEM_OK) return 3;
         whsem_ticket none;
-        if (whsem_acquire(sem.get(), 0, 0, &none) != WHSEM_TIMEOUT) return 4;
+        if (whsem_acquire(use, 0, 0, &none) != WHSEM_TIMEOUT) return 4;
         if (whsem_release(mine) != WHSEM_OK) return 5;
         if (whsem_release(t) != WHSEM_E_WRONG_PROCESS) return 6;
         whsem_sem fresh;
@@ -72,7 +79,7 @@ TEST(Fork, ChildCannotReleaseAnInheritedTicket)
         return 0;
     });
     EXPECT_EQ(Reap(child), 0);
-    EXPECT_EQ(Info(sem.get()).free_count, 1); // the parent's ticket is still held
+    EXPECT_EQ(InfoWithFree(sem.get(), 1).free_count, 1); // the parent's ticket is still held
     WH_OK(whsem_release(t));
     EXPECT_EQ(Info(sem.get()).free_count, 2);
 }
@@ -103,7 +110,7 @@ TEST(Query, ProcessesOfOtherProcessesAreListedHoldingOrNot)
     ASSERT_EQ(n, 3u);
     int seen = 0;
     for (size_t k = 0; k < n; k++) {
-        EXPECT_STREQ(ps[k].host, "");
+        EXPECT_TRUE(IsThisHost(ps[k].host)) << ps[k].host;
         if (ps[k].pid == holder) {
             seen |= 1;
             EXPECT_EQ(ps[k].tickets, 1);
@@ -169,7 +176,7 @@ TEST(Contention, NoWakeIsLostBetweenProcesses)
     Sem sem(2, "nolostwake", &o);
     auto *l = SharedAlloc<Ledger>();
     std::atomic<int> *fails = SharedAlloc<std::atomic<int>>();
-    const int kProcs = 5, kThreads = 3, kRounds = 1500;
+    const int kProcs = 5, kThreads = 3, kRounds = Rounds(1500, 150);
     std::vector<pid_t> kids;
     for (int p = 0; p < kProcs; p++)
         kids.push_back(Spawn([&, p] {
@@ -199,7 +206,7 @@ TEST(Contention, NoWakeIsLostBetweenProcesses)
     EXPECT_EQ(fails->load(), 0) << "an acquisition waited 30 s with tickets going round";
     EXPECT_EQ(l->acquisitions.load(), (long)kProcs * kThreads * kRounds);
     EXPECT_LE(l->high.load(), 2);
-    whsem_info info = Info(sem.get());
+    whsem_info info = InfoWithFree(sem.get(), 2);
     EXPECT_EQ(info.free_count, 2);
     EXPECT_EQ(info.waiters, 0u);
     SharedFree(fails);
@@ -233,9 +240,9 @@ TEST(Crash, SigkilledHoldersTicketsReturnToAWaiter)
     double ms = (acquired_ns - killed.time_since_epoch().count()) / 1e6;
     RecordProperty("handoff_after_kill_ms", std::to_string(ms));
     printf("dead holder's ticket reached the waiter %.1f ms after SIGKILL\n", ms);
-    whsem_info info = Info(sem.get());
+    whsem_info info = InfoWithFree(sem.get(), 2);
     EXPECT_EQ(info.free_count, 2);
-    EXPECT_GE(info.recoveries, 1u);
+    if (CountsRecoveries()) EXPECT_GE(info.recoveries, 1u);
     SharedFree(l);
 }
 
@@ -284,7 +291,7 @@ TEST(MultiProcess, TenProcessesNeverExceedMaxCount)
     EXPECT_LE(l->high.load(), 3);
     EXPECT_GE(l->high.load(), 2);
     EXPECT_GT(l->acquisitions.load(), 1000);
-    whsem_info info = Info(sem.get());
+    whsem_info info = InfoWithFree(sem.get(), 3);
     EXPECT_EQ(info.free_count, 3);
     EXPECT_EQ(info.waiters, 0u);
     SharedFree(l);
@@ -396,7 +403,7 @@ TEST(MultiProcess, InvariantHoldsWhileHoldersAreKilledAtRandom)
     whsem_ticket extra;
     WH_EXPECT(WHSEM_TIMEOUT, whsem_acquire(sem.get(), 0, 0, &extra));
     for (auto t : all) WH_OK(whsem_release(t));
-    EXPECT_GE(Info(sem.get()).recoveries, 1u);
+    if (CountsRecoveries()) EXPECT_GE(Info(sem.get()).recoveries, 1u);
     SharedFree(l);
 }
 

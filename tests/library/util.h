@@ -172,6 +172,60 @@ inline whsem_info Info(whsem_sem sem)
     return info;
 }
 
+// The state once this process's unlocks have reached the backend, i.e.
+// once `free` tickets are free: at once on shared memory, where a ticket is
+// free when whsem_release returns. The PostgreSQL backend sends an unlock
+// without waiting for its answer, on the session that holds the index (a
+// wait's, for a ticket a wait obtained or an index granted to a wait that
+// was withdrawn), and a query on another session may overtake it
+// (src/pg/DESIGN.md, "Found by the library suites"). A ticket that never
+// comes back still fails the caller's check.
+inline whsem_info InfoWithFree(whsem_sem sem, int32_t free)
+{
+    whsem_info info = Info(sem);
+    if (!OnSharedMemory()) Eventually([&] { return (info = Info(sem)).free_count == free; }, 10);
+    return info;
+}
+
+// The status of an asynchronous acquisition that needs no waiting (a ticket
+// is free, or it only tries): on shared memory it is final when
+// whsem_acquire_async returns; whsem.h says only that it may be, and on
+// PostgreSQL the try is a round trip that the backend's worker makes.
+inline whsem_status StatusWithoutWaiting(whsem_op op)
+{
+    return OnSharedMemory() ? whsem_op_poll(op) : whsem_op_wait(op, 30000);
+}
+
+// Whether whsem_info.recoveries counts dead holders: the shared-memory
+// backend reclaims their tickets itself; on PostgreSQL the server frees a
+// dead session's locks, and nothing of the library's counts that.
+inline bool CountsRecoveries() { return OnSharedMemory(); }
+
+// Whether `host` names this machine as whsem_query_processes reports a
+// process of it: "" on shared memory; on PostgreSQL the host name the
+// process reported, with what application_name cannot carry as '?', and
+// possibly cut short (the server keeps 63 bytes of it).
+inline bool IsThisHost(const char *host)
+{
+    if (OnSharedMemory()) return host && !host[0];
+    std::string mine = "?";
+#ifndef _WIN32
+    char buf[256] = "";
+    if (gethostname(buf, sizeof buf - 1) == 0) mine = buf;
+    for (char &c : mine)
+        if (c <= ' ' || c > '~') c = '?';
+#endif
+    return host && host[0] && mine.rfind(host, 0) == 0;
+}
+
+// Rounds of a stress loop: an acquisition on PostgreSQL is a round trip to
+// the server, on shared memory a few atomic operations, so the same loop
+// runs fewer rounds there to keep the suites' time.
+inline int Rounds(int on_shared_memory, int on_postgresql)
+{
+    return OnSharedMemory() ? on_shared_memory : on_postgresql;
+}
+
 // The processes holding tickets (at most 8), as whsem_query reports them.
 inline std::vector<whsem_holder> Holders(whsem_sem sem)
 {
