@@ -6,6 +6,8 @@
  */
 #include "commands.h"
 
+#include "backend_under_test.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,12 +116,12 @@ static int cmd_fault(const char *point, const char *name, int32_t max, int held)
     whsem_sem s;
     whsem_ticket t;
     if (strcmp(point, "attach") != 0) {
-        if (whsem_open(name, max, NULL, &s) != WHSEM_OK) return 10;
+        if (whtest_open(name, max, NULL, &s) != WHSEM_OK) return 10;
         for (int i = 0; i < held; i++)
             if (whsem_acquire(s, 0, 0, &t) != WHSEM_OK) return 11;
     }
     arm_fault(point);
-    if (whsem_open(name, max, NULL, &s) != WHSEM_OK) return 12;
+    if (whtest_open(name, max, NULL, &s) != WHSEM_OK) return 12;
     if (whsem_acquire(s, 0, 0, &t) != WHSEM_OK) return 13;
     if (strcmp(point, "release") == 0) whsem_release(t);
     return 50; /* the fault point did not fire */
@@ -131,7 +133,7 @@ static int cmd_faultscan(const char *name, int32_t max, const char *go)
 {
     whsem_sem s;
     size_t n;
-    if (whsem_open(name, max, NULL, &s) != WHSEM_OK) return 10;
+    if (whtest_open(name, max, NULL, &s) != WHSEM_OK) return 10;
     wait_for_file(go);
     arm_fault("scan");
     whsem_query(s, NULL, NULL, 0, &n); /* a full scan finds the dead holder */
@@ -144,7 +146,7 @@ static int cmd_faulthandoff(const char *name, const char *go)
 {
     whsem_sem s;
     whsem_ticket t;
-    if (whsem_open(name, 1, NULL, &s) != WHSEM_OK) return 10;
+    if (whtest_open(name, 1, NULL, &s) != WHSEM_OK) return 10;
     if (whsem_acquire(s, 0, 0, &t) != WHSEM_OK) return 11;
     wait_for_file(go);
     arm_fault("handoff");
@@ -167,7 +169,7 @@ int whtest_command(int argc, char **argv)
         return argc == 3 ? cmd_faulthandoff(argv[1], argv[2]) : WHTEST_USAGE;
     int32_t max = argc > 2 ? atoi(argv[2]) : 0;
     whsem_sem s = 0;
-    whsem_status st = max > 0 ? whsem_open(name, max, NULL, &s) : whsem_open_existing(name, NULL, &s);
+    whsem_status st = max > 0 ? whtest_open(name, max, NULL, &s) : whtest_open_existing(name, NULL, &s);
     if (st != WHSEM_OK) return whtest_fail("open", st, 1);
 
     if (strcmp(cmd, "hold") == 0 && argc == 4) {

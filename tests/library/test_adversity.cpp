@@ -43,7 +43,7 @@ pid_t Holder(const std::string &name, int32_t max, int n, std::atomic<int> *read
 {
     return Spawn([=] {
         whsem_sem s;
-        if (whsem_open(name.c_str(), max, opts, &s) != WHSEM_OK) return 1;
+        if (whtest_open(name.c_str(), max, opts, &s) != WHSEM_OK) return 1;
         for (int i = 0; i < n; i++) {
             whsem_ticket t;
             if (whsem_acquire(s, 0, 0, &t) != WHSEM_OK) return 2;
@@ -103,7 +103,7 @@ int PidReuseAsInit(const std::string &name)
     pid_t holder = Spawn([&] {
         whsem_sem s;
         whsem_ticket t;
-        if (whsem_open(name.c_str(), 1, nullptr, &s) != WHSEM_OK || whsem_acquire(s, 0, 0, &t) != WHSEM_OK)
+        if (whtest_open(name.c_str(), 1, nullptr, &s) != WHSEM_OK || whsem_acquire(s, 0, 0, &t) != WHSEM_OK)
             return 1;
         *step = 1; /* holding */
         for (;;) pause();
@@ -118,7 +118,7 @@ int PidReuseAsInit(const std::string &name)
         o.abandonment_check_ms = WHSEM_INFINITE;
         whsem_sem s;
         whsem_ticket t;
-        if (whsem_open(name.c_str(), 1, &o, &s) != WHSEM_OK) return 1;
+        if (whtest_open(name.c_str(), 1, &o, &s) != WHSEM_OK) return 1;
         *step = 2;
         while (*step != 3) usleep(1000);
         whsem_status st = whsem_acquire(s, 10000, 0, &t);
@@ -170,14 +170,14 @@ TEST_P(AdversityFork, AChildDoesNotKeepADeadHoldersTicket)
     pid_t holder = Spawn([&] {
         whsem_sem s;
         whsem_ticket t;
-        if (whsem_open(name.c_str(), 1, nullptr, &s) != WHSEM_OK) return 1;
+        if (whtest_open(name.c_str(), 1, nullptr, &s) != WHSEM_OK) return 1;
         if (whsem_acquire(s, 0, 0, &t) != WHSEM_OK) return 2;
         *child_pid = ForkSleeper(raw);
         for (;;) pause();
     });
     ASSERT_TRUE(Eventually([&] { return child_pid->load() > 0; }));
     whsem_sem sem;
-    WH_OK(whsem_open(name.c_str(), 1, nullptr, &sem));
+    WH_OK(whtest_open(name.c_str(), 1, nullptr, &sem));
     kill(holder, SIGKILL);
     Reap(holder);
     auto t0 = Clock::now();
@@ -203,7 +203,7 @@ TEST(Adversity, ExecAfterAcquireGivesTheTicketBack)
     pid_t holder = Spawn([&] {
         whsem_sem s;
         whsem_ticket t;
-        if (whsem_open(sem.c_name(), 1, nullptr, &s) != WHSEM_OK) return 1;
+        if (whtest_open(sem.c_name(), 1, nullptr, &s) != WHSEM_OK) return 1;
         if (whsem_acquire(s, 0, 0, &t) != WHSEM_OK) return 2;
         *ready = 1;
         execl("/bin/sleep", "sleep", "60", (char *)nullptr);
@@ -241,7 +241,7 @@ TEST(Adversity, ClosefromNeitherLosesTicketsNorLetsCloseTouchReusedNumbers)
     pid_t app = Spawn([&] {
         whsem_sem s;
         whsem_ticket t;
-        if (whsem_open(name.c_str(), 1, nullptr, &s) != WHSEM_OK) return 1;
+        if (whtest_open(name.c_str(), 1, nullptr, &s) != WHSEM_OK) return 1;
         if (whsem_acquire(s, 0, 0, &t) != WHSEM_OK) return 2;
         for (int fd = 3; fd < 4096; fd++) close(fd);
         int mine[256];
@@ -260,7 +260,7 @@ TEST(Adversity, ClosefromNeitherLosesTicketsNorLetsCloseTouchReusedNumbers)
     });
     ASSERT_TRUE(Eventually([&] { return step->load() == 1; }));
     whsem_sem sem;
-    WH_OK(whsem_open(name.c_str(), 1, nullptr, &sem));
+    WH_OK(whtest_open(name.c_str(), 1, nullptr, &sem));
     whsem_ticket t;
     size_t n;
     WH_OK(whsem_query(sem, nullptr, nullptr, 0, &n)); // a full look for the dead
@@ -289,23 +289,23 @@ TEST(Adversity, ANameSquattedByAnotherUserIsRefused)
         o.struct_size = sizeof o;
         o.mode = 0666;
         whsem_sem s;
-        if (whsem_open(name.c_str(), 2, &o, &s) != WHSEM_OK) return 2;
+        if (whtest_open(name.c_str(), 2, &o, &s) != WHSEM_OK) return 2;
         return 0; // the file stays behind
     });
     ASSERT_EQ(Reap(attacker), 0);
     pid_t victim = Spawn([&] {
         if (!BecomeUser(kVictim)) return 1;
         whsem_sem s;
-        whsem_status st = whsem_open(name.c_str(), 2, nullptr, &s);
+        whsem_status st = whtest_open(name.c_str(), 2, nullptr, &s);
         if (st != WHSEM_E_ACCESS_DENIED) return 2;
         if (!strstr(whsem_last_error(), "65534")) return 3; // names the owner
         // Another max count: the same refusal, not a misleading mismatch.
-        if (whsem_open(name.c_str(), 7, nullptr, &s) != WHSEM_E_ACCESS_DENIED) return 4;
+        if (whtest_open(name.c_str(), 7, nullptr, &s) != WHSEM_E_ACCESS_DENIED) return 4;
         // Sharing on purpose: a mode that lets others write accepts it.
         whsem_open_options o{};
         o.struct_size = sizeof o;
         o.mode = 0666;
-        if (whsem_open(name.c_str(), 2, &o, &s) != WHSEM_OK) return 5;
+        if (whtest_open(name.c_str(), 2, &o, &s) != WHSEM_OK) return 5;
         return 0;
     });
     EXPECT_EQ(Reap(victim), 0);
@@ -324,9 +324,9 @@ TEST(Adversity, AnExplicitModeRefusesAWiderSegment)
     narrow.struct_size = sizeof narrow;
     narrow.mode = 0600;
     whsem_sem s;
-    WH_EXPECT(WHSEM_E_ACCESS_DENIED, whsem_open(sem.c_name(), 2, &narrow, &s));
+    WH_EXPECT(WHSEM_E_ACCESS_DENIED, whtest_open(sem.c_name(), 2, &narrow, &s));
     EXPECT_NE(std::string(whsem_last_error()).find("0666"), std::string::npos) << whsem_last_error();
-    WH_OK(whsem_open(sem.c_name(), 2, nullptr, &s));
+    WH_OK(whtest_open(sem.c_name(), 2, nullptr, &s));
     whsem_close(s);
 }
 
@@ -350,7 +350,7 @@ TEST(Adversity, AReadOnlyUserLockingLivenessBytesCannotBlockOpen)
     pid_t opener = Spawn([&] {
         whsem_sem s;
         whsem_ticket t;
-        if (whsem_open(sem.c_name(), 2, &o, &s) != WHSEM_OK) return 1;
+        if (whtest_open(sem.c_name(), 2, &o, &s) != WHSEM_OK) return 1;
         return whsem_acquire(s, 0, 0, &t) == WHSEM_OK ? 0 : 2;
     });
     EXPECT_EQ(Reap(opener), 0) << "a read lock of another user's must not take the slots away";
@@ -461,7 +461,7 @@ TEST(Adversity, TruncationByAnotherUserIsAnErrorNotACrash)
     // The name is usable again once the broken file is removed.
     whsem_unlink(sem.c_name(), WHSEM_UNLINK_FORCE);
     whsem_sem s;
-    WH_OK(whsem_open(sem.c_name(), 2, &o, &s));
+    WH_OK(whtest_open(sem.c_name(), 2, &o, &s));
     WH_OK(whsem_acquire(s, 0, 0, &t));
     WH_OK(whsem_release(t));
     whsem_close(s);
@@ -522,7 +522,7 @@ TEST(Adversity, AProcessInAnotherTimeNamespaceStallsNobody)
             whsem_sem s;
             whsem_ticket t;
             size_t n;
-            if (whsem_open(sem.c_name(), 1, nullptr, &s) != WHSEM_OK) return 1;
+            if (whtest_open(sem.c_name(), 1, nullptr, &s) != WHSEM_OK) return 1;
             if (whsem_acquire(s, 0, 0, &t) != WHSEM_OK) return 3;
             *step = 1;
             while (*step != 2) usleep(1000);

@@ -42,27 +42,27 @@ TEST(Api, OpenRejectsBadArguments)
 {
     whsem_sem s = 0;
     std::string n = UniqueName("args");
-    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_open(nullptr, 1, nullptr, &s));
-    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_open(n.c_str(), 1, nullptr, nullptr));
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whtest_open(nullptr, 1, nullptr, &s));
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whtest_open(n.c_str(), 1, nullptr, nullptr));
     for (int32_t bad : {0, -1, INT32_MIN}) {
-        WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_open(n.c_str(), bad, nullptr, &s));
+        WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whtest_open(n.c_str(), bad, nullptr, &s));
         EXPECT_NE(strstr(whsem_last_error(), "max_count"), nullptr) << whsem_last_error();
     }
     whsem_open_options o{};
-    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_open(n.c_str(), 1, &o, &s)); // struct_size 0
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whtest_open(n.c_str(), 1, &o, &s)); // struct_size 0
     o.struct_size = sizeof o;
     o.flags = 0x80;
-    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_open(n.c_str(), 1, &o, &s));
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whtest_open(n.c_str(), 1, &o, &s));
     o.flags = 0;
     o.abandonment_check_ms = -2;
-    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_open(n.c_str(), 1, &o, &s));
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whtest_open(n.c_str(), 1, &o, &s));
     o.abandonment_check_ms = 0;
     for (uint32_t mode : {01777u, 0400u, 0200u, 04600u}) {
         o.mode = mode;
-        WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_open(n.c_str(), 1, &o, &s));
+        WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whtest_open(n.c_str(), 1, &o, &s));
     }
     // Nothing was created by the failed calls.
-    WH_EXPECT(WHSEM_E_NOT_FOUND, whsem_open_existing(n.c_str(), nullptr, &s));
+    WH_EXPECT(WHSEM_E_NOT_FOUND, whtest_open_existing(n.c_str(), nullptr, &s));
     WH_EXPECT(WHSEM_E_NOT_FOUND, whsem_unlink(n.c_str(), 0));
 }
 
@@ -74,9 +74,9 @@ TEST(Api, OptionsOfAnOlderCallerAreAccepted)
     } old{8, 0};
     std::string n = UniqueName("oldopts");
     whsem_sem s = 0;
-    WH_OK(whsem_open(n.c_str(), 1, reinterpret_cast<const whsem_open_options *>(&old), &s));
+    WH_OK(whtest_open(n.c_str(), 1, reinterpret_cast<const whsem_open_options *>(&old), &s));
     WH_OK(whsem_close(s));
-    WH_EXPECT(kUnlinkUnused, whsem_unlink(n.c_str(), 0));
+    WH_EXPECT(UnlinkUnused(), whsem_unlink(n.c_str(), 0));
 }
 
 TEST(Api, HandleFunctionsRejectZeroStaleAndWrongKind)
@@ -166,7 +166,7 @@ TEST(Api, OutPointersAreChecked)
     WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_list(buf, sizeof buf, nullptr));
     WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_unlink(nullptr, 0));
     WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_unlink(sem.c_name(), 0x100));
-    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_open_existing(nullptr, nullptr, nullptr));
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whtest_open_existing(nullptr, nullptr, nullptr));
 }
 
 // Since 1.1: on every status but WHSEM_OK a handle out-parameter is 0, so a
@@ -180,7 +180,7 @@ TEST(Api, OutParametersAreZeroOnEveryOtherStatus)
     whsem_sem s;
     auto open_status = [&](const char *name, int32_t max, const whsem_open_options *o) {
         s = kJunk;
-        whsem_status st = whsem_open(name, max, o, &s);
+        whsem_status st = whtest_open(name, max, o, &s);
         EXPECT_EQ(s, 0u) << whsem_status_name(st);
         return st;
     };
@@ -194,7 +194,7 @@ TEST(Api, OutParametersAreZeroOnEveryOtherStatus)
     WH_EXPECT(WHSEM_E_INVALID_NAME, open_status("not-global", 1, &exact));
     WH_EXPECT(WHSEM_E_MAX_COUNT_MISMATCH, open_status(sem.c_name(), 2, nullptr));
     s = kJunk;
-    WH_EXPECT(WHSEM_E_NOT_FOUND, whsem_open_existing(other.c_str(), nullptr, &s));
+    WH_EXPECT(WHSEM_E_NOT_FOUND, whtest_open_existing(other.c_str(), nullptr, &s));
     EXPECT_EQ(s, 0u);
     int32_t max = 12345;
     WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_max_count(0, &max));
@@ -344,22 +344,22 @@ TEST(Api, OpenExistingAndUnlink)
 {
     std::string n = UniqueName("exist");
     whsem_sem s = 0, t = 0;
-    WH_EXPECT(WHSEM_E_NOT_FOUND, whsem_open_existing(n.c_str(), nullptr, &s));
+    WH_EXPECT(WHSEM_E_NOT_FOUND, whtest_open_existing(n.c_str(), nullptr, &s));
     EXPECT_NE(std::string(whsem_last_error()).find(n), std::string::npos);
-    WH_OK(whsem_open(n.c_str(), 5, nullptr, &s));
-    WH_OK(whsem_open_existing(n.c_str(), nullptr, &t));
+    WH_OK(whtest_open(n.c_str(), 5, nullptr, &s));
+    WH_OK(whtest_open_existing(n.c_str(), nullptr, &t));
     int32_t max = 0;
     WH_OK(whsem_max_count(t, &max));
     EXPECT_EQ(max, 5);
     WH_OK(whsem_close(t));
     WH_OK(whsem_unlink(n.c_str(), 0)); // only we have it open
     WH_EXPECT(WHSEM_E_NOT_FOUND, whsem_unlink(n.c_str(), 0));
-    WH_EXPECT(WHSEM_E_NOT_FOUND, whsem_open_existing(n.c_str(), nullptr, &t));
+    WH_EXPECT(WHSEM_E_NOT_FOUND, whtest_open_existing(n.c_str(), nullptr, &t));
     WH_OK(whsem_close(s));
-    WH_OK(whsem_open(n.c_str(), 2, nullptr, &s));
+    WH_OK(whtest_open(n.c_str(), 2, nullptr, &s));
     WH_OK(whsem_close(s));
-    WH_EXPECT(kUnlinkUnused, whsem_unlink(n.c_str(), 0));
-    WH_EXPECT(WHSEM_E_NOT_FOUND, whsem_open_existing(n.c_str(), nullptr, &s));
+    WH_EXPECT(UnlinkUnused(), whsem_unlink(n.c_str(), 0));
+    WH_EXPECT(WHSEM_E_NOT_FOUND, whtest_open_existing(n.c_str(), nullptr, &s));
 }
 
 TEST(Api, UnlinkedNameIsFreshForNewOpensWhileOldHandlesKeepTheOld)
@@ -370,7 +370,7 @@ TEST(Api, UnlinkedNameIsFreshForNewOpensWhileOldHandlesKeepTheOld)
     WH_OK(whsem_unlink(sem.c_name(), 0));
     // A new open, even in this process, meets a fresh semaphore...
     whsem_sem fresh = 0;
-    WH_OK(whsem_open(sem.c_name(), 3, nullptr, &fresh)); // a new max count is fine
+    WH_OK(whtest_open(sem.c_name(), 3, nullptr, &fresh)); // a new max count is fine
     EXPECT_EQ(Info(fresh).free_count, 3);
     // ...while the old handle and its ticket keep the old one.
     whsem_ticket t;
@@ -400,7 +400,7 @@ TEST(Api, UnlinkRefusesANameInUseElsewhereUnlessForced)
     WH_OK(whsem_unlink(sem.c_name(), 0));
     Child again({"open", sem.name(), "1"});
     whsem_sem fresh;
-    WH_OK(whsem_open(sem.c_name(), 1, nullptr, &fresh));
+    WH_OK(whtest_open(sem.c_name(), 1, nullptr, &fresh));
     ASSERT_TRUE(Eventually([&] { return Info(fresh).processes == 2; }));
     WH_OK(whsem_unlink(sem.c_name(), WHSEM_UNLINK_FORCE));
     WH_OK(whsem_close(fresh));

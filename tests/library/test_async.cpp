@@ -50,7 +50,7 @@ TEST(Async, CompletesImmediatelyWhenATicketIsFreeButCallsBackLater)
     whsem_op op = 0;
     WH_OK(whsem_acquire_async(sem.get(), WHSEM_INFINITE, 0, Recorder::Cb, &rec, &op));
     ASSERT_NE(op, 0u);
-    EXPECT_EQ(whsem_op_poll(op), WHSEM_OK); // final before the call returned...
+    EXPECT_EQ(StatusWithoutWaiting(op), WHSEM_OK); // final on shared memory before the call returned...
     ASSERT_TRUE(Eventually([&] { return rec.total == 1; })); // ...called back on another thread
     whsem_ticket t, none;
     WH_OK(whsem_op_take_ticket(op, &t));
@@ -84,7 +84,7 @@ TEST(Async, CallbackRunsOnALibraryThreadAfterTheStatusIsVisible)
     EXPECT_EQ(seen.polled.load(), WHSEM_OK);
     EXPECT_TRUE(seen.other_thread.load());
     WH_OK(whsem_op_free(op)); // frees the untaken ticket
-    EXPECT_EQ(Info(sem.get()).free_count, 1);
+    EXPECT_EQ(InfoWithFree(sem.get(), 1).free_count, 1);
 }
 
 TEST(Async, WaitPollAndTimeouts)
@@ -102,9 +102,9 @@ TEST(Async, WaitPollAndTimeouts)
     EXPECT_EQ(whsem_op_take_ticket(op, &t), WHSEM_TIMEOUT);
     EXPECT_EQ(t, 0u);
     WH_OK(whsem_op_free(op));
-    // Try-once: final at once.
+    // Try-once: final at once, or after a round trip (StatusWithoutWaiting).
     WH_OK(whsem_acquire_async(sem.get(), 0, 0, nullptr, nullptr, &op));
-    EXPECT_EQ(whsem_op_poll(op), WHSEM_TIMEOUT);
+    EXPECT_EQ(StatusWithoutWaiting(op), WHSEM_TIMEOUT);
     WH_OK(whsem_op_free(op));
     EXPECT_EQ(Info(sem.get()).waiters, 0u);
     WH_OK(whsem_release(held));
@@ -134,6 +134,7 @@ TEST(Async, ErrorPaths)
     WH_OK(whsem_acquire_async(sem.get(), 0, 0, nullptr, nullptr, &op));
     WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_op_take_ticket(op, nullptr));
     WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_op_wait(op, -7));
+    EXPECT_EQ(StatusWithoutWaiting(op), WHSEM_OK);
     WH_OK(whsem_op_take_ticket(op, &t));
     whsem_ticket again;
     WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_op_take_ticket(op, &again)); // twice
@@ -188,7 +189,7 @@ TEST(Async, CancelSourceOpCancelAndCloseEndPendingOperations)
 {
     Sem sem(1);
     whsem_sem second;
-    WH_OK(whsem_open(sem.c_name(), 1, nullptr, &second));
+    WH_OK(whtest_open(sem.c_name(), 1, nullptr, &second));
     whsem_ticket held;
     WH_OK(whsem_acquire(sem.get(), 0, 0, &held));
     whsem_cancel c;
@@ -215,7 +216,7 @@ TEST(Async, CancelSourceOpCancelAndCloseEndPendingOperations)
         EXPECT_EQ(rec.calls[o], 1);
         WH_OK(whsem_op_free(o));
     }
-    EXPECT_EQ(Info(sem.get()).free_count, 1);
+    EXPECT_EQ(InfoWithFree(sem.get(), 1).free_count, 1);
     WH_OK(whsem_cancel_free(c));
 }
 
@@ -227,7 +228,7 @@ TEST(Async, AnEndedOperationHandsOnItsMessage)
 {
     Sem sem(1);
     whsem_sem second;
-    WH_OK(whsem_open(sem.c_name(), 1, nullptr, &second));
+    WH_OK(whtest_open(sem.c_name(), 1, nullptr, &second));
     whsem_ticket held;
     WH_OK(whsem_acquire(sem.get(), 0, 0, &held));
     auto unrelated = [] {
@@ -320,7 +321,7 @@ TEST(Async, FreeingAPendingOperationCancelsItAndStillCallsBackOnce)
     EXPECT_EQ(rec.status[op], WHSEM_CANCELED);
     EXPECT_TRUE(Eventually([&] { return Info(sem.get()).waiters == 0; }));
     WH_OK(whsem_release(held));
-    EXPECT_EQ(Info(sem.get()).free_count, 1);
+    EXPECT_EQ(InfoWithFree(sem.get(), 1).free_count, 1);
 }
 
 // A callback may call back into the library: release, free its own
@@ -356,7 +357,7 @@ TEST(Async, CallbacksMayReenterTheLibrary)
     WH_OK(whsem_acquire_async(sem.get(), WHSEM_INFINITE, 0, step, &chain, &first));
     ASSERT_TRUE(Eventually([&] { return chain.done.load(); }));
     EXPECT_EQ(chain.errors.load(), 0);
-    EXPECT_EQ(Info(sem.get()).free_count, 1);
+    EXPECT_EQ(InfoWithFree(sem.get(), 1).free_count, 1);
 }
 
 TEST(QueueHandle, ErrorPaths)
@@ -416,7 +417,7 @@ TEST(Async, CompletionQueueWithARealEventLoop)
     EXPECT_LE(max_inside, 2);
     EXPECT_FALSE(loop.Ready(0)); // drained: not ready again
     WH_OK(whsem_queue_free(q));
-    EXPECT_EQ(Info(sem.get()).free_count, 2);
+    EXPECT_EQ(InfoWithFree(sem.get(), 2).free_count, 2);
 }
 
 TEST(Async, FreeingAQueueEndsItsPendingOperations)
@@ -432,7 +433,7 @@ TEST(Async, FreeingAQueueEndsItsPendingOperations)
     EXPECT_EQ(whsem_op_wait(op, WHSEM_INFINITE), WHSEM_CANCELED);
     WH_OK(whsem_op_free(op));
     WH_OK(whsem_release(held));
-    EXPECT_EQ(Info(sem.get()).free_count, 1);
+    EXPECT_EQ(InfoWithFree(sem.get(), 1).free_count, 1);
 }
 
 // DistributedLock issue #120: cancellation racing with a grant must never
@@ -442,7 +443,7 @@ TEST(Async, FreeingAQueueEndsItsPendingOperations)
 // ticket must still be acquirable.
 TEST(Async, EndingsRacingWithGrantsNeverLoseATicket)
 {
-    const int kRounds = kWindows ? 600 : 2500; // fewer on Windows: Wine is slower
+    const int kRounds = kWindows ? 600 : Rounds(2500, 250); // fewer on Windows: Wine is slower
     std::atomic<int> ok{0}, ended{0}, waited{0}, failures{0};
     std::mutex first_mu;
     std::string first_failure;
@@ -456,7 +457,7 @@ TEST(Async, EndingsRacingWithGrantsNeverLoseATicket)
         std::mt19937 rng(id + 1);
         Sem &sem = *sems[id];
         whsem_sem second;
-        whsem_status st = whsem_open(sem.c_name(), 1, nullptr, &second);
+        whsem_status st = whtest_open(sem.c_name(), 1, nullptr, &second);
         if (st != WHSEM_OK) return failed("open", st);
         whsem_cancel c;
         whsem_cancel_new(&c);
@@ -499,7 +500,7 @@ TEST(Async, EndingsRacingWithGrantsNeverLoseATicket)
                 whsem_cancel_free(c);
                 whsem_cancel_new(&c);
             }
-            if (how == 3 && (st = whsem_open(sem.c_name(), 1, nullptr, &second)) != WHSEM_OK)
+            if (how == 3 && (st = whtest_open(sem.c_name(), 1, nullptr, &second)) != WHSEM_OK)
                 failed("reopen", st);
             // Whatever happened, the ticket is back: a freed op returned it.
             whsem_ticket again;
@@ -538,13 +539,13 @@ TEST(Async, EndingsRacingWithGrantsNeverLoseATicket)
 TEST(Async, EndingsRacingAcrossProcessesNeverLoseATicket)
 {
     Sem sem(2);
-    const char *kRounds = kWindows ? "300" : "1500"; // fewer on Windows: Wine is slower
+    const std::string kRounds = std::to_string(kWindows ? 300 : Rounds(1500, 150)); // Wine is slower
     std::vector<std::unique_ptr<Child>> kids;
     for (int p = 0; p < 4; p++)
         kids.push_back(std::make_unique<Child>(
             std::vector<std::string>{"asyncrace", sem.name(), "2", kRounds, std::to_string(p * 77 + 1)}));
     for (auto &k : kids) EXPECT_EQ(k->Reap(), 0);
-    whsem_info info = Info(sem.get());
+    whsem_info info = InfoWithFree(sem.get(), 2);
     EXPECT_EQ(info.free_count, 2);
     EXPECT_EQ(info.waiters, 0u);
 }
@@ -616,7 +617,9 @@ TEST(Async, TenThousandPendingOperationsWithBoundedThreads)
     int threads_before = ThreadCount();
     ASSERT_GT(threads_before, 0) << "cannot count this process's threads";
     long rss_before = RssKb();
-    const int kOps = 10000;
+    // A thousand on PostgreSQL, where every completion is a round trip to
+    // the server: what counts is that threads do not grow with them.
+    const int kOps = Rounds(10000, 1000);
     Recorder rec;
     std::vector<whsem_op> ops(kOps);
     for (auto &op : ops) WH_OK(whsem_acquire_async(sem.get(), WHSEM_INFINITE, 0, Recorder::Cb, &rec, &op));
@@ -626,7 +629,7 @@ TEST(Async, TenThousandPendingOperationsWithBoundedThreads)
     EXPECT_LE(threads_pending - threads_before, 3) << "library threads must not grow with operations";
     RecordProperty("threads_added", threads_pending - threads_before);
     RecordProperty("kb_per_1000_pending", std::to_string((rss_pending - rss_before) * 1000 / kOps));
-    printf("10000 pending: +%d threads, ~%ld bytes/op\n", threads_pending - threads_before,
+    printf("%d pending: +%d threads, ~%ld bytes/op\n", kOps, threads_pending - threads_before,
            (rss_pending - rss_before) * 1024 / kOps);
     // Release the four tickets; each completion passes its ticket on.
     for (auto t : held) WH_OK(whsem_release(t));
@@ -647,9 +650,9 @@ TEST(Async, TenThousandPendingOperationsWithBoundedThreads)
     // The dispatcher and one callback thread: more come only while
     // callbacks block, and these do not.
     int added = ThreadCount() - threads_before;
-    printf("after 10000 completions: +%d threads\n", added);
+    printf("after %d completions: +%d threads\n", kOps, added);
     EXPECT_LE(added, 3);
-    whsem_info info = Info(sem.get());
+    whsem_info info = InfoWithFree(sem.get(), 4);
     EXPECT_EQ(info.free_count, 4);
     EXPECT_EQ(info.waiters, 0u);
 }
@@ -665,8 +668,8 @@ TEST(Async, AKilledHolderHandsItsTicketToAnAsyncWaiter)
     EXPECT_EQ(holder.Kill(), kKilled);
     EXPECT_EQ(whsem_op_wait(op, WHSEM_INFINITE), WHSEM_OK);
     WH_OK(whsem_op_free(op)); // releases the untaken ticket
-    EXPECT_EQ(Info(sem.get()).free_count, 1);
-    EXPECT_GE(Info(sem.get()).recoveries, 1u);
+    EXPECT_EQ(InfoWithFree(sem.get(), 1).free_count, 1);
+    if (CountsRecoveries()) EXPECT_GE(Info(sem.get()).recoveries, 1u);
 }
 
 // With no abandonment scans at all (WHSEM_INFINITE), nothing but this
@@ -697,9 +700,9 @@ TEST(Async, AKilledHolderIsNoticedWithoutPolling)
     WH_OK(whsem_op_free(op));
     WH_OK(whsem_release(t));
     WH_OK(whsem_release(blocking_ticket));
-    whsem_info info = Info(sem.get());
+    whsem_info info = InfoWithFree(sem.get(), 2);
     EXPECT_EQ(info.free_count, 2);
-    EXPECT_GE(info.recoveries, 1u);
+    if (CountsRecoveries()) EXPECT_GE(info.recoveries, 1u);
 }
 
 TEST(Async, ProcessExitWithPendingOperationsLosesNothing)

@@ -38,7 +38,7 @@ pid_t SpawnHolder(const std::string &name, int32_t max, int tickets, Ledger *l)
 {
     return Spawn([=] {
         whsem_sem s;
-        if (whsem_open(name.c_str(), max, nullptr, &s) != WHSEM_OK) return 1;
+        if (whtest_open(name.c_str(), max, nullptr, &s) != WHSEM_OK) return 1;
         for (int i = 0; i < tickets; i++) {
             whsem_ticket t;
             if (whsem_acquire(s, 0, 0, &t) != WHSEM_OK) return 2;
@@ -59,20 +59,27 @@ TEST(Fork, ChildCannotReleaseAnInheritedTicket)
         if (whsem_release(t) != WHSEM_E_WRONG_PROCESS) return 1;
         if (std::string(whsem_last_error()).find("parent") == std::string::npos) return 2;
         // The library stays usable: the inherited semaphore handle works
-        // and the child's own ticket is its own.
+        // and the child's own ticket is its own. A PostgreSQL handle's
+        // connections are its parent's (src/pg/DESIGN.md, "Limits"): the
+        // child is told so and opens the name itself.
+        whsem_sem use = sem.get();
         whsem_ticket mine;
-        if (whsem_acquire(sem.get(), 0, 0, &mine) != WHSEM_OK) return 3;
+        if (!OnSharedMemory()) {
+            if (whsem_acquire(sem.get(), 0, 0, &mine) != WHSEM_E_WRONG_PROCESS) return 9;
+            if (whtest_open(sem.c_name(), 2, nullptr, &use) != WHSEM_OK) return 10;
+        }
+        if (whsem_acquire(use, 0, 0, &mine) != WHSEM_OK) return 3;
         whsem_ticket none;
-        if (whsem_acquire(sem.get(), 0, 0, &none) != WHSEM_TIMEOUT) return 4;
+        if (whsem_acquire(use, 0, 0, &none) != WHSEM_TIMEOUT) return 4;
         if (whsem_release(mine) != WHSEM_OK) return 5;
         if (whsem_release(t) != WHSEM_E_WRONG_PROCESS) return 6;
         whsem_sem fresh;
-        if (whsem_open(sem.c_name(), 2, nullptr, &fresh) != WHSEM_OK) return 7;
+        if (whtest_open(sem.c_name(), 2, nullptr, &fresh) != WHSEM_OK) return 7;
         if (whsem_close(fresh) != WHSEM_OK) return 8;
         return 0;
     });
     EXPECT_EQ(Reap(child), 0);
-    EXPECT_EQ(Info(sem.get()).free_count, 1); // the parent's ticket is still held
+    EXPECT_EQ(InfoWithFree(sem.get(), 1).free_count, 1); // the parent's ticket is still held
     WH_OK(whsem_release(t));
     EXPECT_EQ(Info(sem.get()).free_count, 2);
 }
@@ -86,7 +93,7 @@ TEST(Query, ProcessesOfOtherProcessesAreListedHoldingOrNot)
     auto child = [&](bool hold) {
         return Spawn([&, hold] {
             whsem_sem s;
-            if (whsem_open(sem.c_name(), 1, nullptr, &s) != WHSEM_OK) return 1;
+            if (whtest_open(sem.c_name(), 1, nullptr, &s) != WHSEM_OK) return 1;
             whsem_ticket t;
             if (hold && whsem_acquire(s, 0, 0, &t) != WHSEM_OK) return 2;
             __atomic_add_fetch(stage, 1, __ATOMIC_SEQ_CST);
@@ -103,7 +110,7 @@ TEST(Query, ProcessesOfOtherProcessesAreListedHoldingOrNot)
     ASSERT_EQ(n, 3u);
     int seen = 0;
     for (size_t k = 0; k < n; k++) {
-        EXPECT_STREQ(ps[k].host, "");
+        EXPECT_TRUE(IsThisHost(ps[k].host)) << ps[k].host;
         if (ps[k].pid == holder) {
             seen |= 1;
             EXPECT_EQ(ps[k].tickets, 1);
@@ -133,7 +140,7 @@ TEST(Fork, AForkedChildDoesNotKeepADeadParentsTicketsAlive)
     pid_t holder = Spawn([&] {
         whsem_sem s;
         whsem_ticket t;
-        if (whsem_open(sem.c_name(), 1, nullptr, &s) != WHSEM_OK) return 1;
+        if (whtest_open(sem.c_name(), 1, nullptr, &s) != WHSEM_OK) return 1;
         if (whsem_acquire(s, 0, 0, &t) != WHSEM_OK) return 2;
         pid_t g = fork();
         if (g == 0) {
@@ -169,12 +176,12 @@ TEST(Contention, NoWakeIsLostBetweenProcesses)
     Sem sem(2, "nolostwake", &o);
     auto *l = SharedAlloc<Ledger>();
     std::atomic<int> *fails = SharedAlloc<std::atomic<int>>();
-    const int kProcs = 5, kThreads = 3, kRounds = 1500;
+    const int kProcs = 5, kThreads = 3, kRounds = Rounds(1500, 150);
     std::vector<pid_t> kids;
     for (int p = 0; p < kProcs; p++)
         kids.push_back(Spawn([&, p] {
             whsem_sem s;
-            if (whsem_open(sem.c_name(), 2, &o, &s) != WHSEM_OK) return 1;
+            if (whtest_open(sem.c_name(), 2, &o, &s) != WHSEM_OK) return 1;
             std::vector<std::thread> threads;
             for (int k = 0; k < kThreads; k++)
                 threads.emplace_back([&, k] {
@@ -199,7 +206,7 @@ TEST(Contention, NoWakeIsLostBetweenProcesses)
     EXPECT_EQ(fails->load(), 0) << "an acquisition waited 30 s with tickets going round";
     EXPECT_EQ(l->acquisitions.load(), (long)kProcs * kThreads * kRounds);
     EXPECT_LE(l->high.load(), 2);
-    whsem_info info = Info(sem.get());
+    whsem_info info = InfoWithFree(sem.get(), 2);
     EXPECT_EQ(info.free_count, 2);
     EXPECT_EQ(info.waiters, 0u);
     SharedFree(fails);
@@ -233,9 +240,9 @@ TEST(Crash, SigkilledHoldersTicketsReturnToAWaiter)
     double ms = (acquired_ns - killed.time_since_epoch().count()) / 1e6;
     RecordProperty("handoff_after_kill_ms", std::to_string(ms));
     printf("dead holder's ticket reached the waiter %.1f ms after SIGKILL\n", ms);
-    whsem_info info = Info(sem.get());
+    whsem_info info = InfoWithFree(sem.get(), 2);
     EXPECT_EQ(info.free_count, 2);
-    EXPECT_GE(info.recoveries, 1u);
+    if (CountsRecoveries()) EXPECT_GE(info.recoveries, 1u);
     SharedFree(l);
 }
 
@@ -266,7 +273,7 @@ TEST(MultiProcess, TenProcessesNeverExceedMaxCount)
     for (int p = 0; p < 10; p++)
         kids.push_back(Spawn([&, p] {
             whsem_sem s;
-            if (whsem_open(sem.c_name(), 3, nullptr, &s) != WHSEM_OK) return 1;
+            if (whtest_open(sem.c_name(), 3, nullptr, &s) != WHSEM_OK) return 1;
             for (int i = 0; i < 400; i++) {
                 whsem_ticket t;
                 whsem_status st = whsem_acquire(s, (i + p) % 4 == 0 ? 0 : 20000, 0, &t);
@@ -284,7 +291,7 @@ TEST(MultiProcess, TenProcessesNeverExceedMaxCount)
     EXPECT_LE(l->high.load(), 3);
     EXPECT_GE(l->high.load(), 2);
     EXPECT_GT(l->acquisitions.load(), 1000);
-    whsem_info info = Info(sem.get());
+    whsem_info info = InfoWithFree(sem.get(), 3);
     EXPECT_EQ(info.free_count, 3);
     EXPECT_EQ(info.waiters, 0u);
     SharedFree(l);
@@ -352,7 +359,7 @@ TEST(MultiProcess, InvariantHoldsWhileHoldersAreKilledAtRandom)
     auto worker = [&](int id) {
         return Spawn([&, id] {
             whsem_sem s;
-            if (whsem_open(sem.c_name(), 3, nullptr, &s) != WHSEM_OK) return 1;
+            if (whtest_open(sem.c_name(), 3, nullptr, &s) != WHSEM_OK) return 1;
             for (;;) {
                 whsem_ticket t;
                 if (whsem_acquire(s, 20000, 0, &t) != WHSEM_OK) return 2;
@@ -396,7 +403,7 @@ TEST(MultiProcess, InvariantHoldsWhileHoldersAreKilledAtRandom)
     whsem_ticket extra;
     WH_EXPECT(WHSEM_TIMEOUT, whsem_acquire(sem.get(), 0, 0, &extra));
     for (auto t : all) WH_OK(whsem_release(t));
-    EXPECT_GE(Info(sem.get()).recoveries, 1u);
+    if (CountsRecoveries()) EXPECT_GE(Info(sem.get()).recoveries, 1u);
     SharedFree(l);
 }
 
@@ -405,7 +412,7 @@ TEST(Permissions, AnotherUserGetsAccessDeniedOnAnOwnerOnlySegment)
     std::string name = UniqueName("perm");
     {
         whsem_sem s;
-        WH_OK(whsem_open(name.c_str(), 1, nullptr, &s));
+        WH_OK(whtest_open(name.c_str(), 1, nullptr, &s));
         WH_OK(whsem_close(s)); // no mapping of ours is inherited below
     }
     pid_t child = Spawn([&] {
@@ -418,7 +425,7 @@ TEST(Permissions, AnotherUserGetsAccessDeniedOnAnOwnerOnlySegment)
             return 12; // not root: take our own access away instead
         }
         whsem_sem s;
-        whsem_status st = whsem_open(name.c_str(), 1, nullptr, &s);
+        whsem_status st = whtest_open(name.c_str(), 1, nullptr, &s);
         if (st != WHSEM_E_ACCESS_DENIED) return 20 + (st < 0 ? -st : st);
         if (std::string(whsem_last_error()).find("/dev/shm/whsem.") == std::string::npos) return 3;
         return 0;
@@ -437,7 +444,7 @@ TEST(Permissions, GroupModeLetsTheGroupIn)
     std::string name = UniqueName("perm-open");
     {
         whsem_sem s;
-        WH_OK(whsem_open(name.c_str(), 1, &o, &s));
+        WH_OK(whtest_open(name.c_str(), 1, &o, &s));
         WH_OK(whsem_close(s));
     }
     pid_t child = Spawn([&] {
@@ -446,7 +453,7 @@ TEST(Permissions, GroupModeLetsTheGroupIn)
             return 10;
         whsem_sem s;
         whsem_ticket t;
-        if (whsem_open(name.c_str(), 1, nullptr, &s) != WHSEM_OK) return 1;
+        if (whtest_open(name.c_str(), 1, nullptr, &s) != WHSEM_OK) return 1;
         if (whsem_acquire(s, 0, 0, &t) != WHSEM_OK) return 2;
         return whsem_release(t) == WHSEM_OK ? 0 : 3;
     });
@@ -462,7 +469,7 @@ std::string MakeSegment(int32_t max)
 {
     std::string name = UniqueName("corrupt");
     whsem_sem s;
-    whsem_status st = whsem_open(name.c_str(), max, nullptr, &s);
+    whsem_status st = whtest_open(name.c_str(), max, nullptr, &s);
     EXPECT_EQ(st, WHSEM_OK) << whsem_last_error();
     whsem_close(s); // the mapping goes; the file stays
     return name;
@@ -479,7 +486,7 @@ void Poke(const std::string &name, off_t off, const void *bytes, size_t n)
 whsem_status OpenStatus(const std::string &name, int32_t max)
 {
     whsem_sem s = 0;
-    whsem_status st = whsem_open(name.c_str(), max, nullptr, &s);
+    whsem_status st = whtest_open(name.c_str(), max, nullptr, &s);
     if (st == WHSEM_OK) whsem_close(s);
     return st;
 }
@@ -576,7 +583,7 @@ TEST(Corrupt, AGarbledLockWordIsTakenOverNotWaitedOnForever)
     uint32_t bogus_owner = 5000; // beyond the slot table
     Poke(name, 1088, &bogus_owner, sizeof bogus_owner);
     whsem_sem s;
-    WH_OK(whsem_open(name.c_str(), 1, nullptr, &s));
+    WH_OK(whtest_open(name.c_str(), 1, nullptr, &s));
     whsem_ticket t;
     WH_OK(whsem_acquire(s, 0, 0, &t));
     WH_OK(whsem_release(t));

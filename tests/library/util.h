@@ -7,6 +7,8 @@
 
 #include "whsem.h"
 
+#include "backend_under_test.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -50,10 +52,18 @@ constexpr bool kWindows = true;
 constexpr bool kWindows = false;
 #endif
 
+// Whether the semaphores live in this machine's shared memory, or on the
+// backend WHSEM_TEST_BACKEND names (backend_under_test.h).
+inline bool OnSharedMemory() { return whtest_backend() == nullptr; }
+
 // What unlinking the name of a semaphore nobody has open any more returns:
 // on Linux its segment file stays until it is unlinked; on Windows its
-// objects went with the last handle, and the name with them.
-constexpr whsem_status kUnlinkUnused = kWindows ? WHSEM_E_NOT_FOUND : WHSEM_OK;
+// objects went with the last handle, and the name with them. whsem_unlink
+// knows this machine's names only: a PostgreSQL semaphore is not one.
+inline whsem_status UnlinkUnused()
+{
+    return kWindows || !OnSharedMemory() ? WHSEM_E_NOT_FOUND : WHSEM_OK;
+}
 
 inline long CurrentPid()
 {
@@ -112,7 +122,7 @@ class Sem {
     Sem(int32_t max, const char *what = "sem", const whsem_open_options *opts = nullptr)
         : name_(UniqueName(what))
     {
-        whsem_status st = whsem_open(name_.c_str(), max, opts, &sem_);
+        whsem_status st = whtest_open(name_.c_str(), max, opts, &sem_);
         if (st != WHSEM_OK) {
             ADD_FAILURE() << "whsem_open: " << whsem_status_name(st) << ": " << whsem_last_error();
             sem_ = 0;
@@ -160,6 +170,60 @@ inline whsem_info Info(whsem_sem sem)
     whsem_status st = whsem_query(sem, &info, nullptr, 0, &n);
     if (st != WHSEM_OK) ADD_FAILURE() << "whsem_query: " << whsem_last_error();
     return info;
+}
+
+// The state once this process's unlocks have reached the backend, i.e.
+// once `free` tickets are free: at once on shared memory, where a ticket is
+// free when whsem_release returns. The PostgreSQL backend sends an unlock
+// without waiting for its answer, on the session that holds the index (a
+// wait's, for a ticket a wait obtained or an index granted to a wait that
+// was withdrawn), and a query on another session may overtake it
+// (src/pg/DESIGN.md, "Found by the library suites"). A ticket that never
+// comes back still fails the caller's check.
+inline whsem_info InfoWithFree(whsem_sem sem, int32_t free)
+{
+    whsem_info info = Info(sem);
+    if (!OnSharedMemory()) Eventually([&] { return (info = Info(sem)).free_count == free; }, 10);
+    return info;
+}
+
+// The status of an asynchronous acquisition that needs no waiting (a ticket
+// is free, or it only tries): on shared memory it is final when
+// whsem_acquire_async returns; whsem.h says only that it may be, and on
+// PostgreSQL the try is a round trip that the backend's worker makes.
+inline whsem_status StatusWithoutWaiting(whsem_op op)
+{
+    return OnSharedMemory() ? whsem_op_poll(op) : whsem_op_wait(op, 30000);
+}
+
+// Whether whsem_info.recoveries counts dead holders: the shared-memory
+// backend reclaims their tickets itself; on PostgreSQL the server frees a
+// dead session's locks, and nothing of the library's counts that.
+inline bool CountsRecoveries() { return OnSharedMemory(); }
+
+// Whether `host` names this machine as whsem_query_processes reports a
+// process of it: "" on shared memory; on PostgreSQL the host name the
+// process reported, with what application_name cannot carry as '?', and
+// possibly cut short (the server keeps 63 bytes of it).
+inline bool IsThisHost(const char *host)
+{
+    if (OnSharedMemory()) return host && !host[0];
+    std::string mine = "?";
+#ifndef _WIN32
+    char buf[256] = "";
+    if (gethostname(buf, sizeof buf - 1) == 0) mine = buf;
+    for (char &c : mine)
+        if (c <= ' ' || c > '~') c = '?';
+#endif
+    return host && host[0] && mine.rfind(host, 0) == 0;
+}
+
+// Rounds of a stress loop: an acquisition on PostgreSQL is a round trip to
+// the server, on shared memory a few atomic operations, so the same loop
+// runs fewer rounds there to keep the suites' time.
+inline int Rounds(int on_shared_memory, int on_postgresql)
+{
+    return OnSharedMemory() ? on_shared_memory : on_postgresql;
 }
 
 // The processes holding tickets (at most 8), as whsem_query reports them.

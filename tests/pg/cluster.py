@@ -9,6 +9,12 @@
     cluster.py restart STATE   restart it (same directory, same port)
     cluster.py env STATE       print the connection strings (shell lines)
 
+start also writes a libpq service file beside STATE (cluster.json:
+cluster.pg_service.conf) naming the unix socket as service "whsem_test",
+and stop removes it: a run whose environment is fixed before the cluster
+exists (CTest's "pg.library." run of tests/library) reaches it through
+PGSERVICEFILE and "service=whsem_test".
+
 Nothing depends on a system-wide server or a fixed port. The server runs
 as an unprivileged user (initdb refuses root): the invoking user if it is
 not root, else "postgres" (or $WHSEM_PG_USER). Missing PostgreSQL server
@@ -67,6 +73,18 @@ def pg_ctl(state, *args):
             stdout=subprocess.DEVNULL)
 
 
+def params(state, host):
+    return [("host", host), ("port", state["port"]), ("dbname", "postgres"), ("user", state["super"])]
+
+
+def conninfo(state, host):
+    return " ".join(f"{k}={v}" for k, v in params(state, host))
+
+
+def service_file(path):
+    return os.path.splitext(path)[0] + ".pg_service.conf"
+
+
 def start(path):
     b = bindir()
     user = server_user()
@@ -98,6 +116,8 @@ def start(path):
         psql(state, "CREATE ROLE whsem_pw LOGIN PASSWORD 'sekrit-pw-42'")
         psql(state, "CREATE ROLE whsem_plain LOGIN")
         psql(state, "CREATE DATABASE whsem_fresh")
+        with open(service_file(path), "w") as f:
+            f.write("[whsem_test]\n" + "".join(f"{k}={v}\n" for k, v in params(state, d)))
     except BaseException:
         stop(path)
         raise
@@ -110,6 +130,8 @@ def load(path):
 
 
 def stop(path):
+    if os.path.exists(service_file(path)):
+        os.unlink(service_file(path))
     if not os.path.exists(path):
         return
     state = load(path)
@@ -138,8 +160,8 @@ def main():
         restart(path)
     else:
         s = load(path)
-        print(f"WHSEM_PG_SOCKET='host={s['dir']} port={s['port']} dbname=postgres user={s['super']}'")
-        print(f"WHSEM_PG_TCP='host=127.0.0.1 port={s['port']} dbname=postgres user={s['super']}'")
+        print(f"WHSEM_PG_SOCKET='{conninfo(s, s['dir'])}'")
+        print(f"WHSEM_PG_TCP='{conninfo(s, '127.0.0.1')}'")
 
 
 if __name__ == "__main__":
