@@ -176,7 +176,9 @@ typedef struct whsem_info {
     uint32_t holders;       /* processes holding at least one ticket          */
     uint64_t recoveries;    /* crash recoveries so far: dead processes whose
                                tickets were reclaimed, and segment locks
-                               taken over from a process that died in them */
+                               taken over from a process that died in them
+                               (always 0 on PostgreSQL, whose server frees
+                               a dead session's tickets itself)           */
 } whsem_info;
 
 /* One process holding tickets, filled by whsem_query (since 1.0). */

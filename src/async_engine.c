@@ -144,6 +144,16 @@ static void async_unlock_all(void)
  * it inherited belong to its parent (whose slot counts their wants): they
  * end, in the child only, with WHSEM_E_WRONG_PROCESS and no callback.
  */
+void whsem__a_end_in_child(struct op *o)
+{
+    o->cw.obj = NULL; /* the sources forgot their waits already */
+    whsem__a_set_detail(o, "the operation was started by the parent process before fork(); "
+                           "only the parent can use it");
+    atomic_store(&o->status, WHSEM_E_WRONG_PROCESS);
+    atomic_store(&o->done, 1);
+    o->refs--; /* the engine lets go */
+}
+
 static void async_child(void)
 {
     for (struct wmap *m = whsem__a_eng.active; m; m = m->active_next) {
@@ -152,12 +162,7 @@ static void async_child(void)
             o->prev = o->next = NULL;
             o->queued = false;
             o->dl.pos = 0;
-            o->cw.obj = NULL; /* the sources forgot their waits already */
-            whsem__a_set_detail(o, "the operation was started by the parent process before fork(); "
-                                   "only the parent can use it");
-            atomic_store(&o->status, WHSEM_E_WRONG_PROCESS);
-            atomic_store(&o->done, 1);
-            o->refs--; /* the engine lets go */
+            whsem__a_end_in_child(o);
         }
         m->aq_head = m->aq_tail = NULL;
         m->active = false;

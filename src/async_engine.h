@@ -147,6 +147,14 @@ WHSEM_HIDDEN void whsem__a_op_unref_unlock(struct op *o);
  * have ended early (it then looks at all of them). */
 WHSEM_HIDDEN void whsem__a_poke(void);
 WHSEM_HIDDEN void whsem__a_poke_endings(void);
+/* Every backend's server of operations looks at their endings (a queue
+ * was freed: its operations may be of any backend). */
+WHSEM_HIDDEN void whsem__a_poke_all_endings(void);
+WHSEM_HIDDEN bool whsem__a_op_ended(struct op *o, whsem_status *why, const char **detail);
+/* Ends a pending operation inherited through fork(), in the child (one
+ * thread, no locks taken): WHSEM_E_WRONG_PROCESS, no callback; the
+ * engine's reference goes. */
+WHSEM_HIDDEN void whsem__a_end_in_child(struct op *o);
 WHSEM_HIDDEN void whsem__a_set_detail(struct op *o, const char *msg);
 WHSEM_HIDDEN const char *whsem__a_detail_of(const struct op *o);
 

@@ -56,11 +56,40 @@ void whsem__a_complete(struct op *o, whsem_status status, uint64_t ticket, struc
 
 /* ---- the public functions ------------------------------------------------------------ */
 
+/* Whether a pending operation is over without a ticket, for every
+ * backend's server of operations: *why is its final status and *detail
+ * the message that explains it, or NULL when the status says it all (or
+ * someone recorded the reason already). A backend that keeps deadlines
+ * of its own sees WHSEM_TIMEOUT only through them (o->expired is the
+ * engine's). */
+bool whsem__a_op_ended(struct op *o, whsem_status *why, const char **detail)
+{
+    *why = WHSEM_CANCELED;
+    *detail = NULL;
+    if (atomic_load_explicit(&o->cancel_req, memory_order_acquire)) return true;
+    if (o->cancel && whsem__cancel_triggered(&o->cw)) return true;
+    if (atomic_load_explicit(&o->sem_e->tag, memory_order_acquire) != o->sem) {
+        *detail = "the semaphore handle was closed while waiting"; /* as whsem_acquire says */
+        return true;
+    }
+    if (o->q && atomic_load(&o->q->freed)) {
+        *detail = "the completion queue was freed while waiting";
+        return true;
+    }
+    *why = WHSEM_TIMEOUT;
+    return o->expired;
+}
+
 /* Whoever serves operations of be looks at their cancel_req. */
 static void poke_endings(const struct whsem_backend *be)
 {
     if (be->async_poke) be->async_poke();
     else whsem__a_poke_endings();
+}
+
+void whsem__a_poke_all_endings(void)
+{
+    for (const struct whsem_backend *const *be = whsem__backends; *be; be++) poke_endings(*be);
 }
 
 static void notify_op(struct cwait *w)

@@ -150,7 +150,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_queue_free(whsem_queue queue)
     q->freed = true;
     q->n = 0;
     whsem__a_queue_unref_unlock(q);
-    whsem__a_poke_endings(); /* its pending operations end */
+    whsem__a_poke_all_endings(); /* its pending operations end */
     whsem__h_recycle(queue);
     return WHSEM_OK;
 }

@@ -31,26 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Whether a pending operation is over without a ticket: *why is its final
- * status and *detail the message that explains it, or NULL when the status
- * says it all (or someone recorded the reason already). */
-static bool op_ended(struct op *o, whsem_status *why, const char **detail)
-{
-    *why = WHSEM_CANCELED;
-    *detail = NULL;
-    if (atomic_load_explicit(&o->cancel_req, memory_order_acquire)) return true;
-    if (o->cancel && whsem__cancel_triggered(&o->cw)) return true;
-    if (atomic_load_explicit(&o->sem_e->tag, memory_order_acquire) != o->sem) {
-        *detail = "the semaphore handle was closed while waiting"; /* as whsem_acquire says */
-        return true;
-    }
-    if (o->q && atomic_load(&o->q->freed)) {
-        *detail = "the completion queue was freed while waiting";
-        return true;
-    }
-    *why = WHSEM_TIMEOUT;
-    return o->expired;
-}
 
 static void unlink_pending(struct wmap *m, struct op *o)
 {
@@ -164,7 +144,7 @@ static void settle_unlocked(struct wmap *m, bool sweep, struct finished *f)
     const char *detail;
     for (struct op *o = (sweep || m->has_expired) ? m->aq_head : NULL, *next; o; o = next) {
         next = o->next;
-        if (!op_ended(o, &why, &detail)) continue;
+        if (!whsem__a_op_ended(o, &why, &detail)) continue;
         if (o->counted) {
             atomic_fetch_add(&m->owed_want, 1);
             atomic_fetch_add(&m->owed_async_ops, 1);
@@ -240,7 +220,7 @@ again:
     /* Grants and free tickets first, to live operations oldest first. */
     for (struct op *o = m->aq_head, *next; o && (s->grants > 0 || h->free > 0); o = next) {
         next = o->next;
-        if (op_ended(o, &why, &detail)) continue;
+        if (whsem__a_op_ended(o, &why, &detail)) continue;
         if (!whsem__take_grant(s)) {
             h->free--;
             whsem__take(s);
@@ -255,7 +235,7 @@ again:
      * early ending, else only those whose deadline the heap gave up. */
     for (struct op *o = (sweep || m->has_expired) ? m->aq_head : NULL, *next; o; o = next) {
         next = o->next;
-        if (op_ended(o, &why, &detail)) {
+        if (whsem__a_op_ended(o, &why, &detail)) {
             whsem__want_less(h, s, false);
             m->async_ops--;
             unlink_pending(m, o);

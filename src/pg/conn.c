@@ -300,6 +300,19 @@ static void read_results(struct pgsrv *s, struct pgconn *c)
 
 void whsem__pgc_service(struct pgsrv *s, struct pgconn *c, short revents)
 {
+    if (revents & POLLNVAL) {
+        /* Something else in this process closed our socket (a loop over
+         * descriptors, closefrom): the session, and what it held, ended
+         * with it. The number may name another file by now, so libpq must
+         * not close it: the connection is dropped without PQfinish, its
+         * memory the price. Polling it again would only spin. */
+        c->fd_gone = true;
+        whsem__pgc_kill(s, c, WHSEM_E_UNAVAILABLE,
+                        "the connection to PostgreSQL at %s ended: its descriptor was closed "
+                        "by something else in this process",
+                        s->where);
+        return;
+    }
     if (c->state == PGC_CONNECTING) {
         switch (s->pq->connectPoll(c->pg)) {
         case PQ_POLLING_READING: c->poll_events = POLLIN; return;
@@ -364,7 +377,7 @@ void whsem__pgc_kill(struct pgsrv *s, struct pgconn *c, whsem_status st, const c
     c->keep = NULL;
     c->keep_failed = false;
     c->preparing = false;
-    if (c->pg) s->pq->finish(c->pg);
+    if (c->pg && !c->fd_gone) s->pq->finish(c->pg);
     c->pg = NULL;
     c->nmarks = 0;
     while (c->head) {

@@ -138,6 +138,7 @@ struct pgconn {
      * the server more than running it. */
     const char *prepared[PG_PREPARED_MAX];
     int nprepared;
+    bool fd_gone;              /* its descriptor was closed under it      */
     bool preparing;            /* in flight: the head's statement is being
                                   prepared, then the head is sent        */
 };
@@ -222,6 +223,8 @@ struct pgsrv {
     char where[160];             /* "host:port/db" for messages            */
     int32_t check_ms;
     int evfd;                    /* wakes the worker                        */
+    _Atomic uint32_t unlocked;   /* bumped when a release on a session other
+                                    than the main one ends (snapshots wait) */
     bool worker_running;
     bool forked;                 /* inherited through fork(): unusable      */
     struct pgconn *conns;

@@ -15,6 +15,7 @@
 #include "server.h"
 
 #include "async_engine.h"
+#include "async_policy.h"
 #include "fork_hooks.h"
 #include "platform.h"
 #include "process.h"
@@ -159,8 +160,10 @@ static void push(struct pgsrv *s, struct pgconn *c, struct pgjob *j)
 
 static void done_unlocked(struct pgsrv *s, struct pgconn *c, struct pgjob *j, PGresult *r)
 {
-    (void)s, (void)j, (void)r;
+    (void)j, (void)r;
     c->unlocking--;
+    atomic_fetch_add_explicit(&s->unlocked, 1, memory_order_release);
+    whsem__p_word_wake_all(&s->unlocked);
 }
 
 /* Gives an index back to the server through the session that holds it. */
@@ -627,9 +630,12 @@ static void serve_waits(struct pgsrv *s, struct pgname *n, uint64_t now, uint64_
 static void look_at(struct pgsrv *s, struct pgacq *a, uint64_t now, uint64_t *next)
 {
     if (a->state == PGA_DONE) return;
-    if (a->op && (atomic_load_explicit(&a->op->cancel_req, memory_order_acquire) ||
-                  (a->op->cancel && whsem__cancel_triggered(&a->op->cw)))) {
-        finish(s, a, WHSEM_CANCELED, NULL, NULL);
+    whsem_status why;
+    const char *detail;
+    /* The engine's rules for an operation: canceled, its source
+     * triggered, its handle closed, its completion queue freed. */
+    if (a->op && whsem__a_op_ended(a->op, &why, &detail) && why != WHSEM_TIMEOUT) {
+        finish(s, a, why, NULL, "%s", detail ? detail : "");
         return;
     }
     struct hentry *e = whsem__h_entry(a->sem);
@@ -886,6 +892,11 @@ static void *worker(void *arg)
         pthread_mutex_unlock(&s->mu);
         run_after(s, &after);
         uint64_t t = whsem__mono_ns();
+        /* Our operations' callbacks run on the engine's callback threads:
+         * while any are queued, look that none of them blocks them all
+         * (another thread is started then), as the engine's dispatcher
+         * does for its own. */
+        if (whsem__a_check_callbacks() && next > t + STALL_NS) next = t + STALL_NS;
         int timeout = work || next <= t ? 0 : (int)((next - t + 999999u) / 1000000u);
         int r = poll(fds, nf, timeout);
         pthread_mutex_lock(&s->mu);
@@ -969,6 +980,11 @@ static void fork_child(void)
      * are left as they are, unusable. */
     pthread_mutex_unlock(&pool_mu);
     for (struct pgsrv *s = servers; s; s = s->next) {
+        /* Its pending operations are the parent's: they end here as the
+         * engine ends its own (no worker would ever end them). */
+        for (struct pgacq *a = s->async; a; a = a->async_next)
+            if (a->state != PGA_DONE && a->op) whsem__a_end_in_child(a->op);
+        s->async = NULL;
         pthread_cond_init(&s->cancel_cv, NULL);
         s->forked = true;
         for (struct pgconn *c = s->conns; c; c = c->next)
@@ -1080,7 +1096,7 @@ whsem_status whsem__pgs_open(struct pgsrv *s, const char *final, size_t len, int
     pthread_mutex_lock(&s->mu);
     if (s->forked) {
         pthread_mutex_unlock(&s->mu);
-        return whsem__fail(WHSEM_E_WRONG_PROCESS, "this server's connections belong to the parent process");
+        return whsem__fail(WHSEM_E_WRONG_PROCESS, "this server's connections belong to the process that called fork(); open the name again");
     }
     struct pgname *n;
     for (n = s->names; n; n = n->next)
@@ -1287,7 +1303,7 @@ whsem_status whsem__pgs_acquire(struct pgname *n, whsem_sem sem, int64_t timeout
     pthread_mutex_lock(&s->mu);
     struct pgconn *m = s->main;
     if (s->forked) {
-        finish(s, a, WHSEM_E_WRONG_PROCESS, NULL, "this semaphore's connections belong to the parent process");
+        finish(s, a, WHSEM_E_WRONG_PROCESS, NULL, "this semaphore's connections belong to the process that called fork(); open the name again");
     } else if (m && m->state == PGC_READY && n->state == PGN_READY && (a->try_only || !n->wait_head)) {
         try_here(s, a, m, se);
     } else {
@@ -1316,6 +1332,9 @@ whsem_status whsem__pgs_acquire(struct pgname *n, whsem_sem sem, int64_t timeout
 whsem_status whsem__pgs_start(struct pgname *n, struct op *o, int64_t timeout_ms)
 {
     struct pgsrv *s = n->srv;
+    if (s->forked)
+        return whsem__fail(WHSEM_E_WRONG_PROCESS,
+                           "this semaphore's connections belong to the process that called fork(); open the name again");
     struct pgacq *a = new_acq(n, o->sem, timeout_ms);
     if (!a) return whsem__fail(WHSEM_E_NO_MEMORY, "out of memory for an acquisition");
     a->op = o;
@@ -1514,6 +1533,22 @@ whsem_status whsem__pgs_snapshot(struct pgname *n, struct pgsnapshot *out)
     struct pgsrv *s = n->srv;
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&s->mu);
+    /* A ticket this process released goes back on the session that held
+     * it, not on the main one the snapshot runs on: the snapshot waits
+     * for those releases, so that it never shows a released ticket of
+     * ours still taken (a try does the same, see any_blocked). Bounded
+     * like any answer: a connection that does not answer ends. */
+    uint64_t deadline = whsem__mono_ns() + 4 * (uint64_t)(s->check_ms > 0 ? s->check_ms : 1000) * 1000000u;
+    for (;;) {
+        bool busy = false;
+        for (struct pgconn *c = s->conns; c && !busy; c = c->next)
+            busy = c->wid == n->id && c->unlocking && c->state != PGC_DEAD;
+        if (!busy || whsem__mono_ns() >= deadline) break;
+        uint32_t seen = atomic_load_explicit(&s->unlocked, memory_order_acquire);
+        pthread_mutex_unlock(&s->mu);
+        whsem__p_word_wait(&s->unlocked, seen, deadline);
+        pthread_mutex_lock(&s->mu);
+    }
     out->max_count = n->max_count;
     out->own_waiting = n->nwaiting - n->nsettling;
     whsem_status st = n->state == PGN_BROKEN ? whsem__fail(n->fail.status, "%s", n->fail.msg) : WHSEM_OK;

@@ -741,9 +741,18 @@ TEST(Async, ForkedChildSeesInheritedOperationsAsTheParents)
         whsem_ticket t = 1;
         if (whsem_op_take_ticket(op, &t) != WHSEM_E_WRONG_PROCESS || !says_fork() || t != 0) return 7;
         if (whsem_op_free(op) != WHSEM_OK) return 3;
-        // The child's own asynchronous acquisitions work.
+        // The child's own asynchronous acquisitions work. A PostgreSQL
+        // handle's connections are its parent's: through it they end as
+        // the parent's, and the child opens the name itself.
+        whsem_sem use = sem.get();
         whsem_op mine;
-        if (whsem_acquire_async(sem.get(), 50, 0, nullptr, nullptr, &mine) != WHSEM_OK) return 4;
+        if (!OnSharedMemory()) {
+            if (whsem_acquire_async(use, 50, 0, nullptr, nullptr, &mine) != WHSEM_OK) return 8;
+            if (whsem_op_wait(mine, WHSEM_INFINITE) != WHSEM_E_WRONG_PROCESS || !says_fork()) return 9;
+            if (whsem_op_free(mine) != WHSEM_OK) return 10;
+            if (whtest_open(sem.c_name(), 1, nullptr, &use) != WHSEM_OK) return 11;
+        }
+        if (whsem_acquire_async(use, 50, 0, nullptr, nullptr, &mine) != WHSEM_OK) return 4;
         if (whsem_op_wait(mine, WHSEM_INFINITE) != WHSEM_TIMEOUT) return 5;
         return whsem_op_free(mine) == WHSEM_OK ? 0 : 6;
     });

@@ -771,3 +771,70 @@ TEST(PgLost, TerminatedWaitingSessionsAreReplacedAndTheWaitGoesOn)
     WH_OK(whsem_acquire(sem.s, 30000, 0, &t));
     WH_OK(whsem_release(t));
 }
+
+// A ticket a wait obtained goes back on the session that waited for it,
+// a query runs on another: it must not show the released ticket taken.
+TEST(PgSemantics, QueryRightAfterAReleaseNeverShowsTheTicketTaken)
+{
+    Sem sem(1, "queryrel");
+    for (int round = 0; round < 20; round++) {
+        whsem_ticket first;
+        WH_OK(TryAcquire(sem.s, &first));
+        whsem_ticket waited = 0;
+        std::thread waiter([&] { EXPECT_EQ(whsem_acquire(sem.s, 30000, 0, &waited), WHSEM_OK); });
+        ASSERT_TRUE(Eventually([&] {
+            whsem_info info{};
+            info.struct_size = sizeof info;
+            size_t n;
+            return whsem_query(sem.s, &info, nullptr, 0, &n) == WHSEM_OK && info.waiters == 1;
+        }));
+        WH_OK(whsem_release(first));
+        waiter.join();
+        WH_OK(whsem_release(waited));
+        whsem_info info{};
+        info.struct_size = sizeof info;
+        size_t n;
+        WH_OK(whsem_query(sem.s, &info, nullptr, 0, &n));
+        ASSERT_EQ(info.free_count, 1) << "round " << round;
+        ASSERT_EQ(n, 0u) << "round " << round;
+    }
+}
+
+// Something in the process closes every descriptor it did not open (as
+// closefrom-style cleanup does): the sessions end, and so do their
+// tickets. The holder is told at once, and nothing spins on the dead
+// descriptors.
+TEST(PgLost, ClosedSocketsLoseTheTicketAndTheHolderIsTold)
+{
+    Sem sem(1, "closed");
+    whsem_ticket t;
+    WH_OK(TryAcquire(sem.s, &t));
+    LostBox box;
+    WH_OK(whsem_ticket_watch(t, 0, OnLost, &box));
+    std::vector<int> sockets;
+    DIR *d = opendir("/proc/self/fd");
+    ASSERT_NE(d, nullptr);
+    while (dirent *e = readdir(d)) {
+        char link[64] = "";
+        std::string path = std::string("/proc/self/fd/") + e->d_name;
+        ssize_t len = readlink(path.c_str(), link, sizeof link - 1);
+        if (len > 0 && strncmp(link, "socket:", 7) == 0) sockets.push_back(atoi(e->d_name));
+    }
+    closedir(d);
+    ASSERT_FALSE(sockets.empty());
+    for (int fd : sockets) close(fd);
+    ASSERT_TRUE(Eventually([&] { return box.calls.load() == 1; }, 10));
+    EXPECT_EQ(box.status.load(), WHSEM_E_TICKET_LOST);
+    // The worker does not spin on what it can no longer poll.
+    timespec c0, c1;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+    usleep(1000000);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+    double cpu = (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
+    EXPECT_LT(cpu, 0.5) << "CPU seconds spent in one second of doing nothing";
+    EXPECT_EQ(whsem_release(t), WHSEM_E_TICKET_LOST);
+    // The library connects again for what comes next.
+    whsem_ticket u;
+    WH_OK(whsem_acquire(sem.s, 30000, 0, &u));
+    WH_OK(whsem_release(u));
+}
