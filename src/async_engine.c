@@ -121,6 +121,30 @@ void whsem__a_poke_endings(void)
     whsem__a_poke();
 }
 
+/* Backends' pokes (whsem__a_add_poke): set once each, never removed. */
+enum { MAX_POKES = 4 };
+static void (*_Atomic pokes[MAX_POKES])(void);
+
+void whsem__a_add_poke(void (*poke)(void))
+{
+    for (int i = 0; i < MAX_POKES; i++) {
+        void (*expected)(void) = NULL;
+        if (atomic_load(&pokes[i]) == poke ||
+            atomic_compare_exchange_strong(&pokes[i], &expected, poke))
+            return;
+    }
+    abort(); /* more backends than planned: a build error, really */
+}
+
+void whsem__a_poke_all_endings(void)
+{
+    whsem__a_poke_endings();
+    for (int i = 0; i < MAX_POKES; i++) {
+        void (*poke)(void) = atomic_load(&pokes[i]);
+        if (poke) poke();
+    }
+}
+
 void whsem__async_poke(void) { whsem__a_poke_endings(); }
 
 /* ---- fork ------------------------------------------------------------------------- */

@@ -148,8 +148,11 @@ WHSEM_HIDDEN void whsem__a_op_unref_unlock(struct op *o);
 WHSEM_HIDDEN void whsem__a_poke(void);
 WHSEM_HIDDEN void whsem__a_poke_endings(void);
 /* Every backend's server of operations looks at their endings (a queue
- * was freed: its operations may be of any backend). */
+ * was freed: its operations may be of any backend). A backend that
+ * serves its own operations registers its poke once (backend.h's
+ * async_poke), at run time: the engine, below every backend, names none. */
 WHSEM_HIDDEN void whsem__a_poke_all_endings(void);
+WHSEM_HIDDEN void whsem__a_add_poke(void (*poke)(void));
 WHSEM_HIDDEN bool whsem__a_op_ended(struct op *o, whsem_status *why, const char **detail);
 /* Ends a pending operation inherited through fork(), in the child (one
  * thread, no locks taken): WHSEM_E_WRONG_PROCESS, no callback; the

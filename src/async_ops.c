@@ -87,11 +87,6 @@ static void poke_endings(const struct whsem_backend *be)
     else whsem__a_poke_endings();
 }
 
-void whsem__a_poke_all_endings(void)
-{
-    for (const struct whsem_backend *const *be = whsem__backends; *be; be++) poke_endings(*be);
-}
-
 static void notify_op(struct cwait *w)
 {
     struct op *o = w->ctx;

@@ -101,8 +101,6 @@ extern WHSEM_HIDDEN const struct whsem_backend whsem__shm_backend;
 /* pg/backend.c on Linux; on Windows a table whose open says
  * WHSEM_E_UNSUPPORTED (win32/pg_unsupported.c). */
 extern WHSEM_HIDDEN const struct whsem_backend whsem__pg_backend;
-/* Every backend, NULL-terminated. */
-extern WHSEM_HIDDEN const struct whsem_backend *const whsem__backends[];
 
 /* The backend an open with these options uses (shm_backend.c). */
 WHSEM_HIDDEN const struct whsem_backend *whsem__backend_for(const struct open_opts *o);

@@ -78,9 +78,6 @@ const struct whsem_backend whsem__shm_backend = {
     .close = whsem_close,
 };
 
-const struct whsem_backend *const whsem__backends[] = {&whsem__shm_backend, &whsem__pg_backend,
-                                                      NULL};
-
 const struct whsem_backend *whsem__backend_for(const struct open_opts *o)
 {
     return o->backend ? &whsem__pg_backend : &whsem__shm_backend;

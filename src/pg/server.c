@@ -1070,6 +1070,8 @@ whsem_status whsem__pgs_get(const struct open_opts *o, const struct whsem_backen
         }
         s->next = servers;
         servers = s;
+        /* A freed completion queue may hold operations of ours. */
+        whsem__a_add_poke(whsem__pgs_poke_all);
     } else if (o->conn_check_ms > 0 && (s->check_ms <= 0 || o->conn_check_ms < s->check_ms)) {
         /* The strictest wish of any open holds for the shared connections. */
         pthread_mutex_lock(&s->mu);
