@@ -5,8 +5,9 @@
 # RedisDistributedSemaphore (dl_compare/), in one run, against a throw-away
 # PostgreSQL cluster and a redis-server of its own (127.0.0.1, free ports,
 # no persistence), both stopped on exit. Prints one table with the ratios
-# libwhsem / DistributedLock. Not a test of figures: it fails only when a
-# program failed or a row of the table could not be filled.
+# libwhsem / DistributedLock (the raw RESULT lines are left in
+# BUILD/tests/bench/pg_compare.results). Not a test of figures: it fails
+# only when a program failed or a row of the table could not be filled.
 #
 #   tests/bench/pg_compare.sh [--build DIR] [--smoke] [--reps N] [--iterations N]
 #       [--seconds S] [--b-reps N] [--kills K] [--redis-default-kills K] [--cap S]
@@ -150,5 +151,6 @@ pglock d --restart "$pg_restart" --cap "$cap"
 redis d --max 2 --restart "$tmp/redis-restart" --cap "$cap"
 echo "load after the run: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
+cp "$out" "$build/tests/bench/pg_compare.results" # the raw lines, for a second look
 python3 "$here/pg_compare_table.py" "$out" --redis-default-kills "$redis_default_kills" || failed=1
 exit "$failed"

@@ -23,7 +23,7 @@ def load(path):
             parts = line.split()
             if len(parts) == 4 and parts[0] == "RESULT":
                 values.setdefault((parts[1], parts[2]), []).append(float(parts[3]))
-    return {k: statistics.median(v) for k, v in values.items()}, {k: len(v) for k, v in values.items()}
+    return {k: statistics.median(v) for k, v in values.items()}, values
 
 
 def main():
@@ -31,7 +31,8 @@ def main():
     ap.add_argument("results")
     ap.add_argument("--redis-default-kills", type=int, default=3)
     args = ap.parse_args()
-    r, n = load(args.results)
+    r, runs = load(args.results)
+    n = {k: len(v) for k, v in runs.items()}
     missing = []
 
     def get(label, key, expected=True):
@@ -56,7 +57,9 @@ def main():
     def ratio(a, b):
         if a is None or b is None or a < 0 or b <= 0:
             return ""
-        return f"{a / b:.2f}×"
+        x = a / b
+        # Two significant digits where two decimals would say 0.00.
+        return f"{x:.2f}×" if x >= 0.1 else f"{float(f'{x:.2g}'):f}".rstrip("0") + "×"
 
     dk = args.redis_default_kills
     kills_w = int(r.get(("whsem", "c_kills"), 0))
@@ -112,6 +115,23 @@ def main():
     for what, w, p, rd, rp, rr in rows:
         print(f"| {what} | {w} | {p} | {rp} | {rd} | {rr} |")
     print()
+
+    spread = [("(a) median µs", "a_median_us", us), ("(b) acquisitions/s", "b_per_s", lambda v: plain(v)),
+              ("(b) fairness", "b_fairness", lambda v: plain(v, 2))]
+    labels = [("whsem", "libwhsem"), ("pglock", "PostgresDistributedLock"), ("redis", "RedisDistributedSemaphore"),
+              ("npgsql", "raw Npgsql pair"), ("redis_fastwait", "Redis, busy-wait 1–10 ms")]
+    if any(len(runs.get((lab, key), [])) > 1 for _, key, _ in spread for lab, _ in labels):
+        print("Spread over the runs (smallest … largest):")
+        print()
+        print("| | " + " | ".join(name for _, name in labels) + " |")
+        print("|---|" + "---:|" * len(labels))
+        for what, key, fmt in spread:
+            cells = []
+            for lab, _ in labels:
+                v = runs.get((lab, key))
+                cells.append(f"{fmt(min(v))} … {fmt(max(v))}" if v else "")
+            print(f"| {what} | " + " | ".join(cells) + " |")
+        print()
 
     def verdict(ok):
         return "—" if ok is None else ("met" if ok else "NOT met")
