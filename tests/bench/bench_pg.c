@@ -345,10 +345,14 @@ static void restart_server(const char *cmd, double cap, int triers)
     /* Sample the number of believed holders while the restart runs and
      * after; max_holders, kept by every entering process, catches what a
      * sample could miss. */
-    double over = 0, last = t0, restart_ms = -1;
+    double over = 0, last = t0, restart_ms = -1, first_over = -1, last_over = -1;
     for (;;) {
         double now = now_s();
-        if (atomic_load(&rs->holders) > MAX) over += now - last;
+        if (atomic_load(&rs->holders) > MAX) {
+            over += now - last;
+            if (first_over < 0) first_over = now;
+            last_over = now;
+        }
         last = now;
         int status;
         if (restart_ms < 0 && waitpid(sh, &status, WNOHANG) == sh) {
@@ -390,6 +394,7 @@ static void restart_server(const char *cmd, double cap, int triers)
             restart_ms, MAX, MAX, triers, atomic_load(&rs->max_holders), over * 1e3, told_all, cap, resumed);
     result("d_max_holders", atomic_load(&rs->max_holders));
     result("d_over_ms", over * 1e3);
+    result("d_over_window_ms", first_over < 0 ? 0 : (last_over - first_over) * 1e3);
     result("d_told_all_ms", told_all);
     result("d_told_first_ms", told_first);
     result("d_resumed_ms", resumed);

@@ -104,6 +104,8 @@ def main():
     row("(d) server restart while every ticket is held (max 2; PostgresDistributedLock: 1 of 1), processes trying throughout: "
         "most holders at once", "d_max_holders", lambda v: plain(v), ratios=False)
     row("(d) … time with more holders than the max, ms", "d_over_ms", ms, ratios=False)
+    row("(d) … from the first moment with more holders than the max to the last, ms", "d_over_window_ms", ms,
+        ratios=False)
     row("(d) … restart → every old holder told (HandleLostToken / ticket watch), ms", "d_told_all_ms", ms)
     row("(d) … restart → the first acquisition that began after it, ms", "d_resumed_ms", ms)
     row("(d) … the restart itself (command until the server answers), ms", "d_restart_ms", ms, ratios=False)

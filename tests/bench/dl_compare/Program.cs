@@ -317,6 +317,7 @@ int PartD()
     long firstAfter = shm[Shared.FirstAfter];
     Result("d_max_holders", shm[Shared.MaxHolders]);
     Result("d_over_ms", overMs);
+    Result("d_over_window_ms", firstOver < 0 ? 0 : lastOver - firstOver);
     Result("d_told_all_ms", told.Any(double.IsNaN) ? -1 : told.Max());
     Result("d_told_first_ms", told.All(double.IsNaN) ? -1 : told.Where(t => !double.IsNaN(t)).Min());
     Result("d_resumed_ms", firstAfter == 0 ? -1 : Clock.Ms(t0, firstAfter));
