@@ -68,6 +68,10 @@ static const char sql_snapshot[] =
     " WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.classid = $1::int::oid"
     " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())";
 
+/* What a child of fork() is told when it uses its parent's handles. */
+static const char msg_forked[] =
+    "this semaphore's connections belong to the process that called fork(); open the name again";
+
 static pthread_mutex_t servers_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct pgsrv *servers;
 
@@ -1098,7 +1102,7 @@ whsem_status whsem__pgs_open(struct pgsrv *s, const char *final, size_t len, int
     pthread_mutex_lock(&s->mu);
     if (s->forked) {
         pthread_mutex_unlock(&s->mu);
-        return whsem__fail(WHSEM_E_WRONG_PROCESS, "this server's connections belong to the process that called fork(); open the name again");
+        return whsem__fail(WHSEM_E_WRONG_PROCESS, "%s", msg_forked);
     }
     struct pgname *n;
     for (n = s->names; n; n = n->next)
@@ -1305,7 +1309,7 @@ whsem_status whsem__pgs_acquire(struct pgname *n, whsem_sem sem, int64_t timeout
     pthread_mutex_lock(&s->mu);
     struct pgconn *m = s->main;
     if (s->forked) {
-        finish(s, a, WHSEM_E_WRONG_PROCESS, NULL, "this semaphore's connections belong to the process that called fork(); open the name again");
+        finish(s, a, WHSEM_E_WRONG_PROCESS, NULL, "%s", msg_forked);
     } else if (m && m->state == PGC_READY && n->state == PGN_READY && (a->try_only || !n->wait_head)) {
         try_here(s, a, m, se);
     } else {
@@ -1335,8 +1339,7 @@ whsem_status whsem__pgs_start(struct pgname *n, struct op *o, int64_t timeout_ms
 {
     struct pgsrv *s = n->srv;
     if (s->forked)
-        return whsem__fail(WHSEM_E_WRONG_PROCESS,
-                           "this semaphore's connections belong to the process that called fork(); open the name again");
+        return whsem__fail(WHSEM_E_WRONG_PROCESS, "%s", msg_forked);
     struct pgacq *a = new_acq(n, o->sem, timeout_ms);
     if (!a) return whsem__fail(WHSEM_E_NO_MEMORY, "out of memory for an acquisition");
     a->op = o;
