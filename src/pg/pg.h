@@ -43,6 +43,9 @@ struct op;
 #define PG_SPARES_MAX 2
 /* libpq's connect_timeout when the connection string sets none (s). */
 #define PG_CONNECT_TIMEOUT_S "5"
+/* How long a connection may take to be made whatever the string says:
+ * libpq's asynchronous connect has no timeout of its own. */
+#define PG_CONNECT_DEADLINE_NS 5000000000ull
 /* A failed connection is tried again after this, doubling up to the cap. */
 #define PG_RETRY_MIN_NS 50000000u
 #define PG_RETRY_MAX_NS 2000000000u

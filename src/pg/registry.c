@@ -80,6 +80,19 @@ static bool failed(struct pgsrv *s, struct pgconn *c, struct pgname *n, PGresult
     }
     int st = s->pq->resultStatus(r);
     if (st == PQ_COMMAND_OK || st == PQ_TUPLES_OK) return false;
+    const char *state = whsem__pg_sqlstate(s, r);
+    if ((strncmp(state, "57", 2) == 0 && strcmp(state, "57014") != 0) || strncmp(state, "08", 2) == 0) {
+        /* The session is being ended (a restart, a crash of another server
+         * process, pg_terminate_backend): the connection goes next. A name
+         * in use outlives it as it outlives a connection that died; only a
+         * registration in progress fails. */
+        if (n->state == PGN_REGISTERING) {
+            char msg[PG_MSG];
+            (void)whsem__pg_result_error(s, r, msg, sizeof msg);
+            broken(n, WHSEM_E_UNAVAILABLE, "%s", msg);
+        }
+        return true;
+    }
     char msg[PG_MSG];
     whsem_status status = whsem__pg_result_error(s, r, msg, sizeof msg);
     if (status == WHSEM_E_ACCESS_DENIED)

@@ -720,6 +720,19 @@ static void sweep(struct pgsrv *s, struct after *after, uint64_t now)
  * period; a statement unanswered for two periods ends its connection. */
 static void check_conns(struct pgsrv *s, uint64_t now, uint64_t *next)
 {
+    /* libpq's connect_timeout binds only its blocking connect: a
+     * connection begun while a server restarts can wait for an answer
+     * that never comes, with every statement of ours queued behind it. */
+    for (struct pgconn *c = s->conns; c; c = c->next) {
+        if (c->state != PGC_CONNECTING) continue;
+        uint64_t due = c->idle_since_ns + PG_CONNECT_DEADLINE_NS;
+        if (now >= due)
+            whsem__pgc_kill(s, c, WHSEM_E_UNAVAILABLE,
+                            "PostgreSQL at %s did not complete a connection within %u s", s->where,
+                            (unsigned)(PG_CONNECT_DEADLINE_NS / 1000000000u));
+        else if (due < *next)
+            *next = due;
+    }
     if (s->check_ms <= 0) return;
     uint64_t period = (uint64_t)s->check_ms * 1000000u;
     for (struct pgconn *c = s->conns; c; c = c->next) {

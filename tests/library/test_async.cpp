@@ -761,7 +761,9 @@ TEST(Async, ForkedChildSeesInheritedOperationsAsTheParents)
     WH_OK(whsem_release(held));
     EXPECT_EQ(whsem_op_wait(op, WHSEM_INFINITE), WHSEM_OK);
     WH_OK(whsem_op_free(op));
-    EXPECT_EQ(Info(sem.get()).free_count, 1);
+    // On PostgreSQL the child's queued wait may outlive it by the moment
+    // the server takes to see its session end, and be granted meanwhile.
+    EXPECT_EQ(InfoWithFree(sem.get(), 1).free_count, 1);
 }
 
 // The dispatcher is the thread that finds the segment truncated under a

@@ -196,6 +196,14 @@ TEST(PgCrash, ServerRestartTellsHoldersAndNeverOverAdmits)
     // Waiters in other processes keep trying through the restart, each
     // recording what it holds.
     auto *ledger = Shared<Ledger>();
+    struct Last {
+        whsem_status status;
+        char msg[200];
+    };
+    struct Lasts {
+        Last of[4];
+    };
+    Last *last = Shared<Lasts>()->of;
     std::vector<pid_t> pids;
     for (int i = 0; i < 4; i++)
         pids.push_back(Child([=] {
@@ -204,6 +212,9 @@ TEST(PgCrash, ServerRestartTellsHoldersAndNeverOverAdmits)
                 whsem_ticket t;
                 whsem_status st = whsem_acquire(c, 500, 0, &t);
                 if (st != WHSEM_OK) {
+                    // Kept for the failure message: why a child got nothing.
+                    last[i].status = st;
+                    snprintf(last[i].msg, sizeof last[i].msg, "%s", whsem_last_error());
                     usleep(10000); // unavailable during the restart
                     continue;
                 }
@@ -222,7 +233,14 @@ TEST(PgCrash, ServerRestartTellsHoldersAndNeverOverAdmits)
     for (auto t : held) EXPECT_EQ(whsem_release(t), WHSEM_E_TICKET_LOST);
     // Acquisitions go on after the restart.
     int before = ledger->acquisitions.load();
-    ASSERT_TRUE(Eventually([&] { return ledger->acquisitions.load() > before + 20; }, 60));
+    bool resumed = Eventually([&] { return ledger->acquisitions.load() > before + 20; }, 60);
+    for (int i = 0; i < 4 && !resumed; i++)
+        printf("child %d (pid %d): last %s: %s\n", i, (int)pids[i], whsem_status_name(last[i].status), last[i].msg);
+    if (!resumed) {
+        Admin admin;
+        printf("locks: %s\n", admin.Value("SELECT coalesce(string_agg(l.objid || ' ' || l.granted || ' ' || l.mode || ' [' || coalesce(a.application_name, '?') || '] ' || coalesce(a.state, '?') || ' ' || coalesce(left(a.query, 60), ''), ' | '), 'none') FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory'").c_str());
+    }
+    ASSERT_TRUE(resumed);
     ledger->stop = 1;
     for (pid_t p : pids) EXPECT_EQ(Wait(p), 0);
     EXPECT_EQ(ledger->violations.load(), 0);
