@@ -130,13 +130,8 @@ static void print_status_text(const char *name, const whsem_info *info, const wh
     printf("%-10s %-8s %-42s %s\n", "PID", "TICKETS", "HELD SINCE", "WAITING");
     int64_t now = now_unix_ms();
     for (size_t k = 0; k < n; k++) {
-        char since[128] = "-";
-        if (h[k].since_unix_ms) {
-            char when[64], ago[48];
-            format_local_time(h[k].since_unix_ms, when, sizeof when);
-            format_ago(now - h[k].since_unix_ms, ago, sizeof ago);
-            snprintf(since, sizeof since, "%s (%s)", when, ago);
-        }
+        char since[128];
+        format_since(h[k].since_unix_ms, now, since, sizeof since);
         printf("%-10" PRId64 " %-8" PRId32 " %-42s %" PRIu32 "\n", h[k].pid, h[k].tickets, since,
                h[k].waiting);
     }
@@ -210,13 +205,8 @@ static int status_pg(whsem_sem sem, const char *name, bool json)
     int64_t now = now_unix_ms();
     for (size_t k = 0; k < n; k++) {
         if (!ps[k].tickets && !ps[k].waiting) continue;
-        char since[128] = "-";
-        if (ps[k].holding_since_unix_ms) {
-            char when[64], ago[48];
-            format_local_time(ps[k].holding_since_unix_ms, when, sizeof when);
-            format_ago(now - ps[k].holding_since_unix_ms, ago, sizeof ago);
-            snprintf(since, sizeof since, "%s (%s)", when, ago);
-        }
+        char since[128];
+        format_since(ps[k].holding_since_unix_ms, now, since, sizeof since);
         printf("%-24.24s %-10" PRId64 " %-8" PRId32 " %-42s %" PRIu32 "\n", ps[k].host, ps[k].pid,
                ps[k].tickets, since, ps[k].waiting);
     }

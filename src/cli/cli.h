@@ -43,6 +43,8 @@ void put_display(FILE *f, const char *s);
 void put_json_string(FILE *f, const char *s);
 void format_local_time(int64_t unix_ms, char *buf, size_t size);
 void format_ago(int64_t ms, char *buf, size_t size);
+/* "<local time> (<how long ago>)" for a status table, "-" for 0. */
+void format_since(int64_t since_unix_ms, int64_t now_ms, char *buf, size_t size);
 int64_t now_unix_ms(void);
 
 /* ---- args.c ---- */

@@ -95,6 +95,18 @@ void format_ago(int64_t ms, char *buf, size_t size)
     else snprintf(buf, size, "%" PRId64 "d%02" PRId64 "h ago", s / 86400, s / 3600 % 24);
 }
 
+void format_since(int64_t since_unix_ms, int64_t now_ms, char *buf, size_t size)
+{
+    if (!since_unix_ms) {
+        snprintf(buf, size, "-");
+        return;
+    }
+    char when[64], ago[48];
+    format_local_time(since_unix_ms, when, sizeof when);
+    format_ago(now_ms - since_unix_ms, ago, sizeof ago);
+    snprintf(buf, size, "%s (%s)", when, ago);
+}
+
 int64_t now_unix_ms(void)
 {
     struct timespec ts;

@@ -382,17 +382,37 @@ TEST(Semantics, ConcurrentOpenCloseOfOneName)
     WH_EXPECT(UnlinkUnused(), whsem_unlink(n.c_str(), 0));
 }
 
+// Both tickets of a max-2 semaphore held by this process, and a thread of
+// it waiting for a third: what the query tests look at.
+struct TwoHeldOneWaiting {
+    whsem_sem sem;
+    whsem_ticket a = 0, b = 0;
+    std::thread waiter;
+    void Start(whsem_sem s)
+    {
+        sem = s;
+        WH_OK(whsem_acquire(sem, 0, 0, &a));
+        WH_OK(whsem_acquire(sem, 0, 0, &b));
+        waiter = std::thread([this] {
+            whsem_ticket t;
+            if (whsem_acquire(sem, WHSEM_INFINITE, 0, &t) == WHSEM_OK) whsem_release(t);
+        });
+        ASSERT_TRUE(Eventually([&] { return Info(sem).waiters == 1; }));
+    }
+    // The waiter gets a's ticket and gives it back.
+    void Finish()
+    {
+        WH_OK(whsem_release(a));
+        waiter.join();
+        WH_OK(whsem_release(b));
+    }
+};
+
 TEST(Semantics, QueryReportsHoldersAndWaiters)
 {
     Sem sem(2);
-    whsem_ticket a, b;
-    WH_OK(whsem_acquire(sem.get(), 0, 0, &a));
-    WH_OK(whsem_acquire(sem.get(), 0, 0, &b));
-    std::thread waiter([&] {
-        whsem_ticket t;
-        if (whsem_acquire(sem.get(), WHSEM_INFINITE, 0, &t) == WHSEM_OK) whsem_release(t);
-    });
-    ASSERT_TRUE(Eventually([&] { return Info(sem.get()).waiters == 1; }));
+    TwoHeldOneWaiting held;
+    ASSERT_NO_FATAL_FAILURE(held.Start(sem.get()));
     whsem_info info{};
     info.struct_size = sizeof info;
     whsem_holder holders[4];
@@ -415,9 +435,7 @@ TEST(Semantics, QueryReportsHoldersAndWaiters)
     // Ask-then-fill: capacity 0 still counts.
     WH_OK(whsem_query(sem.get(), nullptr, nullptr, 0, &n));
     EXPECT_EQ(n, 1u);
-    WH_OK(whsem_release(a));
-    waiter.join();
-    WH_OK(whsem_release(b));
+    held.Finish();
     InfoWithFree(sem.get(), 2);
     WH_OK(whsem_query(sem.get(), &info, holders, 4, &n));
     EXPECT_EQ(n, 0u);
@@ -445,14 +463,8 @@ TEST(Semantics, QueryProcessesListsThisProcessAsItself)
     EXPECT_TRUE(IsThisHost(ps[0].host)) << ps[0].host;
     EXPECT_EQ(info.holders, 0u);
     EXPECT_EQ(info.processes, 1u);
-    whsem_ticket a, b;
-    WH_OK(whsem_acquire(sem.get(), 0, 0, &a));
-    WH_OK(whsem_acquire(sem.get(), 0, 0, &b));
-    std::thread waiter([&] {
-        whsem_ticket t;
-        if (whsem_acquire(sem.get(), WHSEM_INFINITE, 0, &t) == WHSEM_OK) whsem_release(t);
-    });
-    ASSERT_TRUE(Eventually([&] { return Info(sem.get()).waiters == 1; }));
+    TwoHeldOneWaiting held;
+    ASSERT_NO_FATAL_FAILURE(held.Start(sem.get()));
     WH_OK(whsem_query_processes(sem.get(), &info, ps, 4, &n));
     ASSERT_EQ(n, 1u);
     EXPECT_EQ(ps[0].tickets, 2);
@@ -469,9 +481,7 @@ TEST(Semantics, QueryProcessesListsThisProcessAsItself)
     WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_query_processes(sem.get(), nullptr, nullptr, 1, &n));
     WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_query_processes(sem.get(), nullptr, nullptr, 0, nullptr));
     WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_query_processes(0, nullptr, nullptr, 0, &n));
-    WH_OK(whsem_release(a));
-    waiter.join();
-    WH_OK(whsem_release(b));
+    held.Finish();
 }
 
 // A newer caller's larger elements: this version fills what it knows,
