@@ -211,6 +211,10 @@ struct pgname {
     struct pgfail fail;          /* PGN_BROKEN: why                        */
     _Atomic uint32_t word;       /* bumped when registration ends         */
     int refs;                    /* handles, acquisitions, tickets        */
+    /* Statements in flight that name it (registry steps, tries): a dropped
+     * name is freed only once they have ended (their answers still come). */
+    int jobs;
+    bool dropped;                /* out of the server's list: on s->dropped */
     struct pgacq *wait_head, *wait_tail;
     uint32_t nwaiting;           /* in the waiting list                   */
     uint32_t nsettling;          /* of which tries that only settle       */
@@ -235,6 +239,7 @@ struct pgsrv {
     uint64_t retry_at_ns;        /* connecting again is paused until then   */
     uint64_t retry_ns;
     struct pgname *names;
+    struct pgname *dropped;      /* dropped names with statements in flight */
     struct pgacq *starts, *starts_tail; /* new acquisitions (start_next)   */
     struct pgacq *async;         /* pending asynchronous acquisitions      */
     struct note *notes;          /* watches to tell, from callers           */

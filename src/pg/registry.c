@@ -38,6 +38,7 @@ static const char sql_insert[] =
     "INSERT INTO whsem.semaphore (name, max_count) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
 /* Exclusive marker: nobody else has the name open. */
 static const char sql_try_alone[] = "SELECT pg_try_advisory_lock($1, -1)";
+static const char sql_unalone[] = "SELECT pg_advisory_unlock($1, -1)";
 /* Alone: the max count becomes ours; keep the marker shared. */
 static const char sql_take_over[] =
     "WITH u AS (UPDATE whsem.semaphore SET max_count = $2 WHERE id = $1 AND $2 > 0"
@@ -68,6 +69,24 @@ static void broken(struct pgname *n, whsem_status st, const char *fmt, ...)
     va_end(ap);
     n->state = PGN_BROKEN;
     wake_opener(n);
+}
+
+/* Every statement of ours names its name: counted, so that a name dropped
+ * meanwhile (nobody uses it any more) stays allocated until the last one
+ * ends. That statement's marker, if it took one, goes back at once: the
+ * drop gave back only the markers it knew of. True: the name is dropped,
+ * and nothing more is to be done for it. */
+static bool dropped(struct pgsrv *s, struct pgconn *c, struct pgjob *j, PGresult *r, bool marks)
+{
+    struct pgname *n = j->ctx;
+    n->jobs--;
+    if (!n->dropped) return false;
+    int st = r ? s->pq->resultStatus(r) : -1;
+    if (marks && (st == PQ_COMMAND_OK || st == PQ_TUPLES_OK)) {
+        whsem__pgc_mark(c, n->id, true);
+        whsem__pgr_unmark(s, c, n->id);
+    }
+    return true;
 }
 
 /* A statement that ended without a usable result breaks the name. */
@@ -114,6 +133,7 @@ static void push_arg(struct pgsrv *s, struct pgconn *c, const char *sql, pgjob_d
         return;
     }
     j->simple = sql == sql_create;
+    n->jobs++;
     whsem__pgc_push(s, c, j);
     whsem__pgc_kick(s, c);
 }
@@ -129,6 +149,7 @@ static void int_text(int32_t v, char buf[16]) { snprintf(buf, 16, "%d", (int)v);
 static void done_verified(struct pgsrv *s, struct pgconn *c, struct pgjob *j, PGresult *r)
 {
     struct pgname *n = j->ctx;
+    if (dropped(s, c, j, r, false)) return;
     if (failed(s, c, n, r)) return;
     int32_t stored = s->pq->ntuples(r) ? atoi(s->pq->getvalue(r, 0, 0)) : 0;
     if (!stored) {
@@ -161,6 +182,7 @@ static void done_verified(struct pgsrv *s, struct pgconn *c, struct pgjob *j, PG
 static void done_marked(struct pgsrv *s, struct pgconn *c, struct pgjob *j, PGresult *r)
 {
     struct pgname *n = j->ctx;
+    if (dropped(s, c, j, r, true)) return;
     if (failed(s, c, n, r)) return;
     whsem__pgc_mark(c, n->id, true);
     char id[16];
@@ -172,6 +194,7 @@ static void done_marked(struct pgsrv *s, struct pgconn *c, struct pgjob *j, PGre
 static void done_take_over(struct pgsrv *s, struct pgconn *c, struct pgjob *j, PGresult *r)
 {
     struct pgname *n = j->ctx;
+    if (dropped(s, c, j, r, true)) return;
     if (failed(s, c, n, r)) return;
     whsem__pgc_mark(c, n->id, true);
     if (n->max_count == 0) n->max_count = (int32_t)j->arg;
@@ -179,9 +202,26 @@ static void done_take_over(struct pgsrv *s, struct pgconn *c, struct pgjob *j, P
     wake_opener(n);
 }
 
+static void done_alone_undone(struct pgsrv *s, struct pgconn *c, struct pgjob *j, PGresult *r)
+{
+    (void)s, (void)c, (void)j, (void)r;
+}
+
 static void done_try_alone(struct pgsrv *s, struct pgconn *c, struct pgjob *j, PGresult *r)
 {
     struct pgname *n = j->ctx;
+    if (dropped(s, c, j, r, false)) {
+        /* An opener that gave up (60 s) left the name: the exclusive
+         * marker must not outlive it, or every later opener waits. */
+        if (r && s->pq->resultStatus(r) == PQ_TUPLES_OK && strcmp(s->pq->getvalue(r, 0, 0), "t") == 0) {
+            char id[16];
+            int_text(n->id, id);
+            const char *v[] = {id, NULL};
+            struct pgjob *u = whsem__pgj_new(sql_unalone, done_alone_undone, NULL, 0, v);
+            if (u) whsem__pgc_push(s, c, u), whsem__pgc_kick(s, c);
+        }
+        return;
+    }
     if (failed(s, c, n, r)) return;
     char id[16], max[16];
     int_text(n->id, id);
@@ -198,6 +238,7 @@ static void done_try_alone(struct pgsrv *s, struct pgconn *c, struct pgjob *j, P
 static void done_insert(struct pgsrv *s, struct pgconn *c, struct pgjob *j, PGresult *r)
 {
     struct pgname *n = j->ctx;
+    if (dropped(s, c, j, r, false)) return;
     if (failed(s, c, n, r)) return;
     step_find(s, c, n, j->arg);
 }
@@ -205,6 +246,7 @@ static void done_insert(struct pgsrv *s, struct pgconn *c, struct pgjob *j, PGre
 static void done_create(struct pgsrv *s, struct pgconn *c, struct pgjob *j, PGresult *r)
 {
     struct pgname *n = j->ctx;
+    if (dropped(s, c, j, r, false)) return;
     if (failed(s, c, n, r)) return;
     step_find(s, c, n, 1);
 }
@@ -212,6 +254,7 @@ static void done_create(struct pgsrv *s, struct pgconn *c, struct pgjob *j, PGre
 static void done_find(struct pgsrv *s, struct pgconn *c, struct pgjob *j, PGresult *r)
 {
     struct pgname *n = j->ctx;
+    if (dropped(s, c, j, r, false)) return;
     const char *state = whsem__pg_sqlstate(s, r);
     /* 42P01: no table; 3F000: no schema. Created once, then looked again. */
     if (r && (strcmp(state, "42P01") == 0 || strcmp(state, "3F000") == 0) && j->arg == 0) {

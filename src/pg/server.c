@@ -315,6 +315,7 @@ static void done_try(struct pgsrv *s, struct pgconn *c, struct pgjob *j, PGresul
 {
     struct pgacq *a = j->ctx;
     struct pgname *n = a->n;
+    n->jobs--;
     if (r && s->pq->resultStatus(r) == PQ_TUPLES_OK && s->pq->ntuples(r) == 1) {
         deliver(s, n, c, atoi(s->pq->getvalue(r, 0, 0)), a);
     } else if (a->state != PGA_DONE) {
@@ -464,6 +465,7 @@ static void start_acq(struct pgsrv *s, struct pgacq *a, uint64_t now)
     }
     a->state = PGA_TRYING;
     a->refs++;
+    n->jobs++; /* the try may end after the acquisition, and n's last use */
     push(s, c, j);
 }
 
@@ -780,13 +782,29 @@ static void drop_name(struct pgsrv *s, struct pgname *n)
 
 static void retire_free(void *obj) { free(obj); }
 
-/* Drops n, and frees it once no thread's hazard pointer names it. */
+/* Drops n, and frees it once no statement of ours and no thread's hazard
+ * pointer names it. */
 static void retire_name(struct pgsrv *s, struct pgname *n)
 {
     drop_name(s, n);
-    n->retiree.obj = n;
-    n->retiree.destroy = retire_free;
-    whsem__retire(&n->retiree);
+    n->dropped = true;
+    n->next = s->dropped;
+    s->dropped = n;
+}
+
+static void free_dropped(struct pgsrv *s)
+{
+    for (struct pgname **pn = &s->dropped; *pn;) {
+        struct pgname *n = *pn;
+        if (n->jobs > 0) {
+            pn = &n->next;
+            continue;
+        }
+        *pn = n->next;
+        n->retiree.obj = n;
+        n->retiree.destroy = retire_free;
+        whsem__retire(&n->retiree);
+    }
 }
 
 static void round_locked(struct pgsrv *s, struct pgacq *start, struct after *after,
@@ -838,6 +856,7 @@ static void round_locked(struct pgsrv *s, struct pgacq *start, struct after *aft
         nx = n->next;
         if (n->refs == 0 && n->state != PGN_REGISTERING) retire_name(s, n);
     }
+    free_dropped(s);
     if (s->retry_at_ns > now && s->retry_at_ns < *next) *next = s->retry_at_ns;
 }
 

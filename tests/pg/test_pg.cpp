@@ -573,6 +573,51 @@ TEST(PgLost, TerminatedSessionLosesTheTicketAndTheHolderIsTold)
     WH_OK(whsem_cancel_free(c));
 }
 
+TEST(PgLost, NameClosedWhileItsMarkerIsTakenAgainKeepsNoMarker)
+{
+    // After a lost session, the new one takes every open name's marker
+    // again. A name closed meanwhile must neither be freed under that
+    // statement nor keep the marker it brings back.
+    Sem sem(1, "remark");
+    Admin admin;
+    std::string id = admin.Value("SELECT id FROM whsem.semaphore WHERE name = 'Global\\" + sem.name + "'");
+    admin.Exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'whsem " +
+               std::to_string(getpid()) + " %'");
+    // Exclusive: granted once our sessions are gone, it holds the next marker back.
+    admin.Exec("SELECT pg_advisory_lock(" + id + ", -1)");
+    // A try makes the worker connect again, and the new session waits for
+    // the marker. (A try sent before the worker saw its session end fails:
+    // another is made.)
+    std::string marking = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                          "AND classid = " + id + " AND objid = 4294967295";
+    whsem_op op = 0;
+    ASSERT_TRUE(Eventually([&] {
+        if (admin.Number(marking) == 1) return true;
+        if (op && whsem_op_poll(op) != WHSEM_PENDING) {
+            whsem_op_free(op);
+            op = 0;
+        }
+        if (!op) EXPECT_EQ(whsem_acquire_async(sem.s, 0, 0, nullptr, nullptr, &op), WHSEM_OK);
+        return false;
+    }));
+    whsem_close(sem.s);
+    sem.s = 0;
+    EXPECT_EQ(whsem_op_wait(op, 10000), WHSEM_CANCELED);
+    WH_OK(whsem_op_free(op));
+    admin.Exec("SELECT pg_advisory_unlock(" + id + ", -1)");
+    // Nobody has the name open: its marker is free for anyone.
+    ASSERT_TRUE(Eventually([&] {
+        if (admin.Value("SELECT pg_try_advisory_lock(" + id + ", -1)") != "t") return false;
+        admin.Exec("SELECT pg_advisory_unlock(" + id + ", -1)");
+        return true;
+    }));
+    // Names opened afterwards are what they say.
+    Sem other(2, "after-remark");
+    whsem_ticket t;
+    WH_OK(TryAcquire(other.s, &t));
+    WH_OK(whsem_release(t));
+}
+
 TEST(PgLost, SharedMemoryTicketsCannotBeWatched)
 {
     whsem_sem s;
@@ -597,7 +642,7 @@ TEST(PgRefused, UnreachableServerFailsPromptly)
     whsem_open_options o = Options(b);
     whsem_sem s;
     auto t0 = std::chrono::steady_clock::now();
-    EXPECT_EQ(whsem_open(UniqueName("refused").c_str(), 1, &o, &s), WHSEM_E_UNAVAILABLE);
+    EXPECT_EQ(whsem_open(UniqueName("refused").c_str(), 1, &o, &s), WHSEM_E_UNAVAILABLE) << whsem_last_error();
     EXPECT_LT(SecondsSince(t0), 30);
     EXPECT_NE(std::string(whsem_last_error()).find("connect"), std::string::npos)
         << whsem_last_error();

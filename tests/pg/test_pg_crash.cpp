@@ -238,6 +238,7 @@ TEST(PgCrash, ServerRestartTellsHoldersAndNeverOverAdmits)
         printf("child %d (pid %d): last %s: %s\n", i, (int)pids[i], whsem_status_name(last[i].status), last[i].msg);
     if (!resumed) {
         Admin admin;
+        printf("sessions: %s\n", admin.Value("SELECT coalesce(string_agg(a.pid || ' [' || a.application_name || '] ' || coalesce(a.state, '?') || ' ' || coalesce(a.wait_event, '-') || ' ' || coalesce(left(a.query, 50), ''), ' | '), 'none') FROM pg_stat_activity a WHERE a.application_name LIKE 'whsem%'").c_str());
         printf("locks: %s\n", admin.Value("SELECT coalesce(string_agg(l.objid || ' ' || l.granted || ' ' || l.mode || ' [' || coalesce(a.application_name, '?') || '] ' || coalesce(a.state, '?') || ' ' || coalesce(left(a.query, 60), ''), ' | '), 'none') FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory'").c_str());
     }
     ASSERT_TRUE(resumed);
