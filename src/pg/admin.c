@@ -10,6 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* How long whsem_unlink waits for the marker of a process that has just
+ * gone: at most UNLINK_TRIES pauses. */
+enum { UNLINK_TRIES = 20, UNLINK_PAUSE_US = 50000 };
 
 static whsem_status server_of(const char *backend, struct pgsrv **out)
 {
@@ -82,12 +87,19 @@ whsem_status whsem__pg_unlink(const char *backend, const char *name, uint32_t fl
      * not share (as with a removed segment file). */
     struct found f;
     const char *v[] = {final, NULL};
-    st = whsem__pgs_call(s,
-                         "SELECT id, pg_try_advisory_lock(id, -1) FROM whsem.semaphore WHERE name = $1",
-                         v, take_id, &f);
-    if (st != WHSEM_OK) {
-        if (no_table()) return whsem__fail(WHSEM_E_NOT_FOUND, "no semaphore named '%s'", final);
-        return st;
+    /* A process that has just exited (whsem status, say) may hold its
+     * marker a moment longer: the server ends a session soon after its
+     * client has gone, not at once. */
+    for (int tries = 0;; tries++) {
+        st = whsem__pgs_call(
+            s, "SELECT id, pg_try_advisory_lock(id, -1) FROM whsem.semaphore WHERE name = $1", v,
+            take_id, &f);
+        if (st != WHSEM_OK) {
+            if (no_table()) return whsem__fail(WHSEM_E_NOT_FOUND, "no semaphore named '%s'", final);
+            return st;
+        }
+        if (f.alone || (flags & WHSEM_UNLINK_FORCE) || tries == UNLINK_TRIES) break;
+        usleep(UNLINK_PAUSE_US);
     }
     const char *idv[] = {f.id, NULL};
     if (!f.alone && !(flags & WHSEM_UNLINK_FORCE))
