@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -363,6 +364,26 @@ void whsem__pg_set_fail(struct pgfail *f, whsem_status st, const char *fmt, va_l
     f->status = st;
 }
 
+/* Connections whose descriptor something else closed: libpq would close
+ * that number again, which may name another file by now, so they are
+ * never finished. Kept reachable, they are not a leak to a leak checker
+ * (nor is their memory lost twice: each is kept once, until exit). */
+static pthread_mutex_t abandoned_mu = PTHREAD_MUTEX_INITIALIZER;
+static PGconn **abandoned;
+static size_t nabandoned, abandoned_cap;
+
+static void abandon(PGconn *pg)
+{
+    pthread_mutex_lock(&abandoned_mu);
+    if (nabandoned == abandoned_cap) {
+        size_t cap = abandoned_cap ? 2 * abandoned_cap : 8;
+        PGconn **more = realloc(abandoned, cap * sizeof *more);
+        if (more) abandoned = more, abandoned_cap = cap;
+    }
+    if (nabandoned < abandoned_cap) abandoned[nabandoned++] = pg;
+    pthread_mutex_unlock(&abandoned_mu);
+}
+
 void whsem__pgc_kill(struct pgsrv *s, struct pgconn *c, whsem_status st, const char *fmt, ...)
 {
     if (c->state == PGC_DEAD) return;
@@ -378,6 +399,7 @@ void whsem__pgc_kill(struct pgsrv *s, struct pgconn *c, whsem_status st, const c
     c->keep_failed = false;
     c->preparing = false;
     if (c->pg && !c->fd_gone) s->pq->finish(c->pg);
+    else if (c->pg) abandon(c->pg);
     c->pg = NULL;
     c->nmarks = 0;
     while (c->head) {

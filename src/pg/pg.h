@@ -170,7 +170,8 @@ struct pgacq {
                                     giving an index back                  */
     uint64_t deadline_ns;        /* 0 = none                              */
     struct op *op;               /* asynchronous: the engine's operation */
-    bool canceled;               /* blocking: its source was triggered   */
+    _Atomic bool canceled;       /* blocking: its source was triggered (set
+                                    under the source's lock, not ours)     */
     _Atomic uint32_t word;       /* blocking: bumped when something happens */
     whsem_status status;         /* once PGA_DONE                        */
     struct pgticket *ticket;     /* once PGA_DONE with WHSEM_OK          */

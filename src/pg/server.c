@@ -1301,7 +1301,9 @@ static void try_here(struct pgsrv *s, struct pgacq *a, struct pgconn *m, struct 
     start_acq(s, a, whsem__mono_ns());
     m->inline_users++;
     while (a->state == PGA_TRYING && m->state == PGC_READY && !ended(s, a, se)) {
-        int fd = s->pq->socket(m->pg);
+        /* POLLOUT too while the statement is not all written: the
+         * worker leaves this connection to us now. */
+        struct pollfd p = {.fd = s->pq->socket(m->pg), .events = (short)m->poll_events};
         /* Slices, so that a cancellation or a close is seen promptly. */
         int ms = 10;
         if (a->deadline_ns) {
@@ -1310,9 +1312,6 @@ static void try_here(struct pgsrv *s, struct pgacq *a, struct pgconn *m, struct 
             if (left < (uint64_t)ms) ms = (int)left;
         }
         pthread_mutex_unlock(&s->mu);
-        /* POLLOUT too while the statement is not all written: the
-         * worker leaves this connection to us now. */
-        struct pollfd p = {.fd = fd, .events = (short)m->poll_events};
         int r = poll(&p, 1, ms);
         pthread_mutex_lock(&s->mu);
         if (r > 0 && m->state == PGC_READY) whsem__pgc_service(s, m, p.revents);
@@ -1357,9 +1356,14 @@ whsem_status whsem__pgs_acquire(struct pgname *n, whsem_sem sem, int64_t timeout
     struct pgticket *t = a->ticket;
     char msg[PG_MSG];
     snprintf(msg, sizeof msg, "%s", a->msg);
+    if (cancel) {
+        /* A trigger may be telling a right now: it goes first. */
+        pthread_mutex_unlock(&s->mu);
+        whsem__cancel_unregister(&cw);
+        pthread_mutex_lock(&s->mu);
+    }
     acq_unref(a);
     pthread_mutex_unlock(&s->mu);
-    if (cancel) whsem__cancel_unregister(&cw);
     if (st == WHSEM_OK) {
         *out = t;
         return WHSEM_OK;
