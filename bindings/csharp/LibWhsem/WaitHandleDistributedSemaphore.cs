@@ -18,8 +18,8 @@ namespace Medallion.Threading.WaitHandles;
 /// </remarks>
 public sealed partial class WaitHandleDistributedSemaphore : IDistributedSemaphore
 {
-    private readonly int _abandonmentCheckMs;
-    private SemaphoreSafeHandle? _semaphore;
+    private static readonly Func<TicketSlot, WaitHandleDistributedSemaphoreHandle> s_own = static slot => new(slot);
+    private readonly SemaphoreCore _core;
 
     /// <summary>
     /// Constructs a semaphore with the given <paramref name="name"/> and
@@ -42,19 +42,20 @@ public sealed partial class WaitHandleDistributedSemaphore : IDistributedSemapho
     {
         if (maxCount < 1) { throw new ArgumentOutOfRangeException(nameof(maxCount), maxCount, "must be positive"); }
 
-        Name = SemaphoreNames.ValidateAndFinalize(name, exactName);
-        MaxCount = maxCount;
-        _abandonmentCheckMs = Timeouts.ToAbandonmentCheckMilliseconds(abandonmentCheckCadence);
+        _core = new SemaphoreCore(
+            SemaphoreNames.ValidateAndFinalize(name, exactName),
+            maxCount,
+            new SemaphoreOpenOptions(Timeouts.ToCadenceMilliseconds(abandonmentCheckCadence, nameof(abandonmentCheckCadence))));
     }
 
     /// <summary>
     /// Implements <see cref="IDistributedSemaphore.Name"/>: the finalized
     /// name, e.g. <c>Global\abc</c> for "abc".
     /// </summary>
-    public string Name { get; }
+    public string Name => _core.Name;
 
     /// <summary>Implements <see cref="IDistributedSemaphore.MaxCount"/>.</summary>
-    public int MaxCount { get; }
+    public int MaxCount => _core.MaxCount;
 
     /// <summary>
     /// Attempts to acquire a semaphore ticket synchronously. Usage:
@@ -70,7 +71,7 @@ public sealed partial class WaitHandleDistributedSemaphore : IDistributedSemapho
     /// <param name="cancellationToken">Specifies a token by which the wait can be canceled</param>
     /// <returns>A <see cref="WaitHandleDistributedSemaphoreHandle"/> which can be used to release the ticket or null on failure</returns>
     public WaitHandleDistributedSemaphoreHandle? TryAcquire(TimeSpan timeout = default, CancellationToken cancellationToken = default) =>
-        AcquireCore(Timeouts.ToMilliseconds(timeout, nameof(timeout)), cancellationToken);
+        Own(_core.Acquire(Timeouts.ToMilliseconds(timeout, nameof(timeout)), cancellationToken));
 
     /// <summary>
     /// Acquires a semaphore ticket synchronously, failing with <see cref="TimeoutException"/> if the attempt times out. Usage:
@@ -86,7 +87,7 @@ public sealed partial class WaitHandleDistributedSemaphore : IDistributedSemapho
     /// <param name="cancellationToken">Specifies a token by which the wait can be canceled</param>
     /// <returns>A <see cref="WaitHandleDistributedSemaphoreHandle"/> which can be used to release the ticket</returns>
     public WaitHandleDistributedSemaphoreHandle Acquire(TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
-        AcquireCore(Timeouts.ToMilliseconds(timeout, nameof(timeout)), cancellationToken) ?? throw Timeouts.SemaphoreTimeout();
+        Own(_core.Acquire(Timeouts.ToMilliseconds(timeout, nameof(timeout)), cancellationToken)) ?? throw Timeouts.SemaphoreTimeout();
 
     /// <summary>
     /// Attempts to acquire a semaphore ticket asynchronously. Usage:
@@ -102,7 +103,7 @@ public sealed partial class WaitHandleDistributedSemaphore : IDistributedSemapho
     /// <param name="cancellationToken">Specifies a token by which the wait can be canceled</param>
     /// <returns>A <see cref="WaitHandleDistributedSemaphoreHandle"/> which can be used to release the ticket or null on failure</returns>
     public ValueTask<WaitHandleDistributedSemaphoreHandle?> TryAcquireAsync(TimeSpan timeout = default, CancellationToken cancellationToken = default) =>
-        AcquireAsyncCore(Timeouts.ToMilliseconds(timeout, nameof(timeout)), cancellationToken, throwOnTimeout: false);
+        _core.AcquireAsync(Timeouts.ToMilliseconds(timeout, nameof(timeout)), cancellationToken, throwOnTimeout: false, s_own);
 
     /// <summary>
     /// Acquires a semaphore ticket asynchronously, failing with <see cref="TimeoutException"/> if the attempt times out. Usage:
@@ -118,7 +119,7 @@ public sealed partial class WaitHandleDistributedSemaphore : IDistributedSemapho
     /// <param name="cancellationToken">Specifies a token by which the wait can be canceled</param>
     /// <returns>A <see cref="WaitHandleDistributedSemaphoreHandle"/> which can be used to release the ticket</returns>
     public ValueTask<WaitHandleDistributedSemaphoreHandle> AcquireAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
-        AcquireAsyncCore(Timeouts.ToMilliseconds(timeout, nameof(timeout)), cancellationToken, throwOnTimeout: true)!;
+        _core.AcquireAsync(Timeouts.ToMilliseconds(timeout, nameof(timeout)), cancellationToken, throwOnTimeout: true, s_own)!;
 
     IDistributedSynchronizationHandle? IDistributedSemaphore.TryAcquire(TimeSpan timeout, CancellationToken cancellationToken) =>
         TryAcquire(timeout, cancellationToken);
@@ -127,111 +128,13 @@ public sealed partial class WaitHandleDistributedSemaphore : IDistributedSemapho
         Acquire(timeout, cancellationToken);
 
     ValueTask<IDistributedSynchronizationHandle?> IDistributedSemaphore.TryAcquireAsync(TimeSpan timeout, CancellationToken cancellationToken) =>
-        Upcast(TryAcquireAsync(timeout, cancellationToken));
+        SemaphoreCore.Upcast(TryAcquireAsync(timeout, cancellationToken));
 
     ValueTask<IDistributedSynchronizationHandle> IDistributedSemaphore.AcquireAsync(TimeSpan? timeout, CancellationToken cancellationToken) =>
-        Upcast(AcquireAsyncCore(Timeouts.ToMilliseconds(timeout, nameof(timeout)), cancellationToken, throwOnTimeout: true))!;
+        SemaphoreCore.Upcast(_core.AcquireAsync(Timeouts.ToMilliseconds(timeout, nameof(timeout)), cancellationToken, throwOnTimeout: true, s_own))!;
 
-    private static ValueTask<IDistributedSynchronizationHandle?> Upcast(ValueTask<WaitHandleDistributedSemaphoreHandle?> task)
-    {
-        if (task.IsCompletedSuccessfully) { return new(task.Result); }
-        return Await(task);
-
-        static async ValueTask<IDistributedSynchronizationHandle?> Await(ValueTask<WaitHandleDistributedSemaphoreHandle?> task) =>
-            await task.ConfigureAwait(false);
-    }
-
-    private unsafe WaitHandleDistributedSemaphoreHandle? AcquireCore(int timeoutMs, CancellationToken cancellationToken)
-    {
-        cancellationToken.ThrowIfCancellationRequested();
-        var semaphore = _semaphore ?? Open();
-
-        // Rented before the call so that nothing can fail between getting a
-        // ticket and giving it an owner.
-        var slot = TicketSlot.Rent();
-        ulong ticket;
-        // A single try cannot be waiting when the token fires, so only a real
-        // wait pays for a cancellation source.
-        var status = timeoutMs == 0 || !cancellationToken.CanBeCanceled
-            ? Native.whsem_acquire(semaphore.Value, timeoutMs, 0, &ticket)
-            : AcquireCancelable(semaphore, timeoutMs, cancellationToken, &ticket);
-        // Only the finalizer can close the semaphore handle; keep it reachable
-        // until the native call is over.
-        GC.KeepAlive(semaphore);
-
-        if (status == Native.WHSEM_OK)
-        {
-            return WaitHandleDistributedSemaphoreHandle.Own(slot, ticket);
-        }
-        slot.Return();
-        return status == Native.WHSEM_TIMEOUT ? null : throw AcquireFailure(status, cancellationToken);
-    }
-
-    private static unsafe int AcquireCancelable(SemaphoreSafeHandle semaphore, int timeoutMs, CancellationToken cancellationToken, ulong* ticket)
-    {
-        using var cancel = CancelSourceSafeHandle.Create();
-        using (cancellationToken.UnsafeRegister(static state => ((CancelSourceSafeHandle)state!).Trigger(), cancel))
-        {
-            return Native.whsem_acquire(semaphore.Value, timeoutMs, cancel.Value, ticket);
-        }
-    }
-
-    private Exception AcquireFailure(int status, CancellationToken cancellationToken) =>
-        status == Native.WHSEM_CANCELED
-            ? new OperationCanceledException(cancellationToken)
-            : WhsemErrors.FromLastError(status, $"Acquiring a ticket of '{Name}'");
-
-    private unsafe ValueTask<WaitHandleDistributedSemaphoreHandle?> AcquireAsyncCore(int timeoutMs, CancellationToken cancellationToken, bool throwOnTimeout)
-    {
-        if (cancellationToken.IsCancellationRequested)
-        {
-            return ValueTask.FromCanceled<WaitHandleDistributedSemaphoreHandle?>(cancellationToken);
-        }
-
-        SemaphoreSafeHandle semaphore;
-        ulong ticket;
-        int status;
-        try
-        {
-            semaphore = _semaphore ?? Open();
-            // A free ticket is taken right here, with no task or callback.
-            var slot = TicketSlot.Rent();
-            status = Native.whsem_acquire(semaphore.Value, 0, 0, &ticket);
-            GC.KeepAlive(semaphore);
-            if (status == Native.WHSEM_OK)
-            {
-                return new(WaitHandleDistributedSemaphoreHandle.Own(slot, ticket));
-            }
-            slot.Return();
-            switch (status)
-            {
-                case Native.WHSEM_TIMEOUT when timeoutMs == 0:
-                    return throwOnTimeout
-                        ? ValueTask.FromException<WaitHandleDistributedSemaphoreHandle?>(Timeouts.SemaphoreTimeout())
-                        : new((WaitHandleDistributedSemaphoreHandle?)null);
-                case Native.WHSEM_TIMEOUT:
-                    break;
-                default:
-                    throw AcquireFailure(status, cancellationToken);
-            }
-        }
-        catch (Exception e)
-        {
-            return ValueTask.FromException<WaitHandleDistributedSemaphoreHandle?>(e);
-        }
-
-        return new(PendingAcquire.Start(semaphore, timeoutMs, cancellationToken, throwOnTimeout));
-    }
-
-    private SemaphoreSafeHandle Open()
-    {
-        var opened = SemaphoreSafeHandle.Open(Name, MaxCount, _abandonmentCheckMs);
-        var winner = Interlocked.CompareExchange(ref _semaphore, opened, null);
-        if (winner != null)
-        {
-            opened.Dispose();
-            return winner;
-        }
-        return opened;
-    }
+    // The synchronous methods wrap the slot here rather than through the
+    // core's TimeSpan overloads: on shared memory a pair costs about 30 ns,
+    // and the delegate call those take would be measurable in it.
+    private static WaitHandleDistributedSemaphoreHandle? Own(TicketSlot? slot) => slot is null ? null : new(slot);
 }

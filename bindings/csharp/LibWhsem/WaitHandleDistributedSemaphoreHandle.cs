@@ -14,16 +14,8 @@ public sealed class WaitHandleDistributedSemaphoreHandle : IDistributedSynchroni
 {
     private TicketSlot? _slot;
 
-    private WaitHandleDistributedSemaphoreHandle(TicketSlot slot) => _slot = slot;
-
-    /// <summary>A handle for <paramref name="ticket"/>, just acquired, guarded by <paramref name="slot"/>.</summary>
-    internal static WaitHandleDistributedSemaphoreHandle Own(TicketSlot slot, ulong ticket)
-    {
-        // Before the allocation, so that even an OutOfMemoryException
-        // leaves the ticket to the slot's finalizer.
-        slot.Lend(ticket);
-        return new WaitHandleDistributedSemaphoreHandle(slot);
-    }
+    /// <summary>A handle for the ticket just lent to <paramref name="slot"/>.</summary>
+    internal WaitHandleDistributedSemaphoreHandle(TicketSlot slot) => _slot = slot;
 
     /// <summary>
     /// Implements <see cref="IDistributedSynchronizationHandle.HandleLostToken"/>.

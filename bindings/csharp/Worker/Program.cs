@@ -3,10 +3,18 @@
 //
 //   worker name NAME
 //   worker run --name NAME --max N --duration-ms MS --log PATH [--async] [--hold-us US]
+//              [--backend CONNINFO]
+//
+// With --backend the name lives on that PostgreSQL database
+// (PostgresDistributedSemaphore). A ticket lost while held (its session
+// ended) is told by HandleLostToken: the worker appends "lost <pid> csharp
+// <ns>" instead of "rel", drops the ticket and goes on; an acquisition that
+// fails because the server is away, or its session ended, is retried.
 //
 // and, for this binding's own tests:
 //
-//   worker hold --name NAME --max N [--exact]   acquire, print "acquired", then on
+//   worker hold --name NAME --max N [--exact] [--backend CONNINFO]
+//                                              acquire, print "acquired", then on
 //                                              the input line "release" release it,
 //                                              print "released" and exit
 //   worker version                             load libwhsem, print its version
@@ -14,6 +22,8 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using LibWhsem.Interop;
+using Medallion.Threading;
+using Medallion.Threading.Postgres;
 using Medallion.Threading.WaitHandles;
 
 namespace LibWhsem.Worker;
@@ -48,8 +58,8 @@ internal static class Program
     private static int Usage()
     {
         Console.Error.WriteLine("usage: worker name NAME");
-        Console.Error.WriteLine("       worker run --name NAME --max N --duration-ms MS --log PATH [--async] [--hold-us US]");
-        Console.Error.WriteLine("       worker hold --name NAME --max N [--exact]");
+        Console.Error.WriteLine("       worker run --name NAME --max N --duration-ms MS --log PATH [--async] [--hold-us US] [--backend CONNINFO]");
+        Console.Error.WriteLine("       worker hold --name NAME --max N [--exact] [--backend CONNINFO]");
         Console.Error.WriteLine("       worker version");
         return 2;
     }
@@ -70,7 +80,7 @@ internal static class Program
 
     private static async Task<int> Run(Options o)
     {
-        var semaphore = new WaitHandleDistributedSemaphore(o.Name, o.Max);
+        var semaphore = o.Semaphore();
         var holdNs = o.HoldUs * 1000L;
         var pid = Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
         using var log = new AppendLog(o.Log);
@@ -78,14 +88,33 @@ internal static class Program
         var wait = TimeSpan.FromMilliseconds(5000);
         while (Monotonic.Now() < end)
         {
-            var handle = o.Async
-                ? await semaphore.TryAcquireAsync(wait).ConfigureAwait(false)
-                : semaphore.TryAcquire(wait);
+            IDistributedSynchronizationHandle? handle;
+            try
+            {
+                handle = o.Async
+                    ? await semaphore.TryAcquireAsync(wait).ConfigureAwait(false)
+                    : semaphore.TryAcquire(wait);
+            }
+            catch (PostgresSemaphoreUnavailableException)
+            {
+                // The server is away, or the session the wait used ended:
+                // what the chaos test does on purpose. Try again.
+                Thread.Sleep(10);
+                continue;
+            }
             if (handle == null) { continue; } // 5 s without a ticket: try again
 
             log.Append($"acq {pid} csharp {Monotonic.Now()}\n");
+            // Only a ticket on a server can be lost; watching one starts here.
+            var lost = o.Backend != null ? handle.HandleLostToken : CancellationToken.None;
             var until = Monotonic.Now() + holdNs;
-            while (Monotonic.Now() < until) { Thread.SpinWait(20); }
+            while (Monotonic.Now() < until && !lost.IsCancellationRequested) { Thread.SpinWait(20); }
+            if (lost.IsCancellationRequested)
+            {
+                log.Append($"lost {pid} csharp {Monotonic.Now()}\n");
+                handle.Dispose(); // quiet: the library has let the ticket go
+                continue;
+            }
             log.Append($"rel {pid} csharp {Monotonic.Now()}\n");
             handle.Dispose();
         }
@@ -94,8 +123,7 @@ internal static class Program
 
     private static int Hold(Options o)
     {
-        var semaphore = new WaitHandleDistributedSemaphore(o.Name, o.Max, exactName: o.Exact);
-        var handle = semaphore.TryAcquire(TimeSpan.FromSeconds(20));
+        var handle = o.Semaphore().TryAcquire(TimeSpan.FromSeconds(20));
         if (handle == null)
         {
             Console.Error.WriteLine("worker: no ticket within 20 s");
@@ -130,6 +158,7 @@ internal static class Program
         public bool Async;
         public bool Exact;
         public long HoldUs = 200;
+        public string? Backend;
 
         public Options(ReadOnlySpan<string> args)
         {
@@ -147,11 +176,17 @@ internal static class Program
                     case "--duration-ms": DurationMs = Number(args, ref i); break;
                     case "--log": Log = Value(args, ref i); break;
                     case "--hold-us": HoldUs = Number(args, ref i); break;
+                    case "--backend": Backend = Value(args, ref i); break;
                     default: throw new UsageException($"unknown argument '{flag}'");
                 }
             }
             if (!seen.Contains("--name") || !seen.Contains("--max")) { throw new UsageException("--name and --max are required"); }
         }
+
+        /// <summary>The semaphore on this machine, or on the --backend server.</summary>
+        public IDistributedSemaphore Semaphore() => Backend is null
+            ? new WaitHandleDistributedSemaphore(Name, Max, exactName: Exact)
+            : new PostgresDistributedSemaphore(Name, Max, Backend, exactName: Exact);
 
         private static string Value(ReadOnlySpan<string> args, ref int i) =>
             ++i < args.Length ? args[i] : throw new UsageException($"{args[i - 1]} needs a value");

@@ -13,10 +13,10 @@ namespace WhsemBench.DlCompare;
 /// </summary>
 internal sealed class Contender : IDisposable
 {
-    public string Kind = "";            // pglock | redis | npgsql
+    public string Kind = "";            // pglock | redis | npgsql | whsem (LibWhsem's PostgresDistributedSemaphore)
     public string Pg = "";              // Npgsql connection string
     public string Redis = "";           // host:port
-    public int Max = 1;                 // redis: max count (pglock is always 1)
+    public int Max = 1;                 // redis, whsem: max count (pglock is always 1)
     public double? ExpirySeconds;       // redis: lease; the library's default (30 s) if unset
     public (double Min, double Max)? BusyWaitMs; // redis: sleep between tries; default 10-800 ms
 
@@ -56,7 +56,7 @@ internal sealed class Contender : IDisposable
         }
     }
 
-    public int EffectiveMax => Kind == "redis" ? Max : 1;
+    public int EffectiveMax => Kind is "redis" or "whsem" ? Max : 1;
 
     /// <summary>A primitive on a name: its TryAcquire returns null when nothing came.</summary>
     public Func<TimeSpan, IDistributedSynchronizationHandle?> Make(string name)
@@ -78,8 +78,14 @@ internal sealed class Contender : IDisposable
                 });
                 return t => s.TryAcquire(t);
             }
+            case "whsem":
+            {
+                // The same Npgsql connection string as PostgresDistributedLock's.
+                var s = new PostgresDistributedSemaphore(name, Max, Pg);
+                return t => s.TryAcquire(t);
+            }
             default:
-                throw new ArgumentException($"--contender {Kind}: pglock or redis");
+                throw new ArgumentException($"--contender {Kind}: pglock, redis or whsem");
         }
     }
 

@@ -4,10 +4,13 @@
 // prints the table. Results go to stdout as "RESULT <label> <key> <value>"
 // lines, everything else to stderr.
 //
-//   whsem-dl-compare a|b|c|d --contender pglock|redis|npgsql [--pg NPGSQL] [--redis HOST:PORT]
+//   whsem-dl-compare a|b|c|d --contender pglock|redis|npgsql|whsem [--pg NPGSQL] [--redis HOST:PORT]
 //       [--max N] [--expiry S] [--busy-wait MIN_MS:MAX_MS] [--label L]
 //       [--iterations N] [--warmup N] [--seconds S] [--procs N] [--kills K]
 //       [--restart CMD] [--cap S] [--triers N]
+//   whsem-dl-compare side --pg NPGSQL [--reps N] [--iterations N] [--warmup N]
+//       LibWhsem's PostgresDistributedSemaphore (max 1) and PostgresDistributedLock
+//       in this one process (SideBySide.cs; pg_side_by_side.sh runs it)
 using System.Diagnostics;
 using System.Globalization;
 using Medallion.Threading;
@@ -32,7 +35,7 @@ if (positional.Count == 0) return Usage("which part?");
 
 double Num(string name, double dflt) =>
     opt.TryGetValue(name, out var v) ? double.Parse(v, CultureInfo.InvariantCulture) : dflt;
-string label = opt.GetValueOrDefault("--label", contender.Kind);
+string label = opt.GetValueOrDefault("--label", contender.Kind != "" ? contender.Kind : positional[0]);
 
 using (contender)
 {
@@ -44,6 +47,7 @@ using (contender)
             "b" => PartB(),
             "c" => PartC(),
             "d" => PartD(),
+            "side" => SideBySide.Run(contender.Pg, (int)Num("--reps", 5), (int)Num("--iterations", 2000), (int)Num("--warmup", 200), Result),
             "b-worker" => BWorker(int.Parse(positional[1]), positional[2], Shared.Open(positional[3])),
             "c-holder" => CHolder(positional[1], Shared.Open(positional[2])),
             "d-holder" => DHolder(int.Parse(positional[1]), positional[2], Shared.Open(positional[3])),

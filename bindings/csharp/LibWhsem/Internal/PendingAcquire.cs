@@ -7,47 +7,55 @@ namespace Medallion.Threading.WaitHandles;
 
 /// <summary>
 /// One asynchronous acquisition in flight. libwhsem completes it by calling
-/// <see cref="OnCompleted"/> once, on a library thread; no .NET thread waits
-/// for it, so any number of pending acquisitions cost no threads.
+/// <see cref="AcquireCallback.OnCompleted"/> once, on a library thread; no
+/// .NET thread waits for it, so any number of pending acquisitions cost no
+/// threads.
 /// </summary>
 /// <remarks>
 /// The object is rooted by the GCHandle passed as user data until that call
 /// (which frees it), and it roots the semaphore handle, so a pending wait is
 /// never canceled by the garbage collector closing its semaphore.
 /// </remarks>
-internal sealed unsafe class PendingAcquire : TaskCompletionSource<WaitHandleDistributedSemaphoreHandle?>
+internal sealed unsafe class PendingAcquire<THandle> : TaskCompletionSource<THandle?>, IPendingAcquire
+    where THandle : class
 {
     private readonly SemaphoreSafeHandle _semaphore;
+    private readonly Func<TicketSlot, THandle> _own;
     private readonly CancellationToken _cancellationToken;
     private readonly bool _throwOnTimeout;
     private readonly OpSafeHandle _op = new();
     private CancellationTokenRegistration _registration;
     private bool _completed; // guarded by this
 
-    private PendingAcquire(SemaphoreSafeHandle semaphore, CancellationToken cancellationToken, bool throwOnTimeout)
+    private PendingAcquire(SemaphoreSafeHandle semaphore, CancellationToken cancellationToken, bool throwOnTimeout, Func<TicketSlot, THandle> own)
         // Continuations must not run on the library's callback thread.
         : base(TaskCreationOptions.RunContinuationsAsynchronously)
     {
         _semaphore = semaphore;
+        _own = own;
         _cancellationToken = cancellationToken;
         _throwOnTimeout = throwOnTimeout;
     }
 
-    internal static Task<WaitHandleDistributedSemaphoreHandle?> Start(
-        SemaphoreSafeHandle semaphore, int timeoutMs, CancellationToken cancellationToken, bool throwOnTimeout)
+    /// <summary>
+    /// Starts the acquisition; <paramref name="own"/> wraps the slot of the
+    /// ticket it gets (lent already) in the caller's handle type.
+    /// </summary>
+    internal static Task<THandle?> Start(
+        SemaphoreSafeHandle semaphore, int timeoutMs, CancellationToken cancellationToken, bool throwOnTimeout, Func<TicketSlot, THandle> own)
     {
-        var pending = new PendingAcquire(semaphore, cancellationToken, throwOnTimeout);
+        var pending = new PendingAcquire<THandle>(semaphore, cancellationToken, throwOnTimeout, own);
         var root = GCHandle.Alloc(pending);
         ulong op;
         int status = Native.whsem_acquire_async(
-            semaphore.Value, timeoutMs, 0, &OnCompleted, (void*)GCHandle.ToIntPtr(root), &op);
+            semaphore.Value, timeoutMs, 0, &AcquireCallback.OnCompleted, (void*)GCHandle.ToIntPtr(root), &op);
         if (status != Native.WHSEM_OK)
         {
             // No operation was created, so no callback will come.
             var error = WhsemErrors.FromLastError(status, "Starting an asynchronous acquisition");
             root.Free();
             pending._op.Dispose();
-            return System.Threading.Tasks.Task.FromException<WaitHandleDistributedSemaphoreHandle?>(error);
+            return System.Threading.Tasks.Task.FromException<THandle?>(error);
         }
 
         bool completedAlready;
@@ -66,7 +74,7 @@ internal sealed unsafe class PendingAcquire : TaskCompletionSource<WaitHandleDis
         if (cancellationToken.CanBeCanceled)
         {
             // Runs CancelOperation at once if the token is already canceled.
-            var registration = cancellationToken.UnsafeRegister(static state => ((PendingAcquire)state!)._op.Cancel(), pending);
+            var registration = cancellationToken.UnsafeRegister(static state => ((PendingAcquire<THandle>)state!)._op.Cancel(), pending);
             bool keep;
             lock (pending)
             {
@@ -78,31 +86,14 @@ internal sealed unsafe class PendingAcquire : TaskCompletionSource<WaitHandleDis
         return pending.Task;
     }
 
-    [UnmanagedCallersOnly(CallConvs = new[] { typeof(CallConvCdecl) })]
-    private static void OnCompleted(ulong op, int status, void* userData)
-    {
-        // Nothing may escape into the library's thread: every failure goes
-        // to the awaiting task.
-        PendingAcquire? pending = null;
-        try
-        {
-            var root = GCHandle.FromIntPtr((IntPtr)userData);
-            pending = (PendingAcquire)root.Target!;
-            root.Free();
-            pending.Complete(op, status);
-        }
-        catch (Exception e)
-        {
-            pending?.TrySetException(e);
-        }
-    }
+    void IPendingAcquire.Fail(Exception error) => TrySetException(error);
 
-    private void Complete(ulong op, int status)
+    void IPendingAcquire.Complete(ulong op, int status)
     {
         // The ticket is taken before the operation can be freed (by whichever
         // side sees the other done), because freeing an operation releases a
         // ticket nobody took.
-        WaitHandleDistributedSemaphoreHandle? handle = null;
+        THandle? handle = null;
         Exception? error = null;
         if (status == Native.WHSEM_OK)
         {
@@ -111,7 +102,10 @@ internal sealed unsafe class PendingAcquire : TaskCompletionSource<WaitHandleDis
             var taken = Native.whsem_op_take_ticket(op, &ticket);
             if (taken == Native.WHSEM_OK)
             {
-                handle = WaitHandleDistributedSemaphoreHandle.Own(slot, ticket);
+                // Lent before the handle is allocated, so that even an
+                // OutOfMemoryException leaves the ticket to the slot's finalizer.
+                slot.Lend(ticket);
+                handle = _own(slot);
             }
             else
             {
@@ -165,5 +159,39 @@ internal sealed unsafe class PendingAcquire : TaskCompletionSource<WaitHandleDis
         // The semaphore had to stay open until now (closing it would have
         // canceled the operation); from here on it may go.
         GC.KeepAlive(_semaphore);
+    }
+}
+
+/// <summary>What <see cref="AcquireCallback"/> calls on an acquisition of any handle type.</summary>
+internal interface IPendingAcquire
+{
+    void Complete(ulong op, int status);
+
+    void Fail(Exception error);
+}
+
+/// <summary>
+/// libwhsem's callback for every asynchronous acquisition (a callback that
+/// native code calls cannot live in a generic type).
+/// </summary>
+internal static unsafe class AcquireCallback
+{
+    [UnmanagedCallersOnly(CallConvs = new[] { typeof(CallConvCdecl) })]
+    internal static void OnCompleted(ulong op, int status, void* userData)
+    {
+        // Nothing may escape into the library's thread: every failure goes
+        // to the awaiting task.
+        IPendingAcquire? pending = null;
+        try
+        {
+            var root = GCHandle.FromIntPtr((IntPtr)userData);
+            pending = (IPendingAcquire)root.Target!;
+            root.Free();
+            pending.Complete(op, status);
+        }
+        catch (Exception e)
+        {
+            pending?.Fail(e);
+        }
     }
 }

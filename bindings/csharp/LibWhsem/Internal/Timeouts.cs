@@ -35,16 +35,17 @@ internal static class Timeouts
         timeout is { } value ? ToMilliseconds(value, paramName) : Infinite;
 
     /// <summary>
-    /// whsem_open_options.abandonment_check_ms: 0 (null) lets libwhsem pick
-    /// its default, -1 checks only when a holder is found dead.
+    /// A period of whsem_open_options (abandonment_check_ms,
+    /// connection_check_ms): 0 (null) lets libwhsem pick its default, -1
+    /// (infinite) turns the periodic check off.
     /// </summary>
-    internal static int ToAbandonmentCheckMilliseconds(TimeSpan? cadence)
+    internal static int ToCadenceMilliseconds(TimeSpan? cadence, string paramName)
     {
         if (cadence is not { } value) { return 0; }
-        var ms = ToMilliseconds(value, "abandonmentCheckCadence");
+        var ms = ToMilliseconds(value, paramName);
         if (ms == 0)
         {
-            throw new ArgumentOutOfRangeException("abandonmentCheckCadence", value, "must not be zero");
+            throw new ArgumentOutOfRangeException(paramName, value, "must not be zero");
         }
         return ms;
     }

@@ -49,24 +49,29 @@ internal sealed unsafe class SemaphoreSafeHandle : WhsemSafeHandle
     private SemaphoreSafeHandle(ulong value) : base(value) { }
 
     /// <summary>Opens <paramref name="finalName"/> as given (it is already finalized).</summary>
-    internal static SemaphoreSafeHandle Open(string finalName, int maxCount, int abandonmentCheckMs)
+    internal static SemaphoreSafeHandle Open(string finalName, int maxCount, Medallion.Threading.WaitHandles.SemaphoreOpenOptions how)
     {
         WhsemLibrary.EnsureLoaded();
         var utf8 = Utf8.NulTerminated(finalName);
-        var options = new whsem_open_options
-        {
-            struct_size = (uint)sizeof(whsem_open_options),
-            flags = Native.WHSEM_OPEN_EXACT_NAME,
-            abandonment_check_ms = abandonmentCheckMs,
-            // The original grants everyone full access to the semaphores it
-            // creates, so that processes of different users can share them.
-            mode = WorldReadWrite,
-        };
+        var backend = how.Backend is { } conninfo ? Utf8.NulTerminated(conninfo) : null;
         ulong sem;
         int status;
         Exception? error = null;
         fixed (byte* name = utf8)
+        fixed (byte* server = backend)
         {
+            var options = new whsem_open_options
+            {
+                struct_size = (uint)sizeof(whsem_open_options),
+                flags = Native.WHSEM_OPEN_EXACT_NAME,
+                abandonment_check_ms = how.AbandonmentCheckMs,
+                // The original grants everyone full access to the semaphores it
+                // creates, so that processes of different users can share them.
+                // (A server's semaphores have no file.)
+                mode = backend == null ? WorldReadWrite : 0,
+                backend = (nint)server,
+                connection_check_ms = how.ConnectionCheckMs,
+            };
             status = Native.whsem_open(name, maxCount, &options, &sem);
             if (status != Native.WHSEM_OK)
             {

@@ -101,7 +101,10 @@ internal sealed class TicketSlot : CriticalFinalizerObject
     {
         // The slot is used after the native call on both paths, so the
         // garbage collector cannot finalize it while the call runs.
-        if (Native.whsem_release(ticket) == Native.WHSEM_OK)
+        // A lost ticket (its PostgreSQL session ended) is released all the
+        // same, by this call alone, like one that was held.
+        var status = Native.whsem_release(ticket);
+        if (status is Native.WHSEM_OK or Native.WHSEM_E_TICKET_LOST)
         {
             Ticket = 0;
             Return();

@@ -36,6 +36,10 @@ internal static unsafe class WhsemErrors
             Native.WHSEM_E_ACCESS_DENIED => new UnauthorizedAccessException(message),
             Native.WHSEM_E_NO_MEMORY => new OutOfMemoryException(message),
             Native.WHSEM_E_CORRUPT or Native.WHSEM_E_INCOMPATIBLE or Native.WHSEM_E_OS => new IOException(message),
+            // The server cannot be reached (or libpq loaded), or the session
+            // an acquisition waited on ended under it: a database failure,
+            // which DistributedLock.Postgres users catch as DbException.
+            Native.WHSEM_E_UNAVAILABLE or Native.WHSEM_E_TICKET_LOST => new Medallion.Threading.Postgres.PostgresSemaphoreUnavailableException(message),
             // MAX_COUNT_MISMATCH, LIMIT, INVALID_HANDLE, WRONG_PROCESS, BUSY,
             // NOT_FOUND and statuses newer than this binding: the call is
             // valid, the state of the system does not allow it.

@@ -3,9 +3,15 @@
 // it) and, when given with --c-ns, the core benchmark's C figure of the same
 // run. Repetitions of every variant are interleaved and medians reported,
 // because absolute numbers on a shared 2-core VM drift by tens of percent.
+//
+// With --backend=CONNINFO: the same pair through PostgresDistributedSemaphore
+// on that PostgreSQL database, timed pair by pair as whsem_bench_pg's (a)
+// (max count 2, the median of --iterations pairs after a warm-up), printed
+// as "RESULT csharp a_median_us X" for bench.sh to interleave with the C runs.
 using System.Diagnostics;
 using System.Globalization;
 using LibWhsem.Interop;
+using Medallion.Threading.Postgres;
 using Medallion.Threading.WaitHandles;
 
 static unsafe class Program
@@ -15,13 +21,19 @@ static unsafe class Program
         var reps = 15;
         var pairs = 2_000_000;
         double? cNs = null;
+        string? backend = null;
+        int iterations = 2000, warmup = 200;
         foreach (var a in args)
         {
             if (a.StartsWith("--reps=", StringComparison.Ordinal)) { reps = int.Parse(a[7..], CultureInfo.InvariantCulture); }
             else if (a.StartsWith("--pairs=", StringComparison.Ordinal)) { pairs = int.Parse(a[8..], CultureInfo.InvariantCulture); }
             else if (a.StartsWith("--c-ns=", StringComparison.Ordinal)) { cNs = double.Parse(a[7..], CultureInfo.InvariantCulture); }
-            else { Console.Error.WriteLine($"unknown argument {a}; use --reps=N --pairs=N --c-ns=X"); return 2; }
+            else if (a.StartsWith("--backend=", StringComparison.Ordinal)) { backend = a[10..]; }
+            else if (a.StartsWith("--iterations=", StringComparison.Ordinal)) { iterations = int.Parse(a[13..], CultureInfo.InvariantCulture); }
+            else if (a.StartsWith("--warmup=", StringComparison.Ordinal)) { warmup = int.Parse(a[9..], CultureInfo.InvariantCulture); }
+            else { Console.Error.WriteLine($"unknown argument {a}; use --reps=N --pairs=N --c-ns=X, or --backend=CONNINFO --iterations=N --warmup=N"); return 2; }
         }
+        if (backend != null) { return RunOnServer(backend, iterations, warmup); }
 
         var name = $"whsem-cs-bench-{Environment.ProcessId}";
         var semaphore = new WaitHandleDistributedSemaphore(name, 1);
@@ -77,6 +89,30 @@ static unsafe class Program
             Console.WriteLine($"ratio binding / C: {ratio:F2}x (target <= 1.5x: {(ratio <= 1.5 ? "PASS" : "MISS")})");
         }
         return 0;
+    }
+
+    static int RunOnServer(string backend, int iterations, int warmup)
+    {
+        var semaphore = new PostgresDistributedSemaphore($"whsem-cs-bench-pg-{Environment.ProcessId}", 2, backend);
+        var us = new double[iterations];
+        // Connected, and the pair compiled at tier 1 (which takes time as
+        // well as calls): at least the warm-up pairs and 300 ms.
+        var warmUntil = Stopwatch.GetTimestamp() + Stopwatch.Frequency * 3 / 10;
+        for (var i = 0; i < warmup || Stopwatch.GetTimestamp() < warmUntil; i++) { Pair(semaphore); }
+        for (var i = 0; i < iterations; i++)
+        {
+            var t0 = Stopwatch.GetTimestamp();
+            Pair(semaphore);
+            us[i] = Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
+        }
+        Array.Sort(us);
+        var median = us[(iterations - 1) / 2];
+        Console.Error.WriteLine($"(a) C# TryAcquire(TimeSpan.Zero)+Dispose on PostgreSQL: median {median:F0} us, p99 {us[(int)Math.Ceiling(iterations * 0.99) - 1]:F0} us ({iterations} pairs)");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"RESULT csharp a_median_us {median:F3}"));
+        return 0;
+
+        static void Pair(PostgresDistributedSemaphore semaphore) =>
+            (semaphore.TryAcquire(TimeSpan.Zero) ?? throw new InvalidOperationException("uncontended try failed")).Dispose();
     }
 
     static ulong RawSemaphore(WaitHandleDistributedSemaphore semaphore)

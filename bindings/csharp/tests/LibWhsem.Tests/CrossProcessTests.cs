@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Medallion.Threading.WaitHandles;
 using Xunit;
 
@@ -20,23 +19,8 @@ public class CrossProcessTests
     public async Task ATicketHeldByAChildBlocksTheParentUntilReleased(bool async)
     {
         using var n = new UniqueName($"child-{async}");
-        using var child = Child.Start("hold", "--name", n.Exact, "--max", "1", "--exact");
-        Assert.True(child.ReadLine() == "acquired", child.Stderr);
-
-        var semaphore = new WaitHandleDistributedSemaphore(n.Exact, 1, exactName: true);
-        Assert.Null(semaphore.TryAcquire());
-        var waiting = async
-            ? semaphore.TryAcquireAsync(TimeSpan.FromSeconds(30)).AsTask()
-            : Task.Run(() => semaphore.TryAcquire(TimeSpan.FromSeconds(30)));
-        Assert.False(waiting.Wait(TimeSpan.FromMilliseconds(200)));
-
-        child.WriteLine("release");
-        Assert.Equal("released", child.ReadLine());
-        Assert.Same(waiting, await Task.WhenAny(waiting, Task.Delay(Long)));
-        using var handle = await waiting;
-        Assert.NotNull(handle);
-        Assert.True(child.WaitForExit(), child.Stderr);
-        Assert.Equal(0, child.Process.ExitCode);
+        await Child.AssertItsTicketBlocksUntilReleased(
+            new WaitHandleDistributedSemaphore(n.Exact, 1, exactName: true), async, "--name", n.Exact, "--max", "1", "--exact");
     }
 
     [Fact]

@@ -2,6 +2,7 @@
 using System.Diagnostics;
 using System.Text;
 using LibWhsem.Interop;
+using Medallion.Threading;
 using Medallion.Threading.WaitHandles;
 using Xunit;
 
@@ -139,6 +140,32 @@ internal sealed class Child : IDisposable
         // Only the untimed wait also waits for the end of the redirected stderr.
         _process.WaitForExit();
         return true;
+    }
+
+    /// <summary>
+    /// A child holding the only ticket (worker hold HOLD-ARGS) keeps the
+    /// parent's <paramref name="semaphore"/> waiting, synchronously or
+    /// asynchronously, until it releases the ticket.
+    /// </summary>
+    public static async Task AssertItsTicketBlocksUntilReleased(IDistributedSemaphore semaphore, bool async, params string[] holdArgs)
+    {
+        var wait = TimeSpan.FromSeconds(30);
+        using var child = Start(["hold", .. holdArgs]);
+        Assert.True(child.ReadLine() == "acquired", child.Stderr);
+
+        Assert.Null(semaphore.TryAcquire());
+        var waiting = async
+            ? semaphore.TryAcquireAsync(wait).AsTask()
+            : Task.Run(() => semaphore.TryAcquire(wait));
+        Assert.False(waiting.Wait(TimeSpan.FromMilliseconds(200)));
+
+        child.WriteLine("release");
+        Assert.Equal("released", child.ReadLine());
+        Assert.Same(waiting, await Task.WhenAny(waiting, Task.Delay(wait)));
+        using var handle = await waiting;
+        Assert.NotNull(handle);
+        Assert.True(child.WaitForExit(), child.Stderr);
+        Assert.Equal(0, child.Process.ExitCode);
     }
 
     public void Dispose()

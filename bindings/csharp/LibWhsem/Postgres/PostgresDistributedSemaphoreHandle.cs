@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: MIT
+using LibWhsem.Interop;
+
+namespace Medallion.Threading.Postgres;
+
+/// <summary>
+/// One ticket of a <see cref="PostgresDistributedSemaphore"/>. Disposing it
+/// returns the ticket; so does the garbage collector for a handle dropped
+/// without being disposed, and the server for a process that dies holding
+/// it. Implements <see cref="IDistributedSynchronizationHandle"/>.
+/// </summary>
+public sealed class PostgresDistributedSemaphoreHandle : IDistributedSynchronizationHandle
+{
+    // A handle is used from any thread; this serializes HandleLostToken
+    // with Dispose, so a watch is only ever started on a ticket still held
+    // by this handle (a disposed handle's slot may hold another's ticket).
+    private readonly object _gate = new();
+    private TicketSlot? _slot;
+    private CancellationToken? _lostToken;
+
+    /// <summary>A handle for the ticket just lent to <paramref name="slot"/>.</summary>
+    internal PostgresDistributedSemaphoreHandle(TicketSlot slot) => _slot = slot;
+
+    /// <summary>
+    /// Implements <see cref="IDistributedSynchronizationHandle.HandleLostToken"/>:
+    /// cancelled when the ticket is lost before the handle is disposed,
+    /// because the PostgreSQL session that carries it ended (a server
+    /// restart, <c>pg_terminate_backend</c>, a network failure); the server
+    /// may then have given the ticket to someone else.
+    /// </summary>
+    /// <remarks>
+    /// The ticket is watched from the first read of this property on. The
+    /// watch costs the server nothing (libwhsem notices the end of the
+    /// connection on the client's side): a closed connection is seen at once,
+    /// a silent network failure within about three connection check cadences.
+    /// Callbacks registered on the token run on the thread pool.
+    /// </remarks>
+    /// <exception cref="ObjectDisposedException">The handle was disposed.</exception>
+    public CancellationToken HandleLostToken
+    {
+        get
+        {
+            lock (_gate)
+            {
+                var slot = _slot ?? throw new ObjectDisposedException(nameof(PostgresDistributedSemaphoreHandle));
+                _lostToken ??= TicketLossWatch.Start(slot.LentTicket);
+                return _lostToken.Value;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Releases the semaphore ticket. Calling it again, from any thread, does
+    /// nothing, and neither call throws, also for a ticket that was lost.
+    /// </summary>
+    public void Dispose()
+    {
+        TicketSlot? slot;
+        lock (_gate)
+        {
+            slot = _slot;
+            _slot = null;
+        }
+        // libwhsem queues the unlock on the session without waiting for the
+        // server's answer: no round trip here.
+        slot?.Release(slot.LentTicket);
+    }
+
+    /// <summary>Releases the semaphore ticket, like <see cref="Dispose"/>.</summary>
+    public ValueTask DisposeAsync()
+    {
+        Dispose();
+        return default;
+    }
+}
