@@ -22,7 +22,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::sys;
 
 /// The future of [`Ticket::lost`](crate::Ticket::lost): resolves with
@@ -249,7 +249,8 @@ impl fmt::Debug for Lost {
         let state = match &self.watch.state().outcome {
             None => "held",
             Some(Ok(())) => "released",
-            Some(Err(_)) => "lost",
+            Some(Err(e)) if e.kind() == ErrorKind::TicketLost => "lost",
+            Some(Err(_)) => "not watched",
         };
         f.debug_struct("Lost").field("state", &state).finish()
     }
@@ -307,7 +308,7 @@ mod tests {
         assert_eq!(counter.0.load(Ordering::SeqCst), 2);
         for lost in [&mut first, &mut second] {
             match Pin::new(lost).poll(&mut cx) {
-                Poll::Ready(Err(e)) => assert_eq!(e.kind(), crate::ErrorKind::TicketLost),
+                Poll::Ready(Err(e)) => assert_eq!(e.kind(), ErrorKind::TicketLost),
                 other => panic!("expected the loss, got {other:?}"),
             }
         }

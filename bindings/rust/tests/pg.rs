@@ -27,16 +27,20 @@ use support::executor::{block_on, block_on_timeout, poll_once};
 use support::{eventually, unique_name, PATIENCE};
 use whsem::{ErrorKind, Semaphore, Ticket};
 
-/// The fixture's connection string, made this test's own by `tag`.
-fn backend(tag: &str) -> String {
-    let base = std::env::var("WHSEM_TEST_BACKEND").unwrap_or_else(|_| {
+/// The fixture's connection string.
+fn fixture() -> String {
+    std::env::var("WHSEM_TEST_BACKEND").unwrap_or_else(|_| {
         panic!(
             "WHSEM_TEST_BACKEND is not set: these tests need the pg fixture's cluster \
              (ctest -L pg -R rust_pg)"
         )
-    });
+    })
+}
+
+/// The fixture's connection string, made this test's own by `tag`.
+fn backend(tag: &str) -> String {
     // A parameter the library leaves alone (it sets application_name).
-    format!("{base} fallback_application_name=whsem-rs-{tag}")
+    format!("{} fallback_application_name=whsem-rs-{tag}", fixture())
 }
 
 /// One test at a time: the watch count of the leak test is per process.
@@ -89,7 +93,7 @@ fn psql_path() -> String {
 
 /// Runs `sql` as the cluster's administrator; its output, unaligned.
 fn admin(sql: &str) -> String {
-    let base = std::env::var("WHSEM_TEST_BACKEND").expect("WHSEM_TEST_BACKEND");
+    let base = fixture();
     let out = Command::new(psql_path())
         .args([
             "-X",
