@@ -343,6 +343,38 @@ fn every_watch_ends_exactly_once() {
     assert_eq!(outstanding(), 0);
 }
 
+#[test]
+fn futures_made_on_many_threads_at_once_share_one_watch() {
+    let Case { sem, _turn, .. } = Case::new("race", 1);
+    let outstanding = whsem::__watch_callbacks_outstanding;
+    assert!(eventually(PATIENCE, || outstanding() == 0));
+    let ticket = hold(&sem);
+    let start = std::sync::Barrier::new(8);
+    let futures: Vec<_> = thread::scope(|s| {
+        let spawned: Vec<_> = (0..8)
+            .map(|_| {
+                s.spawn(|| {
+                    start.wait();
+                    let mut lost = ticket.lost();
+                    assert!(poll_once(&mut lost).is_none());
+                    lost
+                })
+            })
+            .collect();
+        spawned.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert_eq!(
+        outstanding(),
+        1,
+        "the first call registered, the others shared"
+    );
+    drop(ticket);
+    for lost in futures {
+        assert!(block_on_timeout(lost, PATIENCE).expect("resolved").is_ok());
+    }
+    assert!(eventually(PATIENCE, || outstanding() == 0));
+}
+
 // ---- refused connections -------------------------------------------------------
 
 /// A TCP port on this machine where nothing listens.
