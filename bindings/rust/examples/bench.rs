@@ -7,7 +7,16 @@
 //!
 //!     cargo run --release --example bench -- [--pairs N] [--reps R]
 //!
-//! (bench.sh builds, runs this and, if present, the core C benchmark.)
+//! With `--backend CONNINFO` it measures instead a PostgreSQL-backed name's
+//! uncontended try-acquire + release through the safe API as
+//! `whsem_bench_pg --parts a` measures the C calls (figure (a): every pair
+//! timed, nearest-rank percentiles, after a warm-up), so that the two
+//! programs can be run in turns against one server:
+//!
+//!     cargo run --release --example bench -- --backend CONNINFO [--iterations N] [--warmup N]
+//!
+//! (bench.sh builds, runs this and, if present, the core C benchmark; with
+//! BACKEND=pg, this and whsem_bench_pg in turns on a cluster of its own.)
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -17,9 +26,20 @@ use whsem::{sys, RemoveOptions, Semaphore};
 fn main() {
     let mut pairs: u64 = 2_000_000;
     let mut reps: usize = 9;
+    let mut backend = None;
+    let mut iterations: usize = 2000;
+    let mut warmup: usize = 200;
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
     while let Some(a) = it.next() {
+        if a == "--backend" {
+            backend = Some(
+                it.next()
+                    .expect("a connection string after --backend")
+                    .clone(),
+            );
+            continue;
+        }
         let mut value = || {
             it.next()
                 .and_then(|v| v.parse::<u64>().ok())
@@ -28,9 +48,18 @@ fn main() {
         match a.as_str() {
             "--pairs" => pairs = value(),
             "--reps" => reps = value() as usize,
+            "--iterations" => iterations = value().max(1) as usize,
+            "--warmup" => warmup = value() as usize,
             "--bench" => {} // passed by `cargo bench`-style runners
-            other => panic!("unknown argument {other}; use --pairs N --reps R"),
+            other => panic!(
+                "unknown argument {other}; use --pairs N --reps R, or --backend CONNINFO \
+                 --iterations N --warmup N"
+            ),
         }
+    }
+    if let Some(conninfo) = backend {
+        on_server(&conninfo, iterations, warmup);
+        return;
     }
 
     let name = format!("whsem-rs-bench-{}", std::process::id());
@@ -111,6 +140,42 @@ fn main() {
         "  target <= 1.2x: {}",
         if ratio_med <= 1.2 { "PASS" } else { "MISS" }
     );
+}
+
+/// Figure (a) of whsem_bench_pg through the safe API: the same name shape,
+/// max count, warm-up and percentiles, and a `RESULT` line like its
+/// `--results` ones for bench.sh.
+fn on_server(conninfo: &str, iterations: usize, warmup: usize) {
+    let name = format!("bench-pg-a-rs-{}", std::process::id());
+    let sem = Semaphore::options()
+        .backend(conninfo)
+        .open(&name, 2)
+        .unwrap_or_else(|e| panic!("open {name}: {e}"));
+    let mut us = Vec::with_capacity(iterations);
+    for i in 0..warmup + iterations {
+        let start = Instant::now();
+        let ticket = sem
+            .try_acquire()
+            .expect("try_acquire")
+            .expect("the ticket is free");
+        drop(black_box(ticket));
+        if i >= warmup {
+            us.push(start.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    us.sort_by(|a, b| a.total_cmp(b));
+    let (p50, p99) = (nearest_rank(&us, 50.0), nearest_rank(&us, 99.0));
+    eprintln!(
+        "(a) Rust safe API, uncontended try-acquire + release: median {p50:.0} us, p99 {p99:.0} us \
+         ({iterations} pairs after {warmup} warm-up)"
+    );
+    println!("RESULT rust a_median_us {p50:.3}");
+}
+
+/// The nearest-rank percentile of sorted values, as whsem_bench_pg's.
+fn nearest_rank(sorted: &[f64], p: f64) -> f64 {
+    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 fn median(v: &mut [f64]) -> f64 {

@@ -7,7 +7,8 @@ use crate::sys;
 /// What went wrong, as a closed set of categories to `match` on.
 ///
 /// Mirrors the statuses of libwhsem; new kinds may be added in minor
-/// versions, hence `#[non_exhaustive]`.
+/// versions, hence `#[non_exhaustive]` (1.1 added [`Unsupported`](ErrorKind::Unsupported),
+/// [`TicketLost`](ErrorKind::TicketLost) and [`Unavailable`](ErrorKind::Unavailable)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -22,18 +23,23 @@ pub enum ErrorKind {
     /// A live process has the name open with another max count.
     MaxCountMismatch,
     /// The operating system refused access to the shared state (another
-    /// user's semaphore, for instance).
+    /// user's semaphore, for instance), or the PostgreSQL server refused the
+    /// login or the objects libwhsem needs (a wrong password, a role that
+    /// may not create the `whsem` schema).
     AccessDenied,
     /// The shared state is not a valid semaphore.
     Corrupt,
     /// The shared state was created by an incompatible version of libwhsem.
     Incompatible,
-    /// A fixed capacity is exhausted (1024 processes per name).
+    /// A fixed capacity is exhausted (1024 processes per name; on
+    /// PostgreSQL, the server's `max_connections`).
     Limit,
     /// Memory allocation failed.
     OutOfMemory,
     /// The ticket belongs to another process: it was inherited through
-    /// `fork()`, and only the process that acquired it can release it.
+    /// `fork()`, and only the process that acquired it can release it. On
+    /// PostgreSQL, semaphore handles inherited through `fork()` answer this
+    /// too: the child opens the name again.
     WrongProcess,
     /// An unexpected operating system error.
     Os,
@@ -48,6 +54,19 @@ pub enum ErrorKind {
     LibraryMismatch,
     /// A status this version of the crate does not know.
     Other,
+    // Added with libwhsem 1.1, after the others so that no kind's value
+    // (`as` casts) changes.
+    /// The operation does not exist for this platform or backend.
+    Unsupported,
+    /// The ticket was lost while this process lived: the connection or
+    /// server that carried it went away (PostgreSQL backend), and the server
+    /// may have given it to someone else already. See
+    /// [`Ticket::lost`](crate::Ticket::lost).
+    TicketLost,
+    /// The backend cannot be reached or loaded: the server is down or
+    /// refuses connections, or its client library (libpq) is not installed.
+    /// Worth retrying later.
+    Unavailable,
 }
 
 impl ErrorKind {
@@ -67,6 +86,9 @@ impl ErrorKind {
             sys::WHSEM_E_BUSY => ErrorKind::Busy,
             sys::WHSEM_E_NOT_FOUND => ErrorKind::NotFound,
             sys::WHSEM_CANCELED => ErrorKind::Canceled,
+            sys::WHSEM_E_UNSUPPORTED => ErrorKind::Unsupported,
+            sys::WHSEM_E_TICKET_LOST => ErrorKind::TicketLost,
+            sys::WHSEM_E_UNAVAILABLE => ErrorKind::Unavailable,
             _ => ErrorKind::Other,
         }
     }
@@ -87,6 +109,9 @@ impl ErrorKind {
             ErrorKind::Busy => "the semaphore is in use",
             ErrorKind::NotFound => "no semaphore has that name",
             ErrorKind::Canceled => "the acquisition was canceled",
+            ErrorKind::Unsupported => "not supported here",
+            ErrorKind::TicketLost => "the ticket was lost",
+            ErrorKind::Unavailable => "the backend is unavailable",
             ErrorKind::LibraryMismatch => "the installed libwhsem does not match this binding",
             ErrorKind::Other => "unknown libwhsem error",
         }
@@ -218,6 +243,10 @@ impl From<Error> for io::Error {
             ErrorKind::NotFound => io::ErrorKind::NotFound,
             ErrorKind::Canceled => io::ErrorKind::Interrupted,
             ErrorKind::Busy => io::ErrorKind::AddrInUse,
+            ErrorKind::Unsupported => io::ErrorKind::Unsupported,
+            // The session that carried the ticket was ended under it.
+            ErrorKind::TicketLost => io::ErrorKind::ConnectionAborted,
+            ErrorKind::Unavailable => io::ErrorKind::ConnectionRefused,
             _ => io::ErrorKind::Other,
         };
         io::Error::new(kind, err)
@@ -245,6 +274,9 @@ mod tests {
             (sys::WHSEM_E_BUSY, ErrorKind::Busy),
             (sys::WHSEM_E_NOT_FOUND, ErrorKind::NotFound),
             (sys::WHSEM_CANCELED, ErrorKind::Canceled),
+            (sys::WHSEM_E_UNSUPPORTED, ErrorKind::Unsupported),
+            (sys::WHSEM_E_TICKET_LOST, ErrorKind::TicketLost),
+            (sys::WHSEM_E_UNAVAILABLE, ErrorKind::Unavailable),
             (-1000, ErrorKind::Other),
         ];
         for (status, kind) in cases {

@@ -1,4 +1,4 @@
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::fmt;
 use std::mem::ManuallyDrop;
 use std::num::NonZeroU64;
@@ -9,10 +9,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::cancel::CancelToken;
 use crate::error::Error;
 use crate::future::Acquire;
+use crate::lost::Lost;
 use crate::{abi_check, sys};
 
 /// A named counting semaphore shared by every process on the machine that
-/// opens the same name with the same max count.
+/// opens the same name with the same max count (or, opened with
+/// [`OpenOptions::backend`], by every process on every machine that opens it
+/// in the same PostgreSQL database).
 ///
 /// Open it with [`Semaphore::open`] (or [`Semaphore::options`] for more
 /// control); acquire [`Ticket`]s with [`try_acquire`](Semaphore::try_acquire),
@@ -64,11 +67,23 @@ pub struct Semaphore {
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct OpenOptions {
     exact_name: bool,
     abandonment_check_ms: i32,
     mode: u32,
+    backend: Backend,
+    connection_check_ms: i32,
+}
+
+/// Where the semaphore lives, as [`OpenOptions::backend`] was told.
+#[derive(Clone, Default)]
+enum Backend {
+    #[default]
+    ThisMachine,
+    Server(CString),
+    // Reported by `open`: a builder method has no way to fail.
+    HasNul,
 }
 
 /// One held ticket of a [`Semaphore`]. Dropping it releases it; so does
@@ -78,6 +93,8 @@ pub struct OpenOptions {
 /// than the one that acquired it, and it may outlive its `Semaphore`. It
 /// belongs to the process that acquired it: a child created by `fork()`
 /// cannot release its parent's tickets ([`ErrorKind::WrongProcess`](crate::ErrorKind::WrongProcess)).
+/// A ticket of a PostgreSQL-backed semaphore can be lost while its process
+/// lives: [`check`](Ticket::check) and [`lost`](Ticket::lost) tell.
 #[must_use = "dropping a Ticket releases it at once"]
 pub struct Ticket {
     handle: NonZeroU64,
@@ -106,7 +123,8 @@ pub struct Info {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Holder {
-    /// Its process id (in the pid namespace of the semaphore's creator).
+    /// Its process id: in the pid namespace of the semaphore's creator on
+    /// this machine; on PostgreSQL, on its [`host`](Holder::host).
     pub pid: u32,
     /// Tickets it holds.
     pub tickets: u32,
@@ -118,6 +136,18 @@ pub struct Holder {
     /// [`Semaphore::info`]), which keeps the uncontended path free of clock
     /// reads.
     pub since: SystemTime,
+    /// The host it runs on, as it reported it (PostgreSQL); empty on this
+    /// machine's backend.
+    pub host: String,
+}
+
+/// A period for libwhsem's options: `None` is [`sys::WHSEM_INFINITE`], a
+/// duration is at least 1 ms (0 would mean the default).
+fn period_ms(period: Option<Duration>) -> i32 {
+    match period {
+        None => sys::WHSEM_INFINITE as i32,
+        Some(d) => timeout_ms(Some(d)).max(1) as i32,
+    }
 }
 
 /// Milliseconds for libwhsem: `None` waits forever; a duration is rounded up
@@ -169,8 +199,9 @@ pub(crate) fn c_text(mut bytes: Vec<u8>) -> String {
 }
 
 impl OpenOptions {
-    /// Default options: the name is finalized, dead holders are looked for
-    /// every 100 ms while someone waits, a new semaphore gets mode `0o600`.
+    /// Default options: the semaphore lives on this machine, the name is
+    /// finalized, dead holders are looked for every 100 ms while someone
+    /// waits, a new semaphore gets mode `0o600`.
     pub fn new() -> OpenOptions {
         OpenOptions::default()
     }
@@ -189,10 +220,45 @@ impl OpenOptions {
     /// 100 ms), or `None` to look only when an internal lock's owner is
     /// found dead.
     pub fn abandonment_check(&mut self, period: Option<Duration>) -> &mut OpenOptions {
-        self.abandonment_check_ms = match period {
-            None => sys::WHSEM_INFINITE as i32,
-            Some(d) => timeout_ms(Some(d)).max(1) as i32,
+        self.abandonment_check_ms = period_ms(period);
+        self
+    }
+
+    /// Where the semaphore lives: `conninfo` is a libpq connection string
+    /// (`"host=db dbname=jobs user=app"`) or a `postgresql://` URI naming a
+    /// PostgreSQL database, whose semaphore is shared by every process on
+    /// every machine that opens the same name there. `""` (the default)
+    /// means this machine.
+    ///
+    /// Passwords come through libpq's own means (`~/.pgpass`, `PGPASSFILE`,
+    /// `PGPASSWORD`, the string itself) and never appear in an [`Error`] or
+    /// in this type's `Debug` output. libpq is loaded at the first open on
+    /// a server: without it, opening fails with
+    /// [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable), as it does
+    /// when the server cannot be reached; a refused login is
+    /// [`ErrorKind::AccessDenied`](crate::ErrorKind::AccessDenied). A
+    /// string containing a NUL character makes opening fail with
+    /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument).
+    ///
+    /// Tickets of a server's semaphore live in database sessions and can be
+    /// lost while this process lives: see [`Ticket::lost`].
+    pub fn backend(&mut self, conninfo: &str) -> &mut OpenOptions {
+        self.backend = if conninfo.is_empty() {
+            Backend::ThisMachine
+        } else {
+            CString::new(conninfo).map_or(Backend::HasNul, Backend::Server)
         };
+        self
+    }
+
+    /// PostgreSQL: how often a connection carrying tickets is checked, so
+    /// that a holder learns of a lost ticket within about three periods even
+    /// when the network fails silently (a server restart or a closed
+    /// connection is seen at once). `Some(period)` is rounded up to whole
+    /// milliseconds (default 1 s); `None` sends no checks. Ignored on this
+    /// machine, where tickets cannot be lost.
+    pub fn connection_check(&mut self, period: Option<Duration>) -> &mut OpenOptions {
+        self.connection_check_ms = period_ms(period);
         self
     }
 
@@ -204,8 +270,19 @@ impl OpenOptions {
         self
     }
 
-    fn raw(&self) -> sys::whsem_open_options {
-        sys::whsem_open_options {
+    /// The C options; they point into `self`, so they live no longer.
+    fn raw(&self) -> Result<sys::whsem_open_options, Error> {
+        let backend = match &self.backend {
+            Backend::ThisMachine => ptr::null(),
+            Backend::Server(conninfo) => conninfo.as_ptr(),
+            // Not echoed: the string may hold a password.
+            Backend::HasNul => {
+                return Err(Error::invalid_argument(
+                    "the backend's connection string contains a NUL character",
+                ))
+            }
+        };
+        Ok(sys::whsem_open_options {
             struct_size: std::mem::size_of::<sys::whsem_open_options>() as u32,
             flags: if self.exact_name {
                 sys::WHSEM_OPEN_EXACT_NAME
@@ -214,8 +291,9 @@ impl OpenOptions {
             },
             abandonment_check_ms: self.abandonment_check_ms,
             mode: self.mode,
-            ..Default::default()
-        }
+            backend,
+            connection_check_ms: self.connection_check_ms,
+        })
     }
 
     /// Opens the semaphore `name`, creating it with `max_count` tickets
@@ -229,9 +307,10 @@ impl OpenOptions {
             Error::invalid_argument(format!("max_count is {max_count}; use 1 ... {}", i32::MAX))
         })?;
         let name = c_name(name)?;
-        let opts = self.raw();
+        let opts = self.raw()?;
         let mut handle = 0;
-        // SAFETY: valid string, options struct and out-pointer for the call.
+        // SAFETY: valid string, options struct (and the string it points to)
+        // and out-pointer for the call.
         let status = unsafe { sys::whsem_open(name.as_ptr(), max, &opts, &mut handle) };
         Semaphore::opened(status, handle)
     }
@@ -242,11 +321,29 @@ impl OpenOptions {
     pub fn open_existing(&self, name: &str) -> Result<Semaphore, Error> {
         abi_check::ensure()?;
         let name = c_name(name)?;
-        let opts = self.raw();
+        let opts = self.raw()?;
         let mut handle = 0;
         // SAFETY: as in open.
         let status = unsafe { sys::whsem_open_existing(name.as_ptr(), &opts, &mut handle) };
         Semaphore::opened(status, handle)
+    }
+}
+
+impl fmt::Debug for OpenOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The connection string is left out: it may hold a password.
+        let backend = match self.backend {
+            Backend::ThisMachine => "this machine",
+            Backend::Server(_) => "a server (connection string not shown)",
+            Backend::HasNul => "invalid (a NUL character)",
+        };
+        f.debug_struct("OpenOptions")
+            .field("exact_name", &self.exact_name)
+            .field("abandonment_check_ms", &self.abandonment_check_ms)
+            .field("mode", &self.mode)
+            .field("backend", &backend)
+            .field("connection_check_ms", &self.connection_check_ms)
+            .finish()
     }
 }
 
@@ -420,47 +517,55 @@ impl Semaphore {
     /// A snapshot of the shared state and of the processes holding tickets.
     /// Also reclaims the tickets of dead processes.
     pub fn info(&self) -> Result<Info, Error> {
-        let mut holders: Vec<sys::whsem_holder> = Vec::new();
+        // whsem_query_processes rather than whsem_query: its rows carry the
+        // host. It also lists processes holding nothing, left out below.
+        let mut rows: Vec<sys::whsem_process> = Vec::new();
         loop {
             let mut info = sys::whsem_info {
                 struct_size: std::mem::size_of::<sys::whsem_info>() as u32,
                 ..Default::default()
             };
             let mut count = 0usize;
-            let ptr = if holders.is_empty() {
-                ptr::null_mut()
-            } else {
-                holders.as_mut_ptr()
+            let ptr = match rows.first_mut() {
+                None => ptr::null_mut(),
+                Some(first) => {
+                    // The first element's size is the stride of all.
+                    first.struct_size = std::mem::size_of::<sys::whsem_process>() as u32;
+                    rows.as_mut_ptr()
+                }
             };
-            // SAFETY: `ptr` and `holders.len()` describe a live allocation (or
-            // NULL and 0); `info` and `count` are valid out-pointers.
+            // SAFETY: `ptr` and `rows.len()` describe a live allocation (or
+            // NULL and 0) whose first element gives its element size;
+            // `info` and `count` are valid out-pointers.
             let status = unsafe {
-                sys::whsem_query(self.handle.get(), &mut info, ptr, holders.len(), &mut count)
+                sys::whsem_query_processes(
+                    self.handle.get(),
+                    &mut info,
+                    ptr,
+                    rows.len(),
+                    &mut count,
+                )
             };
             if status != sys::WHSEM_OK {
                 return Err(Error::last(status));
             }
-            if count > holders.len() {
-                // More holders than room: ask again with some slack, since
+            if count > rows.len() {
+                // More processes than room: ask again with some slack, since
                 // more may arrive meanwhile.
-                holders.resize(count + 4, sys::whsem_holder::default());
+                rows.resize(count + 4, sys::whsem_process::default());
                 continue;
             }
-            holders.truncate(count);
+            rows.truncate(count);
             return Ok(Info {
                 max_count: info.max_count.max(0) as u32,
                 free_count: info.free_count.max(0) as u32,
                 waiters: info.waiters,
                 processes: info.processes,
                 recoveries: info.recoveries,
-                holders: holders
+                holders: rows
                     .iter()
-                    .map(|h| Holder {
-                        pid: u32::try_from(h.pid).unwrap_or(0),
-                        tickets: h.tickets.max(0) as u32,
-                        waiting: h.waiting,
-                        since: UNIX_EPOCH + Duration::from_millis(h.since_unix_ms.max(0) as u64),
-                    })
+                    .filter(|p| p.tickets > 0)
+                    .map(Holder::from_row)
                     .collect(),
             });
         }
@@ -503,6 +608,26 @@ impl Semaphore {
     }
 }
 
+impl Holder {
+    fn from_row(row: &sys::whsem_process) -> Holder {
+        let host = if row.host.is_null() {
+            String::new()
+        } else {
+            // SAFETY: the library's static storage, NUL-terminated.
+            unsafe { CStr::from_ptr(row.host) }
+                .to_string_lossy()
+                .into_owned()
+        };
+        Holder {
+            pid: u32::try_from(row.pid).unwrap_or(0),
+            tickets: row.tickets.max(0) as u32,
+            waiting: row.waiting,
+            since: UNIX_EPOCH + Duration::from_millis(row.holding_since_unix_ms.max(0) as u64),
+            host,
+        }
+    }
+}
+
 #[cold]
 #[inline(never)]
 fn acquire_error(status: i32) -> Error {
@@ -539,7 +664,13 @@ impl Ticket {
     /// Releases the ticket, reporting errors (dropping releases too, but
     /// silently). [`ErrorKind::WrongProcess`](crate::ErrorKind::WrongProcess)
     /// in a `fork()` child that inherited the ticket; the parent's ticket then
-    /// stays held.
+    /// stays held. [`ErrorKind::TicketLost`](crate::ErrorKind::TicketLost) if
+    /// the ticket was lost (see [`lost`](Ticket::lost)): it is released all
+    /// the same.
+    ///
+    /// On PostgreSQL the release is sent and not waited for: this process
+    /// never sees the ticket still taken, another process may for a round
+    /// trip.
     pub fn release(self) -> Result<(), Error> {
         let this = ManuallyDrop::new(self);
         // SAFETY: plain handle argument.
@@ -548,6 +679,79 @@ impl Ticket {
             return Err(Error::last(status));
         }
         Ok(())
+    }
+
+    /// `Ok(())` while the ticket is held; an error of kind
+    /// [`ErrorKind::TicketLost`](crate::ErrorKind::TicketLost), saying why,
+    /// once it is known to be lost (see [`lost`](Ticket::lost)). Asks the
+    /// library only, never the server: cheap enough to call before each
+    /// step of a long job. Always `Ok(())` on this machine's backend.
+    pub fn check(&self) -> Result<(), Error> {
+        // SAFETY: plain handle argument.
+        let status = unsafe { sys::whsem_ticket_check(self.handle.get()) };
+        if status != sys::WHSEM_OK {
+            return Err(Error::last(status));
+        }
+        Ok(())
+    }
+
+    /// A future that resolves when this ticket's life ends:
+    ///
+    /// * `Err(error)`, of kind [`ErrorKind::TicketLost`](crate::ErrorKind::TicketLost),
+    ///   when the ticket is lost while this process lives: the PostgreSQL
+    ///   session that carried it ended (`pg_terminate_backend`, a server
+    ///   restart, a network failure noticed through
+    ///   [`OpenOptions::connection_check`]). The server has given the ticket
+    ///   back, so someone else may hold it already: stop the work it
+    ///   guards. Releasing the ticket then returns that error too.
+    /// * `Ok(())` once the ticket was released (dropped or
+    ///   [`release`](Ticket::release)d) without having been lost, so that
+    ///   a task awaiting only this future ends with the ticket.
+    /// * `Err(error)` of another kind in the rare case that the library
+    ///   could not watch the ticket (out of memory, or a watch set through
+    ///   [`sys::whsem_ticket_watch`](crate::sys::whsem_ticket_watch) on the
+    ///   raw handle: the library takes one watch per ticket).
+    ///
+    /// A ticket of this machine's backend cannot be lost (it lives exactly
+    /// as long as its process): its future **never resolves**, not even
+    /// after the release. Await it beside the work it guards (a `select`),
+    /// not alone in a task of its own.
+    ///
+    /// The future is `Send`, `Sync`, `Unpin` and `'static`: it does not
+    /// borrow the ticket. Any number may exist for one ticket (each call
+    /// returns one, clones are more); they share one watch in the library,
+    /// which wakes them from its own thread, with no thread of this crate
+    /// and no statement on the server. Polled again after it resolved, it
+    /// gives the same answer. For threads without an executor,
+    /// [`Lost::wait_timeout`] blocks instead.
+    ///
+    /// ```no_run
+    /// use std::process::Command;
+    /// use std::time::Duration;
+    /// use whsem::Semaphore;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sem = Semaphore::options()
+    ///     .backend("postgresql://app@db.example/jobs")
+    ///     .open("nightly-import", 2)?;
+    /// let Some(ticket) = sem.acquire(Some(Duration::from_secs(30)))? else {
+    ///     return Ok(()); // busy
+    /// };
+    /// let lost = ticket.lost();
+    /// let mut job = Command::new("./import").spawn()?;
+    /// // Wait for the job, and stop it at once if the ticket is lost.
+    /// while job.try_wait()?.is_none() {
+    ///     if let Some(Err(loss)) = lost.wait_timeout(Duration::from_millis(100)) {
+    ///         job.kill()?;
+    ///         return Err(loss.into());
+    ///     }
+    /// }
+    /// ticket.release()?; // TicketLost too if it was lost just now
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn lost(&self) -> Lost {
+        Lost::watch(self.handle.get())
     }
 
     /// The raw `whsem_ticket` handle; still owned by this `Ticket`.

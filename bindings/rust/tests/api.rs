@@ -115,6 +115,48 @@ fn names_counts_and_info() {
         .expect("this process holds tickets");
     assert_eq!(me.tickets, 2);
     assert!(me.since > std::time::UNIX_EPOCH);
+    assert_eq!(me.host, "", "this machine's backend names no host");
+    // A process that holds nothing is no holder.
+    drop((_t1, _t2));
+    assert!(sem.info().unwrap().holders.is_empty());
+}
+
+#[test]
+fn an_empty_backend_is_this_machine() {
+    let name = TestName::new("local-backend");
+    let sem = Semaphore::options()
+        .backend("postgresql://somewhere/else")
+        .backend("")
+        .open(&name, 1)
+        .unwrap();
+    assert!(
+        std::path::Path::new(&name.segment_path()).exists(),
+        "in shared memory"
+    );
+    sem.close().unwrap();
+}
+
+#[test]
+fn a_local_ticket_is_never_lost() {
+    let name = TestName::new("never-lost");
+    let sem = Semaphore::open(&name, 1).unwrap();
+    let ticket = sem.try_acquire().unwrap().unwrap();
+    ticket.check().unwrap();
+    let mut lost = ticket.lost();
+    let mut again = ticket.lost(); // any number of them
+    assert!(support::executor::poll_once(&mut lost).is_none());
+    assert!(lost.wait_timeout(Duration::from_millis(20)).is_none());
+    ticket.release().unwrap();
+    // Documented: a ticket that cannot be lost has a future that never
+    // resolves, not even after the release.
+    assert!(support::executor::poll_once(&mut lost).is_none());
+    assert!(support::executor::poll_once(&mut again).is_none());
+    assert!(again.wait_timeout(Duration::from_millis(20)).is_none());
+    assert_eq!(
+        whsem::__watch_callbacks_outstanding(),
+        0,
+        "the library keeps nothing for a local ticket"
+    );
 }
 
 #[test]
@@ -251,6 +293,20 @@ fn error_invalid_argument() {
     let err = Semaphore::open(&name, u32::MAX).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
     assert!(err.to_string().contains("max_count"), "{err}");
+    // A builder cannot fail: a NUL in the connection string is open's error,
+    // which does not repeat the string (it may hold a password).
+    let mut options = Semaphore::options();
+    options.backend("host=db password=sekrit\0-rest");
+    let shown = format!("{options:?}");
+    assert!(!shown.contains("sekrit"), "{shown}");
+    for err in [
+        options.open(&name, 1).unwrap_err(),
+        options.open_existing(&name).unwrap_err(),
+    ] {
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+        assert!(err.to_string().contains("NUL"), "{err}");
+        assert!(!format!("{err:?}").contains("sekrit"), "{err:?}");
+    }
 }
 
 #[test]

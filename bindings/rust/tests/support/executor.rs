@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
 
 /// Wakes the thread that runs `block_on`. The flag makes a wake-up that
 /// arrives before the thread parks count (`park` alone may also return
@@ -30,6 +31,16 @@ impl Wake for ThreadWaker {
 
 /// Runs `future` to completion on the calling thread.
 pub fn block_on<F: Future>(future: F) -> F::Output {
+    block_on_until(future, None).expect("no deadline, so it completed")
+}
+
+/// Runs `future` on the calling thread until it completes (`Some(output)`)
+/// or `timeout` passes (`None`; the future is dropped).
+pub fn block_on_timeout<F: Future>(future: F, timeout: Duration) -> Option<F::Output> {
+    block_on_until(future, Some(Instant::now() + timeout))
+}
+
+fn block_on_until<F: Future>(future: F, deadline: Option<Instant>) -> Option<F::Output> {
     let state = Arc::new(ThreadWaker {
         thread: thread::current(),
         woken: AtomicBool::new(false),
@@ -39,10 +50,19 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
     loop {
         if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-            return out;
+            return Some(out);
         }
         while !state.woken.swap(false, Ordering::Acquire) {
-            thread::park();
+            match deadline {
+                None => thread::park(),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return None;
+                    }
+                    thread::park_timeout(deadline - now);
+                }
+            }
         }
     }
 }

@@ -11,19 +11,24 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// removes the name, forcibly, when dropped, even when the test panics.
 pub struct TestName(pub String);
 
+/// A semaphore name no other test (or earlier run, or other suite) uses.
+pub fn unique_name(what: &str) -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "whsem-rs-{what}-{}-{n}-{}",
+        std::process::id(),
+        nanos % 1_000_000
+    )
+}
+
 impl TestName {
     pub fn new(what: &str) -> TestName {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        TestName(format!(
-            "whsem-rs-{what}-{}-{n}-{}",
-            std::process::id(),
-            nanos % 1_000_000
-        ))
+        TestName(unique_name(what))
     }
 
     pub fn as_str(&self) -> &str {
