@@ -248,6 +248,8 @@ struct pgsrv {
     bool canceler_running;
     struct pgcancel_req *cancels;
     char host[64];
+    struct pollfd *pollfds;      /* the worker's poll set, and whose each is */
+    struct pgconn **owners;
     const struct whsem_libpq *pq;
     const struct whsem_backend *be; /* what its handles' objects name */
 };

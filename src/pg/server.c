@@ -899,8 +899,10 @@ static void *worker(void *arg)
 {
     struct pgsrv *s = arg;
     enum { MAXFDS = 512 };
-    struct pollfd *fds = malloc(MAXFDS * sizeof *fds);
-    struct pgconn **owners = malloc(MAXFDS * sizeof *owners);
+    /* Kept in s, not only on this thread's stack: a leak checker that
+     * cannot stop this thread at exit must still see them reachable. */
+    struct pollfd *fds = s->pollfds = malloc(MAXFDS * sizeof *fds);
+    struct pgconn **owners = s->owners = malloc(MAXFDS * sizeof *owners);
     if (!fds || !owners) abort(); /* at start, before anything depends on it */
     pthread_mutex_lock(&s->mu);
     for (;;) {
