@@ -525,11 +525,21 @@ static void *canceler(void *arg)
 
 /* Withdraws a wait nobody needs any more from the server's queue, so that
  * the index goes straight to whoever needs it (and to a try of ours). */
-static void withdraw(struct pgsrv *s, struct pgconn *c)
+static void withdraw(struct pgsrv *s, struct pgconn *c, uint64_t now, uint64_t *next)
 {
     /* Not while its statement is being prepared: the cancel would end
      * the preparation, and the wait would be sent all the same. */
-    if (c->cancel_sent || !blocked(c) || c->preparing) return;
+    if (!blocked(c) || c->preparing) return;
+    if (c->cancel_sent) {
+        /* A server process discards a cancel that arrives before it has
+         * read the statement (it was idle then): a wait still there a
+         * while later is canceled again. */
+        uint64_t again = c->cancel_sent_ns + PG_RECANCEL_NS;
+        if (now < again) {
+            if (again < *next) *next = again;
+            return;
+        }
+    }
     struct pgcancel_req *r = malloc(sizeof *r);
     PGcancel *k = r ? s->pq->getCancel(c->pg) : NULL;
     if (!k) {
@@ -553,6 +563,8 @@ static void withdraw(struct pgsrv *s, struct pgconn *c)
     r->next = s->cancels;
     s->cancels = r;
     c->cancel_sent = true;
+    c->cancel_sent_ns = now;
+    if (now + PG_RECANCEL_NS < *next) *next = now + PG_RECANCEL_NS;
     pthread_cond_signal(&s->cancel_cv);
 }
 
@@ -568,7 +580,7 @@ static void serve_waits(struct pgsrv *s, struct pgname *n, uint64_t now, uint64_
         uint64_t due = n->idle_since_ns + PG_WITHDRAW_NS;
         if (n->nsettling || now >= due) {
             for (int k = 0; k < PG_WAITERS_MAX; k++)
-                if (n->waiters[k]) withdraw(s, n->waiters[k]);
+                if (n->waiters[k]) withdraw(s, n->waiters[k], now, next);
         } else if (any_blocked(s, n) && due < *next) {
             *next = due;
         }
@@ -850,7 +862,7 @@ static void round_locked(struct pgsrv *s, struct pgacq *start, struct after *aft
     sweep(s, after, now);
     for (struct pgname *n = s->names; n; n = n->next) serve_waits(s, n, now, next);
     for (struct pgconn *c = s->conns; c; c = c->next)
-        if (!c->wname && blocked(c)) withdraw(s, c);
+        if (!c->wname && blocked(c)) withdraw(s, c, now, next);
     check_conns(s, now, next);
     for (struct pgname *n = s->names, *nx; n; n = nx) {
         nx = n->next;
