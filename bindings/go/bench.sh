@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The per-call cost of the Go binding next to the C figure, with ratios.
 # A benchmark, not a test: the exit code is non-zero only if something
 # fails to build or run.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package whsem is a named, crash-safe counting semaphore shared by every
 // process on a Linux machine, whatever language each process is written in.
 //

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Calls the whsem CLI needs that are not part of the ABI. The CLI links
  * the library statically to reach them.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The Windows build, included by the top-level CMakeLists.txt when the
 # target is Windows (cross-built with src/win32/mingw-w64-x86_64.cmake):
 # whsem.dll, its import library libwhsem.dll.a, and, with

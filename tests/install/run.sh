@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Installs the build into a fresh prefix, then builds and runs a consumer
 # with nothing but the installed files and pkg-config.
 set -eu

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Every public function with NULL, zero, stale, wrong-kind and out-of-range
 // arguments: a status and a message, never a crash.
 #include "util.h"

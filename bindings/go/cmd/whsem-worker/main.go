@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Command whsem-worker is the Go participant of libwhsem's cross-language
 // test. Every binding ships a worker with the same command line:
 //
