@@ -934,7 +934,9 @@ static void *worker(void *arg)
         nfds_t nf = 0;
         fds[nf++] = (struct pollfd){.fd = s->evfd, .events = POLLIN};
         for (struct pgconn *c = s->conns; c && nf < MAXFDS; c = c->next) {
-            if (c->state == PGC_DEAD || !c->pg || c->inline_users) continue;
+            if (c->state == PGC_DEAD || !c->pg) continue;
+            c->unpolled = c->inline_users > 0;
+            if (c->unpolled) continue;
             owners[nf] = c;
             fds[nf++] = (struct pollfd){.fd = s->pq->socket(c->pg), .events = (short)c->poll_events};
         }
@@ -1332,8 +1334,12 @@ static void try_here(struct pgsrv *s, struct pgacq *a, struct pgconn *m, struct 
     }
     m->inline_users--;
     /* What is left (a wait to serve, statements queued behind ours, a
-     * connection that died) is the worker's. */
-    if (a->state != PGA_DONE || m->head || m->state != PGC_READY) poke(s);
+     * connection that died) is the worker's; and so is watching the
+     * connection from now on, if the worker sleeps without it: the end
+     * of its session (a ticket taken here lost) must be seen at once. */
+    if (a->state != PGA_DONE || m->head || m->state != PGC_READY ||
+        (m->inline_users == 0 && m->unpolled))
+        poke(s);
 }
 
 whsem_status whsem__pgs_acquire(struct pgname *n, whsem_sem sem, int64_t timeout_ms,
