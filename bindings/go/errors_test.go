@@ -13,7 +13,8 @@ import (
 
 var allSentinels = []error{ErrInvalidArgument, ErrInvalidHandle, ErrInvalidName,
 	ErrMaxCountMismatch, ErrAccessDenied, ErrCorrupt, ErrIncompatible, ErrLimit,
-	ErrNoMemory, ErrWrongProcess, ErrOS, ErrBusy, ErrNotFound}
+	ErrNoMemory, ErrWrongProcess, ErrOS, ErrBusy, ErrNotFound, ErrUnsupported,
+	ErrTicketLost, ErrUnavailable}
 
 // Every status maps to exactly its sentinel, and to no other one. This
 // covers the statuses no test can provoke from Go (a full process table, an
@@ -21,7 +22,8 @@ var allSentinels = []error{ErrInvalidArgument, ErrInvalidHandle, ErrInvalidName,
 func TestEveryStatusMapsToItsSentinel(t *testing.T) {
 	statuses := []int32{statusEInvalidArgument, statusEInvalidHandle, statusEInvalidName,
 		statusEMaxCountMismatch, statusEAccessDenied, statusECorrupt, statusEIncompatible,
-		statusELimit, statusENoMemory, statusEWrongProcess, statusEOs, statusEBusy, statusENotFound}
+		statusELimit, statusENoMemory, statusEWrongProcess, statusEOs, statusEBusy, statusENotFound,
+		statusEUnsupported, statusETicketLost, statusEUnavailable}
 	for i, st := range statuses {
 		err := newError("op", "n", st, "detail")
 		for j, s := range allSentinels {

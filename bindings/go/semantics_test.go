@@ -367,6 +367,54 @@ func TestOptions(t *testing.T) {
 	}
 }
 
+// The options of the PostgreSQL backend are checked before anything is
+// opened: what does not apply is an error, never silently ignored, and
+// nothing of a connection string ever shows in a message.
+func TestBackendOptions(t *testing.T) {
+	name := uniqueName(t, "backendopts")
+	for what, opts := range map[string][]Option{
+		"a mode on PostgreSQL":       {WithBackend("host=/nonexistent"), WithMode(0600)},
+		"a NUL byte in the backend":  {WithBackend("host=x\x00password=hunter2")},
+		"a zero connection check":    {WithConnectionCheck(0)},
+		"a zero check on PostgreSQL": {WithBackend("host=/nonexistent"), WithConnectionCheck(0)},
+	} {
+		_, err := Open(name, 1, opts...)
+		if !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("Open with %s = %v, want ErrInvalidArgument", what, err)
+		} else if msg := err.Error(); containsAny(msg, "hunter2", "nonexistent") {
+			t.Errorf("Open with %s: the message shows the connection string: %s", what, msg)
+		}
+	}
+	for what, opts := range map[string][]Option{
+		"a backend":          {WithBackend("host=/nonexistent")},
+		"a connection check": {WithConnectionCheck(time.Second)},
+	} {
+		if err := Remove(name, opts...); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("Remove with %s = %v, want ErrInvalidArgument", what, err)
+		}
+	}
+	// The empty backend is this machine, and a connection check does not
+	// apply there, so configurations may set both whatever the backend.
+	sem, err := Open(name, 1, WithBackend(""), WithConnectionCheck(time.Second), WithMode(0600))
+	if err != nil {
+		t.Fatalf("Open on this machine with a connection check = %v", err)
+	}
+	sem.Close()
+	if sem, err = Open(name, 1, WithConnectionCheck(-1)); err != nil {
+		t.Fatalf("Open with the connection check off = %v", err)
+	}
+	sem.Close()
+}
+
+func containsAny(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
 func TestFinalizerReleasesADroppedTicket(t *testing.T) {
 	sem := openT(t, "finalizer", 1)
 	func() {
