@@ -55,12 +55,12 @@ func TestUnknownStatusIsStillAUsableError(t *testing.T) {
 
 func TestErrorMessage(t *testing.T) {
 	name := uniqueName(t, "message")
-	a, err := Open(name, 2)
+	a, err := Open(name, 2, onBackend()...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	_, err = Open(name, 3)
+	_, err = Open(name, 3, onBackend()...)
 	want := `whsem: open "` + name + `": max count mismatch: 'Global\` + name + `' is open with max count 2, not 3`
 	if err == nil || err.Error() != want {
 		t.Errorf("error = %v\nwant    %s", err, want)
@@ -69,32 +69,32 @@ func TestErrorMessage(t *testing.T) {
 
 func TestErrorsOfOpen(t *testing.T) {
 	name := uniqueName(t, "errors")
-	sem, err := Open(name, 2)
+	sem, err := Open(name, 2, onBackend()...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sem.Close()
-	if _, err := Open(name, 3); !errors.Is(err, ErrMaxCountMismatch) {
+	if _, err := Open(name, 3, onBackend()...); !errors.Is(err, ErrMaxCountMismatch) {
 		t.Errorf("Open with another max count = %v, want ErrMaxCountMismatch", err)
 	}
 	for _, max := range []int{0, -1, math.MaxInt32 + 1} {
-		if _, err := Open(uniqueName(t, "max"), max); !errors.Is(err, ErrInvalidArgument) {
+		if _, err := Open(uniqueName(t, "max"), max, onBackend()...); !errors.Is(err, ErrInvalidArgument) {
 			t.Errorf("Open with max %d = %v, want ErrInvalidArgument", max, err)
 		}
 	}
 	for _, bad := range []string{"\xff\xfe", "a\x00b"} {
-		if _, err := Open(bad, 1); !errors.Is(err, ErrInvalidName) {
+		if _, err := Open(bad, 1, onBackend()...); !errors.Is(err, ErrInvalidName) {
 			t.Errorf("Open(%q) = %v, want ErrInvalidName", bad, err)
 		}
 		if _, err := SafeName(bad); !errors.Is(err, ErrInvalidName) {
 			t.Errorf("SafeName(%q) = %v, want ErrInvalidName", bad, err)
 		}
 	}
-	if _, err := Open("not-finalized", 1, WithExactName()); !errors.Is(err, ErrInvalidName) {
+	if _, err := Open("not-finalized", 1, onBackend(WithExactName())...); !errors.Is(err, ErrInvalidName) {
 		t.Errorf("Open of an unfinalized exact name = %v, want ErrInvalidName", err)
 	}
 	missing := uniqueName(t, "missing")
-	if _, err := OpenExisting(missing); !errors.Is(err, ErrNotFound) {
+	if _, err := OpenExisting(missing, onBackend()...); !errors.Is(err, ErrNotFound) {
 		t.Errorf("OpenExisting of a missing name = %v, want ErrNotFound", err)
 	}
 	if err := Remove(missing); !errors.Is(err, ErrNotFound) {

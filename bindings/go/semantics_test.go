@@ -14,7 +14,7 @@ import (
 
 func TestOpenReportsFinalizedNameAndMaxCount(t *testing.T) {
 	name := uniqueName(t, "names")
-	sem, err := Open(name, 3)
+	sem, err := Open(name, 3, onBackend()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +25,7 @@ func TestOpenReportsFinalizedNameAndMaxCount(t *testing.T) {
 	if sem.MaxCount() != 3 {
 		t.Errorf("MaxCount() = %d, want 3", sem.MaxCount())
 	}
-	other, err := OpenExisting(name)
+	other, err := OpenExisting(name, onBackend()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func TestOpenReportsFinalizedNameAndMaxCount(t *testing.T) {
 	if other.MaxCount() != 3 || other.Name() != sem.Name() {
 		t.Errorf("OpenExisting: %q max %d, want %q max 3", other.Name(), other.MaxCount(), sem.Name())
 	}
-	same, err := Open(`Global\`+name, 3, WithExactName())
+	same, err := Open(`Global\`+name, 3, onBackend(WithExactName())...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestAcquireWaitsForARelease(t *testing.T) {
 
 func TestTicketsOutliveClose(t *testing.T) {
 	name := uniqueName(t, "outlive")
-	sem, err := Open(name, 1)
+	sem, err := Open(name, 1, onBackend()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +208,7 @@ func TestTicketsOutliveClose(t *testing.T) {
 	if err := sem.Close(); err != nil {
 		t.Fatal(err)
 	}
-	reopened, err := OpenExisting(name)
+	reopened, err := OpenExisting(name, onBackend()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func TestTicketsOutliveClose(t *testing.T) {
 }
 
 func TestClosedSemaphore(t *testing.T) {
-	sem, err := Open(uniqueName(t, "closed"), 1)
+	sem, err := Open(uniqueName(t, "closed"), 1, onBackend()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,14 +250,14 @@ func TestClosedSemaphore(t *testing.T) {
 
 func TestCloseEndsWaits(t *testing.T) {
 	name := uniqueName(t, "closewait")
-	holder, err := Open(name, 1)
+	holder, err := Open(name, 1, onBackend()...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer holder.Close()
 	tk, _, _ := holder.TryAcquire()
 	defer tk.Release()
-	sem, err := Open(name, 1)
+	sem, err := Open(name, 1, onBackend()...)
 	if err != nil {
 		t.Fatal(err)
 	}
