@@ -3,6 +3,7 @@ package whsem
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -62,6 +63,15 @@ func child(mode, name string) int {
 		}
 		_, err := Open(name, 1)
 		fmt.Println(errorKind(err))
+		return 0
+	case "open-report": // open on the backend under test, say how it went
+		_, err := Open(name, 1, onBackend()...)
+		var e *Error
+		detail := ""
+		if errors.As(err, &e) {
+			detail = e.Detail
+		}
+		fmt.Println(errorKind(err), detail)
 		return 0
 	case "waiters", "blocking":
 		if err := waitersChild(mode, name); err != nil {

@@ -557,7 +557,7 @@ type Info struct {
 	Free       int      // tickets nobody holds
 	Waiters    int      // acquisitions waiting, over all processes
 	Processes  int      // processes that have the name open
-	Recoveries uint64   // crash recoveries so far (dead holders, dead lock owners)
+	Recoveries uint64   // crash recoveries so far (dead holders, dead lock owners; always 0 on PostgreSQL)
 	Holders    []Holder // the processes holding tickets
 }
 
@@ -567,6 +567,10 @@ type Holder struct {
 	Since   time.Time // when it started holding (see the package documentation)
 	Tickets int       // tickets it holds
 	Waiting int       // acquisitions of that process still waiting
+	// The host the process runs on, as it reported it, for a PostgreSQL
+	// backend, where holders on several machines may share a pid; "" on
+	// this machine.
+	Host string
 }
 
 // Info returns a snapshot of the semaphore's shared state.
@@ -576,22 +580,25 @@ func (s *Semaphore) Info() (Info, error) {
 	}
 	var ci C.whsem_info
 	ci.struct_size = C.uint32_t(unsafe.Sizeof(ci))
-	var holders []C.whsem_holder
+	// whsem_query_processes rather than whsem_query: the same snapshot,
+	// with every process's host.
+	var procs []C.whsem_process
 	for {
-		var hp *C.whsem_holder
-		if len(holders) > 0 {
-			hp = &holders[0]
+		var pp *C.whsem_process
+		if len(procs) > 0 {
+			procs[0].struct_size = C.uint32_t(unsafe.Sizeof(procs[0]))
+			pp = &procs[0]
 		}
 		count := new(C.size_t)
-		st, msg := rawQuery(s.h, &ci, hp, C.size_t(len(holders)), count)
+		st, msg := rawQueryProcesses(s.h, &ci, pp, C.size_t(len(procs)), count)
 		if st != statusOk {
 			return Info{}, s.acquireError("info", st, msg)
 		}
-		if int(*count) <= len(holders) {
-			holders = holders[:*count]
+		if int(*count) <= len(procs) {
+			procs = procs[:*count]
 			break
 		}
-		holders = make([]C.whsem_holder, int(*count)+8)
+		procs = make([]C.whsem_process, int(*count)+8)
 	}
 	runtime.KeepAlive(s)
 	info := Info{
@@ -600,14 +607,17 @@ func (s *Semaphore) Info() (Info, error) {
 		Waiters:    int(ci.waiters),
 		Processes:  int(ci.processes),
 		Recoveries: uint64(ci.recoveries),
-		Holders:    make([]Holder, len(holders)),
+		Holders:    []Holder{},
 	}
-	for i, h := range holders {
-		info.Holders[i] = Holder{
-			PID:     int(h.pid),
-			Since:   sinceTime(int64(h.since_unix_ms)),
-			Tickets: int(h.tickets),
-			Waiting: int(h.waiting),
+	for _, p := range procs {
+		if p.tickets > 0 {
+			info.Holders = append(info.Holders, Holder{
+				PID:     int(p.pid),
+				Since:   sinceTime(int64(p.holding_since_unix_ms)),
+				Tickets: int(p.tickets),
+				Waiting: int(p.waiting),
+				Host:    C.GoString(p.host),
+			})
 		}
 	}
 	return info, nil
