@@ -20,7 +20,8 @@ func (k *kind) Error() string { return "whsem: " + k.text }
 var (
 	// ErrInvalidArgument: a number out of range or an option that does not apply.
 	ErrInvalidArgument = newKind(statusEInvalidArgument, "invalid argument")
-	// ErrInvalidHandle: the Semaphore is closed.
+	// ErrInvalidHandle: the Semaphore is closed (or, from Ticket.Check, the
+	// ticket was released).
 	ErrInvalidHandle = newKind(statusEInvalidHandle, "invalid handle")
 	// ErrInvalidName: the name is not valid UTF-8, contains a NUL byte, or is
 	// not a valid finalized name although WithExactName was given.

@@ -514,6 +514,10 @@ type Ticket struct {
 // hands out the same handle twice.
 type ticketSlot struct {
 	h atomic.Uint64
+	// Set once the ticket may have a watch (Lost, Context), so that only
+	// the release of such a ticket looks for one to forget. A stale copy
+	// of an earlier ticket may set it too: that only costs a look.
+	watched atomic.Bool
 }
 
 var slots = sync.Pool{New: func() any {
@@ -522,7 +526,10 @@ var slots = sync.Pool{New: func() any {
 	// any more, and releases a ticket that was dropped without Release.
 	runtime.SetFinalizer(s, func(s *ticketSlot) {
 		if h := s.h.Swap(0); h != 0 {
-			rawRelease(C.whsem_ticket(h))
+			st, _ := rawRelease(C.whsem_ticket(h))
+			if s.watched.Load() {
+				forgetWatch(h, st == statusETicketLost)
+			}
 		}
 	})
 	return s
@@ -537,13 +544,26 @@ func newTicket(h uint64) Ticket {
 // Release gives the ticket back. Releasing a released ticket (or the zero
 // Ticket) does nothing and returns nil, so a deferred Release next to an
 // explicit one is fine; Release may be called from any goroutine,
-// concurrently.
+// concurrently. A ticket that was lost (see Lost) is released all the
+// same, and the error wraps ErrTicketLost: whatever it protected was not
+// protected since the loss.
 func (t Ticket) Release() error {
 	if t.slot == nil || !t.slot.h.CompareAndSwap(t.h, 0) {
 		return nil
 	}
+	// Read, and cleared for the slot's next ticket, before the slot goes
+	// back to the pool. A plain load on the path of every release: only a
+	// watched ticket's pays for more.
+	watched := t.slot.watched.Load()
+	if watched {
+		t.slot.watched.Store(false)
+	}
 	slots.Put(t.slot)
-	if st, msg := rawRelease(C.whsem_ticket(t.h)); st != statusOk {
+	st, msg := rawRelease(C.whsem_ticket(t.h))
+	if watched {
+		forgetWatch(t.h, st == statusETicketLost)
+	}
+	if st != statusOk {
 		return newError("release", "", int32(st), msg)
 	}
 	return nil
