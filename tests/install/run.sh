@@ -5,6 +5,7 @@ set -eu
 build_dir="$1"
 src="$2"
 cc="${3:-cc}"
+version="$4"
 prefix="$(mktemp -d)"
 trap 'rm -rf "$prefix"' EXIT
 cmake --install "$build_dir" --prefix "$prefix" >/dev/null
@@ -15,5 +16,5 @@ echo "pkg-config --cflags --libs whsem: $flags"
 # shellcheck disable=SC2086
 "$cc" -std=c99 -Wall -Wextra -Werror -o "$prefix/consumer" "$src" $flags
 libdir="$(pkg-config --variable=libdir whsem)"
-test -L "$libdir/libwhsem.so" && test -L "$libdir/libwhsem.so.1" && test -f "$libdir/libwhsem.so.1.1.0"
+test -L "$libdir/libwhsem.so" && test -L "$libdir/libwhsem.so.1" && test -f "$libdir/libwhsem.so.$version"
 LD_LIBRARY_PATH="$libdir" "$prefix/consumer"
