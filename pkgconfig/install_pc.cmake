@@ -5,8 +5,9 @@
 # pkg-config leaves out of --cflags and --libs only the system directories
 # spelled as such (-I/usr/include, -L/usr/lib/<triplet>), and a -L of a
 # system directory ahead of others on a link line makes the linker take
-# the system's copy of every library named after it. Written straight to its destination, so that installs of one
-# build tree to several prefixes at once do not share a file.
+# the system's copy of every library named after it. Written straight to
+# its destination, so that installs of one build tree to several
+# prefixes at once do not share a file.
 foreach(dir LIBDIR INCLUDEDIR)
   if(NOT IS_ABSOLUTE "${WHSEM_PC_${dir}}")
     set(WHSEM_PC_${dir} "\${prefix}/${WHSEM_PC_${dir}}")
