@@ -3,8 +3,8 @@
 # target is Windows (cross-built with src/win32/mingw-w64-x86_64.cmake):
 # whsem.dll, its import library libwhsem.dll.a, and, with
 # WHSEM_BUILD_TESTS, the Windows test suites (tests/windows), which CTest
-# runs through CMAKE_CROSSCOMPILING_EMULATOR (Wine on Linux).
-option(WHSEM_BUILD_TESTS "Build the test suites and register them with CTest" ON)
+# runs through CMAKE_CROSSCOMPILING_EMULATOR (Wine on Linux). The options
+# are the top-level CMakeLists.txt's.
 
 set(CMAKE_C_STANDARD 11)
 set(CMAKE_C_STANDARD_REQUIRED ON)
