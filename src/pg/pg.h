@@ -133,6 +133,7 @@ struct pgconn {
     int unlocking;             /* releases in flight (not on the main one) */
     int inline_users;          /* callers reading it themselves (try_here) */
     bool unpolled;             /* left out of the worker's poll set for them */
+    bool backed_off;           /* its failure to connect delayed the next */
     uint64_t since_stamp_ns;   /* when "held since" was last stamped      */
     int unmarking;             /* markers on their way back               */
     bool was_ready;            /* it connected once (resets the backoff)  */

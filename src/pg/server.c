@@ -710,10 +710,13 @@ static void sweep(struct pgsrv *s, struct after *after, uint64_t now)
         lose_tickets(c, after);
         if (c->role == PGR_WAIT && c->wname && c->wname->waiters[c->wslot] == c)
             c->wname->waiters[c->wslot] = NULL;
-        if (c->fail.status != WHSEM_OK && !c->was_ready) {
+        if (c->fail.status != WHSEM_OK && !c->was_ready && !c->backed_off) {
             /* Connecting failed: wait a little before the next attempt,
              * longer each time. A connection that was up and ended is
-             * replaced at once. */
+             * replaced at once. Once per connection: a dead main stays in
+             * the list (below), and pushing the next attempt back at
+             * every round would put it off for ever. */
+            c->backed_off = true;
             s->retry_ns = s->retry_ns ? 2 * s->retry_ns : PG_RETRY_MIN_NS;
             if (s->retry_ns > PG_RETRY_MAX_NS) s->retry_ns = PG_RETRY_MAX_NS;
             s->retry_at_ns = now + s->retry_ns;
@@ -747,10 +750,11 @@ static void check_conns(struct pgsrv *s, uint64_t now, uint64_t *next)
         else if (due < *next)
             *next = due;
     }
+    for (struct pgconn *c = s->conns; c; c = c->next)
+        if (c->state == PGC_READY) s->retry_ns = 0; /* the server is back */
     if (s->check_ms <= 0) return;
     uint64_t period = (uint64_t)s->check_ms * 1000000u;
     for (struct pgconn *c = s->conns; c; c = c->next) {
-        if (c->state == PGC_READY) s->retry_ns = 0; /* the server is back */
         if (c->state != PGC_READY) continue;
         if (c->sent && !c->head->blocking) {
             uint64_t due = c->sent_ns + 2 * period;
