@@ -29,12 +29,24 @@ set(WHSEM_SONAME_PACKAGE libwhsem${PROJECT_VERSION_MAJOR})
 # it reproducible.
 string(TIMESTAMP WHSEM_DEB_DATE "%a, %d %b %Y %H:%M:%S +0000" UTC)
 set(whsem_deb_dir ${PROJECT_BINARY_DIR}/debian)
-configure_file(${CMAKE_CURRENT_LIST_DIR}/changelog.Debian.in ${whsem_deb_dir}/changelog.Debian @ONLY)
+# Fills in template `in` of this directory as configure_file(@ONLY) does,
+# without its leading "#" lines: notes to the reader (the licence among
+# them) in formats that have no comments.
+function(whsem_deb_template in out)
+  set(path ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/${in})
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${path})
+  file(READ ${path} text)
+  while(text MATCHES "^#[^\n]*\n")
+    string(REGEX REPLACE "^#[^\n]*\n" "" text "${text}")
+  endwhile()
+  file(CONFIGURE OUTPUT ${out} CONTENT "${text}" @ONLY)
+endfunction()
+whsem_deb_template(changelog.Debian.in ${whsem_deb_dir}/changelog.Debian)
 set(WHSEM_DEB_SOURCE_FIELD "")
 if(CMAKE_PROJECT_HOMEPAGE_URL)
   set(WHSEM_DEB_SOURCE_FIELD "Source: ${CMAKE_PROJECT_HOMEPAGE_URL}\n")
 endif()
-configure_file(${CMAKE_CURRENT_LIST_DIR}/copyright.in ${whsem_deb_dir}/copyright @ONLY)
+whsem_deb_template(copyright.in ${whsem_deb_dir}/copyright)
 add_custom_command(OUTPUT ${whsem_deb_dir}/changelog.Debian.gz
   COMMAND ${WHSEM_GZIP} -9nkf ${whsem_deb_dir}/changelog.Debian
   DEPENDS ${whsem_deb_dir}/changelog.Debian
