@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Generates everything that derives from the ABI description.
 
     python3 abi/generate.py           write the generated files
@@ -564,6 +565,21 @@ OUTPUTS = {
 LINKER_INPUTS = {"abi/whsem.map", "abi/whsem.def"}
 
 
+SPDX = "SPDX-License-Identifier: MIT"
+SPDX_LINES = {".c": f"/* {SPDX} */", ".h": f"/* {SPDX} */", ".map": f"/* {SPDX} */",
+              ".def": f"; {SPDX}", ".go": f"// {SPDX}", ".rs": f"// {SPDX}", ".cs": f"// {SPDX}"}
+
+
+def with_spdx(rel, text):
+    """text with the project's licence line: first, or second in Go, whose
+    generated-code banner must open the file."""
+    line = SPDX_LINES[os.path.splitext(rel)[1]] + "\n"
+    if rel.endswith(".go"):
+        first, rest = text.split("\n", 1)
+        return first + "\n" + line + rest
+    return line + text
+
+
 def check_outputs(abi):
     """The conventions of the generated files themselves; a list of problems."""
     problems = []
@@ -584,7 +600,7 @@ def main():
     stale = []
     for rel, fn in OUTPUTS.items():
         path = os.path.join(ROOT, rel)
-        text = fn(abi)
+        text = with_spdx(rel, fn(abi))
         try:
             with open(path, encoding="utf-8") as f:
                 current = f.read()

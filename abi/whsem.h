@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * whsem.h — libwhsem, a named, crash-safe, cross-process counting semaphore.
  *

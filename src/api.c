@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The public functions, and the parts of them, that are the same on every
  * platform: argument and option checks, name finalization into a caller's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Small pieces every part of the library uses: the status-with-message
  * helper, clocks, futexes and branch hints.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Names: the C#-compatible finalization of a user's name, and the
  * injective mapping of a finalized name to a file under /dev/shm.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #ifndef WHSEM_SHA2_H
 #define WHSEM_SHA2_H
 

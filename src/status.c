@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Versions and status names: the same on every platform (compiled into
  * the Linux library and whsem.dll alike).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Per-call cost of the C# binding's TryAcquire(TimeSpan.Zero) + Dispose next
 # to the C figure of the same run (whsem_bench a_uncontended/whsem: the same
 # pair through the C ABI directly), and the ratio (target: at most 1.5x).

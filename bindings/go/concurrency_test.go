@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package whsem
 
 import (
@@ -89,7 +91,7 @@ func osThreads() (int, error) {
 func TestWaitingGoroutinesHoldNoThreads(t *testing.T) {
 	const waiters, blocking = 1000, 50
 	name := uniqueName(t, "threads")
-	sem, err := Open(name, 1)
+	sem, err := Open(name, 1, onBackend()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,8 +128,11 @@ func TestWaitingGoroutinesHoldNoThreads(t *testing.T) {
 	if pinned < blocking {
 		t.Errorf("the control measured %d threads for %d blocking waits: the measurement is blind", pinned, blocking)
 	}
-	if in := info(t, sem); in.Waiters != 0 || in.Free != 0 {
-		t.Errorf("after the children: %+v, want no waiters and our ticket held", in)
+	// A child's sessions on a PostgreSQL backend end when the server sees
+	// it exit, which may come just after it did.
+	eventually(t, "the children's waits to be gone", func() bool { return info(t, sem).Waiters == 0 })
+	if in := info(t, sem); in.Free != 0 {
+		t.Errorf("after the children: %+v, want our ticket held", in)
 	}
 }
 
@@ -140,7 +145,7 @@ func waitersChild(mode, name string) error {
 	if err != nil {
 		return err
 	}
-	sem, err := Open(name, 1)
+	sem, err := Open(name, 1, onBackend()...)
 	if err != nil {
 		return err
 	}

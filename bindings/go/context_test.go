@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package whsem
 
 import (
@@ -49,9 +51,10 @@ func TestAcquireCancelWhileWaiting(t *testing.T) {
 		t.Errorf("a canceled wait is still counted: %+v", in)
 	}
 	held.Release()
-	if in := info(t, sem); in.Free != 1 {
-		t.Errorf("Free = %d after the release, want 1", in.Free)
-	}
+	// On PostgreSQL a release does not wait for the server, and the
+	// canceled wait, still queued there a moment, may be handed the
+	// ticket and give it back: it comes back, if not at once.
+	eventually(t, "the released ticket to be free", func() bool { return info(t, sem).Free == 1 })
 }
 
 func TestAcquireDeadline(t *testing.T) {

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package whsem
 
 import (
@@ -20,7 +22,8 @@ func (k *kind) Error() string { return "whsem: " + k.text }
 var (
 	// ErrInvalidArgument: a number out of range or an option that does not apply.
 	ErrInvalidArgument = newKind(statusEInvalidArgument, "invalid argument")
-	// ErrInvalidHandle: the Semaphore is closed.
+	// ErrInvalidHandle: the Semaphore is closed (or, from Ticket.Check, the
+	// ticket was released).
 	ErrInvalidHandle = newKind(statusEInvalidHandle, "invalid handle")
 	// ErrInvalidName: the name is not valid UTF-8, contains a NUL byte, or is
 	// not a valid finalized name although WithExactName was given.
@@ -46,6 +49,21 @@ var (
 	ErrBusy = newKind(statusEBusy, "name in use")
 	// ErrNotFound: no semaphore has that name.
 	ErrNotFound = newKind(statusENotFound, "not found")
+	// ErrUnsupported: the operation does not exist here (a PostgreSQL
+	// backend on Windows, say).
+	ErrUnsupported = newKind(statusEUnsupported, "not supported")
+	// ErrTicketLost: the ticket was lost while this process held it. Only a
+	// ticket of a PostgreSQL backend can be lost: the session that carried
+	// it ended (a server restart, pg_terminate_backend, a network failure),
+	// and the server has given it to someone else already. Release of such
+	// a ticket, Ticket.Check and the cause of Ticket.Context say so.
+	ErrTicketLost = newKind(statusETicketLost, "ticket lost")
+	// ErrUnavailable: the backend cannot be reached or loaded: the
+	// PostgreSQL server is down or refuses connections, the host or
+	// database does not exist, or libpq (libpq.so.5) is not installed. It
+	// fails an Open, or an acquisition that needed the server while it
+	// could not be reached.
+	ErrUnavailable = newKind(statusEUnavailable, "backend unavailable")
 
 	// ErrUnsupportedLibrary: the installed libwhsem does not implement the
 	// ABI this package was generated from (too old, or a signature differs).

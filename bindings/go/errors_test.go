@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package whsem
 
 import (
@@ -13,7 +15,8 @@ import (
 
 var allSentinels = []error{ErrInvalidArgument, ErrInvalidHandle, ErrInvalidName,
 	ErrMaxCountMismatch, ErrAccessDenied, ErrCorrupt, ErrIncompatible, ErrLimit,
-	ErrNoMemory, ErrWrongProcess, ErrOS, ErrBusy, ErrNotFound}
+	ErrNoMemory, ErrWrongProcess, ErrOS, ErrBusy, ErrNotFound, ErrUnsupported,
+	ErrTicketLost, ErrUnavailable}
 
 // Every status maps to exactly its sentinel, and to no other one. This
 // covers the statuses no test can provoke from Go (a full process table, an
@@ -21,7 +24,8 @@ var allSentinels = []error{ErrInvalidArgument, ErrInvalidHandle, ErrInvalidName,
 func TestEveryStatusMapsToItsSentinel(t *testing.T) {
 	statuses := []int32{statusEInvalidArgument, statusEInvalidHandle, statusEInvalidName,
 		statusEMaxCountMismatch, statusEAccessDenied, statusECorrupt, statusEIncompatible,
-		statusELimit, statusENoMemory, statusEWrongProcess, statusEOs, statusEBusy, statusENotFound}
+		statusELimit, statusENoMemory, statusEWrongProcess, statusEOs, statusEBusy, statusENotFound,
+		statusEUnsupported, statusETicketLost, statusEUnavailable}
 	for i, st := range statuses {
 		err := newError("op", "n", st, "detail")
 		for j, s := range allSentinels {
@@ -53,12 +57,12 @@ func TestUnknownStatusIsStillAUsableError(t *testing.T) {
 
 func TestErrorMessage(t *testing.T) {
 	name := uniqueName(t, "message")
-	a, err := Open(name, 2)
+	a, err := Open(name, 2, onBackend()...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	_, err = Open(name, 3)
+	_, err = Open(name, 3, onBackend()...)
 	want := `whsem: open "` + name + `": max count mismatch: 'Global\` + name + `' is open with max count 2, not 3`
 	if err == nil || err.Error() != want {
 		t.Errorf("error = %v\nwant    %s", err, want)
@@ -67,32 +71,32 @@ func TestErrorMessage(t *testing.T) {
 
 func TestErrorsOfOpen(t *testing.T) {
 	name := uniqueName(t, "errors")
-	sem, err := Open(name, 2)
+	sem, err := Open(name, 2, onBackend()...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sem.Close()
-	if _, err := Open(name, 3); !errors.Is(err, ErrMaxCountMismatch) {
+	if _, err := Open(name, 3, onBackend()...); !errors.Is(err, ErrMaxCountMismatch) {
 		t.Errorf("Open with another max count = %v, want ErrMaxCountMismatch", err)
 	}
 	for _, max := range []int{0, -1, math.MaxInt32 + 1} {
-		if _, err := Open(uniqueName(t, "max"), max); !errors.Is(err, ErrInvalidArgument) {
+		if _, err := Open(uniqueName(t, "max"), max, onBackend()...); !errors.Is(err, ErrInvalidArgument) {
 			t.Errorf("Open with max %d = %v, want ErrInvalidArgument", max, err)
 		}
 	}
 	for _, bad := range []string{"\xff\xfe", "a\x00b"} {
-		if _, err := Open(bad, 1); !errors.Is(err, ErrInvalidName) {
+		if _, err := Open(bad, 1, onBackend()...); !errors.Is(err, ErrInvalidName) {
 			t.Errorf("Open(%q) = %v, want ErrInvalidName", bad, err)
 		}
 		if _, err := SafeName(bad); !errors.Is(err, ErrInvalidName) {
 			t.Errorf("SafeName(%q) = %v, want ErrInvalidName", bad, err)
 		}
 	}
-	if _, err := Open("not-finalized", 1, WithExactName()); !errors.Is(err, ErrInvalidName) {
+	if _, err := Open("not-finalized", 1, onBackend(WithExactName())...); !errors.Is(err, ErrInvalidName) {
 		t.Errorf("Open of an unfinalized exact name = %v, want ErrInvalidName", err)
 	}
 	missing := uniqueName(t, "missing")
-	if _, err := OpenExisting(missing); !errors.Is(err, ErrNotFound) {
+	if _, err := OpenExisting(missing, onBackend()...); !errors.Is(err, ErrNotFound) {
 		t.Errorf("OpenExisting of a missing name = %v, want ErrNotFound", err)
 	}
 	if err := Remove(missing); !errors.Is(err, ErrNotFound) {

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package whsem_test
 
 import (
@@ -94,3 +96,69 @@ func ExampleSemaphore_Acquire_cancel() {
 	fmt.Println(err)
 	// Output: context canceled
 }
+
+// A name shared by every machine that reaches one PostgreSQL database;
+// the empty string is this machine, so a configuration can choose. (No
+// output: it needs a server.)
+func ExampleWithBackend() {
+	sem, err := whsem.Open("nightly-import", 2, whsem.WithBackend(os.Getenv("JOBS_DB")))
+	switch {
+	case errors.Is(err, whsem.ErrUnavailable):
+		fmt.Println("the database cannot be reached:", err)
+		return
+	case err != nil:
+		fmt.Println(err)
+		return
+	}
+	defer sem.Close()
+}
+
+// Work done under a ticket of a PostgreSQL backend stops when the ticket
+// is lost (its session ended, and the server gave the ticket to someone
+// else). (No output: it needs a server.)
+func ExampleTicket_Lost() {
+	ticket, err := importTicket()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer ticket.Release()
+
+	done := make(chan error, 1)
+	go func() { done <- runImport(context.Background()) }()
+	select {
+	case <-ticket.Lost():
+		fmt.Println(ticket.Release()) // wraps whsem.ErrTicketLost
+	case err := <-done:
+		fmt.Println("import finished:", err)
+	}
+}
+
+// Or hand the work a context that the loss of the ticket cancels.
+func ExampleTicket_Context() {
+	ticket, err := importTicket()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer ticket.Release()
+
+	ctx, cancel := ticket.Context(context.Background())
+	defer cancel()
+	if err := runImport(ctx); errors.Is(context.Cause(ctx), whsem.ErrTicketLost) {
+		fmt.Println("the ticket was lost during the import:", err)
+	}
+}
+
+// importTicket waits for one of the two tickets of "nightly-import" on
+// the jobs database. Closing the Semaphore leaves the ticket held.
+func importTicket() (whsem.Ticket, error) {
+	sem, err := whsem.Open("nightly-import", 2, whsem.WithBackend("postgresql://app@db/jobs"))
+	if err != nil {
+		return whsem.Ticket{}, err
+	}
+	defer sem.Close()
+	return sem.Acquire(context.Background())
+}
+
+func runImport(ctx context.Context) error { return ctx.Err() }

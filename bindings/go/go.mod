@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 module libwhsem/go/whsem
 
 go 1.22

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package whsem
 
 import (
@@ -21,7 +23,7 @@ func TestATicketOfAChildProcessIsHeldUntilItReleases(t *testing.T) {
 	if line != "held" {
 		t.Fatalf("child said %q, want held", line)
 	}
-	sem, err := Open(name, 1)
+	sem, err := Open(name, 1, onBackend()...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package whsem
 
 import (
@@ -14,7 +16,7 @@ import (
 
 func TestOpenReportsFinalizedNameAndMaxCount(t *testing.T) {
 	name := uniqueName(t, "names")
-	sem, err := Open(name, 3)
+	sem, err := Open(name, 3, onBackend()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +27,7 @@ func TestOpenReportsFinalizedNameAndMaxCount(t *testing.T) {
 	if sem.MaxCount() != 3 {
 		t.Errorf("MaxCount() = %d, want 3", sem.MaxCount())
 	}
-	other, err := OpenExisting(name)
+	other, err := OpenExisting(name, onBackend()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +35,7 @@ func TestOpenReportsFinalizedNameAndMaxCount(t *testing.T) {
 	if other.MaxCount() != 3 || other.Name() != sem.Name() {
 		t.Errorf("OpenExisting: %q max %d, want %q max 3", other.Name(), other.MaxCount(), sem.Name())
 	}
-	same, err := Open(`Global\`+name, 3, WithExactName())
+	same, err := Open(`Global\`+name, 3, onBackend(WithExactName())...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +199,7 @@ func TestAcquireWaitsForARelease(t *testing.T) {
 
 func TestTicketsOutliveClose(t *testing.T) {
 	name := uniqueName(t, "outlive")
-	sem, err := Open(name, 1)
+	sem, err := Open(name, 1, onBackend()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +210,7 @@ func TestTicketsOutliveClose(t *testing.T) {
 	if err := sem.Close(); err != nil {
 		t.Fatal(err)
 	}
-	reopened, err := OpenExisting(name)
+	reopened, err := OpenExisting(name, onBackend()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +229,7 @@ func TestTicketsOutliveClose(t *testing.T) {
 }
 
 func TestClosedSemaphore(t *testing.T) {
-	sem, err := Open(uniqueName(t, "closed"), 1)
+	sem, err := Open(uniqueName(t, "closed"), 1, onBackend()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,14 +252,14 @@ func TestClosedSemaphore(t *testing.T) {
 
 func TestCloseEndsWaits(t *testing.T) {
 	name := uniqueName(t, "closewait")
-	holder, err := Open(name, 1)
+	holder, err := Open(name, 1, onBackend()...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer holder.Close()
 	tk, _, _ := holder.TryAcquire()
 	defer tk.Release()
-	sem, err := Open(name, 1)
+	sem, err := Open(name, 1, onBackend()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -365,6 +367,54 @@ func TestOptions(t *testing.T) {
 	if err := Remove(name, WithMode(0600)); !errors.Is(err, ErrInvalidArgument) {
 		t.Errorf("Remove with a mode = %v, want ErrInvalidArgument", err)
 	}
+}
+
+// The options of the PostgreSQL backend are checked before anything is
+// opened: what does not apply is an error, never silently ignored, and
+// nothing of a connection string ever shows in a message.
+func TestBackendOptions(t *testing.T) {
+	name := uniqueName(t, "backendopts")
+	for what, opts := range map[string][]Option{
+		"a mode on PostgreSQL":       {WithBackend("host=/nonexistent"), WithMode(0600)},
+		"a NUL byte in the backend":  {WithBackend("host=x\x00password=hunter2")},
+		"a zero connection check":    {WithConnectionCheck(0)},
+		"a zero check on PostgreSQL": {WithBackend("host=/nonexistent"), WithConnectionCheck(0)},
+	} {
+		_, err := Open(name, 1, opts...)
+		if !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("Open with %s = %v, want ErrInvalidArgument", what, err)
+		} else if msg := err.Error(); containsAny(msg, "hunter2", "nonexistent") {
+			t.Errorf("Open with %s: the message shows the connection string: %s", what, msg)
+		}
+	}
+	for what, opts := range map[string][]Option{
+		"a backend":          {WithBackend("host=/nonexistent")},
+		"a connection check": {WithConnectionCheck(time.Second)},
+	} {
+		if err := Remove(name, opts...); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("Remove with %s = %v, want ErrInvalidArgument", what, err)
+		}
+	}
+	// The empty backend is this machine, and a connection check does not
+	// apply there, so configurations may set both whatever the backend.
+	sem, err := Open(name, 1, WithBackend(""), WithConnectionCheck(time.Second), WithMode(0600))
+	if err != nil {
+		t.Fatalf("Open on this machine with a connection check = %v", err)
+	}
+	sem.Close()
+	if sem, err = Open(name, 1, WithConnectionCheck(-1)); err != nil {
+		t.Fatalf("Open with the connection check off = %v", err)
+	}
+	sem.Close()
+}
+
+func containsAny(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
 }
 
 func TestFinalizerReleasesADroppedTicket(t *testing.T) {

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package whsem
 
 /*
@@ -8,6 +10,7 @@ import "C"
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 	"math"
 	"runtime"
@@ -32,12 +35,15 @@ func statusName(status int32) string {
 type Option func(*config)
 
 type config struct {
-	exact    bool
-	force    bool
-	check    time.Duration
-	hasCheck bool
-	mode     fs.FileMode
-	hasMode  bool
+	exact        bool
+	force        bool
+	check        time.Duration
+	hasCheck     bool
+	mode         fs.FileMode
+	hasMode      bool
+	backend      string
+	connCheck    time.Duration
+	hasConnCheck bool
 }
 
 // WithExactName uses the name exactly as given instead of finalizing it;
@@ -49,14 +55,18 @@ func WithExactName() Option { return func(c *config) { c.exact = true } }
 // holders that died without releasing (default 100 ms): a dead holder's
 // tickets return to the pool within about that long. A negative d turns the
 // periodic check off; dead holders are then only noticed when one of them
-// is found dead inside the semaphore's lock. For Open and OpenExisting.
+// is found dead inside the semaphore's lock. On a PostgreSQL backend, whose
+// server frees a dead holder's tickets at once, it only paces the waits
+// for names of more than four tickets. For Open and OpenExisting.
 func WithAbandonmentCheck(d time.Duration) Option {
 	return func(c *config) { c.check, c.hasCheck = d, true }
 }
 
 // WithMode sets the permission bits of a semaphore this call creates
 // (default 0600), applied exactly, not masked by the umask. Other users
-// need read and write permission to open it. For Open and OpenExisting.
+// need read and write permission to open it. This machine's semaphores
+// only: with a PostgreSQL backend (WithBackend), whose roles decide who may
+// use a name, Open fails with ErrInvalidArgument. For Open and OpenExisting.
 func WithMode(perm fs.FileMode) Option {
 	return func(c *config) { c.mode, c.hasMode = perm, true }
 }
@@ -64,6 +74,33 @@ func WithMode(perm fs.FileMode) Option {
 // WithForce makes Remove remove a name even while other processes have it
 // open. For Remove only.
 func WithForce() Option { return func(c *config) { c.force = true } }
+
+// WithBackend says where the semaphore lives. "" (the default) is this
+// machine: every process on it that opens the name shares its tickets. A
+// libpq connection string ("host=db dbname=jobs user=app") or URI
+// ("postgresql://app@db/jobs") is that PostgreSQL database: every process
+// on every machine that opens the name there shares its tickets, with the
+// same names, max counts, contexts and guarantees. libpq (libpq.so.5) is
+// loaded at the first such Open; passwords come through libpq's own means
+// (~/.pgpass, PGPASSFILE, PGPASSWORD, the string itself) and never appear
+// in an error. A server that cannot be reached fails the Open with
+// ErrUnavailable, a refused login with ErrAccessDenied. A ticket of a
+// PostgreSQL semaphore can be lost while its holder lives: see
+// Ticket.Lost. For Open and OpenExisting.
+func WithBackend(conninfo string) Option {
+	return func(c *config) { c.backend = conninfo }
+}
+
+// WithConnectionCheck sets how often a connection to a PostgreSQL backend
+// that carries tickets is checked (default 1 s): a holder learns that its
+// ticket was lost within about three periods even when the network fails
+// silently (a server restart or a terminated session is seen at once). A
+// negative d turns the checks off. It has no effect on this machine's
+// semaphores, whose tickets cannot be lost, so that a configuration can
+// set it whatever the backend. For Open and OpenExisting.
+func WithConnectionCheck(d time.Duration) Option {
+	return func(c *config) { c.connCheck, c.hasConnCheck = d, true }
+}
 
 func makeConfig(opts []Option) config {
 	var c config
@@ -76,37 +113,68 @@ func makeConfig(opts []Option) config {
 }
 
 // cOptions converts the options of an open; the struct lives in Go memory
-// and holds no Go pointers, so it may be handed to C as it is.
-func (c *config) cOptions(op, name string) (C.whsem_open_options, error) {
+// and holds no Go pointers, so it may be handed to C as it is. The backend
+// string it points to is C memory: free it with C.free (nil is fine).
+func (c *config) cOptions(op, name string) (C.whsem_open_options, *C.char, error) {
 	var o C.whsem_open_options
 	o.struct_size = C.uint32_t(unsafe.Sizeof(o))
+	invalid := func(detail string) (C.whsem_open_options, *C.char, error) {
+		return o, nil, &Error{Op: op, Name: name, Detail: detail, Err: ErrInvalidArgument}
+	}
 	if c.force {
-		return o, &Error{Op: op, Name: name, Detail: "WithForce applies to Remove only", Err: ErrInvalidArgument}
+		return invalid("WithForce applies to Remove only")
 	}
 	if c.exact {
 		o.flags |= constOpenExactName
 	}
+	var err error
 	if c.hasCheck {
-		switch {
-		case c.check < 0:
-			o.abandonment_check_ms = constInfinite
-		case c.check == 0:
-			return o, &Error{Op: op, Name: name, Detail: "the abandonment check period must not be 0", Err: ErrInvalidArgument}
-		default:
-			ms := (c.check + time.Millisecond - 1) / time.Millisecond
-			if ms > math.MaxInt32 {
-				ms = math.MaxInt32
-			}
-			o.abandonment_check_ms = C.int32_t(ms)
+		if o.abandonment_check_ms, err = periodMs(c.check, "the abandonment check period"); err != nil {
+			return invalid(err.Error())
+		}
+	}
+	if c.hasConnCheck {
+		if o.connection_check_ms, err = periodMs(c.connCheck, "the connection check period"); err != nil {
+			return invalid(err.Error())
 		}
 	}
 	if c.hasMode {
 		if c.mode&^fs.ModePerm != 0 || c.mode == 0 {
-			return o, &Error{Op: op, Name: name, Detail: "the mode must be permission bits, not 0 and nothing else (got " + c.mode.String() + ")", Err: ErrInvalidArgument}
+			return invalid("the mode must be permission bits, not 0 and nothing else (got " + c.mode.String() + ")")
+		}
+		// Silently ignoring permissions would leave a user believing they
+		// restricted access that the server's roles decide.
+		if c.backend != "" {
+			return invalid("WithMode applies to this machine's semaphores only: on PostgreSQL, the server's roles decide who may use a name")
 		}
 		o.mode = C.uint32_t(c.mode)
 	}
-	return o, nil
+	if c.backend == "" {
+		return o, nil, nil
+	}
+	// The detail never repeats the string: it may hold a password.
+	if strings.IndexByte(c.backend, 0) >= 0 {
+		return invalid("the backend connection string contains a NUL byte")
+	}
+	o.backend = C.CString(c.backend)
+	return o, o.backend, nil
+}
+
+// periodMs converts a period option: negative means never (WHSEM_INFINITE),
+// anything else is rounded up to whole milliseconds, 0 being refused as the
+// C ABI reads 0 as "the default".
+func periodMs(d time.Duration, what string) (C.int32_t, error) {
+	switch {
+	case d < 0:
+		return constInfinite, nil
+	case d == 0:
+		return 0, errors.New(what + " must not be 0")
+	}
+	ms := (d + time.Millisecond - 1) / time.Millisecond
+	if ms > math.MaxInt32 {
+		ms = math.MaxInt32
+	}
+	return C.int32_t(ms), nil
 }
 
 // cName converts a name for C; Go strings may hold NUL bytes, C strings not.
@@ -194,8 +262,12 @@ func Remove(name string, opts ...Option) error {
 		return err
 	}
 	c := makeConfig(opts)
-	if c.hasCheck || c.hasMode {
-		return &Error{Op: "remove", Name: name, Detail: "WithAbandonmentCheck and WithMode apply to Open only", Err: ErrInvalidArgument}
+	if c.hasCheck || c.hasMode || c.hasConnCheck {
+		return &Error{Op: "remove", Name: name, Detail: "WithAbandonmentCheck, WithConnectionCheck and WithMode apply to Open only", Err: ErrInvalidArgument}
+	}
+	// whsem_unlink takes no backend: it removes this machine's names only.
+	if c.backend != "" {
+		return &Error{Op: "remove", Name: name, Detail: "Remove works on this machine's semaphores only (for a PostgreSQL backend: whsem rm --backend)", Err: ErrInvalidArgument}
 	}
 	var flags C.uint32_t
 	if c.exact {
@@ -251,10 +323,11 @@ func open(op, name string, maxCount int, opts []Option) (*Semaphore, error) {
 		return nil, err
 	}
 	c := makeConfig(opts)
-	o, err := c.cOptions(op, name)
+	o, backend, err := c.cOptions(op, name)
 	if err != nil {
 		return nil, err
 	}
+	defer C.free(unsafe.Pointer(backend))
 	cn, err := cName(op, name)
 	if err != nil {
 		return nil, err
@@ -443,6 +516,10 @@ type Ticket struct {
 // hands out the same handle twice.
 type ticketSlot struct {
 	h atomic.Uint64
+	// Set once the ticket may have a watch (Lost, Context), so that only
+	// the release of such a ticket looks for one to forget. A stale copy
+	// of an earlier ticket may set it too: that only costs a look.
+	watched atomic.Bool
 }
 
 var slots = sync.Pool{New: func() any {
@@ -451,7 +528,10 @@ var slots = sync.Pool{New: func() any {
 	// any more, and releases a ticket that was dropped without Release.
 	runtime.SetFinalizer(s, func(s *ticketSlot) {
 		if h := s.h.Swap(0); h != 0 {
-			rawRelease(C.whsem_ticket(h))
+			st, _ := rawRelease(C.whsem_ticket(h))
+			if s.watched.Load() {
+				forgetWatch(h, st == statusETicketLost)
+			}
 		}
 	})
 	return s
@@ -466,13 +546,26 @@ func newTicket(h uint64) Ticket {
 // Release gives the ticket back. Releasing a released ticket (or the zero
 // Ticket) does nothing and returns nil, so a deferred Release next to an
 // explicit one is fine; Release may be called from any goroutine,
-// concurrently.
+// concurrently. A ticket that was lost (see Lost) is released all the
+// same, and the error wraps ErrTicketLost: whatever it protected was not
+// protected since the loss.
 func (t Ticket) Release() error {
 	if t.slot == nil || !t.slot.h.CompareAndSwap(t.h, 0) {
 		return nil
 	}
+	// Read, and cleared for the slot's next ticket, before the slot goes
+	// back to the pool. A plain load on the path of every release: only a
+	// watched ticket's pays for more.
+	watched := t.slot.watched.Load()
+	if watched {
+		t.slot.watched.Store(false)
+	}
 	slots.Put(t.slot)
-	if st, msg := rawRelease(C.whsem_ticket(t.h)); st != statusOk {
+	st, msg := rawRelease(C.whsem_ticket(t.h))
+	if watched {
+		forgetWatch(t.h, st == statusETicketLost)
+	}
+	if st != statusOk {
 		return newError("release", "", int32(st), msg)
 	}
 	return nil
@@ -486,7 +579,7 @@ type Info struct {
 	Free       int      // tickets nobody holds
 	Waiters    int      // acquisitions waiting, over all processes
 	Processes  int      // processes that have the name open
-	Recoveries uint64   // crash recoveries so far (dead holders, dead lock owners)
+	Recoveries uint64   // crash recoveries so far (dead holders, dead lock owners; always 0 on PostgreSQL)
 	Holders    []Holder // the processes holding tickets
 }
 
@@ -496,6 +589,10 @@ type Holder struct {
 	Since   time.Time // when it started holding (see the package documentation)
 	Tickets int       // tickets it holds
 	Waiting int       // acquisitions of that process still waiting
+	// The host the process runs on, as it reported it, for a PostgreSQL
+	// backend, where holders on several machines may share a pid; "" on
+	// this machine.
+	Host string
 }
 
 // Info returns a snapshot of the semaphore's shared state.
@@ -505,22 +602,25 @@ func (s *Semaphore) Info() (Info, error) {
 	}
 	var ci C.whsem_info
 	ci.struct_size = C.uint32_t(unsafe.Sizeof(ci))
-	var holders []C.whsem_holder
+	// whsem_query_processes rather than whsem_query: the same snapshot,
+	// with every process's host.
+	var procs []C.whsem_process
 	for {
-		var hp *C.whsem_holder
-		if len(holders) > 0 {
-			hp = &holders[0]
+		var pp *C.whsem_process
+		if len(procs) > 0 {
+			procs[0].struct_size = C.uint32_t(unsafe.Sizeof(procs[0]))
+			pp = &procs[0]
 		}
 		count := new(C.size_t)
-		st, msg := rawQuery(s.h, &ci, hp, C.size_t(len(holders)), count)
+		st, msg := rawQueryProcesses(s.h, &ci, pp, C.size_t(len(procs)), count)
 		if st != statusOk {
 			return Info{}, s.acquireError("info", st, msg)
 		}
-		if int(*count) <= len(holders) {
-			holders = holders[:*count]
+		if int(*count) <= len(procs) {
+			procs = procs[:*count]
 			break
 		}
-		holders = make([]C.whsem_holder, int(*count)+8)
+		procs = make([]C.whsem_process, int(*count)+8)
 	}
 	runtime.KeepAlive(s)
 	info := Info{
@@ -529,14 +629,17 @@ func (s *Semaphore) Info() (Info, error) {
 		Waiters:    int(ci.waiters),
 		Processes:  int(ci.processes),
 		Recoveries: uint64(ci.recoveries),
-		Holders:    make([]Holder, len(holders)),
+		Holders:    []Holder{},
 	}
-	for i, h := range holders {
-		info.Holders[i] = Holder{
-			PID:     int(h.pid),
-			Since:   sinceTime(int64(h.since_unix_ms)),
-			Tickets: int(h.tickets),
-			Waiting: int(h.waiting),
+	for _, p := range procs {
+		if p.tickets > 0 {
+			info.Holders = append(info.Holders, Holder{
+				PID:     int(p.pid),
+				Since:   sinceTime(int64(p.holding_since_unix_ms)),
+				Tickets: int(p.tickets),
+				Waiting: int(p.waiting),
+				Host:    C.GoString(p.host),
+			})
 		}
 	}
 	return info, nil

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The Rust binding's cost over direct C calls: uncontended try-acquire +
 # release per pair, safe API vs the same calls through whsem::sys, measured
 # in one process with interleaved repetitions; then, for reference, the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Finds libwhsem with the `pkg-config` program (not a crate: this package
 //! has no dependencies) and tells rustc how to link it.
 

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 # What comes with the whsem command besides the program: its manual page
-# whsem(1) and its bash completion, both in the install component "cli"
+# whsem(1) and its bash completion, both in the install component "CLI"
 # (the whsem Debian package).
 
 # The page names the version and the date (string(TIMESTAMP) takes
@@ -22,10 +22,10 @@ add_custom_command(OUTPUT ${PROJECT_BINARY_DIR}/whsem.1.gz
   VERBATIM)
 add_custom_target(whsem_man ALL DEPENDS ${PROJECT_BINARY_DIR}/whsem.1.gz)
 
-install(FILES ${PROJECT_BINARY_DIR}/whsem.1.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT cli)
+install(FILES ${PROJECT_BINARY_DIR}/whsem.1.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT CLI)
 # bash-completion loads completions/<command> when <command> is first
 # completed.
 install(FILES ${PROJECT_SOURCE_DIR}/src/cli/whsem.bash
   DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/bash-completion/completions
   RENAME whsem
-  COMPONENT cli)
+  COMPONENT CLI)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The per-thread detail message, and the futex and fault-injection helpers
  * everything else leans on. (Versions and status names: status.c.)

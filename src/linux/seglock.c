@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The segment lock: a futex word in the segment whose value names the
  * owning process's slot.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Semaphore handles: open (once api.c has checked the arguments and
  * finalized the name), close, introspection.

@@ -1,14 +1,15 @@
 # SPDX-License-Identifier: MIT
 # Debian packages from this build: `cpack -G DEB` in a tree configured with
 # -DCMAKE_INSTALL_PREFIX=/usr (so that libraries go to the multiarch
-# directory) makes three, one per install component:
+# directory) and -DWHSEM_BUILD_STATIC=ON makes three, one per install
+# component:
 #
-#   component  package        holds
-#   runtime    libwhsem1      libwhsem.so.1 (Section libs)
-#   dev        libwhsem-dev   whsem.h, libwhsem.so, whsem.pc, CMake package
-#                             files, the static library (Section libdevel)
-#   cli        whsem          the whsem command, whsem(1), its bash
-#                             completion (Section utils)
+#   component    package        holds
+#   Runtime      libwhsem1      libwhsem.so.1 (Section libs)
+#   Development  libwhsem-dev   whsem.h, libwhsem.so, libwhsem.a, whsem.pc,
+#                               the CMake package (Section libdevel)
+#   CLI          whsem          the whsem command, whsem(1), its bash
+#                               completion (Section utils)
 #
 # Whatever else is installed joins a package by naming its component.
 # Each package also gets /usr/share/doc/<package>/copyright (machine-readable)
@@ -53,7 +54,7 @@ add_custom_command(OUTPUT ${whsem_deb_dir}/changelog.Debian.gz
   VERBATIM)
 add_custom_target(whsem_deb_changelog ALL DEPENDS ${whsem_deb_dir}/changelog.Debian.gz)
 
-foreach(pair runtime:${WHSEM_SONAME_PACKAGE} dev:libwhsem-dev cli:whsem)
+foreach(pair Runtime:${WHSEM_SONAME_PACKAGE} Development:libwhsem-dev CLI:whsem)
   string(REPLACE ":" ";" pair ${pair})
   list(GET pair 0 component)
   list(GET pair 1 package)
@@ -102,7 +103,7 @@ set(CPACK_PACKAGE_CONTACT "${WHSEM_PACKAGE_MAINTAINER}")
 # Each package has a synopsis of its own (below): none shared to prepend.
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "")
 set(CPACK_DEB_COMPONENT_INSTALL ON)
-set(CPACK_COMPONENTS_ALL runtime dev cli)
+set(CPACK_COMPONENTS_ALL Runtime Development CLI)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_RELEASE ${WHSEM_DEB_RELEASE})
 set(CPACK_DEBIAN_PACKAGE_SOURCE libwhsem)
@@ -146,18 +147,18 @@ loses one.
 This package contains the shared library. The PostgreSQL backend uses
 libpq5 when it is installed.")
 
-set(CPACK_DEBIAN_DEV_PACKAGE_NAME libwhsem-dev)
-set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
-set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS "${WHSEM_SONAME_PACKAGE} (= ${WHSEM_DEB_VERSION})")
-set(CPACK_DEBIAN_DEV_DESCRIPTION
+set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_NAME libwhsem-dev)
+set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_SECTION libdevel)
+set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_DEPENDS "${WHSEM_SONAME_PACKAGE} (= ${WHSEM_DEB_VERSION})")
+set(CPACK_DEBIAN_DEVELOPMENT_DESCRIPTION
 "named, crash-safe, cross-process counting semaphore (development files)
 libwhsem is a counting semaphore that every process of a machine (or of
 every machine reaching one PostgreSQL database) shares by name, whatever
 its language.
 
 This package contains what building programs against libwhsem needs: the
-header whsem.h, which documents every function, and the files that
-pkg-config and CMake find.")
+header whsem.h, which documents every function, the static library, and
+the files that pkg-config and CMake (find_package(whsem)) find.")
 
 set(CPACK_DEBIAN_CLI_PACKAGE_NAME whsem)
 set(CPACK_DEBIAN_CLI_PACKAGE_SECTION utils)

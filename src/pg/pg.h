@@ -39,6 +39,9 @@ struct op;
 /* How long waits nobody needs stay queued in the server before they are
  * withdrawn (a process taking turns with others waits again soon). */
 #define PG_WITHDRAW_NS 20000000u
+/* A withdrawn wait still queued this long after its cancel was sent is
+ * canceled again (the server drops a cancel that comes too early). */
+#define PG_RECANCEL_NS 50000000u
 /* Spare connections a process keeps per server (beyond those in use). */
 #define PG_SPARES_MAX 2
 /* libpq's connect_timeout when the connection string sets none (s). */
@@ -126,8 +129,11 @@ struct pgconn {
     int32_t wnext;             /* next index it waits on (taking turns)  */
     bool lock_timeout_set;
     bool cancel_sent;          /* its wait is being canceled (no waiters) */
+    uint64_t cancel_sent_ns;   /* when (sent again after PG_RECANCEL_NS)  */
     int unlocking;             /* releases in flight (not on the main one) */
     int inline_users;          /* callers reading it themselves (try_here) */
+    bool unpolled;             /* left out of the worker's poll set for them */
+    bool backed_off;           /* its failure to connect delayed the next */
     uint64_t since_stamp_ns;   /* when "held since" was last stamped      */
     int unmarking;             /* markers on their way back               */
     bool was_ready;            /* it connected once (resets the backoff)  */

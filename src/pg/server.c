@@ -525,11 +525,21 @@ static void *canceler(void *arg)
 
 /* Withdraws a wait nobody needs any more from the server's queue, so that
  * the index goes straight to whoever needs it (and to a try of ours). */
-static void withdraw(struct pgsrv *s, struct pgconn *c)
+static void withdraw(struct pgsrv *s, struct pgconn *c, uint64_t now, uint64_t *next)
 {
     /* Not while its statement is being prepared: the cancel would end
      * the preparation, and the wait would be sent all the same. */
-    if (c->cancel_sent || !blocked(c) || c->preparing) return;
+    if (!blocked(c) || c->preparing) return;
+    if (c->cancel_sent) {
+        /* A server process discards a cancel that arrives before it has
+         * read the statement (it was idle then): a wait still there a
+         * while later is canceled again. */
+        uint64_t again = c->cancel_sent_ns + PG_RECANCEL_NS;
+        if (now < again) {
+            if (again < *next) *next = again;
+            return;
+        }
+    }
     struct pgcancel_req *r = malloc(sizeof *r);
     PGcancel *k = r ? s->pq->getCancel(c->pg) : NULL;
     if (!k) {
@@ -553,6 +563,8 @@ static void withdraw(struct pgsrv *s, struct pgconn *c)
     r->next = s->cancels;
     s->cancels = r;
     c->cancel_sent = true;
+    c->cancel_sent_ns = now;
+    if (now + PG_RECANCEL_NS < *next) *next = now + PG_RECANCEL_NS;
     pthread_cond_signal(&s->cancel_cv);
 }
 
@@ -568,7 +580,7 @@ static void serve_waits(struct pgsrv *s, struct pgname *n, uint64_t now, uint64_
         uint64_t due = n->idle_since_ns + PG_WITHDRAW_NS;
         if (n->nsettling || now >= due) {
             for (int k = 0; k < PG_WAITERS_MAX; k++)
-                if (n->waiters[k]) withdraw(s, n->waiters[k]);
+                if (n->waiters[k]) withdraw(s, n->waiters[k], now, next);
         } else if (any_blocked(s, n) && due < *next) {
             *next = due;
         }
@@ -698,10 +710,13 @@ static void sweep(struct pgsrv *s, struct after *after, uint64_t now)
         lose_tickets(c, after);
         if (c->role == PGR_WAIT && c->wname && c->wname->waiters[c->wslot] == c)
             c->wname->waiters[c->wslot] = NULL;
-        if (c->fail.status != WHSEM_OK && !c->was_ready) {
+        if (c->fail.status != WHSEM_OK && !c->was_ready && !c->backed_off) {
             /* Connecting failed: wait a little before the next attempt,
              * longer each time. A connection that was up and ended is
-             * replaced at once. */
+             * replaced at once. Once per connection: a dead main stays in
+             * the list (below), and pushing the next attempt back at
+             * every round would put it off for ever. */
+            c->backed_off = true;
             s->retry_ns = s->retry_ns ? 2 * s->retry_ns : PG_RETRY_MIN_NS;
             if (s->retry_ns > PG_RETRY_MAX_NS) s->retry_ns = PG_RETRY_MAX_NS;
             s->retry_at_ns = now + s->retry_ns;
@@ -735,10 +750,11 @@ static void check_conns(struct pgsrv *s, uint64_t now, uint64_t *next)
         else if (due < *next)
             *next = due;
     }
+    for (struct pgconn *c = s->conns; c; c = c->next)
+        if (c->state == PGC_READY) s->retry_ns = 0; /* the server is back */
     if (s->check_ms <= 0) return;
     uint64_t period = (uint64_t)s->check_ms * 1000000u;
     for (struct pgconn *c = s->conns; c; c = c->next) {
-        if (c->state == PGC_READY) s->retry_ns = 0; /* the server is back */
         if (c->state != PGC_READY) continue;
         if (c->sent && !c->head->blocking) {
             uint64_t due = c->sent_ns + 2 * period;
@@ -850,7 +866,7 @@ static void round_locked(struct pgsrv *s, struct pgacq *start, struct after *aft
     sweep(s, after, now);
     for (struct pgname *n = s->names; n; n = n->next) serve_waits(s, n, now, next);
     for (struct pgconn *c = s->conns; c; c = c->next)
-        if (!c->wname && blocked(c)) withdraw(s, c);
+        if (!c->wname && blocked(c)) withdraw(s, c, now, next);
     check_conns(s, now, next);
     for (struct pgname *n = s->names, *nx; n; n = nx) {
         nx = n->next;
@@ -922,7 +938,9 @@ static void *worker(void *arg)
         nfds_t nf = 0;
         fds[nf++] = (struct pollfd){.fd = s->evfd, .events = POLLIN};
         for (struct pgconn *c = s->conns; c && nf < MAXFDS; c = c->next) {
-            if (c->state == PGC_DEAD || !c->pg || c->inline_users) continue;
+            if (c->state == PGC_DEAD || !c->pg) continue;
+            c->unpolled = c->inline_users > 0;
+            if (c->unpolled) continue;
             owners[nf] = c;
             fds[nf++] = (struct pollfd){.fd = s->pq->socket(c->pg), .events = (short)c->poll_events};
         }
@@ -1320,8 +1338,12 @@ static void try_here(struct pgsrv *s, struct pgacq *a, struct pgconn *m, struct 
     }
     m->inline_users--;
     /* What is left (a wait to serve, statements queued behind ours, a
-     * connection that died) is the worker's. */
-    if (a->state != PGA_DONE || m->head || m->state != PGC_READY) poke(s);
+     * connection that died) is the worker's; and so is watching the
+     * connection from now on, if the worker sleeps without it: the end
+     * of its session (a ticket taken here lost) must be seen at once. */
+    if (a->state != PGA_DONE || m->head || m->state != PGC_READY ||
+        (m->inline_users == 0 && m->unpolled))
+        poke(s);
 }
 
 whsem_status whsem__pgs_acquire(struct pgname *n, whsem_sem sem, int64_t timeout_ms,

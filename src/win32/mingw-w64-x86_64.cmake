@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # CMake toolchain file: cross-build whsem.dll and its tests for 64-bit
 # Windows with Debian's MinGW-w64 compilers. The -posix variants are the
 # ones whose C++ runtime has std::thread and std::mutex (googletest needs

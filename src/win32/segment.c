@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Segments on Windows: the named objects of a semaphore, creating and
  * validating the section, attaching this process to a slot, the segment

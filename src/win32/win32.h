@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The Windows implementation's internal header: the shared segment's
  * layout, one process's view of a segment, and the small helpers every

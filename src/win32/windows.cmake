@@ -1,9 +1,10 @@
+# SPDX-License-Identifier: MIT
 # The Windows build, included by the top-level CMakeLists.txt when the
 # target is Windows (cross-built with src/win32/mingw-w64-x86_64.cmake):
 # whsem.dll, its import library libwhsem.dll.a, and, with
 # WHSEM_BUILD_TESTS, the Windows test suites (tests/windows), which CTest
-# runs through CMAKE_CROSSCOMPILING_EMULATOR (Wine on Linux).
-option(WHSEM_BUILD_TESTS "Build the test suites and register them with CTest" ON)
+# runs through CMAKE_CROSSCOMPILING_EMULATOR (Wine on Linux). The options
+# are the top-level CMakeLists.txt's.
 
 set(CMAKE_C_STANDARD 11)
 set(CMAKE_C_STANDARD_REQUIRED ON)

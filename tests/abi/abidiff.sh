@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Compares the built library's ABI with the committed baseline (abidw).
 # Fails on any change: an incompatible one must not happen at all; a
 # compatible one (an added function) must be blessed into the baseline:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The public header alone must compile cleanly, pedantically, in every
  * language mode we promise: C99, C11, C++17. */
 #include "whsem.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Figure (b): cross-process handoff latency.
 //
 // Two processes pass the right to run back and forth through max-1

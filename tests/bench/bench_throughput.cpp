@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Figure (c): throughput and fairness under contention.
 //
 // g_cfg.procs processes (8) loop on one semaphore of max count

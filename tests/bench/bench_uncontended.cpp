@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Figure (a): one uncontended acquire + release pair, in one process, on a
 // max-1 semaphore that nobody else uses: the cost every user pays even
 // when there is no contention at all.

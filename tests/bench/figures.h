@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The three figures of whsem_bench and the knobs main() reads from the
 // command line (see README.md).
 #ifndef WHSEM_BENCH_FIGURES_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // whsem_bench: figures (a), (b) and (c) of libwhsem against POSIX named
 // semaphores, System V semaphores with SEM_UNDO, flock(2) and a raw atomic
 // floor, all in one run, then one Markdown table of medians and ratios.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds (if needed) and runs the whole libwhsem comparison, then prints the
 # Markdown table. A benchmark, not a test: PASS/MISS verdicts never change
 # the exit code, which is non-zero only if the build or a program fails.

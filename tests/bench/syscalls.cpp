@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // whsem_bench_syscalls: counts the system calls of uncontended
 // acquire + release pairs, to check libwhsem's claim that a pair nobody
 // else waits on never enters the kernel.

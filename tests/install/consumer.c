@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A program that knows libwhsem only through its installed header and
  * `pkg-config --cflags --libs whsem`. */
 #include <whsem.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Name finalization (agreement with the C# original) and the name -> file
 // (Linux) or object (Windows) mapping: injective, never escapes /dev/shm.
 #include "util.h"

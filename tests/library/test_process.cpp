@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Several processes: fork semantics, the invariant under contention and
 // SIGKILL, permissions, and segments that are not what they should be.
 #include "util.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The semantics of SPEC.md inside one process: counting, max counts,
 // timeouts, cancellation, close, threads (and a few other processes where
 // one process cannot show it).

@@ -8,7 +8,8 @@
 #     (dpkg-gensymbols -c4) and the whsem package depends on what
 #     dpkg-shlibdeps computes from it;
 #   - installed into a scratch root (dpkg-deb -x), a C program builds
-#     through pkg-config and runs, and the packaged whsem runs on the
+#     through pkg-config and through find_package(whsem CONFIG) (with the
+#     static library too) and runs, and the packaged whsem runs on the
 #     packaged library, which it links instead of carrying a copy;
 #   - lintian reports no error.
 #
@@ -54,7 +55,7 @@ for deb in "$lib_deb" "$dev_deb" "$cli_deb"; do
     dpkg-deb --fsys-tarfile "$deb" | tar -t | sed 's|^\./||' | grep -v '/$'
 done | sort >"$work/packaged"
 missing=$(comm -23 "$work/installed" "$work/packaged")
-[ -z "$missing" ] || fail "installed but in no package (install() without COMPONENT runtime, dev or cli?):
+[ -z "$missing" ] || fail "installed but in no package (install() without COMPONENT Runtime, Development or CLI?):
 $missing"
 
 step "control data"
@@ -134,6 +135,20 @@ cc -std=c99 -Wall -Wextra -Werror -o "$work/consumer" "$src/tests/install/consum
 LD_LIBRARY_PATH="$libdir" ldd "$work/consumer" | grep -q "libwhsem.so.1 => $libdir/" ||
     fail "the consumer does not load the packaged library"
 LD_LIBRARY_PATH="$libdir" "$work/consumer"
+
+step "a CMake project through find_package(whsem CONFIG) against the root"
+[ -f "$libdir/libwhsem.a" ] || fail "libwhsem-dev has no libwhsem.a"
+[ -f "$libdir/cmake/whsem/whsemConfig.cmake" ] || fail "libwhsem-dev has no whsemConfig.cmake"
+for target in whsem::whsem whsem::whsem_static; do
+    dir="$work/cmake-consumer-${target#whsem::}"
+    cmake -S "$src/tests/install/consumer" -B "$dir" -DCMAKE_PREFIX_PATH="$root/usr" \
+        -DWHSEM_TARGET="$target" >"$dir.log" 2>&1 || { cat "$dir.log"; fail "configuring the consumer for $target"; }
+    grep -q "found in $libdir/cmake/whsem" "$dir.log" || fail "find_package did not find the root's package: $(cat "$dir.log")"
+    cmake --build "$dir" >"$dir.build.log" 2>&1 || { cat "$dir.build.log"; fail "building the consumer for $target"; }
+    LD_LIBRARY_PATH="$libdir" "$dir/consumer"
+done
+! readelf -d "$work/cmake-consumer-whsem_static/consumer" | grep -q 'NEEDED.*libwhsem' ||
+    fail "the consumer of whsem::whsem_static needs a shared libwhsem"
 
 step "the packaged whsem on the packaged library"
 exe="$root/usr/bin/whsem"

@@ -7,6 +7,8 @@
                                and 127.0.0.1 on a free port), write STATE
     cluster.py stop STATE      stop it and remove the directory
     cluster.py restart STATE   restart it (same directory, same port)
+    cluster.py away STATE      stop it for AWAY_SECONDS, then start it again
+                               (clients meanwhile find no server at all)
     cluster.py env STATE       print the connection strings (shell lines)
 
 start also writes a libpq service file beside STATE (cluster.json:
@@ -147,8 +149,19 @@ def restart(path):
     pg_ctl(state, "restart", "-m", "immediate")
 
 
+# Long enough for a client's attempts to connect to fail several times.
+AWAY_SECONDS = 4
+
+
+def away(path):
+    state = load(path)
+    pg_ctl(state, "stop", "-m", "immediate")
+    time.sleep(AWAY_SECONDS)
+    pg_ctl(state, "start")
+
+
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in ("start", "stop", "restart", "env"):
+    if len(sys.argv) != 3 or sys.argv[1] not in ("start", "stop", "restart", "away", "env"):
         sys.exit(__doc__)
     cmd, path = sys.argv[1], sys.argv[2]
     if cmd == "start":
@@ -158,6 +171,8 @@ def main():
         stop(path)
     elif cmd == "restart":
         restart(path)
+    elif cmd == "away":
+        away(path)
     else:
         s = load(path)
         print(f"WHSEM_PG_SOCKET='{conninfo(s, s['dir'])}'")

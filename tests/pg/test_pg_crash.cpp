@@ -237,6 +237,13 @@ TEST(PgCrash, ServerRestartTellsHoldersAndNeverOverAdmits)
     for (int i = 0; i < 4 && !resumed; i++)
         printf("child %d (pid %d): last %s: %s\n", i, (int)pids[i], whsem_status_name(last[i].status), last[i].msg);
     if (!resumed) {
+        // Where each waiting process is (diagnostics only: gdb may be absent).
+        for (pid_t p : pids) {
+            std::string cmd = "command -v gdb >/dev/null && gdb -p " + std::to_string(p) +
+                              " -batch -ex 'thread apply all bt' 2>/dev/null | grep -E '^(Thread|#)' | head -60";
+            fflush(stdout);
+            if (system(cmd.c_str()) != 0) printf("(no stacks of pid %d)\n", (int)p);
+        }
         Admin admin;
         printf("sessions: %s\n", admin.Value("SELECT coalesce(string_agg(a.pid || ' [' || a.application_name || '] ' || coalesce(a.state, '?') || ' ' || coalesce(a.wait_event, '-') || ' ' || coalesce(left(a.query, 50), ''), ' | '), 'none') FROM pg_stat_activity a WHERE a.application_name LIKE 'whsem%'").c_str());
         printf("locks: %s\n", admin.Value("SELECT coalesce(string_agg(l.objid || ' ' || l.granted || ' ' || l.mode || ' [' || coalesce(a.application_name, '?') || '] ' || coalesce(a.state, '?') || ' ' || coalesce(left(a.query, 60), ''), ' | '), 'none') FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory'").c_str());
@@ -248,6 +255,32 @@ TEST(PgCrash, ServerRestartTellsHoldersAndNeverOverAdmits)
     whsem_ticket t;
     WH_OK(whsem_acquire(s, 10000, 0, &t));
     WH_OK(whsem_release(t));
+    whsem_close(s);
+}
+
+TEST(PgCrash, ServerAwayForSecondsIsReachedAgainWhenBack)
+{
+    // While the server is away, every attempt to connect fails and the
+    // next is put off longer each time; once it is back, the next attempt
+    // must come (a dead connection put it off at every round, for ever).
+    std::string name = UniqueName("away");
+    whsem_sem s = Open(name, 1);
+    std::atomic<bool> stop{false};
+    std::thread tries([&] {
+        while (!stop.load()) {
+            whsem_ticket t;
+            if (whsem_acquire(s, 200, 0, &t) == WHSEM_OK) whsem_release(t);
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+    });
+    ClusterCommand("away");
+    whsem_ticket t;
+    whsem_status st = WHSEM_TIMEOUT;
+    EXPECT_TRUE(Eventually([&] { return (st = whsem_acquire(s, 1000, 0, &t)) == WHSEM_OK; }, 60))
+        << whsem_status_name(st) << ": " << whsem_last_error();
+    stop = true;
+    tries.join();
+    if (st == WHSEM_OK) WH_OK(whsem_release(t));
     whsem_close(s);
 }
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Configures, builds and tests one sanitizer build of the C library.
 # Invoked by CTest with -DSOURCE_DIR, -DBINARY_DIR, -DKIND, -DGENERATOR.
 cmake_host_system_information(RESULT jobs QUERY NUMBER_OF_LOGICAL_CORES)

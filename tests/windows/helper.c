@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The other process of the Windows multi-process tests: where the Linux
  * suites fork() a child, the Windows suites (and the Linux-side kill -9

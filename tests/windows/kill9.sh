@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # A holder killed with kill -9 of its Wine process (the Linux process that
 # runs it, as a crash or the OOM killer would): its tickets return to a
 # waiter in another Wine process, and the recovery is counted.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Memory the Windows tests share with their helper processes (a named
  * section): who is inside, the most ever seen, and the chaos test's marks.
  * Plain C, updated with Interlocked operations by C and C++ alike. */

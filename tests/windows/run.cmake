@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Cross-builds the project for Windows and runs that build's tests under
 # Wine. Invoked by CTest (test windows_wine) with -DSOURCE_DIR,
 # -DBINARY_DIR and -DGENERATOR.

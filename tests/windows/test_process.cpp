@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Several processes on Windows: the invariant under contention and under
 // TerminateProcess, dead holders, deaths inside the segment mutex (fault
 // points), and segments that are not what they should be (adapted from

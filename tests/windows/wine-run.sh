@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # CMAKE_CROSSCOMPILING_EMULATOR of the Windows build: runs one Windows
 # program under Wine, headless and quiet. run.cmake exports WINEPREFIX (a
 # fresh prefix under the build tree, whose wineserver it keeps running);

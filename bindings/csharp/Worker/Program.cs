@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A worker with the command-line contract shared by every language's
 // worker, so that one cross-language test can drive them all alike:
 //

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Packs LibWhsem with libwhsem inside, and builds and runs the README's
 # example from a separate project that references only that package, with
 # neither WHSEM_LIBRARY nor LD_LIBRARY_PATH set: what a user who installs

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! What the safe API costs over calling libwhsem directly: an uncontended
 //! try-acquire + release, per pair, through `Semaphore::try_acquire` and
 //! dropping the `Ticket`, next to the same two C calls made directly through

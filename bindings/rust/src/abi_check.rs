@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! The load-time contract check: the library must implement every ABI item
 //! this crate was generated from, with the same signature.
 //!

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! The asynchronous acquisition: a [`Future`] woken by libwhsem's callback.
 //!
 //! Ownership of the ticket is kept simple on purpose. The callback only wakes

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Named, crash-safe, cross-process counting semaphores for Linux.
 //!
 //! Every process on the machine that opens the same name with the same max

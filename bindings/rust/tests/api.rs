@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Semantics of the synchronous API and every error a caller can provoke.
 //! (That threads never exceed the max count is the library's to prove:
 //! tests/library `Semantics.ThreadsNeverExceedMaxCount`.)

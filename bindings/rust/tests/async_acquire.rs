@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! `acquire_async`: completion, timeouts, cancellation, and above all that
 //! dropping a future never loses (or double-releases) a ticket, whatever it
 //! races with.

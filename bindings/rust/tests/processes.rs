@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Across processes: the binding's handles work from a child process (one
 //! smoke test), a forked child cannot release its parent's ticket, the
 //! errors that need a second process (busy, access denied), and the worker's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Compiled only with -p:WhsemStandaloneInterfaces=true, for machines that
 // cannot restore the DistributedLock.Core package: the same interfaces with
 // the same shapes, so code written against them compiles unchanged. Do not

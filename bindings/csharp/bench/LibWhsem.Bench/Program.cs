@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Per-call cost of TryAcquire(TimeSpan.Zero) + Dispose, next to the same
 // pair made through the raw P/Invoke layer (the C cost as this process pays
 // it) and, when given with --c-ns, the core benchmark's C figure of the same

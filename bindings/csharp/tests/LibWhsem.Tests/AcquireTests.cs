@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 using Medallion.Threading;
 using Medallion.Threading.WaitHandles;
 using Xunit;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 using System.Text;
 using LibWhsem.Interop;
 using Medallion.Threading.WaitHandles;

@@ -1,12 +1,23 @@
+// SPDX-License-Identifier: MIT
+
 // Command whsem-worker is the Go participant of libwhsem's cross-language
 // test. Every binding ships a worker with the same command line:
 //
 //	whsem-worker name NAME
 //	    print the finalized name of NAME
-//	whsem-worker run --name NAME --max N --duration-ms MS --log PATH [--async] [--hold-us US]
+//	whsem-worker run --name NAME --max N --duration-ms MS --log PATH [--async] [--hold-us US] [--backend CONNINFO]
 //	    for MS milliseconds: acquire a ticket (giving up after 5 s, then
 //	    trying again), append "acq <pid> go <ns>" to PATH, hold it US
 //	    microseconds (default 200), append "rel <pid> go <ns>", release it
+//
+// With --backend the name lives in that PostgreSQL database instead of on
+// this machine. A ticket held there can be lost (its session terminated,
+// the server restarted): the worker watches it through Ticket.Lost while
+// it holds it, and if it is lost appends "lost <pid> go <ns>" at once
+// instead of the "rel" line, drops the ticket (whose release then says
+// ErrTicketLost, as expected) and goes on acquiring. An acquisition that
+// fails because the server cannot be reached (ErrUnavailable) or its
+// session was lost (ErrTicketLost) is tried again too.
 //
 // <ns> is CLOCK_MONOTONIC in nanoseconds, the clock every worker shares.
 // Each line is one write(2) to a file opened with O_APPEND, so lines of
@@ -61,7 +72,7 @@ func main() {
 
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: whsem-worker name NAME\n"+
-		"       whsem-worker run --name NAME --max N --duration-ms MS --log PATH [--async] [--hold-us US]")
+		"       whsem-worker run --name NAME --max N --duration-ms MS --log PATH [--async] [--hold-us US] [--backend CONNINFO]")
 	os.Exit(2)
 }
 
@@ -73,6 +84,7 @@ func run(args []string) error {
 	logPath := fs.String("log", "", "file to append acq/rel lines to")
 	async := fs.Bool("async", false, "end an unsuccessful wait by cancellation instead of a timeout")
 	holdUs := fs.Int("hold-us", 200, "how long to hold each ticket, in microseconds")
+	backend := fs.String("backend", "", "a PostgreSQL connection string: the name lives there")
 	fs.Parse(args)
 	if *name == "" || *max < 1 || *durationMs < 0 || *logPath == "" || *holdUs < 0 || fs.NArg() != 0 {
 		usage()
@@ -83,14 +95,14 @@ func run(args []string) error {
 		return err
 	}
 	defer log.Close()
-	sem, err := whsem.Open(*name, *max)
+	sem, err := whsem.Open(*name, *max, whsem.WithBackend(*backend))
 	if err != nil {
 		return err
 	}
 	defer sem.Close()
 
 	pid := os.Getpid()
-	hold := time.Duration(*holdUs) * time.Microsecond
+	holdTime := time.Duration(*holdUs) * time.Microsecond
 	end := time.Now().Add(time.Duration(*durationMs) * time.Millisecond)
 	line := make([]byte, 0, 64)
 	record := func(what string) error {
@@ -98,24 +110,65 @@ func run(args []string) error {
 		_, err := log.Write(line) // one write(2): the line is far below any short-write size
 		return err
 	}
+	hold := time.NewTimer(0)
+	<-hold.C
 	for time.Now().Before(end) {
 		ticket, err := acquire(sem, *async)
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		switch {
+		case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
 			continue // no ticket within the limit: not an error, try again
-		}
-		if err != nil {
+		case errors.Is(err, whsem.ErrUnavailable) || errors.Is(err, whsem.ErrTicketLost):
+			// The server went away, or our session did while we waited:
+			// try again, without spinning while it is down.
+			time.Sleep(10 * time.Millisecond)
+			continue
+		case err != nil:
 			return err
 		}
 		if err := record("acq"); err != nil {
 			ticket.Release()
 			return err
 		}
-		time.Sleep(hold)
+		// A ticket of this machine cannot be lost: only a backend's is
+		// worth watching (and a nil channel never fires).
+		var lost <-chan struct{}
+		if *backend != "" {
+			lost = ticket.Lost()
+		}
+		hold.Reset(holdTime)
+		wasLost := false
+		select {
+		case <-hold.C:
+			// Told at the end of the hold: lost all the same.
+			select {
+			case <-lost:
+				wasLost = true
+			default:
+			}
+		case <-lost:
+			wasLost = true
+			if !hold.Stop() {
+				<-hold.C
+			}
+		}
+		if wasLost {
+			if err := record("lost"); err != nil {
+				return err
+			}
+			// The server gave the ticket away already: releasing it only
+			// frees our handle, and says so.
+			if err := ticket.Release(); err != nil && !errors.Is(err, whsem.ErrTicketLost) {
+				return err
+			}
+			continue
+		}
 		if err := record("rel"); err != nil {
 			ticket.Release()
 			return err
 		}
-		if err := ticket.Release(); err != nil {
+		// A loss between the end of the hold and here is the server's
+		// news, not a failure of ours.
+		if err := ticket.Release(); err != nil && !errors.Is(err, whsem.ErrTicketLost) {
 			return err
 		}
 	}

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package cbench runs libwhsem's uncontended acquire + release loop inside
 // one C call, so that the benchmarks of package whsem can put the cost of a
 // pair in C next to the cost of the same pair made from Go through cgo: the

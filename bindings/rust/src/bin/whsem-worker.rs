@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! The Rust worker of the cross-language test: every binding has one with
 //! the same command line, so that one test can run them all against one
 //! semaphore and check the log.

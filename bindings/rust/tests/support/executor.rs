@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! A minimal executor built on `std` alone: enough to drive futures from
 //! tests and from the worker, and to show that `Acquire` needs nothing from
 //! a particular runtime.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Helpers shared by the integration tests: unique names that clean up
 //! after themselves, and a small std-only executor.
 #![allow(dead_code)]
