@@ -33,6 +33,9 @@ fail() {
     exit 1
 }
 step() { echo "== $*"; }
+# grep -q for the end of a pipeline: it reads all its input, so that the
+# command before it never dies of SIGPIPE (which pipefail would report).
+has() { grep "$@" >/dev/null; }
 
 # ---- the three packages ----------------------------------------------------------
 one_deb() {
@@ -132,7 +135,7 @@ flags=$(pkg-config --cflags --libs whsem)
 echo "pkg-config --cflags --libs whsem: $flags"
 # shellcheck disable=SC2086
 cc -std=c99 -Wall -Wextra -Werror -o "$work/consumer" "$src/tests/install/consumer.c" $flags
-LD_LIBRARY_PATH="$libdir" ldd "$work/consumer" | grep -q "libwhsem.so.1 => $libdir/" ||
+LD_LIBRARY_PATH="$libdir" ldd "$work/consumer" | has "libwhsem.so.1 => $libdir/" ||
     fail "the consumer does not load the packaged library"
 LD_LIBRARY_PATH="$libdir" "$work/consumer"
 
@@ -147,26 +150,26 @@ for target in whsem::whsem whsem::whsem_static; do
     cmake --build "$dir" >"$dir.build.log" 2>&1 || { cat "$dir.build.log"; fail "building the consumer for $target"; }
     LD_LIBRARY_PATH="$libdir" "$dir/consumer"
 done
-! readelf -d "$work/cmake-consumer-whsem_static/consumer" | grep -q 'NEEDED.*libwhsem' ||
+! readelf -d "$work/cmake-consumer-whsem_static/consumer" | has 'NEEDED.*libwhsem' ||
     fail "the consumer of whsem::whsem_static needs a shared libwhsem"
 
 step "the packaged whsem on the packaged library"
 exe="$root/usr/bin/whsem"
-readelf -d "$exe" | grep -q 'NEEDED.*\[libwhsem\.so\.1\]' || fail "whsem does not link libwhsem.so.1"
-! readelf -d "$exe" | grep -Eq 'RPATH|RUNPATH' || fail "whsem carries a library search path"
+readelf -d "$exe" | has 'NEEDED.*\[libwhsem\.so\.1\]' || fail "whsem does not link libwhsem.so.1"
+! readelf -d "$exe" | has -E 'RPATH|RUNPATH' || fail "whsem carries a library search path"
 # No copy of the library inside: its functions are imported, none defined.
-nm -D --undefined-only "$exe" | grep -q ' whsem_open@WHSEM_1.0' || fail "whsem does not import whsem_open"
-! nm -D --defined-only "$exe" | grep -q ' whsem_' || fail "whsem defines libwhsem functions itself"
-! nm "$exe" 2>/dev/null | grep -q 'whsem__' || fail "whsem contains libwhsem's internals"
+nm -D --undefined-only "$exe" | has ' whsem_open@WHSEM_1.0' || fail "whsem does not import whsem_open"
+! nm -D --defined-only "$exe" | has ' whsem_' || fail "whsem defines libwhsem functions itself"
+! nm "$exe" 2>/dev/null | has 'whsem__' || fail "whsem contains libwhsem's internals"
 run() { LD_LIBRARY_PATH="$libdir" "$exe" "$@"; }
-LD_LIBRARY_PATH="$libdir" ldd "$exe" | grep -q "libwhsem.so.1 => $libdir/" || fail "whsem does not load the packaged library"
-run --version | grep -qx "whsem (libwhsem) $upstream" || fail "whsem --version: $(run --version)"
+LD_LIBRARY_PATH="$libdir" ldd "$exe" | has "libwhsem.so.1 => $libdir/" || fail "whsem does not load the packaged library"
+run --version | has -x "whsem (libwhsem) $upstream" || fail "whsem --version: $(run --version)"
 run run "$name" 1 -- true
-run list | grep -qx "Global\\\\$name" || fail "whsem list does not show $name"
-run status "$name" --json | grep -q '"max":1' || fail "whsem status: $(run status "$name" --json)"
+run list | has -x "Global\\\\$name" || fail "whsem list does not show $name"
+run status "$name" --json | has '"max":1' || fail "whsem status: $(run status "$name" --json)"
 run rm "$name"
 ! run status "$name" 2>/dev/null || fail "whsem rm left $name"
-MANWIDTH=80 man -l "$root/usr/share/man/man1/whsem.1.gz" | grep -q 'whsem run' || fail "man -l whsem.1.gz shows nothing"
+MANWIDTH=80 man -l "$root/usr/share/man/man1/whsem.1.gz" | has 'whsem run' || fail "man -l whsem.1.gz shows nothing"
 [ -f "$root/usr/share/bash-completion/completions/whsem" ] || fail "no bash completion"
 
 step "lintian"
@@ -175,6 +178,6 @@ out=$(lintian --tag-display-limit 0 --fail-on error "$lib_deb" "$dev_deb" "$cli_
 rc=$?
 set -e
 echo "$out"
-if echo "$out" | grep -q '^E: '; then fail "lintian reports errors"; fi
+if echo "$out" | has '^E: '; then fail "lintian reports errors"; fi
 [ $rc -eq 0 ] || fail "lintian failed (exit status $rc)"
 echo "packaging checks passed"
