@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"libwhsem/go/whsem/internal/cbench"
+	"github.com/libwhsem/libwhsem/bindings/go/internal/cbench"
 )
 
 // The uncontended per-call cost of the Go API, of the raw cgo layer under

@@ -9,7 +9,7 @@ import (
 	"os"
 	"time"
 
-	"libwhsem/go/whsem"
+	"github.com/libwhsem/libwhsem/bindings/go"
 )
 
 // At most two holders at once, machine-wide, whatever process or language

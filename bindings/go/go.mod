@@ -1,4 +1,4 @@
 // SPDX-License-Identifier: MIT
-module libwhsem/go/whsem
+module github.com/libwhsem/libwhsem/bindings/go
 
 go 1.22

@@ -42,6 +42,8 @@ struct op;
 /* A withdrawn wait still queued this long after its cancel was sent is
  * canceled again (the server drops a cancel that comes too early). */
 #define PG_RECANCEL_NS 50000000u
+/* How soon the worker looks again at a connection it left to a caller. */
+#define PG_UNPOLLED_NS 10000000u
 /* Spare connections a process keeps per server (beyond those in use). */
 #define PG_SPARES_MAX 2
 /* libpq's connect_timeout when the connection string sets none (s). */
@@ -132,7 +134,6 @@ struct pgconn {
     uint64_t cancel_sent_ns;   /* when (sent again after PG_RECANCEL_NS)  */
     int unlocking;             /* releases in flight (not on the main one) */
     int inline_users;          /* callers reading it themselves (try_here) */
-    bool unpolled;             /* left out of the worker's poll set for them */
     bool backed_off;           /* its failure to connect delayed the next */
     uint64_t since_stamp_ns;   /* when "held since" was last stamped      */
     int unmarking;             /* markers on their way back               */

@@ -937,10 +937,13 @@ static void *worker(void *arg)
         }
         nfds_t nf = 0;
         fds[nf++] = (struct pollfd){.fd = s->evfd, .events = POLLIN};
+        bool unpolled = false;
         for (struct pgconn *c = s->conns; c && nf < MAXFDS; c = c->next) {
             if (c->state == PGC_DEAD || !c->pg) continue;
-            c->unpolled = c->inline_users > 0;
-            if (c->unpolled) continue;
+            if (c->inline_users) {
+                unpolled = true;
+                continue;
+            }
             owners[nf] = c;
             fds[nf++] = (struct pollfd){.fd = s->pq->socket(c->pg), .events = (short)c->poll_events};
         }
@@ -953,6 +956,12 @@ static void *worker(void *arg)
          * (another thread is started then), as the engine's dispatcher
          * does for its own. */
         if (whsem__a_check_callbacks() && next > t + STALL_NS) next = t + STALL_NS;
+        /* A connection a caller reads itself (try_here) is the worker's
+         * again once the caller is done, without a word (a word per try
+         * would cost every try a wake-up of this thread): the worker looks
+         * again soon, so that the end of its session (a ticket a try took,
+         * lost) is seen within PG_UNPOLLED_NS. */
+        if (unpolled && next > t + PG_UNPOLLED_NS) next = t + PG_UNPOLLED_NS;
         int timeout = work || next <= t ? 0 : (int)((next - t + 999999u) / 1000000u);
         int r = poll(fds, nf, timeout);
         pthread_mutex_lock(&s->mu);
@@ -1338,12 +1347,10 @@ static void try_here(struct pgsrv *s, struct pgacq *a, struct pgconn *m, struct 
     }
     m->inline_users--;
     /* What is left (a wait to serve, statements queued behind ours, a
-     * connection that died) is the worker's; and so is watching the
-     * connection from now on, if the worker sleeps without it: the end
-     * of its session (a ticket taken here lost) must be seen at once. */
-    if (a->state != PGA_DONE || m->head || m->state != PGC_READY ||
-        (m->inline_users == 0 && m->unpolled))
-        poke(s);
+     * connection that died) is the worker's; so is watching the
+     * connection from now on (the worker looks again soon: see
+     * PG_UNPOLLED_NS). */
+    if (a->state != PGA_DONE || m->head || m->state != PGC_READY) poke(s);
 }
 
 whsem_status whsem__pgs_acquire(struct pgname *n, whsem_sem sem, int64_t timeout_ms,

@@ -20,6 +20,12 @@ internal static unsafe class WhsemLibrary
     /// <summary>Names the libwhsem file to load, overriding the loader's search.</summary>
     internal const string PathVariable = "WHSEM_LIBRARY";
 
+    /// <summary>
+    /// The file the loader looks for: the SONAME on Linux, the DLL that the
+    /// package's runtimes/win-x64/native/ folder holds on Windows.
+    /// </summary>
+    internal static readonly string FileName = OperatingSystem.IsWindows() ? "whsem.dll" : Native.SoName;
+
     private static readonly Lazy<Loaded> s_loaded = new(Load, LazyThreadSafetyMode.ExecutionAndPublication);
 
     private sealed record Loaded(IntPtr Handle, string Path, string Version);
@@ -75,18 +81,18 @@ internal static unsafe class WhsemLibrary
             }
         }
 
-        requested = Native.SoName;
+        requested = FileName;
         // Searches the application's directory (where a package puts it) and
         // then the dynamic loader's path: LD_LIBRARY_PATH, ld.so.cache, /usr/lib.
-        if (NativeLibrary.TryLoad(Native.SoName, assembly, DllImportSearchPath.AssemblyDirectory | DllImportSearchPath.SafeDirectories, out var handle)
-            || NativeLibrary.TryLoad(Native.SoName, out handle))
+        if (NativeLibrary.TryLoad(FileName, assembly, DllImportSearchPath.AssemblyDirectory | DllImportSearchPath.SafeDirectories, out var handle)
+            || NativeLibrary.TryLoad(FileName, out handle))
         {
             return handle;
         }
         throw new DllNotFoundException(
-            $"{Native.SoName} (libwhsem, the native library behind Medallion.Threading.WaitHandles on Linux) was not found " +
+            $"{FileName} (libwhsem, the native library behind Medallion.Threading.WaitHandles on Linux) was not found " +
             $"next to the application or on the dynamic loader's path (LD_LIBRARY_PATH, /etc/ld.so.cache). " +
-            $"Install libwhsem (e.g. `cmake --install <build>`, then `ldconfig`), or set {PathVariable} to the full path of {Native.SoName}.");
+            $"Install libwhsem (e.g. `cmake --install <build>`, then `ldconfig`), or set {PathVariable} to the full path of {FileName}.");
     }
 
     private static uint Checksum(delegate* unmanaged[Cdecl]<byte*, uint> fn, string item)

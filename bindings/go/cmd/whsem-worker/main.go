@@ -40,7 +40,7 @@ import (
 	"time"
 	"unsafe"
 
-	"libwhsem/go/whsem"
+	"github.com/libwhsem/libwhsem/bindings/go"
 )
 
 const acquireLimit = 5 * time.Second
