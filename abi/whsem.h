@@ -345,6 +345,28 @@ WHSEM_API whsem_status WHSEM_CALL whsem_unlink(const char *name, uint32_t flags)
  */
 WHSEM_API whsem_status WHSEM_CALL whsem_list(char *buf, size_t size, size_t *out_len);
 
+/*
+ * whsem_list of any backend: backend is read as whsem_open_options.backend
+ * is. NULL or "" lists this machine, exactly as whsem_list does; a
+ * PostgreSQL connection string lists the names that database knows (none
+ * where no semaphore was ever opened), after connecting as whsem_open
+ * would (WHSEM_E_UNAVAILABLE, WHSEM_E_ACCESS_DENIED... when it cannot).
+ * Same format, and ask, then fill, as whsem_list. Windows:
+ * WHSEM_E_UNSUPPORTED for any backend but this machine (since 1.1).
+ */
+WHSEM_API whsem_status WHSEM_CALL whsem_list_backend(const char *backend, char *buf, size_t size,
+                                                     size_t *out_len);
+
+/*
+ * whsem_unlink of any backend (backend as in whsem_list_backend): removes
+ * the name so that the next whsem_open on that backend creates a fresh
+ * semaphore. Flags and statuses as whsem_unlink's; on PostgreSQL a name
+ * is in use while a session of another process has it open. NULL or ""
+ * is exactly whsem_unlink (since 1.1).
+ */
+WHSEM_API whsem_status WHSEM_CALL whsem_unlink_backend(const char *backend, const char *name,
+                                                       uint32_t flags);
+
 /* ---- Tickets ---------------------------------------------------------- */
 
 /*
@@ -407,6 +429,25 @@ typedef void(WHSEM_CALL *whsem_ticket_callback)(whsem_ticket ticket, whsem_statu
  */
 WHSEM_API whsem_status WHSEM_CALL whsem_ticket_watch(whsem_ticket ticket, whsem_cancel cancel,
                                                      whsem_ticket_callback cb, void *user_data);
+
+/*
+ * Handing tickets to a child process (since 1.1), as flock(1) hands its
+ * lock to the command it runs: *out_fd receives a new file descriptor
+ * (3 or above, without FD_CLOEXEC) that keeps every ticket this process
+ * holds on sem alive while any process has it open, even after this
+ * process has died. A command started with it inherited holds the tickets
+ * as long as it lives; the tickets return to the pool only once this
+ * process and every holder of the descriptor are gone. The descriptor is
+ * read-only: its holders cannot write or truncate the semaphore's state,
+ * and a holder stopped or killed never blocks other processes' calls.
+ * Releasing a ticket still works as usual. Owner: the caller; close it
+ * (and the copies children inherit) when the tickets should go with
+ * this process. Shared-memory semaphores on Linux only: WHSEM_E_UNSUPPORTED
+ * on Windows and for a semaphore of the PostgreSQL backend, whose tickets
+ * live in this process's database session. WHSEM_E_NOT_FOUND if the name
+ * was removed since sem was opened.
+ */
+WHSEM_API whsem_status WHSEM_CALL whsem_share_liveness(whsem_sem sem, int32_t *out_fd);
 
 /* ---- Cancellation sources ---------------------------------------------- */
 

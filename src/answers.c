@@ -38,7 +38,8 @@ whsem_status whsem__copy_out(const char *s, size_t len, char *buf, size_t size, 
 
 void whsem__list_init(struct name_list *l, char *buf, size_t size)
 {
-    *l = (struct name_list){.buf = buf, .size = size, .need = 1, .fits = buf != NULL};
+    /* Even an empty list needs its final NUL: a buffer of size 0 holds nothing. */
+    *l = (struct name_list){.buf = buf, .size = size, .need = 1, .fits = buf != NULL && size > 0};
 }
 
 void whsem__list_add(struct name_list *l, const char *name)

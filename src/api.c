@@ -199,3 +199,50 @@ WHSEM_API whsem_status WHSEM_CALL whsem_query_processes(whsem_sem sem, whsem_inf
                                  capacity);
     return query(sem, info, &r, out_count);
 }
+
+/* The backend a call names by a string read as whsem_open_options.backend
+ * is: NULL or "" is this machine, and *where becomes NULL for it. */
+static const struct whsem_backend *backend_named(const char **where)
+{
+    if (*where && !(*where)[0]) *where = NULL;
+    struct open_opts o = {.backend = *where};
+    return whsem__backend_for(&o);
+}
+
+WHSEM_API whsem_status WHSEM_CALL whsem_list_backend(const char *backend, char *buf, size_t size,
+                                                     size_t *out_len)
+{
+    if (!out_len) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_len is NULL");
+    const struct whsem_backend *be = backend_named(&backend);
+    return be->list(be, backend, buf, size, out_len);
+}
+
+WHSEM_API whsem_status WHSEM_CALL whsem_unlink_backend(const char *backend, const char *name,
+                                                       uint32_t flags)
+{
+    if (!name) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "name is NULL");
+    if (flags & ~(WHSEM_OPEN_EXACT_NAME | WHSEM_UNLINK_FORCE))
+        return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "flags has unknown bits 0x%x",
+                           flags & ~(WHSEM_OPEN_EXACT_NAME | WHSEM_UNLINK_FORCE));
+    const struct whsem_backend *be = backend_named(&backend);
+    return be->unlink(be, backend, name, flags);
+}
+
+WHSEM_API whsem_status WHSEM_CALL whsem_share_liveness(whsem_sem sem, int32_t *out_fd)
+{
+    if (!out_fd) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_fd is NULL");
+    *out_fd = -1;
+    void *saved;
+    struct whsem_semobj *obj = sem_obj(sem, &saved);
+    if (!obj) return whsem__invalid_handle(sem, "semaphore");
+    whsem_status st;
+    if (obj->be->share_liveness)
+        st = obj->be->share_liveness(obj, out_fd);
+    else
+        st = whsem__fail(WHSEM_E_UNSUPPORTED,
+                         "tickets of the %s backend live in the process's database session, "
+                         "which no descriptor can hand on",
+                         obj->be->name);
+    whsem__unprotect(saved);
+    return st;
+}

@@ -84,6 +84,19 @@ struct whsem_backend {
     whsem_status (*ticket_watch)(whsem_ticket ticket, struct whsem_semobj *obj,
                                  whsem_cancel cancel, whsem_ticket_callback cb, void *user_data);
 
+    /* whsem_list_backend and whsem_unlink_backend, the arguments checked:
+     * where is the backend string of the call (NULL for shared memory),
+     * be this table. */
+    whsem_status (*list)(const struct whsem_backend *be, const char *where, char *buf,
+                         size_t size, size_t *out_len);
+    whsem_status (*unlink)(const struct whsem_backend *be, const char *where, const char *name,
+                           uint32_t flags);
+
+    /* Optional. whsem_share_liveness of obj, out_fd not NULL. NULL where
+     * no descriptor carries a process's tickets (they live in a database
+     * session): the front answers WHSEM_E_UNSUPPORTED. */
+    whsem_status (*share_liveness)(struct whsem_semobj *obj, int32_t *out_fd);
+
     /* whsem_acquire, whsem_release and whsem_close for this backend's
      * handles. The shared-memory backend's are the public functions
      * themselves: their first look at a handle's object hands any other

@@ -7,6 +7,7 @@
 #define WHSEM_NAMES_H
 
 #include "common.h"
+#include "utf8.h"
 
 #include <stddef.h>
 
@@ -24,10 +25,6 @@
 
 /* Validates UTF-8 (no surrogates, no overlongs, no NUL inside len) and
  * counts UTF-16 code units. Returns false for invalid input. */
-/* The code point of the valid UTF-8 sequence at p (at most avail bytes)
- * and its length; 0 if there is none (overlong forms, surrogates and code
- * points past U+10FFFF are not UTF-8). */
-WHSEM_HIDDEN size_t whsem__utf8_decode(const unsigned char *p, size_t avail, uint32_t *out_cp);
 WHSEM_HIDDEN bool whsem__utf8_utf16_len(const char *s, size_t len, size_t *out_units);
 
 /* Finalizes name (exact: validate only) into out, which must hold

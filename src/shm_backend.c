@@ -63,6 +63,27 @@ static whsem_status shm_open(const char *final, size_t len, int32_t max_count,
     return whsem__shm_open(final, len, max_count, o, &whsem__shm_backend, out_sem);
 }
 
+/* This machine's names are the platform's public whsem_list and
+ * whsem_unlink: the 1.0 calls, which know no other backend. */
+static whsem_status shm_list(const struct whsem_backend *be, const char *where, char *buf,
+                             size_t size, size_t *out_len)
+{
+    (void)be, (void)where;
+    return whsem_list(buf, size, out_len);
+}
+
+static whsem_status shm_unlink(const struct whsem_backend *be, const char *where,
+                               const char *name, uint32_t flags)
+{
+    (void)be, (void)where;
+    return whsem_unlink(name, flags);
+}
+
+static whsem_status shm_share_liveness(struct whsem_semobj *obj, int32_t *out_fd)
+{
+    return whsem__p_share_liveness((struct wmap *)obj, out_fd);
+}
+
 const struct whsem_backend whsem__shm_backend = {
     .name = "shared memory",
     .open = shm_open,
@@ -73,6 +94,9 @@ const struct whsem_backend whsem__shm_backend = {
     .async_start = whsem__a_shm_start,
     .async_end = whsem__a_shm_end,
     .async_wait = whsem__a_shm_wait,
+    .list = shm_list,
+    .unlink = shm_unlink,
+    .share_liveness = shm_share_liveness,
     .acquire = whsem_acquire,
     .release = whsem_release,
     .close = whsem_close,

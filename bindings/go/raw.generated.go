@@ -268,6 +268,32 @@ static gowhsem_result gowhsem_ticket_watch(whsem_ticket ticket, whsem_cancel can
     if (r.status < 0) r.err = strdup(whsem_last_error());
     return r;
 }
+
+static gowhsem_result gowhsem_list_backend(const char * backend, char * buf, size_t size, size_t * out_len)
+{
+    gowhsem_result r = {0, 0, NULL};
+    r.status = whsem_list_backend(backend, buf, size, out_len);
+    if (r.status < 0) r.err = strdup(whsem_last_error());
+    return r;
+}
+
+static gowhsem_result gowhsem_unlink_backend(const char * backend, const char * name, uint32_t flags)
+{
+    gowhsem_result r = {0, 0, NULL};
+    r.status = whsem_unlink_backend(backend, name, flags);
+    if (r.status < 0) r.err = strdup(whsem_last_error());
+    return r;
+}
+
+static gowhsem_result gowhsem_share_liveness(whsem_sem sem)
+{
+    gowhsem_result r = {0, 0, NULL};
+    int32_t out = 0;
+    r.status = whsem_share_liveness(sem, &out);
+    r.value = (uint64_t)out;
+    if (r.status < 0) r.err = strdup(whsem_last_error());
+    return r;
+}
 */
 import "C"
 
@@ -344,6 +370,9 @@ var abiChecksums = []struct {
 	{"whsem_abi_checksum", 0xe211777d},
 	{"whsem_ticket_check", 0xd8f28927},
 	{"whsem_ticket_watch", 0xf430a3b4},
+	{"whsem_list_backend", 0xf817a583},
+	{"whsem_unlink_backend", 0x35394207},
+	{"whsem_share_liveness", 0x7532c3df},
 	{"struct whsem_open_options", 0x0e77ea4d},
 	{"struct whsem_open_options@1.1", 0x2f949197},
 	{"struct whsem_info", 0x02783d8f},
@@ -695,4 +724,37 @@ func rawTicketWatch(ticket C.whsem_ticket, cancel C.whsem_cancel, cb C.whsem_tic
 		C.free(unsafe.Pointer(r.err))
 	}
 	return r.status, msg
+}
+
+// rawListBackend calls whsem_list_backend: Every semaphore name of a backend (NULL or empty: this machine, as whsem_list), NUL-separated; ask, then fill.
+// The message of a failure is read inside the same C call.
+func rawListBackend(backend *C.char, buf *C.char, size C.size_t, outLen *C.size_t) (st C.whsem_status, msg string) {
+	r := C.gowhsem_list_backend(backend, buf, size, outLen)
+	if r.err != nil {
+		msg = C.GoString(r.err)
+		C.free(unsafe.Pointer(r.err))
+	}
+	return r.status, msg
+}
+
+// rawUnlinkBackend calls whsem_unlink_backend: Removes a name of a backend (NULL or empty: this machine, as whsem_unlink); WHSEM_E_BUSY while others use it unless forced.
+// The message of a failure is read inside the same C call.
+func rawUnlinkBackend(backend *C.char, name *C.char, flags C.uint32_t) (st C.whsem_status, msg string) {
+	r := C.gowhsem_unlink_backend(backend, name, flags)
+	if r.err != nil {
+		msg = C.GoString(r.err)
+		C.free(unsafe.Pointer(r.err))
+	}
+	return r.status, msg
+}
+
+// rawShareLiveness calls whsem_share_liveness: A new descriptor that keeps this process's tickets on sem alive in whoever inherits it (Linux, shared memory); the caller closes it.
+// The message of a failure is read inside the same C call.
+func rawShareLiveness(sem C.whsem_sem) (value uint64, st C.whsem_status, msg string) {
+	r := C.gowhsem_share_liveness(sem)
+	if r.err != nil {
+		msg = C.GoString(r.err)
+		C.free(unsafe.Pointer(r.err))
+	}
+	return uint64(r.value), r.status, msg
 }

@@ -3,8 +3,6 @@
  * whsem status, list, rm and name: looking at and removing names.
  */
 #include "cli.h"
-#include "pg_admin.h"
-#include "private.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -314,7 +312,7 @@ static int list_main(int argc, char **argv)
     size_t size = 0, need = 0;
     whsem_status st;
     for (;;) {
-        st = backend() ? whsem__pg_list(backend(), buf, size, &need) : whsem_list(buf, size, &need);
+        st = whsem_list_backend(backend(), buf, size, &need);
         /* Asking again is needed while semaphores appear between calls. */
         if (st != WHSEM_E_INVALID_ARGUMENT || need <= size) break;
         size = need + 256;
@@ -375,7 +373,7 @@ static int rm_main(int argc, char **argv)
     struct rm_opts o = {false, false};
     const char *name = parse_name_command(argc, argv, defs, rm_opt, &o);
     uint32_t flags = (o.exact ? WHSEM_OPEN_EXACT_NAME : 0) | (o.force ? WHSEM_UNLINK_FORCE : 0);
-    whsem_status st = backend() ? whsem__pg_unlink(backend(), name, flags) : whsem_unlink(name, flags);
+    whsem_status st = whsem_unlink_backend(backend(), name, flags);
     if (st == WHSEM_OK) return 0;
 
     char final[1024];

@@ -4,7 +4,7 @@
  * JSON strings, times.
  */
 #include "cli.h"
-#include "names.h"
+#include "../utf8.h"
 
 #include <inttypes.h>
 #include <string.h>

@@ -6,7 +6,6 @@
  * timeout(1) or a shell expects. See run_main() and run_command().
  */
 #include "cli.h"
-#include "private.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -670,10 +669,10 @@ static int run_main(int argc, char **argv)
         pthread_mutex_unlock(&rs.mu); /* the release below says why */
         status = EXIT_FAILED;
     } else {
-        int live_fd = -1;
+        int32_t live_fd = -1;
         /* On PostgreSQL the ticket lives in whsem's session, and the
          * command dies with whsem (PR_SET_PDEATHSIG): nothing to hand on. */
-        st = backend() ? WHSEM_OK : whsem__share_liveness(sem, &live_fd);
+        st = backend() ? WHSEM_OK : whsem_share_liveness(sem, &live_fd);
         if (st != WHSEM_OK) {
             pthread_mutex_unlock(&rs.mu);
             lib_error(st);

@@ -12,7 +12,6 @@
  */
 #include "async.h"
 #include "shm.h"
-#include "private.h"
 #include "recovery.h"
 
 #include <errno.h>
@@ -130,46 +129,42 @@ WHSEM_API whsem_status WHSEM_CALL whsem_close(whsem_sem sem)
 }
 
 /*
- * For whsem run: a descriptor that keeps this process's tickets alive in
- * whoever inherits it. It is a new read-only description with its own read
- * lock on our liveness byte, so the command can neither write nor truncate
- * the segment through it, and our slot is marked SLOT_F_INHERITED: our
- * tickets live while any holder of the descriptor does, but our hold on
- * the segment lock dies with us (recovery.c).
+ * whsem_share_liveness (for whsem run, first): a descriptor that keeps this
+ * process's tickets alive in whoever inherits it. It is a new read-only
+ * description with its own read lock on our liveness byte, so the command
+ * can neither write nor truncate the segment through it, and our slot is
+ * marked SLOT_F_INHERITED: our tickets live while any holder of the
+ * descriptor does, but our hold on the segment lock dies with us
+ * (recovery.c).
  */
-whsem_status whsem__share_liveness(whsem_sem sem, int *out_fd)
+whsem_status whsem__p_share_liveness(struct wmap *m, int32_t *out_fd)
 {
-    if (!out_fd) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_fd is NULL");
-    struct hentry *e = whsem__h_lookup(sem, HK_SEM);
-    void *saved;
-    struct wmap *m = e ? whsem__protect(e, sem, &saved) : NULL;
-    if (!m) return whsem__invalid_handle(sem, "semaphore");
     whsem_status st = whsem__attached(m) ? WHSEM_OK : whsem__ensure_attached(m);
-    if (st == WHSEM_OK) {
-        int fd = open(m->path, O_RDONLY | O_NOFOLLOW);
-        struct stat sb;
-        struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET,
-                           .l_start = WHSEM_LOCK_BASE + m->slot, .l_len = 1};
-        if (fd < 0) {
-            st = whsem__fail_errno(errno, "cannot open", m->path);
-        } else if (fstat(fd, &sb) != 0 || sb.st_dev != m->dev || sb.st_ino != m->ino) {
-            st = whsem__fail(WHSEM_E_NOT_FOUND, "'%s' was removed", m->name);
-        } else if (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
-            st = whsem__fail_errno(errno, "cannot lock", m->path);
-        } else if (fd < 3) {
-            /* Out of the way of the standard descriptors. */
-            int high = fcntl(fd, F_DUPFD, 3);
-            if (high < 0) st = whsem__fail_errno(errno, "cannot duplicate the descriptor of", m->path);
-            close(fd);
-            fd = high;
-        }
-        if (st != WHSEM_OK) {
-            if (fd >= 0) close(fd);
-        } else {
-            atomic_fetch_or(&m->slots[m->slot].flags, SLOT_F_INHERITED);
-            *out_fd = fd;
-        }
+    if (st != WHSEM_OK) return st;
+    int fd = open(m->path, O_RDONLY | O_NOFOLLOW);
+    struct stat sb;
+    struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET,
+                       .l_start = WHSEM_LOCK_BASE + m->slot, .l_len = 1};
+    if (fd < 0 && errno != ENOENT) {
+        st = whsem__fail_errno(errno, "cannot open", m->path);
+    } else if (fd < 0 || fstat(fd, &sb) != 0 || sb.st_dev != m->dev || sb.st_ino != m->ino) {
+        /* Our segment is not the name's any more: a descriptor of the
+         * new one (or of none) would keep nothing of ours alive. */
+        st = whsem__fail(WHSEM_E_NOT_FOUND, "'%s' was removed", m->name);
+    } else if (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
+        st = whsem__fail_errno(errno, "cannot lock", m->path);
+    } else if (fd < 3) {
+        /* Out of the way of the standard descriptors. */
+        int high = fcntl(fd, F_DUPFD, 3);
+        if (high < 0) st = whsem__fail_errno(errno, "cannot duplicate the descriptor of", m->path);
+        close(fd);
+        fd = high;
     }
-    whsem__unprotect(saved);
-    return st;
+    if (st != WHSEM_OK) {
+        if (fd >= 0) close(fd);
+        return st;
+    }
+    atomic_fetch_or(&m->slots[m->slot].flags, SLOT_F_INHERITED);
+    *out_fd = fd;
+    return WHSEM_OK;
 }

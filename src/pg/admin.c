@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * whsem list and whsem rm on a PostgreSQL database (pg_admin.h): the rows
- * of whsem.semaphore.
+ * whsem_list_backend and whsem_unlink_backend on a PostgreSQL database
+ * (pg_admin.h): the rows of whsem.semaphore.
  */
 #include "names.h"
 #include "pg_admin.h"
@@ -16,10 +16,11 @@
  * gone: at most UNLINK_TRIES pauses. */
 enum { UNLINK_TRIES = 20, UNLINK_PAUSE_US = 50000 };
 
-static whsem_status server_of(const char *backend, struct pgsrv **out)
+static whsem_status server_of(const struct whsem_backend *be, const char *backend,
+                              struct pgsrv **out)
 {
     struct open_opts o = {.check_ms = 100, .mode = 0600, .backend = backend, .conn_check_ms = 1000};
-    return whsem__pgs_get(&o, &whsem__pg_backend, out);
+    return whsem__pgs_get(&o, be, out);
 }
 
 static whsem_status take_names(struct pgsrv *s, PGresult *r, void *ctx, char *msg, size_t size)
@@ -36,11 +37,11 @@ static bool no_table(void)
     return strstr(whsem_last_error(), "SQLSTATE 42P01") || strstr(whsem_last_error(), "SQLSTATE 3F000");
 }
 
-whsem_status whsem__pg_list(const char *backend, char *buf, size_t size, size_t *out_len)
+whsem_status whsem__pg_list(const struct whsem_backend *be, const char *backend, char *buf,
+                            size_t size, size_t *out_len)
 {
-    if (!out_len) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_len is NULL");
     struct pgsrv *s;
-    whsem_status st = server_of(backend, &s);
+    whsem_status st = server_of(be, backend, &s);
     if (st != WHSEM_OK) return st;
     struct name_list l;
     whsem__list_init(&l, buf, size);
@@ -72,15 +73,15 @@ static whsem_status take_nothing(struct pgsrv *s, PGresult *r, void *ctx, char *
     return WHSEM_OK;
 }
 
-whsem_status whsem__pg_unlink(const char *backend, const char *name, uint32_t flags)
+whsem_status whsem__pg_unlink(const struct whsem_backend *be, const char *backend, const char *name,
+                              uint32_t flags)
 {
-    if (!name) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "name is NULL");
     char final[WHSEM_MAX_NAME_BYTES + 1];
     size_t len;
     whsem_status st = whsem__finalize_name(name, flags & WHSEM_OPEN_EXACT_NAME, final, &len);
     if (st != WHSEM_OK) return st;
     struct pgsrv *s;
-    if ((st = server_of(backend, &s)) != WHSEM_OK) return st;
+    if ((st = server_of(be, backend, &s)) != WHSEM_OK) return st;
     /* The exclusive marker, if nobody else holds the shared one: the row
      * goes while nobody can be using it. Forced, it goes regardless, and
      * whoever still uses the old key keeps a semaphore new openers do

@@ -4,6 +4,7 @@
  * for its semaphores (struct pgname) and tickets (struct pgticket), on a
  * server shared by every open of one connection string (server.c).
  */
+#include "pg_admin.h"
 #include "server.h"
 
 #include "answers.h"
@@ -293,6 +294,8 @@ const struct whsem_backend whsem__pg_backend = {
     .async_poke = whsem__pgs_poke_all,
     .ticket_check = pg_ticket_check,
     .ticket_watch = pg_ticket_watch,
+    .list = whsem__pg_list,
+    .unlink = whsem__pg_unlink,
     .acquire = pg_acquire,
     .release = pg_release,
     .close = pg_close,

@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the whsem command asks of the PostgreSQL backend beyond the public
- * ABI (pg/admin.c): the names a database knows, and removing one. (The
- * processes behind a semaphore, with their hosts, are
- * whsem_query_processes's.)
+ * The PostgreSQL backend's entries for whsem_list_backend and
+ * whsem_unlink_backend (pg/admin.c, in the backend's table): the names a
+ * database knows, and removing one. be is the backend's table.
  */
 #ifndef WHSEM_PG_ADMIN_H
 #define WHSEM_PG_ADMIN_H
@@ -14,13 +13,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct whsem_backend;
+
 /* The names the database knows, NUL-separated then one more NUL ("ask,
  * then fill" like whsem_list). */
 __attribute__((visibility("hidden"))) whsem_status
-whsem__pg_list(const char *backend, char *buf, size_t size, size_t *out_len);
+whsem__pg_list(const struct whsem_backend *be, const char *backend, char *buf, size_t size,
+               size_t *out_len);
 /* Removes a name's row (flags as whsem_unlink's): WHSEM_E_BUSY while a
  * session of another process has it open, unless forced. */
 __attribute__((visibility("hidden"))) whsem_status
-whsem__pg_unlink(const char *backend, const char *name, uint32_t flags);
+whsem__pg_unlink(const struct whsem_backend *be, const char *backend, const char *name,
+                 uint32_t flags);
 
 #endif

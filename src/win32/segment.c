@@ -263,6 +263,16 @@ void whsem__unlock(struct wmap *m) { ReleaseMutex(m->lock); }
 
 whsem_status whsem__p_query_lock(struct wmap *m) { return whsem__lock(m); }
 
+/* A process's liveness is its process handle, which a child cannot
+ * inherit as a stand-in for its parent's life. */
+whsem_status whsem__p_share_liveness(struct wmap *m, int32_t *out_fd)
+{
+    (void)m, (void)out_fd;
+    return whsem__fail(WHSEM_E_UNSUPPORTED,
+                       "whsem_share_liveness: Windows has no descriptor that keeps a process's "
+                       "tickets alive; a ticket lives exactly as long as its process");
+}
+
 
 /* ---- attaching and detaching ------------------------------------------------------- */
 

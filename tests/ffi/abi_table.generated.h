@@ -50,6 +50,9 @@ static const struct abi_function abi_functions[] = {
     {"whsem_abi_checksum", K_U32, 1, {K_PTR}, {"item"}},
     {"whsem_ticket_check", K_I32, 1, {K_U64}, {"ticket"}},
     {"whsem_ticket_watch", K_I32, 4, {K_U64, K_U64, K_PTR, K_PTR}, {"ticket", "cancel", "cb", "user_data"}},
+    {"whsem_list_backend", K_I32, 4, {K_PTR, K_PTR, K_SIZE, K_PTR}, {"backend", "buf", "size", "out_len"}},
+    {"whsem_unlink_backend", K_I32, 3, {K_PTR, K_PTR, K_U32}, {"backend", "name", "flags"}},
+    {"whsem_share_liveness", K_I32, 2, {K_U64, K_PTR}, {"sem", "out_fd"}},
 };
 
 #define ABI_FUNCTION_COUNT (sizeof abi_functions / sizeof abi_functions[0])
@@ -101,6 +104,9 @@ static int64_t abi_call_typed(size_t i, void (*fn)(void), const uint64_t *a)
     case 31: return (int64_t)((uint32_t (ABI_CALL *)(void *))fn)((void *)(uintptr_t)a[0]);
     case 32: return (int64_t)((int32_t (ABI_CALL *)(uint64_t))fn)((uint64_t)a[0]);
     case 33: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, uint64_t, void *, void *))fn)((uint64_t)a[0], (uint64_t)a[1], (void *)(uintptr_t)a[2], (void *)(uintptr_t)a[3]);
+    case 34: return (int64_t)((int32_t (ABI_CALL *)(void *, void *, size_t, void *))fn)((void *)(uintptr_t)a[0], (void *)(uintptr_t)a[1], (size_t)a[2], (void *)(uintptr_t)a[3]);
+    case 35: return (int64_t)((int32_t (ABI_CALL *)(void *, void *, uint32_t))fn)((void *)(uintptr_t)a[0], (void *)(uintptr_t)a[1], (uint32_t)a[2]);
+    case 36: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, void *))fn)((uint64_t)a[0], (void *)(uintptr_t)a[1]);
     }
     return 0;
 }

@@ -449,14 +449,36 @@ int main(int argc, char **argv)
     for (char *p = list; *p; p += strlen(p) + 1) found |= strstr(p, name) != NULL;
     EXPECT(found, 1);
     free(list);
+    /* 1.1: the same on the backend a string names, "" being this machine. */
+    EXPECT(call("whsem_list_backend", P(""), P(NULL), 0, P(NULL)), E_INVALID_ARGUMENT);
+    EXPECT(call("whsem_list_backend", P(""), P(NULL), 0, P(&len)), E_INVALID_ARGUMENT);
+    list = malloc(len + 4096);
+    EXPECT(call("whsem_list_backend", P(NULL), P(list), len + 4096, P(&len)), OK);
+    found = 0;
+    for (char *p = list; *p; p += strlen(p) + 1) found |= strstr(p, name) != NULL;
+    EXPECT(found, 1);
+    free(list);
+    fd = 7;
+#ifdef _WIN32
+    EXPECT(call("whsem_share_liveness", sem, P(&fd)), E_UNSUPPORTED);
+#else
+    EXPECT(call("whsem_share_liveness", sem, P(&fd)), OK);
+    EXPECT_TRUE(fd >= 3);
+    close(fd);
+#endif
+    EXPECT(call("whsem_share_liveness", sem, P(NULL)), E_INVALID_ARGUMENT);
     EXPECT(call("whsem_release", t1), OK);
     EXPECT(call("whsem_close", sem), OK);
+    EXPECT(call("whsem_share_liveness", sem, P(&fd)), E_INVALID_HANDLE);
+    EXPECT(fd, -1);
     EXPECT(call("whsem_unlink", P(name), 0x100), E_INVALID_ARGUMENT);
     EXPECT(call("whsem_unlink", P(NULL), 0), E_INVALID_ARGUMENT);
+    EXPECT(call("whsem_unlink_backend", P(""), P(name), 0x100), E_INVALID_ARGUMENT);
 #ifndef _WIN32
-    EXPECT(call("whsem_unlink", P(name), 0), OK); /* Windows: gone with its last handle */
+    EXPECT(call("whsem_unlink_backend", P(NULL), P(name), 0), OK); /* Windows: gone with its last handle */
 #endif
     EXPECT(call("whsem_unlink", P(name), 0), E_NOT_FOUND);
+    EXPECT(call("whsem_unlink_backend", P(""), P(name), 0), E_NOT_FOUND);
 
 #ifndef ABI_TABLE_TYPED_CALLS
     ffi_closure_free(closure);

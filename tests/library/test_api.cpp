@@ -392,6 +392,91 @@ TEST(Api, UnlinkedNameIsFreshForNewOpensWhileOldHandlesKeepTheOld)
     WH_OK(whsem_close(fresh));
 }
 
+// The times a finalized name appears in the list of the backend named.
+static int TimesListed(const char *backend, const std::string &final)
+{
+    size_t need = 0;
+    whsem_status st = whsem_list_backend(backend, nullptr, 0, &need);
+    EXPECT_EQ(st, WHSEM_E_INVALID_ARGUMENT) << whsem_last_error();
+    std::vector<char> buf(need + 4096); // others may appear meanwhile
+    st = whsem_list_backend(backend, buf.data(), buf.size(), &need);
+    EXPECT_EQ(st, WHSEM_OK) << whsem_last_error();
+    int found = 0;
+    if (st == WHSEM_OK)
+        for (char *p = buf.data(); *p; p += strlen(p) + 1) found += final == p;
+    return found;
+}
+
+// whsem_list_backend and whsem_unlink_backend (1.1) are whsem_list and
+// whsem_unlink on whichever backend the semaphores live.
+TEST(Api, ListAndUnlinkReachTheBackendUnderTest)
+{
+    const char *backend = whtest_backend();
+    std::string n = UniqueName("listed");
+    whsem_sem s = 0, t = 0;
+    WH_OK(whtest_open(n.c_str(), 2, nullptr, &s));
+    EXPECT_EQ(TimesListed(backend, "Global\\" + n), 1);
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_unlink_backend(backend, n.c_str(), 0x100));
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_unlink_backend(backend, nullptr, 0));
+    WH_OK(whsem_unlink_backend(backend, n.c_str(), 0)); // only we have it open
+    EXPECT_EQ(TimesListed(backend, "Global\\" + n), 0);
+    WH_EXPECT(WHSEM_E_NOT_FOUND, whsem_unlink_backend(backend, n.c_str(), 0));
+    WH_OK(whsem_close(s)); // (a handle of ours would let PostgreSQL's open find it)
+    WH_EXPECT(WHSEM_E_NOT_FOUND, whtest_open_existing(n.c_str(), nullptr, &t));
+}
+
+// Without a backend (NULL or ""), they are this machine's whsem_list and
+// whsem_unlink, whatever the backend under test.
+TEST(Api, ListAndUnlinkWithoutABackendAreThisMachines)
+{
+    std::string n = UniqueName("local");
+    whsem_sem s = 0;
+    WH_OK(whsem_open(n.c_str(), 1, nullptr, &s));
+    size_t need = 0;
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_list_backend(nullptr, nullptr, 0, nullptr));
+    char untouched = 'x';
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_list_backend("", &untouched, 0, &need));
+    EXPECT_EQ(untouched, 'x'); // a buffer of size 0 holds not even the final NUL
+    EXPECT_GT(need, n.size());
+    EXPECT_EQ(TimesListed(nullptr, "Global\\" + n), 1);
+    EXPECT_EQ(TimesListed("", "Global\\" + n), 1);
+    WH_OK(whsem_unlink_backend("", n.c_str(), 0));
+    WH_EXPECT(WHSEM_E_NOT_FOUND, whsem_unlink_backend(nullptr, n.c_str(), 0));
+    EXPECT_EQ(TimesListed(nullptr, "Global\\" + n), 0);
+    WH_OK(whsem_close(s));
+}
+
+// whsem_share_liveness (1.1): a descriptor where one carries a process's
+// tickets (Linux's shared memory), WHSEM_E_UNSUPPORTED elsewhere. What the
+// descriptor does: DeadHolderWithAChild.* (test_process.cpp).
+TEST(Api, ShareLivenessGivesADescriptorOnlyWhereOneCarriesTickets)
+{
+    Sem sem(1);
+    int32_t fd = 7;
+    WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_share_liveness(sem.get(), nullptr));
+    WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_share_liveness(0, &fd));
+    EXPECT_EQ(fd, -1);
+    fd = 7;
+    whsem_status st = whsem_share_liveness(sem.get(), &fd);
+    if (kWindows || !OnSharedMemory()) {
+        EXPECT_EQ(st, WHSEM_E_UNSUPPORTED) << whsem_last_error();
+        EXPECT_EQ(fd, -1);
+        return;
+    }
+#ifndef _WIN32
+    ASSERT_EQ(st, WHSEM_OK) << whsem_last_error();
+    EXPECT_GE(fd, 3); // out of the way of the standard descriptors
+    EXPECT_EQ(fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);       // made to be inherited
+    EXPECT_EQ(fcntl(fd, F_GETFL) & O_ACCMODE, O_RDONLY); // nobody writes through it
+    close(fd);
+    // Removed, the name is another segment's (or none's) now.
+    WH_OK(whsem_unlink(sem.c_name(), 0));
+    fd = 7;
+    WH_EXPECT(WHSEM_E_NOT_FOUND, whsem_share_liveness(sem.get(), &fd));
+    EXPECT_EQ(fd, -1);
+#endif
+}
+
 TEST(Api, UnlinkRefusesANameInUseElsewhereUnlessForced)
 {
     Sem sem(1);
@@ -423,5 +508,13 @@ TEST(Api, QueueFdIsNotAvailableOnWindows)
     WH_EXPECT(WHSEM_E_INVALID_ARGUMENT, whsem_queue_fd(q, nullptr));
     WH_OK(whsem_queue_free(q));
     WH_EXPECT(WHSEM_E_INVALID_HANDLE, whsem_queue_fd(q, &fd));
+}
+
+TEST(Api, OtherBackendsNamesAreNotAvailableOnWindows)
+{
+    size_t need = 0;
+    WH_EXPECT(WHSEM_E_UNSUPPORTED, whsem_list_backend("host=db", nullptr, 0, &need));
+    EXPECT_NE(strstr(whsem_last_error(), "PostgreSQL"), nullptr) << whsem_last_error();
+    WH_EXPECT(WHSEM_E_UNSUPPORTED, whsem_unlink_backend("host=db", "abc", 0));
 }
 #endif

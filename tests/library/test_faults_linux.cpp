@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Linux-only fault cases (issue 12): a process dying inside the lock while
 // a child it forked (or the command of whsem run) lives on, and a live
-// process stopped inside the lock. They need fork(), SIGSTOP and whsem
-// run's private call, which only the Linux build has.
+// process stopped inside the lock. They need fork(), SIGSTOP and
+// whsem_share_liveness, which only Linux has.
 #include "util.h"
 
 #include <vector>
@@ -37,8 +37,6 @@ void OpenAndAcquire(const char *name)
 
 // ---- Issue 12: nothing a process leaves behind, and no process that stops,
 // keeps the others waiting past their timeouts.
-
-extern "C" whsem_status whsem__share_liveness(whsem_sem sem, int *out_fd);
 
 namespace {
 
@@ -108,10 +106,10 @@ TEST(FaultsInherited, DeathInsideTheLockOfAProcessThatSharedItsLiveness)
         [&] {
             whsem_sem s;
             whsem_ticket t;
-            int fd = -1;
+            int32_t fd = -1;
             whsem_open(sem.c_name(), 2, nullptr, &s);
             whsem_acquire(s, 0, 0, &t);
-            if (whsem__share_liveness(s, &fd) != WHSEM_OK) return;
+            if (whsem_share_liveness(s, &fd) != WHSEM_OK) return;
             orphan->pid = ForkSleeper(false); // the "command", holding fd
             close(fd);
         },

@@ -133,36 +133,67 @@ TEST(Query, ProcessesOfOtherProcessesAreListedHoldingOrNot)
     munmap(page, 4096);
 }
 
-TEST(Fork, AForkedChildDoesNotKeepADeadParentsTicketsAlive)
+// A process that holds sem's one ticket, forks a child that sleeps with
+// every descriptor it inherited (with share_liveness, the one of
+// whsem_share_liveness too), and is SIGKILLed. Returns the child's pid
+// (killing it is the caller's), or 0 if the holder failed.
+static pid_t KillAHolderWithAChildAlive(const Sem &sem, bool share_liveness)
 {
-    Sem sem(1);
     auto *l = SharedAlloc<Ledger>();
-    pid_t *grandchild = SharedAlloc<pid_t>();
+    pid_t *child = SharedAlloc<pid_t>();
     pid_t holder = Spawn([&] {
         whsem_sem s;
         whsem_ticket t;
+        int32_t fd = -1;
         if (whtest_open(sem.c_name(), 1, nullptr, &s) != WHSEM_OK) return 1;
         if (whsem_acquire(s, 0, 0, &t) != WHSEM_OK) return 2;
-        pid_t g = fork();
-        if (g == 0) {
-            for (;;) pause(); // keeps every descriptor the fork left it
-        }
-        *grandchild = g;
+        if (share_liveness && whsem_share_liveness(s, &fd) != WHSEM_OK) return 3;
+        *child = ForkSleeper(false);
+        if (fd >= 0) close(fd);
         l->ready = 1;
         for (;;) pause();
     });
-    ASSERT_TRUE(Eventually([&] { return l->ready == 1; }));
+    EXPECT_TRUE(Eventually([&] { return l->ready == 1; }));
     kill(holder, SIGKILL);
     EXPECT_EQ(Reap(holder), 128 + SIGKILL);
-    whsem_ticket t;
-    WH_EXPECT(WHSEM_OK, whsem_acquire(sem.get(), 20000, 0, &t));
-    ASSERT_GT(*grandchild, 0);
-    EXPECT_EQ(kill(*grandchild, 0), 0) << "the grandchild should still be running";
-    kill(*grandchild, SIGKILL);
-    whsem_release(t);
-    SharedFree(grandchild);
+    pid_t pid = *child;
+    SharedFree(child);
     SharedFree(l);
+    return pid;
 }
+
+// A holder SIGKILLed while a child it forked lives on: the child does not
+// keep its tickets alive, unless it was handed the descriptor of
+// whsem_share_liveness (1.1), as `whsem run` hands it to its command; then
+// they live exactly as long as the child does.
+class DeadHolderWithAChild : public ::testing::TestWithParam<bool> {};
+
+TEST_P(DeadHolderWithAChild, KeepsItsTicketsOnlyThroughTheSharedLiveness)
+{
+    const bool shared = GetParam();
+    Sem sem(1);
+    pid_t child = KillAHolderWithAChildAlive(sem, shared);
+    ASSERT_GT(child, 0);
+    whsem_ticket t;
+    if (shared) {
+        // Far longer than the 100 ms check period after which a dead
+        // holder's ticket would come back.
+        WH_EXPECT(WHSEM_TIMEOUT, whsem_acquire(sem.get(), 1000, 0, &t));
+        EXPECT_EQ(kill(child, 0), 0) << "the child should still be running";
+        kill(child, SIGKILL); // not our child: init reaps it
+    }
+    WH_EXPECT(WHSEM_OK, whsem_acquire(sem.get(), 20000, 0, &t));
+    if (!shared) {
+        EXPECT_EQ(kill(child, 0), 0) << "the child should still be running";
+        kill(child, SIGKILL);
+    }
+    whsem_release(t);
+}
+
+INSTANTIATE_TEST_SUITE_P(Descriptors, DeadHolderWithAChild, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool> &i) {
+                             return std::string(i.param ? "shared_liveness" : "fork_only");
+                         });
 
 TEST(Contention, NoWakeIsLostBetweenProcesses)
 {

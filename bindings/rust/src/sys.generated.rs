@@ -273,6 +273,12 @@ extern "C" {
     pub fn whsem_ticket_check(ticket: whsem_ticket) -> whsem_status;
     /// Tells the holder when the ticket is lost: triggers cancel and calls cb; WHSEM_E_UNSUPPORTED for tickets that cannot be lost.
     pub fn whsem_ticket_watch(ticket: whsem_ticket, cancel: whsem_cancel, cb: whsem_ticket_callback, user_data: *mut c_void) -> whsem_status;
+    /// Every semaphore name of a backend (NULL or empty: this machine, as whsem_list), NUL-separated; ask, then fill.
+    pub fn whsem_list_backend(backend: *const c_char, buf: *mut c_char, size: usize, out_len: *mut usize) -> whsem_status;
+    /// Removes a name of a backend (NULL or empty: this machine, as whsem_unlink); WHSEM_E_BUSY while others use it unless forced.
+    pub fn whsem_unlink_backend(backend: *const c_char, name: *const c_char, flags: u32) -> whsem_status;
+    /// A new descriptor that keeps this process's tickets on sem alive in whoever inherits it (Linux, shared memory); the caller closes it.
+    pub fn whsem_share_liveness(sem: whsem_sem, out_fd: *mut i32) -> whsem_status;
 }
 
 /// The signatures this binding was generated from; see `whsem_abi_checksum`.
@@ -311,6 +317,9 @@ pub const ABI_CHECKSUMS: &[(&str, u32)] = &[
     ("whsem_abi_checksum", 0xe211777d),
     ("whsem_ticket_check", 0xd8f28927),
     ("whsem_ticket_watch", 0xf430a3b4),
+    ("whsem_list_backend", 0xf817a583),
+    ("whsem_unlink_backend", 0x35394207),
+    ("whsem_share_liveness", 0x7532c3df),
     ("struct whsem_open_options", 0x0e77ea4d),
     ("struct whsem_open_options@1.1", 0x2f949197),
     ("struct whsem_info", 0x02783d8f),

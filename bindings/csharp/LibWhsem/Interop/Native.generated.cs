@@ -176,6 +176,9 @@ namespace LibWhsem.Interop
             ("whsem_abi_checksum", 0xe211777du, "1.0"),
             ("whsem_ticket_check", 0xd8f28927u, "1.1"),
             ("whsem_ticket_watch", 0xf430a3b4u, "1.1"),
+            ("whsem_list_backend", 0xf817a583u, "1.1"),
+            ("whsem_unlink_backend", 0x35394207u, "1.1"),
+            ("whsem_share_liveness", 0x7532c3dfu, "1.1"),
             ("struct whsem_open_options", 0x0e77ea4du, "1.0"),
             ("struct whsem_open_options@1.1", 0x2f949197u, "1.1"),
             ("struct whsem_info", 0x02783d8fu, "1.0"),
@@ -320,5 +323,17 @@ namespace LibWhsem.Interop
         /// <summary>Tells the holder when the ticket is lost: triggers cancel and calls cb; WHSEM_E_UNSUPPORTED for tickets that cannot be lost.</summary>
         [DllImport(LibraryName, EntryPoint = "whsem_ticket_watch", ExactSpelling = true, CallingConvention = CallingConvention.Cdecl)]
         internal static extern int whsem_ticket_watch(ulong ticket, ulong cancel, delegate* unmanaged[Cdecl]<ulong, int, void*, void> cb, void* user_data);
+
+        /// <summary>Every semaphore name of a backend (NULL or empty: this machine, as whsem_list), NUL-separated; ask, then fill.</summary>
+        [DllImport(LibraryName, EntryPoint = "whsem_list_backend", ExactSpelling = true, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int whsem_list_backend(byte* backend, byte* buf, nuint size, nuint* out_len);
+
+        /// <summary>Removes a name of a backend (NULL or empty: this machine, as whsem_unlink); WHSEM_E_BUSY while others use it unless forced.</summary>
+        [DllImport(LibraryName, EntryPoint = "whsem_unlink_backend", ExactSpelling = true, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int whsem_unlink_backend(byte* backend, byte* name, uint flags);
+
+        /// <summary>A new descriptor that keeps this process's tickets on sem alive in whoever inherits it (Linux, shared memory); the caller closes it.</summary>
+        [DllImport(LibraryName, EntryPoint = "whsem_share_liveness", ExactSpelling = true, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int whsem_share_liveness(ulong sem, int* out_fd);
     }
 }
