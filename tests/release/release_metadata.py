@@ -106,6 +106,12 @@ def check(version, url):
         found = re.findall(rf"<{element}>([^<]*)</{element}>", csproj)
         expect(f"{CSPROJ}'s {element}", found, [want])
 
+    # The Go module is fetched from the repository: its path is the
+    # repository's, then the subdirectory (tags bindings/go/vX.Y.Z).
+    gomod = re.search(r"^module (\S+)$", read("bindings/go/go.mod"), re.M)
+    expect("bindings/go/go.mod's module path", gomod and gomod.group(1),
+           re.sub(r"^https://", "", url) + "/bindings/go")
+
     licence = read("LICENSE")
     if not licence.startswith("MIT License\n"):
         problems.append("LICENSE is not the MIT licence")
