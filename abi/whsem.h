@@ -89,6 +89,12 @@ typedef int32_t whsem_status;  /* see the WHSEM_* status values (since 1.0)     
 /* Timeout value meaning "wait forever" (since 1.0). */
 #define WHSEM_INFINITE (-1)
 
+/* Buckets of the wait-time histogram (whsem_wait_histogram): bucket 0
+ * counts waits shorter than 2^10 ns (about 1 us), bucket i (1 ... 30)
+ * those from 2^(9+i) ns to just under 2^(10+i) ns, bucket 31 those of
+ * 2^40 ns (about 18 minutes) or more (since 1.1). */
+#define WHSEM_WAIT_BUCKETS 32
+
 /* ---- Statuses (values are ABI: never renumbered; more may be added) ---- */
 
 #define WHSEM_OK 0                    /* success                                   */
@@ -180,6 +186,24 @@ typedef struct whsem_info {
                                taken over from a process that died in them
                                (always 0 on PostgreSQL, whose server frees
                                a dead session's tickets itself)           */
+    /* ---- since 1.1: counters since the name was created, kept by every
+       1.1 process that uses it (a 1.0 process's doings are not counted).
+       A caller built against 1.0 passes the 1.0 size and gets the fields
+       above only. ---- */
+    uint64_t acquisitions;  /* tickets handed out                             */
+    uint64_t timeouts;      /* acquisitions that ended WHSEM_TIMEOUT, tries
+                               (timeout 0) that found no ticket included  */
+    uint64_t cancellations; /* acquisitions that ended WHSEM_CANCELED         */
+    uint64_t waits;         /* acquisitions that found no ticket free and
+                               waited, however they ended: what
+                               whsem_wait_histogram counts                */
+    uint64_t wait_ns;       /* the time those waited, summed                  */
+    uint64_t releases;      /* tickets given back: released, or reclaimed
+                               from a process that ended holding them     */
+    uint64_t hold_ns;       /* the time released tickets were held, summed
+                               (measured with a coarse clock: exact over
+                               many holds, not for one)                   */
+    int64_t created_unix_ms; /* when the name was created                    */
 } whsem_info;
 
 /* One process holding tickets, filled by whsem_query (since 1.0). */
@@ -327,6 +351,28 @@ WHSEM_API whsem_status WHSEM_CALL whsem_query(whsem_sem sem, whsem_info *info,
  */
 WHSEM_API whsem_status WHSEM_CALL whsem_query_processes(whsem_sem sem, whsem_info *info,
                                                         whsem_process *processes,
+                                                        size_t capacity, size_t *out_count);
+
+/*
+ * How long acquisitions of sem's name waited, as a histogram of
+ * WHSEM_WAIT_BUCKETS log-scale buckets (see WHSEM_WAIT_BUCKETS), over
+ * every process and since the name was created, like whsem_info's
+ * counters. Ask, then fill: *out_count receives the number of buckets;
+ * up to capacity are written to buckets (which may be NULL when capacity
+ * is 0) (since 1.1).
+ */
+WHSEM_API whsem_status WHSEM_CALL whsem_wait_histogram(whsem_sem sem, uint64_t *buckets,
+                                                       size_t capacity, size_t *out_count);
+
+/*
+ * How many acquisitions of sem's name waited, over every process: the
+ * most seen in each second of the recent past, oldest first, the last
+ * element the current second. Ask, then fill: *out_count receives the
+ * number of seconds this backend keeps (60 or more); up to capacity of
+ * the most recent are written to per_second (which may be NULL when
+ * capacity is 0) (since 1.1).
+ */
+WHSEM_API whsem_status WHSEM_CALL whsem_waiters_history(whsem_sem sem, uint32_t *per_second,
                                                         size_t capacity, size_t *out_count);
 
 /*

@@ -153,10 +153,16 @@ WHSEM_API whsem_status WHSEM_CALL whsem_max_count(whsem_sem sem, int32_t *out_ma
 static whsem_status query(whsem_sem sem, whsem_info *info, struct query_report *r,
                           size_t *out_count)
 {
-    if (info && info->struct_size < sizeof(whsem_info))
+    /* A caller built against 1.0 passes 1.0's size and gets 1.0's fields. */
+    if (info && info->struct_size < offsetof(whsem_info, acquisitions))
         return whsem__fail(WHSEM_E_INVALID_ARGUMENT,
                            "info->struct_size is %u; set it to sizeof(whsem_info)",
                            info->struct_size);
+    if (info && info->struct_size > offsetof(whsem_info, acquisitions)) {
+        size_t tail = (info->struct_size < sizeof *info ? info->struct_size : sizeof *info) -
+                      offsetof(whsem_info, acquisitions);
+        memset(&info->acquisitions, 0, tail);
+    }
     void *saved;
     struct whsem_semobj *obj = sem_obj(sem, &saved);
     if (!obj) return whsem__invalid_handle(sem, "semaphore");
@@ -245,4 +251,22 @@ WHSEM_API whsem_status WHSEM_CALL whsem_share_liveness(whsem_sem sem, int32_t *o
                          obj->be->name);
     whsem__unprotect(saved);
     return st;
+}
+
+/* Placeholder until the counters land (issue 18): the ABI is in place so
+ * that the bindings and the CLI can be built against it. */
+WHSEM_API whsem_status WHSEM_CALL whsem_wait_histogram(whsem_sem sem, uint64_t *buckets,
+                                                       size_t capacity, size_t *out_count)
+{
+    (void)sem, (void)buckets, (void)capacity;
+    if (out_count) *out_count = 0;
+    return whsem__fail(WHSEM_E_UNSUPPORTED, "whsem_wait_histogram is not implemented yet");
+}
+
+WHSEM_API whsem_status WHSEM_CALL whsem_waiters_history(whsem_sem sem, uint32_t *per_second,
+                                                        size_t capacity, size_t *out_count)
+{
+    (void)sem, (void)per_second, (void)capacity;
+    if (out_count) *out_count = 0;
+    return whsem__fail(WHSEM_E_UNSUPPORTED, "whsem_waiters_history is not implemented yet");
 }

@@ -294,6 +294,22 @@ static gowhsem_result gowhsem_share_liveness(whsem_sem sem)
     if (r.status < 0) r.err = strdup(whsem_last_error());
     return r;
 }
+
+static gowhsem_result gowhsem_wait_histogram(whsem_sem sem, uint64_t * buckets, size_t capacity, size_t * out_count)
+{
+    gowhsem_result r = {0, 0, NULL};
+    r.status = whsem_wait_histogram(sem, buckets, capacity, out_count);
+    if (r.status < 0) r.err = strdup(whsem_last_error());
+    return r;
+}
+
+static gowhsem_result gowhsem_waiters_history(whsem_sem sem, uint32_t * per_second, size_t capacity, size_t * out_count)
+{
+    gowhsem_result r = {0, 0, NULL};
+    r.status = whsem_waiters_history(sem, per_second, capacity, out_count);
+    if (r.status < 0) r.err = strdup(whsem_last_error());
+    return r;
+}
 */
 import "C"
 
@@ -328,6 +344,7 @@ const (
 	constInfinite      = -1 // Timeout value meaning wait forever.
 	constOpenExactName = 1  // whsem_open_options.flags: use the name as given.
 	constUnlinkForce   = 2  // whsem_unlink flags: remove even while in use.
+	constWaitBuckets   = 32 // Buckets of whsem_wait_histogram: 0 is under 2^10 ns, i is [2^(9+i), 2^(10+i)) ns, 31 is 2^40 ns or more.
 )
 
 // abiChecksums are the signatures this binding was generated from; see
@@ -373,9 +390,12 @@ var abiChecksums = []struct {
 	{"whsem_list_backend", 0xf817a583},
 	{"whsem_unlink_backend", 0x35394207},
 	{"whsem_share_liveness", 0x7532c3df},
+	{"whsem_wait_histogram", 0x7de13c34},
+	{"whsem_waiters_history", 0x0f83482d},
 	{"struct whsem_open_options", 0x0e77ea4d},
 	{"struct whsem_open_options@1.1", 0x2f949197},
 	{"struct whsem_info", 0x02783d8f},
+	{"struct whsem_info@1.1", 0xecb8ff6e},
 	{"struct whsem_holder", 0x13ce1483},
 	{"struct whsem_process", 0x5f937a49},
 	{"callback whsem_callback", 0x2260e977},
@@ -757,4 +777,26 @@ func rawShareLiveness(sem C.whsem_sem) (value uint64, st C.whsem_status, msg str
 		C.free(unsafe.Pointer(r.err))
 	}
 	return uint64(r.value), r.status, msg
+}
+
+// rawWaitHistogram calls whsem_wait_histogram: Wait times of the name's acquisitions in WHSEM_WAIT_BUCKETS log-scale buckets; ask, then fill.
+// The message of a failure is read inside the same C call.
+func rawWaitHistogram(sem C.whsem_sem, buckets *C.uint64_t, capacity C.size_t, outCount *C.size_t) (st C.whsem_status, msg string) {
+	r := C.gowhsem_wait_histogram(sem, buckets, capacity, outCount)
+	if r.err != nil {
+		msg = C.GoString(r.err)
+		C.free(unsafe.Pointer(r.err))
+	}
+	return r.status, msg
+}
+
+// rawWaitersHistory calls whsem_waiters_history: The most acquisitions seen waiting in each recent second, oldest first; ask, then fill.
+// The message of a failure is read inside the same C call.
+func rawWaitersHistory(sem C.whsem_sem, perSecond *C.uint32_t, capacity C.size_t, outCount *C.size_t) (st C.whsem_status, msg string) {
+	r := C.gowhsem_waiters_history(sem, perSecond, capacity, outCount)
+	if r.err != nil {
+		msg = C.GoString(r.err)
+		C.free(unsafe.Pointer(r.err))
+	}
+	return r.status, msg
 }

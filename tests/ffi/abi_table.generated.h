@@ -53,6 +53,8 @@ static const struct abi_function abi_functions[] = {
     {"whsem_list_backend", K_I32, 4, {K_PTR, K_PTR, K_SIZE, K_PTR}, {"backend", "buf", "size", "out_len"}},
     {"whsem_unlink_backend", K_I32, 3, {K_PTR, K_PTR, K_U32}, {"backend", "name", "flags"}},
     {"whsem_share_liveness", K_I32, 2, {K_U64, K_PTR}, {"sem", "out_fd"}},
+    {"whsem_wait_histogram", K_I32, 4, {K_U64, K_PTR, K_SIZE, K_PTR}, {"sem", "buckets", "capacity", "out_count"}},
+    {"whsem_waiters_history", K_I32, 4, {K_U64, K_PTR, K_SIZE, K_PTR}, {"sem", "per_second", "capacity", "out_count"}},
 };
 
 #define ABI_FUNCTION_COUNT (sizeof abi_functions / sizeof abi_functions[0])
@@ -107,6 +109,8 @@ static int64_t abi_call_typed(size_t i, void (*fn)(void), const uint64_t *a)
     case 34: return (int64_t)((int32_t (ABI_CALL *)(void *, void *, size_t, void *))fn)((void *)(uintptr_t)a[0], (void *)(uintptr_t)a[1], (size_t)a[2], (void *)(uintptr_t)a[3]);
     case 35: return (int64_t)((int32_t (ABI_CALL *)(void *, void *, uint32_t))fn)((void *)(uintptr_t)a[0], (void *)(uintptr_t)a[1], (uint32_t)a[2]);
     case 36: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, void *))fn)((uint64_t)a[0], (void *)(uintptr_t)a[1]);
+    case 37: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, void *, size_t, void *))fn)((uint64_t)a[0], (void *)(uintptr_t)a[1], (size_t)a[2], (void *)(uintptr_t)a[3]);
+    case 38: return (int64_t)((int32_t (ABI_CALL *)(uint64_t, void *, size_t, void *))fn)((uint64_t)a[0], (void *)(uintptr_t)a[1], (size_t)a[2], (void *)(uintptr_t)a[3]);
     }
     return 0;
 }

@@ -96,6 +96,9 @@ pub const WHSEM_OPEN_EXACT_NAME: u32 = 1;
 /// whsem_unlink flags: remove even while in use.
 pub const WHSEM_UNLINK_FORCE: u32 = 2;
 
+/// Buckets of whsem_wait_histogram: 0 is under 2^10 ns, i is [2^(9+i), 2^(10+i)) ns, 31 is 2^40 ns or more.
+pub const WHSEM_WAIT_BUCKETS: u32 = 32;
+
 /// Options for whsem_open; set struct_size to its size.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -145,6 +148,22 @@ pub struct whsem_info {
     pub holders: u32,
     /// Crash recoveries so far.
     pub recoveries: u64,
+    /// Tickets handed out since the name was created.
+    pub acquisitions: u64,
+    /// Acquisitions that ended WHSEM_TIMEOUT, failed tries included.
+    pub timeouts: u64,
+    /// Acquisitions that ended WHSEM_CANCELED.
+    pub cancellations: u64,
+    /// Acquisitions that waited, however they ended (the histogram's total).
+    pub waits: u64,
+    /// The time those waited, summed.
+    pub wait_ns: u64,
+    /// Tickets given back, reclaimed ones included.
+    pub releases: u64,
+    /// The time released tickets were held, summed (coarse clock).
+    pub hold_ns: u64,
+    /// When the name was created.
+    pub created_unix_ms: i64,
 }
 
 /// One process holding tickets.
@@ -279,6 +298,10 @@ extern "C" {
     pub fn whsem_unlink_backend(backend: *const c_char, name: *const c_char, flags: u32) -> whsem_status;
     /// A new descriptor that keeps this process's tickets on sem alive in whoever inherits it (Linux, shared memory); the caller closes it.
     pub fn whsem_share_liveness(sem: whsem_sem, out_fd: *mut i32) -> whsem_status;
+    /// Wait times of the name's acquisitions in WHSEM_WAIT_BUCKETS log-scale buckets; ask, then fill.
+    pub fn whsem_wait_histogram(sem: whsem_sem, buckets: *mut u64, capacity: usize, out_count: *mut usize) -> whsem_status;
+    /// The most acquisitions seen waiting in each recent second, oldest first; ask, then fill.
+    pub fn whsem_waiters_history(sem: whsem_sem, per_second: *mut u32, capacity: usize, out_count: *mut usize) -> whsem_status;
 }
 
 /// The signatures this binding was generated from; see `whsem_abi_checksum`.
@@ -320,9 +343,12 @@ pub const ABI_CHECKSUMS: &[(&str, u32)] = &[
     ("whsem_list_backend", 0xf817a583),
     ("whsem_unlink_backend", 0x35394207),
     ("whsem_share_liveness", 0x7532c3df),
+    ("whsem_wait_histogram", 0x7de13c34),
+    ("whsem_waiters_history", 0x0f83482d),
     ("struct whsem_open_options", 0x0e77ea4d),
     ("struct whsem_open_options@1.1", 0x2f949197),
     ("struct whsem_info", 0x02783d8f),
+    ("struct whsem_info@1.1", 0xecb8ff6e),
     ("struct whsem_holder", 0x13ce1483),
     ("struct whsem_process", 0x5f937a49),
     ("callback whsem_callback", 0x2260e977),

@@ -43,6 +43,22 @@ namespace LibWhsem.Interop
         public uint holders;
         /// <summary>Crash recoveries so far.</summary>
         public ulong recoveries;
+        /// <summary>Tickets handed out since the name was created.</summary>
+        public ulong acquisitions;
+        /// <summary>Acquisitions that ended WHSEM_TIMEOUT, failed tries included.</summary>
+        public ulong timeouts;
+        /// <summary>Acquisitions that ended WHSEM_CANCELED.</summary>
+        public ulong cancellations;
+        /// <summary>Acquisitions that waited, however they ended (the histogram's total).</summary>
+        public ulong waits;
+        /// <summary>The time those waited, summed.</summary>
+        public ulong wait_ns;
+        /// <summary>Tickets given back, reclaimed ones included.</summary>
+        public ulong releases;
+        /// <summary>The time released tickets were held, summed (coarse clock).</summary>
+        public ulong hold_ns;
+        /// <summary>When the name was created.</summary>
+        public long created_unix_ms;
     }
 
     /// <summary>One process holding tickets.</summary>
@@ -138,6 +154,8 @@ namespace LibWhsem.Interop
         public const uint WHSEM_OPEN_EXACT_NAME = 1;
         /// <summary>whsem_unlink flags: remove even while in use.</summary>
         public const uint WHSEM_UNLINK_FORCE = 2;
+        /// <summary>Buckets of whsem_wait_histogram: 0 is under 2^10 ns, i is [2^(9+i), 2^(10+i)) ns, 31 is 2^40 ns or more.</summary>
+        public const uint WHSEM_WAIT_BUCKETS = 32;
 
         /// <summary>The signatures this binding was generated from, and the version that introduced each; see whsem_abi_checksum.</summary>
         internal static readonly (string Item, uint Checksum, string Since)[] AbiChecksums =
@@ -179,9 +197,12 @@ namespace LibWhsem.Interop
             ("whsem_list_backend", 0xf817a583u, "1.1"),
             ("whsem_unlink_backend", 0x35394207u, "1.1"),
             ("whsem_share_liveness", 0x7532c3dfu, "1.1"),
+            ("whsem_wait_histogram", 0x7de13c34u, "1.1"),
+            ("whsem_waiters_history", 0x0f83482du, "1.1"),
             ("struct whsem_open_options", 0x0e77ea4du, "1.0"),
             ("struct whsem_open_options@1.1", 0x2f949197u, "1.1"),
             ("struct whsem_info", 0x02783d8fu, "1.0"),
+            ("struct whsem_info@1.1", 0xecb8ff6eu, "1.1"),
             ("struct whsem_holder", 0x13ce1483u, "1.0"),
             ("struct whsem_process", 0x5f937a49u, "1.1"),
             ("callback whsem_callback", 0x2260e977u, "1.0"),
@@ -335,5 +356,13 @@ namespace LibWhsem.Interop
         /// <summary>A new descriptor that keeps this process's tickets on sem alive in whoever inherits it (Linux, shared memory); the caller closes it.</summary>
         [DllImport(LibraryName, EntryPoint = "whsem_share_liveness", ExactSpelling = true, CallingConvention = CallingConvention.Cdecl)]
         internal static extern int whsem_share_liveness(ulong sem, int* out_fd);
+
+        /// <summary>Wait times of the name's acquisitions in WHSEM_WAIT_BUCKETS log-scale buckets; ask, then fill.</summary>
+        [DllImport(LibraryName, EntryPoint = "whsem_wait_histogram", ExactSpelling = true, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int whsem_wait_histogram(ulong sem, ulong* buckets, nuint capacity, nuint* out_count);
+
+        /// <summary>The most acquisitions seen waiting in each recent second, oldest first; ask, then fill.</summary>
+        [DllImport(LibraryName, EntryPoint = "whsem_waiters_history", ExactSpelling = true, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int whsem_waiters_history(ulong sem, uint* per_second, nuint capacity, nuint* out_count);
     }
 }
