@@ -72,4 +72,28 @@ WHSEM_HIDDEN void whsem__report_process(struct query_report *r, const struct rep
 WHSEM_HIDDEN void whsem__report_finish(struct query_report *r, int32_t max_count,
                                        int32_t free_count, uint32_t waiting, uint64_t recoveries);
 
+/* The seconds whsem_waiters_history can give at most. */
+#define WHSEM_HISTORY_MAX 3600u
+
+/* A name's counters as a backend reports them (whsem_info's 1.1 tail,
+ * whsem_wait_histogram, whsem_waiters_history): one snapshot, however the
+ * backend keeps them. */
+struct sem_counters {
+    uint64_t acquisitions, timeouts, cancellations, waits, wait_ns, releases, hold_ns;
+    int64_t created_unix_ms;
+    uint64_t wait_buckets[WHSEM_WAIT_BUCKETS];
+    uint32_t seconds;                      /* valid entries of waiters[] */
+    uint32_t waiters[WHSEM_HISTORY_MAX];   /* per second, oldest first, the
+                                              last the current second    */
+};
+
+/* The histogram bucket of a wait of ns nanoseconds (see
+ * WHSEM_WAIT_BUCKETS): every backend counts waits the same way. */
+static inline unsigned whsem__wait_bucket(uint64_t ns)
+{
+    if (ns < (1u << 10)) return 0;
+    unsigned log2 = 63u - (unsigned)__builtin_clzll(ns); /* >= 10 */
+    return log2 - 9 < WHSEM_WAIT_BUCKETS - 1 ? log2 - 9 : WHSEM_WAIT_BUCKETS - 1;
+}
+
 #endif

@@ -14,7 +14,9 @@
 #include "backend.h"
 #include "handles.h"
 
+#include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define DEFAULT_CHECK_MS 100
@@ -148,6 +150,30 @@ WHSEM_API whsem_status WHSEM_CALL whsem_max_count(whsem_sem sem, int32_t *out_ma
     return WHSEM_OK;
 }
 
+/* The counters of sem's backend, into *c (allocated: the history is
+ * large). NULL with the status in *st if there are none. */
+static struct sem_counters *counters_of(whsem_sem sem, whsem_status *st)
+{
+    void *saved;
+    struct whsem_semobj *obj = sem_obj(sem, &saved);
+    if (!obj) {
+        *st = whsem__invalid_handle(sem, "semaphore");
+        return NULL;
+    }
+    const struct whsem_backend *be = obj->be;
+    struct sem_counters *c = NULL;
+    if (!be->counters) {
+        *st = whsem__fail(WHSEM_E_UNSUPPORTED, "the %s backend keeps no counters", be->name);
+    } else if (!(c = calloc(1, sizeof *c))) {
+        *st = whsem__fail(WHSEM_E_NO_MEMORY, "no memory for the counters");
+    } else if ((*st = be->counters(obj, c)) != WHSEM_OK) {
+        free(c);
+        c = NULL;
+    }
+    whsem__unprotect(saved);
+    return c;
+}
+
 /* whsem_query and whsem_query_processes once their lists are checked: r
  * says which list, and is filled by sem's backend. */
 static whsem_status query(whsem_sem sem, whsem_info *info, struct query_report *r,
@@ -168,8 +194,22 @@ static whsem_status query(whsem_sem sem, whsem_info *info, struct query_report *
     if (!obj) return whsem__invalid_handle(sem, "semaphore");
     whsem_status st = obj->be->query(obj, r);
     whsem__unprotect(saved);
-    if (st == WHSEM_OK) *out_count = r->n;
-    return st;
+    if (st != WHSEM_OK) return st;
+    *out_count = r->n;
+    if (info && info->struct_size >= offsetof(whsem_info, created_unix_ms) + sizeof(int64_t)) {
+        struct sem_counters *c = counters_of(sem, &st);
+        if (!c) return st == WHSEM_E_UNSUPPORTED ? WHSEM_OK : st;
+        info->acquisitions = c->acquisitions;
+        info->timeouts = c->timeouts;
+        info->cancellations = c->cancellations;
+        info->waits = c->waits;
+        info->wait_ns = c->wait_ns;
+        info->releases = c->releases;
+        info->hold_ns = c->hold_ns;
+        info->created_unix_ms = c->created_unix_ms;
+        free(c);
+    }
+    return WHSEM_OK;
 }
 
 WHSEM_API whsem_status WHSEM_CALL whsem_query(whsem_sem sem, whsem_info *info,
@@ -253,20 +293,38 @@ WHSEM_API whsem_status WHSEM_CALL whsem_share_liveness(whsem_sem sem, int32_t *o
     return st;
 }
 
-/* Placeholder until the counters land (issue 18): the ABI is in place so
- * that the bindings and the CLI can be built against it. */
 WHSEM_API whsem_status WHSEM_CALL whsem_wait_histogram(whsem_sem sem, uint64_t *buckets,
                                                        size_t capacity, size_t *out_count)
 {
-    (void)sem, (void)buckets, (void)capacity;
-    if (out_count) *out_count = 0;
-    return whsem__fail(WHSEM_E_UNSUPPORTED, "whsem_wait_histogram is not implemented yet");
+    if (!out_count) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_count is NULL");
+    *out_count = 0;
+    if (capacity && !buckets)
+        return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "buckets is NULL but capacity is %zu", capacity);
+    whsem_status st;
+    struct sem_counters *c = counters_of(sem, &st);
+    if (!c) return st;
+    size_t n = capacity < WHSEM_WAIT_BUCKETS ? capacity : WHSEM_WAIT_BUCKETS;
+    memcpy(buckets, c->wait_buckets, n * sizeof *buckets);
+    *out_count = WHSEM_WAIT_BUCKETS;
+    free(c);
+    return WHSEM_OK;
 }
 
 WHSEM_API whsem_status WHSEM_CALL whsem_waiters_history(whsem_sem sem, uint32_t *per_second,
                                                         size_t capacity, size_t *out_count)
 {
-    (void)sem, (void)per_second, (void)capacity;
-    if (out_count) *out_count = 0;
-    return whsem__fail(WHSEM_E_UNSUPPORTED, "whsem_waiters_history is not implemented yet");
+    if (!out_count) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_count is NULL");
+    *out_count = 0;
+    if (capacity && !per_second)
+        return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "per_second is NULL but capacity is %zu",
+                           capacity);
+    whsem_status st;
+    struct sem_counters *c = counters_of(sem, &st);
+    if (!c) return st;
+    /* The most recent seconds: the end of the series. */
+    size_t n = capacity < c->seconds ? capacity : c->seconds;
+    memcpy(per_second, c->waiters + (c->seconds - n), n * sizeof *per_second);
+    *out_count = c->seconds;
+    free(c);
+    return WHSEM_OK;
 }

@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 struct query_report;
+struct sem_counters;
 
 struct op;
 struct whsem_backend;
@@ -53,6 +54,10 @@ struct whsem_backend {
      * every process that has obj's name open, then finishes r
      * (answers.h). */
     whsem_status (*query)(struct whsem_semobj *obj, struct query_report *r);
+    /* Optional. The name's counters (answers.h), for whsem_query's 1.1
+     * fields, whsem_wait_histogram and whsem_waiters_history. NULL: the
+     * counters calls answer WHSEM_E_UNSUPPORTED, whsem_query zeros. */
+    whsem_status (*counters)(struct whsem_semobj *obj, struct sem_counters *c);
     /* An asynchronous operation on obj: async_hold keeps obj usable for
      * it (WHSEM_OK, or the error the call fails with) before it exists,
      * async_unhold undoes that if it never comes to be. async_start
