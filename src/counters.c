@@ -97,12 +97,16 @@ void whsem__count_reclaimed(whsem_header *h, const whsem_slot *s, int64_t now_ms
     h->counters.hold_ns += all;
 }
 
-whsem_status whsem__canceled_before(struct hentry *e, uint64_t sem)
+whsem_status whsem__canceled_before(struct hentry *e, uint64_t sem,
+                                    whsem_status(WHSEM_CALL *shm_acquire)(whsem_sem, int64_t,
+                                                                          whsem_cancel, whsem_ticket *))
 {
     void *saved;
     struct wmap *m = whsem__protect(e, sem, &saved);
     if (!m) return whsem__invalid_handle(sem, "semaphore");
-    if (((struct whsem_semobj *)m)->be == &whsem__shm_backend) whsem__count_end(m->hdr, WHSEM_CANCELED);
+    /* Compared by the acquire entry, as the public functions tell their
+     * own objects (backend.h): this file is below the backend's table. */
+    if (((struct whsem_semobj *)m)->be->acquire == shm_acquire) whsem__count_end(m->hdr, WHSEM_CANCELED);
     whsem__unprotect(saved);
     return WHSEM_CANCELED;
 }

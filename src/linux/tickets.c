@@ -161,7 +161,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_m
     if (cancel) {
         struct hentry *ce = whsem__h_lookup(cancel, HK_CANCEL);
         if (!ce) return whsem__invalid_handle(cancel, "cancellation source");
-        if (atomic_load_explicit(&ce->aux, memory_order_acquire)) return whsem__canceled_before(e, sem);
+        if (atomic_load_explicit(&ce->aux, memory_order_acquire)) return whsem__canceled_before(e, sem, whsem_acquire);
     }
     struct whsem_thread *t = whsem__self();
     if (WHSEM_UNLIKELY(!t)) return whsem__fail(WHSEM_E_NO_MEMORY, "out of memory for the thread record");
