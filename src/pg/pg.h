@@ -162,6 +162,9 @@ enum pgacq_state { PGA_NEW, PGA_TRYING, PGA_WAITING, PGA_DONE };
  * cancellation or close never both win. */
 struct pgacq {
     struct pgacq *prev, *next;   /* the name's waiting list              */
+    struct pgacq *tprev, *tnext; /* the name's list of those whose try is
+                                    in flight and that would wait after it */
+    bool in_tries;
     struct pgacq *start_next;    /* the server's list of new ones         */
     struct pgacq *async_next;    /* the server's pending asynchronous ones */
     struct pgname *n;
@@ -228,6 +231,11 @@ struct pgname {
     uint32_t nsettling;          /* of which tries that only settle       */
     uint64_t idle_since_ns;      /* nobody has waited since (0: someone does) */
     struct pgconn *waiters[PG_WAITERS_MAX];
+    /* Acquisitions that will wait if their try finds nothing: a grant to
+     * one of our waiting sessions that arrives while no acquisition
+     * waits yet goes to one of them, rather than back to the server and
+     * through another process's grant (a second hop). */
+    struct pgacq *try_head;
 };
 
 struct pgsrv {

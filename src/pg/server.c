@@ -203,8 +203,18 @@ static void wait_unlink(struct pgacq *a)
     if (a->settling) n->nsettling--;
 }
 
+static void tries_unlink(struct pgacq *a)
+{
+    if (!a->in_tries) return;
+    if (a->tprev) a->tprev->tnext = a->tnext;
+    else a->n->try_head = a->tnext;
+    if (a->tnext) a->tnext->tprev = a->tprev;
+    a->in_tries = false;
+}
+
 static void wait_append(struct pgacq *a)
 {
+    tries_unlink(a);
     struct pgname *n = a->n;
     a->state = PGA_WAITING;
     a->next = NULL;
@@ -247,6 +257,7 @@ static void finish(struct pgsrv *s, struct pgacq *a, whsem_status st, struct pgt
 {
     (void)s;
     wait_unlink(a);
+    tries_unlink(a);
     a->state = PGA_DONE;
     a->status = st;
     a->ticket = t;
@@ -263,15 +274,24 @@ static void finish(struct pgsrv *s, struct pgacq *a, whsem_status st, struct pgt
     }
 }
 
-/* The next waiting acquisition of n that can take a ticket, or NULL. */
+/* Whether a can still be handed a ticket: not canceled meanwhile. */
+static bool can_take(const struct pgacq *a)
+{
+    if (a->op) return !atomic_load_explicit(&a->op->cancel_req, memory_order_acquire);
+    return !a->canceled;
+}
+
+/* The next waiting acquisition of n that can take a ticket, else one
+ * whose try is in flight (its try, if it finds one, gives it back), or
+ * NULL. */
 static struct pgacq *next_waiter(struct pgname *n)
 {
-    for (struct pgacq *a = n->wait_head; a; a = a->next) {
-        if (a->op && atomic_load_explicit(&a->op->cancel_req, memory_order_acquire)) continue;
-        if (!a->op && a->canceled) continue;
-        return a;
-    }
-    return NULL;
+    for (struct pgacq *a = n->wait_head; a; a = a->next)
+        if (can_take(a)) return a;
+    struct pgacq *oldest = NULL; /* the list is newest first */
+    for (struct pgacq *a = n->try_head; a; a = a->tnext)
+        if (can_take(a)) oldest = a;
+    return oldest;
 }
 
 /* application_name with "held since" now (the server keeps 63 bytes). */
@@ -316,6 +336,7 @@ static void done_try(struct pgsrv *s, struct pgconn *c, struct pgjob *j, PGresul
     struct pgacq *a = j->ctx;
     struct pgname *n = a->n;
     n->jobs--;
+    tries_unlink(a);
     if (r && s->pq->resultStatus(r) == PQ_TUPLES_OK && s->pq->ntuples(r) == 1) {
         deliver(s, n, c, atoi(s->pq->getvalue(r, 0, 0)), a);
     } else if (a->state != PGA_DONE) {
@@ -464,6 +485,13 @@ static void start_acq(struct pgsrv *s, struct pgacq *a, uint64_t now)
         return;
     }
     a->state = PGA_TRYING;
+    if (!a->try_only) {
+        a->tprev = NULL;
+        a->tnext = n->try_head;
+        if (n->try_head) n->try_head->tprev = a;
+        n->try_head = a;
+        a->in_tries = true;
+    }
     a->refs++;
     n->jobs++; /* the try may end after the acquisition, and n's last use */
     push(s, c, j);
