@@ -199,6 +199,8 @@ struct pgticket {
     char lost_msg[PG_MSG];
     bool watched;                /* a watch waits to be told              */
     bool watch_once;             /* a watch was set (one per ticket)      */
+    struct note *watch_note;     /* allocated by the watch: telling it
+                                    cannot fail for want of memory       */
     whsem_cancel watch_cancel;
     whsem_ticket_callback watch_cb;
     void *watch_data;

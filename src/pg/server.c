@@ -96,6 +96,16 @@ struct note {
 
 /* ---- small things ---- */
 
+/* The watch of t, told st: its note, filled, for the worker to deliver. */
+static struct note *take_note(struct pgticket *t, whsem_status st)
+{
+    struct note *w = t->watch_note;
+    *w = (struct note){NULL, t->handle, st, t->watch_cancel, t->watch_cb, t->watch_data};
+    t->watch_note = NULL;
+    t->watched = false;
+    return w;
+}
+
 static void poke(struct pgsrv *s)
 {
     if (s->evfd < 0) return; /* inherited through fork(): no worker */
@@ -120,6 +130,8 @@ static struct pgticket *ticket_get(struct pgsrv *s)
 
 static void ticket_put(struct pgticket *t)
 {
+    free(t->watch_note); /* a watch never told: none in use, but no leak */
+    t->watch_note = NULL;
     pthread_mutex_lock(&pool_mu);
     t->cnext = pool;
     pool = t;
@@ -706,13 +718,9 @@ static void lose_tickets(struct pgconn *c, struct after *after)
         t->lost = true;
         snprintf(t->lost_msg, sizeof t->lost_msg, "the ticket was lost: %.370s", c->fail.msg);
         if (t->watched && t->handle) {
-            struct note *w = calloc(1, sizeof *w);
-            if (w) {
-                *w = (struct note){after->notes, t->handle, WHSEM_E_TICKET_LOST, t->watch_cancel,
-                                   t->watch_cb, t->watch_data};
-                after->notes = w;
-            }
-            t->watched = false;
+            struct note *w = take_note(t, WHSEM_E_TICKET_LOST);
+            w->next = after->notes;
+            after->notes = w;
         }
     }
 }
@@ -1450,13 +1458,10 @@ whsem_status whsem__pgs_start(struct pgname *n, struct op *o, int64_t timeout_ms
 
 static void note_locked(struct pgsrv *s, struct pgticket *t, whsem_status st)
 {
-    struct note *w = calloc(1, sizeof *w);
-    if (w) {
-        *w = (struct note){s->notes, t->handle, st, t->watch_cancel, t->watch_cb, t->watch_data};
-        s->notes = w;
-        poke(s);
-    }
-    t->watched = false;
+    struct note *w = take_note(t, st);
+    w->next = s->notes;
+    s->notes = w;
+    poke(s);
 }
 
 static void give_back_locked(struct pgsrv *s, struct pgticket *t)
@@ -1513,12 +1518,16 @@ whsem_status whsem__pgs_watch(struct pgticket *t, whsem_cancel cancel, whsem_tic
                               void *user_data)
 {
     struct pgsrv *s = t->n->srv;
+    struct note *w = calloc(1, sizeof *w);
+    if (!w) return whsem__fail(WHSEM_E_NO_MEMORY, "out of memory for a watch");
     pthread_mutex_lock(&s->mu);
     whsem_status st = WHSEM_OK;
     if (t->watched || t->watch_once) {
         st = whsem__fail(WHSEM_E_INVALID_ARGUMENT, "ticket 0x%llx is watched already",
                          (unsigned long long)t->handle);
+        free(w);
     } else {
+        t->watch_note = w;
         t->watch_once = true;
         t->watched = true;
         t->watch_cancel = cancel;
