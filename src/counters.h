@@ -7,8 +7,8 @@
  * What they cost: everything but the hold time is counted on paths that
  * wait, fail or recover, which read clocks and take locks already. The
  * hold time is the uncontended pair's: even the coarse monotonic clock
- * (whsem__p_coarse_ns) costs a quarter of the pair for its two reads
- * (about 5 ns each, measured on figure (a), tests/bench). So not every
+ * (whsem__p_coarse_ns) costs the pair a quarter to a third for its two
+ * reads (DESIGN.md, "The counters, and what they cost"). So not every
  * hold is timed: a systematic sample of the uncontended ones is, each
  * timed hold standing for the 2^shift holds (itself and those skipped
  * after it) until the next (struct hold_sampling, per process and name,
