@@ -197,7 +197,8 @@ TEST(PgCounters, HistoryShowsTheWaitersOfAnotherProcess)
     WH_OK(whsem_release(held));
     EXPECT_EQ(Wait(child), 0);
     // This process's waits show at once, in the current second (the last).
-    WH_OK(whsem_acquire(s, 0, 0, &held));
+    // (A wait: the child's release may not have reached the server yet.)
+    WH_OK(whsem_acquire(s, WHSEM_INFINITE, 0, &held));
     std::thread waiter([&] {
         whsem_ticket t;
         if (whsem_acquire(s, WHSEM_INFINITE, 0, &t) == WHSEM_OK) whsem_release(t);
