@@ -32,17 +32,20 @@ const char whsem__pgk_sql_create[] = "DO $$BEGIN PERFORM pg_advisory_xact_lock("
                                      "); " PG_SQL_COUNTERS_DDL " END$$";
 
 /* The row, and the waiters history aligned on the server's clock: its
- * last element is the server's current second. No row yet: zeros. */
+ * last element is the server's current second. Always one row: zeros
+ * where there is no row of counters yet, or no name any more (removed by
+ * force while we use it: whsem_query still answers, as it did before
+ * there were counters). */
 const char whsem__pgk_sql_read[] =
-    "SELECT (extract(epoch FROM s.created) * 1000)::int8,"
+    "SELECT coalesce((extract(epoch FROM s.created) * 1000)::int8, 0),"
     " coalesce(c.acquisitions, 0), coalesce(c.timeouts, 0), coalesce(c.cancellations, 0),"
     " coalesce(c.waits, 0), coalesce(c.wait_ns, 0), coalesce(c.releases, 0),"
     " coalesce(c.hold_ns, 0), coalesce(c.wait_buckets, '{}'),"
     " ARRAY(SELECT coalesce(c.waiters[t - c.waiters_end + " STR(PG_HISTORY_S) "], 0)"
     " FROM generate_series(x.sec - " STR(PG_HISTORY_S) " + 1, x.sec) t ORDER BY t)"
-    " FROM whsem.semaphore s"
-    " CROSS JOIN (SELECT floor(extract(epoch FROM clock_timestamp()))::int8) x(sec)"
-    " LEFT JOIN whsem.counters c ON c.id = s.id WHERE s.id = $1::int";
+    " FROM (SELECT floor(extract(epoch FROM clock_timestamp()))::int8) x(sec)"
+    " LEFT JOIN whsem.semaphore s ON s.id = $1::int"
+    " LEFT JOIN whsem.counters c ON c.id = $1::int";
 
 static void add_counts(struct pgcounts *to, const struct pgcounts *from)
 {
@@ -347,8 +350,9 @@ whsem_status whsem__pgk_take(struct pgsrv *s, PGresult *r, void *ctx, char *msg,
     struct sem_counters *c = q->c;
     struct pgkeep *k = &q->n->keep;
     if (s->pq->ntuples(r) != 1) {
-        snprintf(msg, size, "the row of '%s' in whsem.semaphore was deleted", q->n->name);
-        return WHSEM_E_NOT_FOUND;
+        snprintf(msg, size, "PostgreSQL at %s gave %d rows for the counters of '%s'", s->where,
+                 s->pq->ntuples(r), q->n->name);
+        return WHSEM_E_OS;
     }
     /* What this process has not flushed: a flush sent before this
      * statement has ended before it (one connection runs them in order),

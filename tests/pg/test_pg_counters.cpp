@@ -315,3 +315,19 @@ TEST(PgCounters, RoleThatMayNotCreateTheTableAcquiresAndIsToldWhatToRun)
     WH_OK(whsem_close(s));
     admin.Exec("DROP DATABASE " + db + " WITH (FORCE)");
 }
+
+TEST(PgCounters, NameRemovedByForceStillAnswersWithWhatThisProcessCounted)
+{
+    std::string name = UniqueName("forced");
+    whsem_ticket t;
+    whsem_sem s = OpenHolding(name, &t);
+    WH_OK(whsem_release(t));
+    WH_OK(whsem_unlink_backend(Socket().c_str(), name.c_str(), WHSEM_UNLINK_FORCE));
+    whsem_info i = Info(s);
+    EXPECT_EQ(i.acquisitions, 1u);
+    EXPECT_EQ(i.created_unix_ms, 0);
+    WH_OK(whsem_acquire(s, 0, 0, &t)); // its advisory locks still work
+    WH_OK(whsem_release(t));
+    EXPECT_EQ(Info(s).acquisitions, 2u);
+    WH_OK(whsem_close(s)); // its flush fails the foreign key: nothing more
+}
