@@ -42,6 +42,15 @@ unsigned BucketAtLeast(uint64_t ns)
     return i;
 }
 
+// Takes a ticket, holds it for ms and gives it back.
+void HoldFor(whsem_sem sem, int ms)
+{
+    whsem_ticket t;
+    WH_OK(whsem_acquire(sem, 0, 0, &t));
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    WH_OK(whsem_release(t));
+}
+
 // Waits until n acquisitions of sem wait.
 bool WaitersAre(whsem_sem sem, uint32_t n)
 {
@@ -66,10 +75,7 @@ TEST(Counters, EveryWayAnAcquisitionEndsIsCountedAcrossProcesses)
 
     // A ticket held here for 200 ms: its hold time, by a coarse clock
     // (a tick at most short).
-    whsem_ticket t;
-    WH_OK(whsem_acquire(sem.get(), 0, 0, &t));
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    WH_OK(whsem_release(t));
+    HoldFor(sem.get(), 200);
     whsem_info i1 = Info(sem.get());
     EXPECT_EQ(i1.acquisitions, 1u);
     EXPECT_EQ(i1.releases, 1u);
@@ -77,6 +83,7 @@ TEST(Counters, EveryWayAnAcquisitionEndsIsCountedAcrossProcesses)
 
     // Another process holds the only ticket: a try here times out, and a
     // try there too (counted in the same place).
+    whsem_ticket t;
     Child holder({"hold", sem.name(), "1", "1"});
     ASSERT_TRUE(Eventually([&] { return Info(sem.get()).free_count == 0; }));
     WH_EXPECT(WHSEM_TIMEOUT, whsem_acquire(sem.get(), 0, 0, &t));
@@ -209,11 +216,7 @@ TEST(Counters, HoldsAreTimedAgainOnceTheyComeSlowerThanTheClockTicks)
     uint64_t fast = Info(sem.get()).hold_ns;
     // Then 70 holds of 30 ms: at most 63 go by before the sample sees that
     // they slowed down, and the rest are each timed, a tick short at most.
-    for (int i = 0; i < 70; i++) {
-        WH_OK(whsem_acquire(sem.get(), 0, 0, &t));
-        std::this_thread::sleep_for(std::chrono::milliseconds(30));
-        WH_OK(whsem_release(t));
-    }
+    for (int i = 0; i < 70; i++) HoldFor(sem.get(), 30);
     whsem_info i = Info(sem.get());
     EXPECT_EQ(i.acquisitions, 20070u);
     EXPECT_EQ(i.releases, 20070u);
