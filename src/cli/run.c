@@ -262,20 +262,6 @@ struct run_args {
     char **cmd;
 };
 
-/* Milliseconds, or a number followed by "ms" or "s". */
-static bool parse_duration_ms(const char *s, int64_t *out)
-{
-    if (s[0] < '0' || s[0] > '9') return false;
-    errno = 0;
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    long long unit = strcmp(end, "s") == 0 ? 1000 : 1;
-    if (errno != 0 || (*end && unit == 1 && strcmp(end, "ms") != 0) || v > INT32_MAX / unit)
-        return false;
-    *out = v * unit;
-    return true;
-}
-
 static void parse_run(int argc, char **argv, struct run_args *ra)
 {
     static const struct optdef defs[] = {
@@ -299,7 +285,7 @@ static void parse_run(int argc, char **argv, struct run_args *ra)
     ra->cmd = NULL;
     int i = 1;
     while (i < argc && !ra->cmd) {
-        const char *arg;
+        const char *arg, *why;
         long v;
         int id = next_arg(argv, argc, &i, defs, &arg);
         switch (id) {
@@ -317,19 +303,21 @@ static void parse_run(int argc, char **argv, struct run_args *ra)
             show_help(current_cmd);
             exit(0);
         case OPT_TIMEOUT:
-            if (!parse_int(arg, -1, INT32_MAX, &v))
-                usage_error("invalid timeout '%s': use milliseconds 0 ... %d, or -1 for none", arg,
-                            INT32_MAX);
-            ra->timeout_ms = v;
+            if (strcmp(arg, "-1") == 0) ra->timeout_ms = WHSEM_INFINITE;
+            else if (!parse_duration_ms(arg, INT32_MAX, &ra->timeout_ms, &why))
+                usage_error("invalid timeout '%s': %s; use a duration " DURATION_FORMS
+                            " up to %dms, or -1 to wait forever",
+                            arg, why, INT32_MAX);
             break;
         case OPT_EXIT_CODE:
             if (!parse_int(arg, 0, 255, &v)) usage_error("invalid exit code '%s': use 0 ... 255", arg);
             ra->timeout_exit = (int)v;
             break;
         case OPT_KILL_AFTER:
-            if (!parse_duration_ms(arg, &ra->kill_after_ms))
-                usage_error("invalid duration '%s': use milliseconds 0 ... %d, or e.g. 5s", arg,
-                            INT32_MAX);
+            if (!parse_duration_ms(arg, INT32_MAX, &ra->kill_after_ms, &why))
+                usage_error("invalid --kill-after '%s': %s; use a duration " DURATION_FORMS
+                            " up to %dms",
+                            arg, why, INT32_MAX);
             kill_after_given = true;
             break;
         case OPT_NO_KILL:
