@@ -29,7 +29,7 @@ struct command {
     int (*main)(int argc, char **argv);
 };
 
-extern const struct command cmd_run, cmd_status, cmd_list, cmd_rm, cmd_name;
+extern const struct command cmd_run, cmd_status, cmd_list, cmd_rm, cmd_name, cmd_prune;
 
 /* ---- main.c ---- */
 extern const struct command *current_cmd;
@@ -77,7 +77,10 @@ enum {
     OPT_JSON,
     OPT_FORCE,
     OPT_VERSION,
-    OPT_BACKEND
+    OPT_BACKEND,
+    OPT_LONG,
+    OPT_MODE,
+    OPT_DRY_RUN
 };
 
 /* --backend CONNINFO, every command's: where semaphores live (main.c).
