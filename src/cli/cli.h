@@ -137,8 +137,8 @@ double wait_quantile_ns(const uint64_t *buckets, double q);
  * "1h02m"; "-" for a negative one (unknown). */
 void format_duration_ns(double ns, char *buf, size_t size);
 /* /proc/PID/cmdline: the arguments, each NUL-terminated, len bytes in all
- * (malloc'd); NULL if unreadable or empty (gone, a zombie, another pid
- * namespace's). */
+ * (malloc'd); NULL if unreadable or empty (gone, a zombie, a kernel
+ * thread). */
 char *read_cmdline(int64_t pid, size_t *len);
 /* The arguments as one line for a terminal, quoted as a shell would need. */
 void put_cmdline(FILE *f, const char *args, size_t len);
