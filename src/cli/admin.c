@@ -393,11 +393,9 @@ static int status_main(int argc, char **argv)
     if (whsem_name(sem, final, sizeof final, &len) != WHSEM_OK) snprintf(final, sizeof final, "%s", name);
     struct snapshot snap;
     st = take_snapshot(sem, &snap);
+    if (st != WHSEM_OK) lib_error(st); /* before the close, which may change the message */
     whsem_close(sem);
-    if (st != WHSEM_OK) {
-        lib_error(st);
-        return 1;
-    }
+    if (st != WHSEM_OK) return 1;
     if (o.json) print_status_json(final, &snap);
     else print_status_text(final, &snap);
     free_snapshot(&snap);
@@ -469,13 +467,17 @@ static void list_long_row(const char *name, bool json, bool *first)
     memset(&info, 0, sizeof info);
     info.struct_size = sizeof info;
     size_t holders;
+    char why[512] = "";
     whsem_status st = open_listed(name, &sem);
-    if (st == WHSEM_E_NOT_FOUND) return;
     if (st == WHSEM_OK) {
         st = whsem_query(sem, &info, NULL, 0, &holders);
+        /* The message of a failed query, before the close. */
+        if (st != WHSEM_OK) snprintf(why, sizeof why, "%s", whsem_last_error());
         whsem_close(sem);
-        if (st == WHSEM_E_NOT_FOUND) return;
+    } else {
+        snprintf(why, sizeof why, "%s", whsem_last_error());
     }
+    if (st == WHSEM_E_NOT_FOUND) return;
     if (json) {
         printf("%s\n{\"name\":", *first ? "" : ",");
         put_json_string(stdout, name);
@@ -487,7 +489,7 @@ static void list_long_row(const char *name, bool json, bool *first)
             printf(",\"max\":null,\"free\":null,\"holders\":null,\"waiters\":null,"
                    "\"error\":{\"status\":\"%s\",\"message\":",
                    whsem_status_name(st));
-            put_json_string(stdout, whsem_last_error());
+            put_json_string(stdout, why);
             printf("}}");
         }
     } else if (st == WHSEM_OK) {
@@ -499,7 +501,7 @@ static void list_long_row(const char *name, bool json, bool *first)
         printf("%10s %10s %8s %8s  ", "?", "?", "?", "?");
         put_display(stdout, name);
         printf("  (%s: ", whsem_status_name(st));
-        put_display(stdout, whsem_last_error());
+        put_display(stdout, why);
         printf(")\n");
     }
     *first = false;
@@ -615,14 +617,19 @@ static bool selected(const char *name, char **patterns, size_t n)
 }
 
 /* --dry-run: whether removing name would be refused as in use, answered
- * as whsem_unlink would answer it (another live process has it open). */
-static whsem_status in_use(const char *name, bool *busy)
+ * as whsem_unlink would answer it (another live process has it open).
+ * why: the message of a failure. */
+static whsem_status in_use(const char *name, bool *busy, char *why, size_t size)
 {
     whsem_sem sem;
     whsem_status st = open_listed(name, &sem);
-    if (st != WHSEM_OK) return st;
+    if (st != WHSEM_OK) {
+        snprintf(why, size, "%s", whsem_last_error());
+        return st;
+    }
     struct snapshot snap;
     st = take_snapshot(sem, &snap);
+    if (st != WHSEM_OK) snprintf(why, size, "%s", whsem_last_error());
     whsem_close(sem);
     if (st != WHSEM_OK) return st;
     *busy = false;
@@ -671,15 +678,17 @@ static int prune_main(int argc, char **argv)
     for (size_t k = 0; k < n; k++) {
         if (!selected(names[k], patterns, npat)) continue;
         bool busy = false;
-        whsem_status st = dry_run ? in_use(names[k], &busy)
+        char why[512] = "";
+        whsem_status st = dry_run ? in_use(names[k], &busy, why, sizeof why)
                                   : whsem_unlink_backend(backend(), names[k], WHSEM_OPEN_EXACT_NAME);
+        if (!dry_run) snprintf(why, sizeof why, "%s", whsem_last_error());
         /* In use, or removed by someone else meanwhile: nothing to prune. */
         if (st == WHSEM_E_BUSY || st == WHSEM_E_NOT_FOUND || busy) continue;
         if (st != WHSEM_OK) {
             fputs(dry_run ? "whsem: cannot look at '" : "whsem: cannot remove '", stderr);
             put_display(stderr, names[k]);
             fprintf(stderr, "': %s: ", whsem_status_name(st));
-            put_display(stderr, whsem_last_error());
+            put_display(stderr, why);
             fputc('\n', stderr);
             rc = 1;
             continue;
