@@ -21,6 +21,59 @@ bool parse_int(const char *s, long min, long max, long *out)
     return true;
 }
 
+bool parse_duration_ms(const char *s, int64_t max_ms, int64_t *out, const char **why)
+{
+    static const struct {
+        const char *name;
+        int64_t ms;
+    } units[] = {{"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+    const char *p = s;
+    int64_t whole = 0, frac = 0, scale = 1;
+    if (*p < '0' || *p > '9') {
+        *why = "it does not start with a digit";
+        return false;
+    }
+    /* Digits past what any limit allows are refused below, not wrapped. */
+    for (; *p >= '0' && *p <= '9'; p++)
+        if ((whole = whole * 10 + (*p - '0')) > max_ms) whole = max_ms + 1;
+    if (*p == '.') {
+        p++;
+        if (*p < '0' || *p > '9') {
+            *why = "a '.' must be followed by digits";
+            return false;
+        }
+        for (; *p >= '0' && *p <= '9'; p++) {
+            if (scale >= INT64_C(1000000000)) {
+                *why = "it has more decimals than a millisecond needs";
+                return false;
+            }
+            frac = frac * 10 + (*p - '0');
+            scale *= 10;
+        }
+    }
+    int64_t unit = 0;
+    for (size_t k = 0; k < sizeof units / sizeof units[0]; k++)
+        if (strcmp(p, units[k].name) == 0) unit = units[k].ms;
+    if (!unit) {
+        *why = "its unit is not one of ms, s, m, h";
+        return false;
+    }
+    if (scale > 1 && !*p) {
+        *why = "a fraction needs a unit";
+        return false;
+    }
+    if ((frac * unit) % scale != 0) {
+        *why = "it is not a whole number of milliseconds";
+        return false;
+    }
+    if (whole > max_ms / unit || whole * unit + frac * unit / scale > max_ms) {
+        *why = "it is too long";
+        return false;
+    }
+    *out = whole * unit + frac * unit / scale;
+    return true;
+}
+
 int next_arg(char **argv, int argc, int *i, const struct optdef *defs, const char **arg)
 {
     const char *a = argv[*i];

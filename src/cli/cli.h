@@ -4,7 +4,8 @@
  * entry, errors, text output and argument parsing. One file per concern:
  * main.c (dispatch, help), args.c, output.c, run.c (whsem run: signals,
  * fork/exec, the process group, liveness hand-over), admin.c (status,
- * list, rm, name).
+ * list, rm, name, prune), stats.c (snapshots of a name, percentiles,
+ * durations and command lines, for every command that shows a name).
  */
 #ifndef WHSEM_CLI_H
 #define WHSEM_CLI_H
@@ -28,7 +29,7 @@ struct command {
     int (*main)(int argc, char **argv);
 };
 
-extern const struct command cmd_run, cmd_status, cmd_list, cmd_rm, cmd_name;
+extern const struct command cmd_run, cmd_status, cmd_list, cmd_rm, cmd_name, cmd_prune;
 
 /* ---- main.c ---- */
 extern const struct command *current_cmd;
@@ -51,6 +52,13 @@ int64_t now_unix_ms(void);
 /* Parses a whole string as a decimal integer in [min, max]: no blanks, no
  * '+', no trailing garbage. */
 bool parse_int(const char *s, long min, long max, long *out);
+/* Parses a duration into whole milliseconds in [0, max_ms]: a plain
+ * number is milliseconds (as whsem 1.0 took them), or a decimal number
+ * with a unit: ms, s, m or h ("500ms", "5s", "1.5s", "2m", "1h"). False,
+ * with *why saying what is wrong, if s is not one. */
+bool parse_duration_ms(const char *s, int64_t max_ms, int64_t *out, const char **why);
+/* How every command's help and usage errors describe a duration. */
+#define DURATION_FORMS "such as 500ms, 5s, 1.5s, 2m or 1h (a plain number is milliseconds)"
 
 struct optdef {
     const char *long_name; /* without "--" */
@@ -69,7 +77,10 @@ enum {
     OPT_JSON,
     OPT_FORCE,
     OPT_VERSION,
-    OPT_BACKEND
+    OPT_BACKEND,
+    OPT_LONG,
+    OPT_MODE,
+    OPT_DRY_RUN
 };
 
 /* --backend CONNINFO, every command's: where semaphores live (main.c).
@@ -99,5 +110,45 @@ int next_arg(char **argv, int argc, int *i, const struct optdef *defs, const cha
  * commands that take exactly one name. Returns the name. */
 const char *parse_name_command(int argc, char **argv, const struct optdef *defs,
                                void (*on_opt)(int id, void *ctx), void *ctx);
+
+/* ---- stats.c ---- */
+/* One look at a name: whsem_query_processes's answer and the wait-time
+ * histogram. counters is false where the backend keeps no counters
+ * (WHSEM_E_UNSUPPORTED): info's counter fields are then zeros, not
+ * facts. */
+struct snapshot {
+    whsem_info info;
+    whsem_process *procs; /* n of them, owned */
+    size_t n;
+    const char *self_host; /* this process's host as the backend reports it */
+    bool counters;
+    uint64_t buckets[WHSEM_WAIT_BUCKETS];
+};
+/* Takes a snapshot of sem (free it with free_snapshot, on WHSEM_OK only). */
+whsem_status take_snapshot(whsem_sem sem, struct snapshot *s);
+void free_snapshot(struct snapshot *s);
+/* Whether p runs on this machine (its /proc is ours). */
+bool is_this_host(const struct snapshot *s, const whsem_process *p);
+/* The q-quantile (0 ... 1) of a WHSEM_WAIT_BUCKETS histogram in ns,
+ * interpolated on a log scale inside its bucket (the last, open-ended
+ * bucket gives its lower bound); -1 if it counts no waits. */
+double wait_quantile_ns(const uint64_t *buckets, double q);
+/* A duration for people: "850ns", "12.3us", "4.56ms", "1.5s", "2m03s",
+ * "1h02m"; "-" for a negative one (unknown). */
+void format_duration_ns(double ns, char *buf, size_t size);
+/* /proc/PID/cmdline: the arguments, each NUL-terminated, len bytes in all
+ * (malloc'd); NULL if unreadable or empty (gone, a zombie, a kernel
+ * thread). */
+char *read_cmdline(int64_t pid, size_t *len);
+/* The arguments as one line for a terminal, quoted as a shell would need. */
+void put_cmdline(FILE *f, const char *args, size_t len);
+/* The arguments as a JSON array of strings; null for NULL. */
+void put_cmdline_json(FILE *f, const char *args, size_t len);
+/* Whether the arguments are those of a `whsem run`. */
+bool is_whsem_run(const char *args, size_t len);
+/* The command that the `whsem run` pid runs (the child leading a process
+ * group of its own), or 0 if none runs (it waits, or the kernel lists no
+ * children). */
+int64_t run_command_pid(int64_t pid);
 
 #endif
