@@ -224,27 +224,10 @@ static int status_main(int argc, char **argv)
     struct status_opts o = {false, false};
     const char *name = parse_name_command(argc, argv, defs, status_opt, &o);
 
-    whsem_open_options opts;
-    open_options(&opts, o.exact ? WHSEM_OPEN_EXACT_NAME : 0);
     whsem_sem sem;
-    whsem_status st = whsem_open_existing(name, &opts, &sem);
-    if (st == WHSEM_E_NOT_FOUND) {
-        char final[1024];
-        size_t len;
-        fputs("whsem: no semaphore named '", stderr);
-        if (o.exact || whsem_safe_name(name, final, sizeof final, &len) != WHSEM_OK)
-            put_display(stderr, name);
-        else put_display(stderr, final);
-        fputs("'\n", stderr);
-        return 1;
-    }
-    if (st != WHSEM_OK) {
-        lib_error(st);
-        return 1;
-    }
     char final[1024];
-    size_t len;
-    if (whsem_name(sem, final, sizeof final, &len) != WHSEM_OK) snprintf(final, sizeof final, "%s", name);
+    if (!open_named(name, o.exact, &sem, final, sizeof final)) return 1;
+    whsem_status st;
     if (backend()) {
         int rc = status_pg(sem, final, o.json);
         whsem_close(sem);
