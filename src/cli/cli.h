@@ -31,7 +31,8 @@ struct command {
     int (*main)(int argc, char **argv);
 };
 
-extern const struct command cmd_run, cmd_status, cmd_list, cmd_rm, cmd_name, cmd_top, cmd_stats;
+extern const struct command cmd_run, cmd_status, cmd_list, cmd_rm, cmd_name, cmd_prune, cmd_top,
+    cmd_stats;
 
 /* ---- main.c ---- */
 extern const struct command *current_cmd;
@@ -80,6 +81,9 @@ enum {
     OPT_FORCE,
     OPT_VERSION,
     OPT_BACKEND,
+    OPT_LONG,
+    OPT_MODE,
+    OPT_DRY_RUN,
     OPT_DELAY,
     OPT_ITERATIONS,
     OPT_BATCH,
@@ -146,8 +150,8 @@ double wait_quantile_ns(const uint64_t *buckets, double q);
  * "1h02m"; "-" for a negative one (unknown). */
 void format_duration_ns(double ns, char *buf, size_t size);
 /* /proc/PID/cmdline: the arguments, each NUL-terminated, len bytes in all
- * (malloc'd); NULL if unreadable or empty (gone, a zombie, another pid
- * namespace's). */
+ * (malloc'd); NULL if unreadable or empty (gone, a zombie, a kernel
+ * thread). */
 char *read_cmdline(int64_t pid, size_t *len);
 /* The arguments as one line for a terminal, quoted as a shell would need. */
 void put_cmdline(FILE *f, const char *args, size_t len);
@@ -159,6 +163,12 @@ bool is_whsem_run(const char *args, size_t len);
  * group of its own), or 0 if none runs (it waits, or the kernel lists no
  * children). */
 int64_t run_command_pid(int64_t pid);
+
+/* ---- admin.c ---- */
+/* The finalized names of the chosen backend, sorted, into *names_out
+ * (pointing into *buf_out; free both). On failure, why says why. */
+whsem_status sorted_names(char **buf_out, char ***names_out, size_t *count, char *why,
+                          size_t why_size);
 
 /* ---- counters.c ---- */
 /* A snapshot of a name (stats.c) and the recent seconds of its waiters

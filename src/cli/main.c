@@ -4,8 +4,9 @@
  *
  *   whsem run NAME MAX [-t MS] [-E CODE] [-k DURATION | --no-kill] [--exact] -- CMD [ARGS...]
  *   whsem status NAME [--exact] [--json]
- *   whsem list
+ *   whsem list [-l] [--json]
  *   whsem rm NAME [--exact] [--force]
+ *   whsem prune [-n] [PATTERN...]
  *   whsem name NAME
  *   whsem top [-d DURATION] [-n COUNT] [-b]
  *   whsem stats NAME [--exact] [--json | --plot FILE.svg]
@@ -29,10 +30,12 @@ static const char help_main[] =
     "\n"
     "Commands:\n"
     "  run NAME MAX [OPTIONS] -- CMD [ARGS...]  run CMD while holding one ticket\n"
-    "  status NAME [--exact] [--json]           show a semaphore's state and holders\n"
-    "  list                                     list the semaphores of this machine\n"
+    "  status NAME [--exact] [--json]           show a semaphore's state, who holds\n"
+    "                                           and who waits, and its counters\n"
+    "  list [-l] [--json]                       list the semaphores of this machine\n"
     "                                           (or of --backend's database)\n"
     "  rm NAME [--exact] [--force]              remove a semaphore's name\n"
+    "  prune [-n] [PATTERN...]                  remove the names nobody has open\n"
     "  name NAME                                print the finalized form of NAME\n"
     "  top [-d DURATION] [-n COUNT] [-b]        watch every semaphore live: state,\n"
     "                                           rates, wait times, waiters\n"
@@ -110,8 +113,9 @@ static int help_main_cmd(int argc, char **argv);
 static const struct command cmd_help = {"help", "Usage: whsem help [COMMAND]\n",
                                          "Show help for whsem or for COMMAND.\n", help_main_cmd};
 
-static const struct command *const commands[] = {&cmd_run,  &cmd_status, &cmd_list, &cmd_rm,
-                                                 &cmd_name, &cmd_top,    &cmd_stats, &cmd_help};
+static const struct command *const commands[] = {&cmd_run,  &cmd_status, &cmd_list,  &cmd_rm,
+                                                 &cmd_prune, &cmd_name, &cmd_top, &cmd_stats,
+                                                 &cmd_help};
 
 static const struct command *find_command(const char *name)
 {

@@ -22,8 +22,8 @@
 #include <unistd.h>
 
 static const char usage_run[] =
-    "Usage: whsem run NAME MAX [-t TIMEOUT_MS] [-E CODE] [-k DURATION | --no-kill] [--exact]\n"
-    "                 [--] CMD [ARGS...]\n";
+    "Usage: whsem run NAME MAX [-t TIMEOUT] [-E CODE] [-k DURATION | --no-kill]\n"
+    "                 [--exact] [--mode OCTAL] [--] CMD [ARGS...]\n";
 
 static const char help_run[] =
     "Open (creating if needed) the semaphore NAME with MAX tickets, wait for one\n"
@@ -31,15 +31,21 @@ static const char help_run[] =
     "(or from the first argument after NAME and MAX) is the command.\n"
     "\n"
     "Options:\n"
-    "  -t, --timeout=MS            wait at most MS milliseconds for a ticket;\n"
-    "                              0 tries once, -1 (the default) waits forever\n"
+    "  -t, --timeout=DURATION      wait at most DURATION for a ticket; 0 tries\n"
+    "                              once, -1 (the default) waits forever\n"
     "  -E, --timeout-exit-code=N   exit with N (0-255) on timeout (default 75)\n"
     "  -k, --kill-after=DURATION   when CMD exits, SIGKILL what is left of its\n"
     "                              process group DURATION after the SIGTERM\n"
-    "                              (default 5s; milliseconds, or e.g. 500ms, 10s)\n"
+    "                              (default 5s)\n"
     "      --no-kill               when CMD exits, release the ticket at once and\n"
     "                              leave what CMD started running (see below)\n"
     "      --exact                 NAME is already finalized (\"Global\\...\")\n"
+    "      --mode=OCTAL            permission bits of NAME's file if this run\n"
+    "                              creates it: 0600 (the default) to 0777, owner\n"
+    "                              read and write included; e.g. 0660 shares it\n"
+    "                              with your group, 0666 with every user (the\n"
+    "                              mode the C# binding creates names with). Not\n"
+    "                              with --backend\n"
     "      --backend=CONNINFO      a PostgreSQL database instead of this machine\n"
     "                              (libpq connection string or postgresql:// URI;\n"
     "                              default $WHSEM_BACKEND): every machine that\n"
@@ -47,6 +53,8 @@ static const char help_run[] =
     "  -h, --help                  show this help and exit\n"
     "\n"
     "MAX is 1 ... 2147483647; an existing semaphore must have the same MAX.\n"
+    "A DURATION is a number with a unit, ms, s, m or h (500ms, 5s, 1.5s, 2m,\n"
+    "1h), or a plain number of milliseconds; at most 2147483647ms.\n"
     "\n"
     "Exit status:\n"
     "  the command's exit status, or 128+N if it was killed by signal N;\n"
@@ -257,10 +265,26 @@ struct run_args {
     int64_t timeout_ms;
     int64_t kill_after_ms;
     int timeout_exit;
+    uint32_t mode;
     bool exact;
     bool no_kill;
     char **cmd;
 };
+
+/* Octal permission bits that the library accepts for a new segment:
+ * within 0777, with the owner's read and write (it must use the file). */
+static bool parse_mode(const char *s, uint32_t *out)
+{
+    uint32_t v = 0;
+    if (!*s || strlen(s) > 4) return false;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '7') return false;
+        v = v * 8 + (uint32_t)(*p - '0');
+    }
+    if (v > 0777 || (v & 0600) != 0600) return false;
+    *out = v;
+    return true;
+}
 
 static void parse_run(int argc, char **argv, struct run_args *ra)
 {
@@ -271,6 +295,7 @@ static void parse_run(int argc, char **argv, struct run_args *ra)
         {"kill-after", 'k', true, OPT_KILL_AFTER},
         {"no-kill", 0, false, OPT_NO_KILL},
         {"exact", 0, false, OPT_EXACT},
+        {"mode", 0, true, OPT_MODE},
         BACKEND_OPTDEF,
         {NULL, 0, false, 0},
     };
@@ -280,6 +305,7 @@ static void parse_run(int argc, char **argv, struct run_args *ra)
     ra->timeout_ms = WHSEM_INFINITE;
     ra->kill_after_ms = 5000;
     ra->timeout_exit = EXIT_TEMPFAIL;
+    ra->mode = 0;
     ra->exact = false;
     ra->no_kill = false;
     ra->cmd = NULL;
@@ -326,6 +352,12 @@ static void parse_run(int argc, char **argv, struct run_args *ra)
         case OPT_EXACT:
             ra->exact = true;
             break;
+        case OPT_MODE:
+            if (!parse_mode(arg, &ra->mode))
+                usage_error("invalid mode '%s': use octal permission bits from 0600 to 0777 that "
+                            "include the owner's read and write (0600), e.g. 0660 or 0666",
+                            arg);
+            break;
         case OPT_BACKEND:
             set_backend(arg);
             break;
@@ -340,6 +372,10 @@ static void parse_run(int argc, char **argv, struct run_args *ra)
     if (!ra->cmd) usage_error("missing the command to run");
     if (ra->no_kill && kill_after_given)
         usage_error("--no-kill and --kill-after exclude each other");
+    /* Who may use a database's names is the database's GRANTs. */
+    if (ra->mode && backend())
+        usage_error("--mode sets the permissions of this machine's shared-memory file; a "
+                    "PostgreSQL backend's access is the database's own");
 }
 
 /*
@@ -603,6 +639,7 @@ static int run_main(int argc, char **argv)
 
     whsem_open_options opts;
     open_options(&opts, ra.exact ? WHSEM_OPEN_EXACT_NAME : 0);
+    opts.mode = ra.mode;
     whsem_sem sem = 0;
     st = whsem_open(ra.name, ra.max, &opts, &sem);
     if (st != WHSEM_OK) {

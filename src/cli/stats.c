@@ -96,14 +96,20 @@ double wait_quantile_ns(const uint64_t *buckets, double q)
     return -1; /* not reached: rank <= total */
 }
 
+/* v in unit with three significant digits, never in exponent form. */
+static void three_digits(double v, const char *unit, char *buf, size_t size)
+{
+    snprintf(buf, size, v >= 99.95 ? "%.0f%s" : v >= 9.995 ? "%.1f%s" : "%.2f%s", v, unit);
+}
+
 void format_duration_ns(double ns, char *buf, size_t size)
 {
     if (ns < 0 || isnan(ns)) snprintf(buf, size, "-");
-    else if (ns < 1e3) snprintf(buf, size, "%.0fns", ns);
-    else if (ns < 1e6) snprintf(buf, size, "%.3gus", ns / 1e3);
-    else if (ns < 1e9) snprintf(buf, size, "%.3gms", ns / 1e6);
-    else if (ns < 60e9) snprintf(buf, size, "%.3gs", ns / 1e9);
-    else if (ns < 3600e9) {
+    else if (ns < 999.5) snprintf(buf, size, "%.0fns", ns);
+    else if (ns < 999.5e3) three_digits(ns / 1e3, "us", buf, size);
+    else if (ns < 999.5e6) three_digits(ns / 1e6, "ms", buf, size);
+    else if (ns < 59.95e9) three_digits(ns / 1e9, "s", buf, size);
+    else if (ns < 3599.5e9) {
         uint64_t s = (uint64_t)(ns / 1e9 + 0.5);
         snprintf(buf, size, "%" PRIu64 "m%02" PRIu64 "s", s / 60, s % 60);
     } else {

@@ -263,29 +263,16 @@ static void sample(struct row *r, double now)
 /* Reads every name again: new ones get a row, vanished ones lose theirs. */
 static whsem_status refresh(struct top *t)
 {
-    char *buf = NULL;
-    size_t size = 0, need = 0;
-    whsem_status st;
-    for (;;) {
-        st = whsem_list_backend(backend(), buf, size, &need);
-        if (st != WHSEM_E_INVALID_ARGUMENT || need <= size) break;
-        size = need + 256;
-        free(buf);
-        if (!(buf = malloc(size))) {
-            snprintf(t->error, sizeof t->error, "out of memory");
-            return WHSEM_E_NO_MEMORY;
-        }
-    }
-    if (st != WHSEM_OK) {
-        snprintf(t->error, sizeof t->error, "%s", whsem_last_error());
-        free(buf);
-        return st;
-    }
+    char *buf, **names;
+    size_t n;
+    whsem_status st = sorted_names(&buf, &names, &n, t->error, sizeof t->error);
+    if (st != WHSEM_OK) return st;
     for (size_t k = 0; k < t->n; k++) t->rows[k].present = false;
     double now = monotonic_seconds();
     whsem_open_options opts;
     open_options(&opts, WHSEM_OPEN_EXACT_NAME);
-    for (const char *p = buf; p && *p; p += strlen(p) + 1) {
+    for (size_t k = 0; k < n; k++) {
+        const char *p = names[k];
         whsem_sem sem;
         st = whsem_open_existing(p, &opts, &sem);
         if (st == WHSEM_E_NOT_FOUND) continue; /* removed since the listing */
@@ -294,6 +281,7 @@ static whsem_status refresh(struct top *t)
          * that the next name would meet too. */
         if (st != WHSEM_OK && st != WHSEM_E_ACCESS_DENIED && st != WHSEM_E_INVALID_NAME) {
             snprintf(t->error, sizeof t->error, "%s", whsem_last_error());
+            free(names);
             free(buf);
             return st;
         }
@@ -301,6 +289,7 @@ static whsem_status refresh(struct top *t)
         if (!r) {
             if (st == WHSEM_OK) whsem_close(sem);
             snprintf(t->error, sizeof t->error, "out of memory");
+            free(names);
             free(buf);
             return WHSEM_E_NO_MEMORY;
         }
@@ -313,12 +302,14 @@ static whsem_status refresh(struct top *t)
             whsem_close(sem);
             if (st == WHSEM_E_NOT_FOUND || st == WHSEM_E_ACCESS_DENIED) r->readable = false;
             else if (st != WHSEM_OK) {
+                free(names);
                 free(buf);
                 return st;
             }
         }
         sample(r, now);
     }
+    free(names);
     free(buf);
     size_t kept = 0;
     for (size_t k = 0; k < t->n; k++) {

@@ -6,7 +6,7 @@
 # tests/cli/test_completion.py drives it, and checks that the options
 # offered are those of each command's --help.
 
-_whsem_commands="run status list rm name top stats help"
+_whsem_commands="run status list rm prune name top stats help"
 _whsem_global_options="-h --help -V --version"
 
 # Options of each command; those that take a value are in
@@ -14,15 +14,19 @@ _whsem_global_options="-h --help -V --version"
 _whsem_options_of()
 {
     case $1 in
-    run) echo "-t --timeout -E --timeout-exit-code -k --kill-after --no-kill --exact --backend -h --help" ;;
+    run) echo "-t --timeout -E --timeout-exit-code -k --kill-after --no-kill --exact --mode --backend -h --help" ;;
     status) echo "--exact --json --backend -h --help" ;;
     rm) echo "--exact -f --force --backend -h --help" ;;
-    list | name) echo "--backend -h --help" ;;
+    list) echo "-l --long --json --backend -h --help" ;;
+    prune) echo "-n --dry-run --backend -h --help" ;;
+    name) echo "--backend -h --help" ;;
     top) echo "-d --delay -n --iterations -b --batch --backend -h --help" ;;
     stats) echo "--exact --json --plot --backend -h --help" ;;
     esac
 }
-_whsem_value_options=" -t --timeout -E --timeout-exit-code -k --kill-after --backend -d --delay -n --iterations --plot "
+# (top's -n takes a value too, but prune's -n does not; top takes no
+# positional word that a value could be mistaken for.)
+_whsem_value_options=" -t --timeout -E --timeout-exit-code -k --kill-after --mode --backend -d --delay --iterations --plot "
 
 # The words of the line up to the cursor as the user typed them, into
 # _whsem_words (the one under the cursor last). bash splits words at '='
@@ -172,10 +176,11 @@ _whsem()
         _whsem_offer "$cur" "$(_whsem_options_of "$cmd" | tr ' ' '\n')"
         return 0
     fi
-    ((${#positionals[@]} == 0)) || return 0
+    # prune takes any number of patterns, which names are; the others one name.
+    ((${#positionals[@]} == 0)) || [[ $cmd == prune ]] || return 0
     case $cmd in
     help) _whsem_offer "$cur" "${_whsem_commands// /$'\n'}" ;;
-    run | status | rm | name | stats) _whsem_offer "$cur" "$(_whsem_names "$prog" "$exact" "${backend[@]}")" ;;
+    run | status | rm | prune | name | stats) _whsem_offer "$cur" "$(_whsem_names "$prog" "$exact" "${backend[@]}")" ;;
     esac
     return 0
 }

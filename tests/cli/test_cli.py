@@ -47,6 +47,10 @@ def proc_state(pid):
 
 
 class CliTestCase(unittest.TestCase):
+    # The database the commands use (test_cli_pg.py sets it), or None for
+    # this machine.
+    BACKEND = None
+
     def setUp(self):
         self.name = unique_name()
         self.final = "Global\\" + self.name
@@ -71,13 +75,19 @@ class CliTestCase(unittest.TestCase):
     def path(self, leaf):
         return os.path.join(self.tmp, leaf)
 
+    def env(self, kw):
+        if self.BACKEND and "env" not in kw:
+            kw["env"] = dict(os.environ, WHSEM_BACKEND=self.BACKEND)
+        return kw
+
     def whsem(self, *args, **kw):
         kw.setdefault("timeout", PROC_TIMEOUT)
         return subprocess.run([WHSEM] + list(args), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, **kw)
+                              stderr=subprocess.PIPE, text=True, **self.env(kw))
 
     def start(self, *args, **kw):
         """Starts whsem in the background; stderr goes to a file."""
+        self.env(kw)
         err = open(self.path("stderr-%d" % next(_counter)), "w+")
         p = subprocess.Popen([WHSEM] + list(args), stdout=subprocess.DEVNULL,
                              stderr=err, **kw)
@@ -126,7 +136,7 @@ class CliTestCase(unittest.TestCase):
 class TestUsage(CliTestCase):
     def test_help_everywhere(self):
         cases = [["--help"], ["-h"], ["help"], ["help", "--help"]]
-        for cmd in ["run", "status", "list", "rm", "name"]:
+        for cmd in ["run", "status", "list", "rm", "prune", "name"]:
             cases += [[cmd, "--help"], [cmd, "-h"], ["help", cmd]]
         for args in cases:
             with self.subTest(args=args):
@@ -163,6 +173,19 @@ class TestUsage(CliTestCase):
             ["run", n, "99999999999999999999999", "--", "true"],
             ["run", n, "2", "-t", "-5", "--", "true"],
             ["run", n, "2", "-t", "1.5", "--", "true"],
+            ["run", n, "2", "-t", "1.5ms", "--", "true"],
+            ["run", n, "2", "-t", "5x", "--", "true"],
+            ["run", n, "2", "-t", "5 s", "--", "true"],
+            ["run", n, "2", "-t", "-2s", "--", "true"],
+            ["run", n, "2", "-t", "25d", "--", "true"],
+            ["run", n, "2", "-t", "597h", "--", "true"],
+            ["run", n, "2", "--mode", "0500", "--", "true"],
+            ["run", n, "2", "--mode", "0644x", "--", "true"],
+            ["run", n, "2", "--mode=888", "--", "true"],
+            ["run", n, "2", "--mode=1777", "--", "true"],
+            ["run", n, "2", "--mode=", "--", "true"],
+            ["run", n, "2", "--mode"],
+            ["run", n, "2", "--mode", "0666", "--backend", "host=/nonexistent", "--", "true"],
             ["run", n, "2", "-t", "", "--", "true"],
             ["run", n, "2", "-t", "2147483648", "--", "true"],
             ["run", n, "2", "-t"],
@@ -173,14 +196,15 @@ class TestUsage(CliTestCase):
             ["run", n, "2", "-k", "x", "--", "true"],
             ["run", n, "2", "-k", "-1", "--", "true"],
             ["run", n, "2", "--kill-after=", "--", "true"],
-            ["run", n, "2", "--kill-after=5m", "--", "true"],
-            ["run", n, "2", "--kill-after=1.5s", "--", "true"],
+            ["run", n, "2", "--kill-after=5y", "--", "true"],
+            ["run", n, "2", "--kill-after=1.5", "--", "true"],
             ["run", n, "2", "--kill-after=2147484s", "--", "true"],
             ["run", n, "2", "--kill-after=2147483648", "--", "true"],
             ["run", n, "2", "--no-kill=1", "--", "true"],
             ["run", n, "2", "--no-kill", "-k", "5", "--", "true"],
             ["status"], ["status", n, "other"], ["status", n, "--bogus"],
-            ["list", "x"], ["list", "--json"],
+            ["list", "x"], ["list", "-l", "x"], ["list", "--bogus"], ["list", "--json=1"],
+            ["prune", "--bogus"], ["prune", "--dry-run=1"],
             ["rm"], ["rm", n, "--bogus"], ["rm", "--force=yes", n],
             ["name"], ["name", "a", "b"], ["help", "bogus"],
         ]
@@ -862,9 +886,10 @@ class TestStatus(CliTestCase):
         self.assertRegex(out, r"(?m)^waiters:\s+0$")
         self.assertRegex(out, r"(?m)^processes:\s+2\b")  # the holder and us
         self.assertRegex(out, r"(?m)^recoveries:\s+0$")
-        self.assertRegex(out, r"(?m)^PID\s+TICKETS\s+HELD SINCE\s+WAITING$")
-        self.assertRegex(out, r"(?m)^%d\s+1\s+(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d "
-                              r"\([^)]*ago\)|-)\s+0$" % holder.pid)
+        self.assertRegex(out, r"(?m)^\s+PID\s+TICKETS\s+HELD SINCE\s+WAITING\s+COMMAND$")
+        self.assertRegex(out, r"(?m)^\s+%d\s+1\s+(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d "
+                              r"\([^)]*ago\)|-)\s+0\s+\S*whsem run %s 2 -- sleep 300$"
+                         % (holder.pid, re.escape(self.name)))
 
         s = self.status_json()
         self.assertEqual(s["name"], self.final)
@@ -955,15 +980,314 @@ class TestAdmin(CliTestCase):
         self.assertIn(b"WHSEM_E_INVALID_NAME", r.stderr)
 
 
-if __name__ == "__main__":
-    if len(sys.argv) < 2 or not os.access(sys.argv[1], os.X_OK):
-        sys.exit("usage: test_cli.py PATH_TO_WHSEM [unittest args]")
-    WHSEM = os.path.abspath(sys.argv.pop(1))
-    # Started as a background job (`ctest &` in a script), we would have
-    # SIGINT and SIGQUIT ignored, and whsem and the shell commands rightly
-    # keep ignoring what they inherit ignored: give the tests the defaults.
+# An idle opener: a process that has a name open and neither holds nor
+# waits (none of whsem's commands stays so). Prints "ready" once open.
+IDLE_OPENER = r"""
+import ctypes, os, sys, time
+class Options(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("flags", ctypes.c_uint32),
+                ("abandonment_check_ms", ctypes.c_int32), ("mode", ctypes.c_uint32),
+                ("backend", ctypes.c_char_p), ("connection_check_ms", ctypes.c_int32)]
+lib = ctypes.CDLL(sys.argv[1])
+o = Options(ctypes.sizeof(Options), 0, 0, 0, (os.environ.get("WHSEM_BACKEND") or "").encode(), 0)
+sem = ctypes.c_uint64()
+st = lib.whsem_open(sys.argv[2].encode(), int(sys.argv[3]), ctypes.byref(o), ctypes.byref(sem))
+print("ready" if st == 0 else "failed %d" % st, flush=True)
+time.sleep(300)
+"""
+
+
+class TestStatusProcesses(CliTestCase):
+    TOP_KEYS = {"name", "backend", "max", "free", "waiters", "processes", "recoveries",
+                "holders", "waiting", "idle", "counters"}
+    HOLDER_KEYS = {"host", "pid", "tickets", "since_unix_ms", "since", "waiting", "cmdline",
+                   "command"}
+    WAITING_KEYS = {"host", "pid", "waiting", "since_unix_ms", "since", "cmdline", "command"}
+    IDLE_KEYS = {"host", "pid", "cmdline", "command"}
+    COUNTER_KEYS = {"acquisitions", "timeouts", "cancellations", "waits", "wait_ns",
+                    "mean_wait_ns", "p50_wait_ns", "p99_wait_ns", "releases", "hold_ns",
+                    "mean_hold_ns", "created_unix_ms", "created", "wait_histogram"}
+
+    def start_idle_opener(self, max_count):
+        lib = os.path.join(os.path.dirname(WHSEM), "libwhsem.so.1")
+        p = subprocess.Popen([sys.executable, "-c", IDLE_OPENER, lib, self.name, str(max_count)],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                             **self.env({}))
+        p.err_file = p.stdout  # closed by tearDown
+        self.procs.append(p)
+        self.assertEqual(p.stdout.readline(), "ready\n")
+        return p
+
+    def test_holders_waiters_and_idle_openers_with_their_command_lines(self):
+        holder = self.start_holder(1)
+        ran = self.path("ran file")
+        waiter = self.start("run", self.name, "1", "-t", "2m", "--", "touch", ran)
+        idle = self.start_idle_opener(1)
+        s = self.wait_for_status(
+            lambda s: any(w["pid"] == waiter.pid for w in s["waiting"]) and s["idle"],
+            "the waiter to wait and the idle opener to show")
+
+        self.assertEqual(set(s), self.TOP_KEYS)
+        self.assertEqual(s["backend"], "postgresql" if self.BACKEND else "shared-memory")
+        self.assertEqual((s["max"], s["free"], s["waiters"], s["processes"]), (1, 0, 1, 4))
+        [h] = s["holders"]
+        self.assertEqual(set(h), self.HOLDER_KEYS)
+        self.assertEqual((h["pid"], h["tickets"], h["waiting"]), (holder.pid, 1, 0))
+        # The holder's pid is whsem run's; "command" is what it runs.
+        self.assertEqual(h["cmdline"], [WHSEM, "run", self.name, "1", "--", "sleep", "300"])
+        self.assertEqual(h["command"]["cmdline"], ["sleep", "300"])
+        cmd_pid = h["command"]["pid"]
+        with open("/proc/%d/stat" % cmd_pid) as f:
+            self.assertEqual(int(f.read().rsplit(")", 1)[1].split()[1]), holder.pid)  # ppid
+        [w] = s["waiting"]
+        self.assertEqual(set(w), self.WAITING_KEYS)
+        self.assertEqual((w["pid"], w["waiting"]), (waiter.pid, 1))
+        self.assertEqual(w["cmdline"], [WHSEM, "run", self.name, "1", "-t", "2m", "--", "touch",
+                                        ran])
+        self.assertIsNone(w["command"])  # it runs nothing yet
+        if self.BACKEND:
+            # PostgreSQL records since when; this machine's backend does not.
+            self.assertGreater(w["since_unix_ms"], 0)
+            self.assertEqual(h["host"], w["host"])
+            self.assertNotEqual(h["host"], "")
+        else:
+            self.assertEqual((w["since_unix_ms"], w["since"], w["host"]), (None, None, ""))
+        [i] = s["idle"]
+        self.assertEqual(set(i), self.IDLE_KEYS)
+        self.assertEqual(i["pid"], idle.pid)
+        self.assertEqual(i["cmdline"][0], sys.executable)
+
+        r = self.whsem("status", self.name)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = r.stdout
+        self.assertRegex(out, r"(?m)^waiting:\s+1 process$")
+        self.assertRegex(out, r"(?m)^\s+PID\s+WAITING\s+WAITING SINCE\s+COMMAND$"
+                         if not self.BACKEND else
+                         r"(?m)^\s+HOST\s+PID\s+WAITING\s+WAITING SINCE\s+COMMAND$")
+        # An argument with a blank is quoted, so the line reads back.
+        self.assertRegex(out, r"(?m)^.*\b%d\s+1\s+.*whsem run %s 1 -t 2m -- touch '%s'$"
+                         % (waiter.pid, re.escape(self.name), re.escape(ran)))
+        self.assertRegex(out, r"(?m)^\s+-> command %d: sleep 300$" % cmd_pid)
+        self.assertRegex(out, r"(?m)^idle:\s+1 process$")
+        self.assertRegex(out, r"(?m)^.*\b%d\s+%s -c " % (idle.pid, re.escape(sys.executable)))
+
+        self.stop_holder(holder)
+        self.assertEqual(waiter.wait(timeout=PROC_TIMEOUT), 0, self.stderr_of(waiter))
+        self.assertTrue(os.path.exists(ran))
+        idle.kill()
+
+    def test_counters_are_shown_or_said_not_to_be_kept(self):
+        self.assertEqual(self.whsem("run", self.name, "1", "--", "true").returncode, 0)
+        s = self.status_json()
+        text = self.whsem("status", self.name).stdout
+        if s["counters"] is None:
+            self.assertRegex(text, r"(?m)^counters:\s+not kept by this backend$")
+            self.assertNotIn("acquisitions:", text)
+        else:
+            self.assertEqual(set(s["counters"]), self.COUNTER_KEYS)
+            self.assertEqual(len(s["counters"]["wait_histogram"]), 32)
+            for label in ("created", "acquisitions", "timeouts", "cancellations", "waits",
+                          "releases"):
+                self.assertRegex(text, r"(?m)^%s:\s+\S" % label)
+            self.assertNotIn("not kept", text)
+
+    def test_counter_values(self):
+        started_ms = time.time() * 1000
+        for _ in range(2):
+            self.assertEqual(self.whsem("run", self.name, "1", "--", "true").returncode, 0)
+        if self.status_json()["counters"] is None:
+            self.skipTest("this backend keeps no counters yet (WHSEM_E_UNSUPPORTED)")
+        holder = self.start_holder(1)
+        # A try that finds no ticket: a timeout, not a wait.
+        self.assertEqual(self.whsem("run", self.name, "1", "-t", "0", "--", "true").returncode, 75)
+        # A wait that times out.
+        self.assertEqual(self.whsem("run", self.name, "1", "-t", "300ms", "--", "true").returncode,
+                         75)
+        # A wait that is interrupted: a cancellation.
+        p = self.start("run", self.name, "1", "--", "true")
+        self.wait_for_status(lambda s: s["waiters"] >= 1, "the waiter to wait")
+        p.send_signal(signal.SIGINT)
+        self.assertEqual(p.wait(timeout=PROC_TIMEOUT), 128 + signal.SIGINT)
+        # A wait that gets its ticket.
+        waiter = self.start("run", self.name, "1", "--", "true")
+        self.wait_for_status(lambda s: any(w["pid"] == waiter.pid for w in s["waiting"]),
+                             "the second waiter to wait")
+        self.stop_holder(holder)
+        self.assertEqual(waiter.wait(timeout=PROC_TIMEOUT), 0, self.stderr_of(waiter))
+
+        c = self.status_json()["counters"]
+        self.assertEqual((c["acquisitions"], c["releases"]), (4, 4))
+        self.assertEqual((c["timeouts"], c["cancellations"], c["waits"]), (2, 1, 3))
+        self.assertEqual(sum(c["wait_histogram"]), 3)
+        self.assertGreaterEqual(c["wait_ns"], 300 * 10**6)
+        self.assertAlmostEqual(c["mean_wait_ns"], c["wait_ns"] / 3, delta=1)
+        self.assertGreater(c["hold_ns"], 0)
+        self.assertAlmostEqual(c["mean_hold_ns"], c["hold_ns"] / 4, delta=1)
+        # The median lies in a bucket that holds a wait: between the
+        # shortest and the longest of the three, to a bucket's width.
+        self.assertLessEqual(c["p50_wait_ns"], c["p99_wait_ns"])
+        self.assertGreater(c["p50_wait_ns"], 0)
+        self.assertLessEqual(c["p99_wait_ns"], 2 * c["wait_ns"])
+        self.assertGreaterEqual(c["created_unix_ms"], started_ms - 5000)
+        self.assertLessEqual(c["created_unix_ms"], time.time() * 1000 + 5000)
+        text = self.whsem("status", self.name).stdout
+        self.assertRegex(text, r"(?m)^acquisitions:\s+4$")
+        self.assertRegex(text, r"(?m)^waits:\s+3 \(mean \S+, p50 \S+, p99 \S+\)$")
+        self.assertRegex(text, r"(?m)^releases:\s+4 \(mean hold \S+\)$")
+
+
+class TestList(CliTestCase):
+    def test_list_long_and_json(self):
+        holder = self.start_holder(2)
+        r = self.whsem("list", "-l")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertRegex(lines[0], r"^\s+MAX\s+FREE\s+HOLDERS\s+WAITERS\s+NAME$")
+        self.assertIn(["2", "1", "1", "0", self.final], [l.split() for l in lines[1:]])
+        r = self.whsem("list", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = json.loads(r.stdout)
+        [row] = [x for x in rows if x["name"] == self.final]
+        self.assertEqual(row, {"name": self.final, "max": 2, "free": 1, "holders": 1,
+                               "waiters": 0, "error": None})
+        self.stop_holder(holder)
+        rows = json.loads(self.whsem("list", "--json", "--long").stdout)
+        self.assertIn({"name": self.final, "max": 2, "free": 2, "holders": 0, "waiters": 0,
+                       "error": None}, rows)
+
+
+class TestListGarbled(CliTestCase):
+    """A garbled segment, which only this machine's backend can have."""
+
+    def test_a_name_that_cannot_be_opened_says_why(self):
+        garbled = self.name + "-garbled"
+        self.names.append(garbled)
+        with open("/dev/shm/whsem." + garbled, "wb") as f:
+            f.write(b"not a segment")
+        r = self.whsem("list", "-l")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"(?m)^\s+\?\s+\?\s+\?\s+\?\s+%s  \(WHSEM_E_\w+: .+\)$"
+                         % re.escape("Global\\" + garbled))
+        [row] = [x for x in json.loads(self.whsem("list", "--json").stdout)
+                 if x["name"] == "Global\\" + garbled]
+        self.assertIsNone(row["max"])
+        self.assertRegex(row["error"]["status"], r"^WHSEM_E_")
+        self.assertTrue(row["error"]["message"])
+        # And the plain list is unchanged: names only.
+        self.assertIn("Global\\" + garbled, self.whsem("list").stdout.splitlines())
+
+
+class TestMode(CliTestCase):
+    def mode_of(self, name):
+        return stat.S_IMODE(os.stat("/dev/shm/whsem." + name).st_mode)
+
+    def test_mode_sets_the_permissions_of_a_new_name(self):
+        for mode, expect in [(None, 0o600), ("0660", 0o660), ("666", 0o666), ("0640", 0o640)]:
+            with self.subTest(mode=mode):
+                name = "%s-%s" % (self.name, mode)
+                self.names.append(name)
+                args = ["--mode", mode] if mode else []
+                r = self.whsem("run", name, "1", *args, "--", "true")
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(self.mode_of(name), expect)
+
+    def test_bad_modes_say_what_is_accepted(self):
+        r = self.whsem("run", self.name, "1", "--mode", "0644x", "--", "true")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("invalid mode '0644x'", r.stderr)
+        self.assertIn("0600 to 0777", r.stderr)
+        r = self.whsem("run", self.name, "1", "--mode", "0600", "--backend", "host=/nowhere",
+                       "--", "true")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--mode", r.stderr)
+        self.assertIn("PostgreSQL", r.stderr)
+
+
+class TestDurations(CliTestCase):
+    def test_timeouts_take_units(self):
+        holder = self.start_holder(1)
+        msg = "whsem: timed out after %d ms waiting for a ticket of '%s' (max 1)\n"
+        for given, ms in [("1s", 1000), ("0.25s", 250), ("300ms", 300), ("200", 200)]:
+            with self.subTest(given=given):
+                r = self.whsem("run", self.name, "1", "-t", given, "--", "true")
+                self.assertEqual((r.returncode, r.stderr), (75, msg % (ms, self.final)))
+        r = self.whsem("run", self.name, "1", "--timeout=0.2s", "--", "true")
+        self.assertEqual((r.returncode, r.stderr), (75, msg % (200, self.final)))
+        self.stop_holder(holder)
+        for given in ["2m", "1h", "1.5s", "24h", "-1"]:
+            with self.subTest(given=given):
+                r = self.whsem("run", self.name, "1", "-t", given, "--", "true")
+                self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_kill_after_takes_units(self):
+        for d in ["1.5s", "2m", "1h", "0.5s", "0s"]:
+            with self.subTest(d=d):
+                r = self.whsem("run", self.name, "1", "-k", d, "--", "true")
+                self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_bad_durations_say_why(self):
+        cases = {"5x": "unit", "1.5": "fraction needs a unit", "1.5ms": "whole number",
+                 "": "digit", "2147484s": "too long", "1.": "followed by digits"}
+        for opt in ["-t", "-k"]:
+            for given, why in cases.items():
+                with self.subTest(opt=opt, given=given):
+                    r = self.whsem("run", self.name, "1", opt, given, "--", "true")
+                    self.assertEqual(r.returncode, 2)
+                    self.assertIn("'%s': " % given, r.stderr)
+                    self.assertIn(why, r.stderr)
+                    self.assertIn("500ms, 5s", r.stderr)
+
+
+class TestPrune(CliTestCase):
+    def test_prune_removes_dead_names_and_keeps_live_ones(self):
+        dead, live = self.name + "-dead", self.name + "-live"
+        self.names += [dead, live]
+        self.assertEqual(self.whsem("run", dead, "1", "--", "true").returncode, 0)
+        holder = self.start_holder(1, name=live)
+        pattern = self.name + "-*"
+
+        r = self.whsem("prune", "--dry-run", pattern)
+        self.assertEqual((r.returncode, r.stdout, r.stderr),
+                         (0, "would remove Global\\%s\n" % dead, ""))
+        self.assertIsNotNone(self.status_json(dead))  # nothing removed
+
+        r = self.whsem("prune", pattern)
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "removed Global\\%s\n" % dead, ""))
+        self.assertIsNone(self.status_json(dead))
+        self.assertIsNotNone(self.status_json(live))
+        r = self.whsem("prune", "-n", pattern)
+        self.assertEqual((r.returncode, r.stdout), (0, ""))
+
+        # Once nobody has it open, the live one goes too; the full name
+        # is a pattern as well.
+        self.stop_holder(holder)
+        r = self.whsem("prune", "Global\\" + live)
+        self.assertEqual((r.returncode, r.stdout), (0, "removed Global\\%s\n" % live), r.stderr)
+        self.assertIsNone(self.status_json(live))
+
+    def test_patterns_select_and_other_names_stay(self):
+        kept = self.name + "-other"
+        self.names.append(kept)
+        self.assertEqual(self.whsem("run", kept, "1", "--", "true").returncode, 0)
+        r = self.whsem("prune", self.name + "-nomatch*", "--", "-also-no-match")
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "", ""))
+        self.assertIsNotNone(self.status_json(kept))
+
+
+
+def default_signals():
+    """Started as a background job (`ctest &` in a script), we would have
+    SIGINT and SIGQUIT ignored, and whsem and the shell commands rightly
+    keep ignoring what they inherit ignored: give the tests the defaults."""
     for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM,
                 signal.SIGUSR1, signal.SIGUSR2):
         if signal.getsignal(sig) == signal.SIG_IGN:
             signal.signal(sig, signal.SIG_DFL)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or not os.access(sys.argv[1], os.X_OK):
+        sys.exit("usage: test_cli.py PATH_TO_WHSEM [unittest args]")
+    WHSEM = os.path.abspath(sys.argv.pop(1))
+    default_signals()
     unittest.main(verbosity=2)

@@ -90,6 +90,7 @@ class Completion(unittest.TestCase):
         self.assertEqual(complete("whsem st"), ["stats", "status"])
         self.assertEqual(complete("whsem r"), ["rm", "run"])
         self.assertEqual(complete("whsem help sta"), ["stats", "status"])
+        self.assertEqual(complete("whsem p"), ["prune"])
 
     def test_every_command_and_nothing_else(self):
         self.assertEqual(complete("whsem "), help_commands())
@@ -100,6 +101,8 @@ class Completion(unittest.TestCase):
     def test_an_option_prefix(self):
         self.assertEqual(complete("whsem run --ti"), ["--timeout", "--timeout-exit-code"])
         self.assertEqual(complete("whsem status abc --j"), ["--json"])
+        self.assertEqual(complete("whsem list --l"), ["--long"])
+        self.assertEqual(complete("whsem run --mo"), ["--mode"])
 
     def test_each_command_offers_exactly_the_options_of_its_help(self):
         for c in help_commands():
@@ -108,6 +111,7 @@ class Completion(unittest.TestCase):
 
     def test_nothing_for_an_option_value(self):
         self.assertEqual(complete("whsem run -t "), [])
+        self.assertEqual(complete("whsem run --mode "), [])
         self.assertEqual(complete("whsem list --backend "), [])
         self.assertEqual(complete("whsem top -d "), [])
         self.assertEqual(complete("whsem top --iterations "), [])
@@ -147,6 +151,9 @@ class Names(unittest.TestCase):
         self.assertEqual(complete("whsem status " + self.prefix), [self.local])
         self.assertEqual(complete("whsem rm --force " + self.prefix), [self.local])
         self.assertEqual(complete("whsem run " + self.prefix + "h"), [self.local])
+        # prune's patterns are names too, as many as one likes.
+        self.assertEqual(complete("whsem prune -n " + self.prefix), [self.local])
+        self.assertEqual(complete("whsem prune x* " + self.prefix), [self.local])
 
     def test_exact_names_are_whole_and_quoted(self):
         offered = complete("whsem status --exact Global")

@@ -736,7 +736,7 @@ TEST(PgCli, RunStatusListRmWithBackend)
                       "' " + name + " > " + out)
                          .c_str()),
               0);
-    EXPECT_EQ(system(("grep -q 'backend:     PostgreSQL' " + out).c_str()), 0);
+    EXPECT_EQ(system(("grep -q '^backend: *PostgreSQL$' " + out).c_str()), 0);
     EXPECT_EQ(system((env + cli + " list | grep -qx 'Global\\\\" + name + "'").c_str()), 0);
     EXPECT_EQ(system((env + cli + " rm " + name).c_str()), 0);
     EXPECT_NE(system((env + cli + " status " + name + " 2>/dev/null").c_str()), 0);
