@@ -79,6 +79,21 @@ static void bucket_label(size_t i, char *buf, size_t size)
     else snprintf(buf, size, "%s - %s", lo, hi);
 }
 
+/* The seconds of the history worth showing: those since the name was
+ * created (all zeros before), a minute at least. The last *n of
+ * s->history. */
+static const uint32_t *shown_history(const struct sem_stats *s, size_t *n)
+{
+    *n = s->has_history ? s->seconds : 0;
+    int64_t created = s->snap.counters ? s->snap.info.created_unix_ms : 0;
+    if (created > 0) {
+        int64_t age = (now_unix_ms() - created) / 1000 + 1;
+        if (age < 60) age = 60;
+        if ((int64_t)*n > age) *n = (size_t)age;
+    }
+    return s->history ? s->history + (s->seconds - *n) : NULL;
+}
+
 static void print_text(const char *name, const struct sem_stats *s)
 {
     const whsem_info *i = &s->snap.info;
@@ -100,11 +115,12 @@ static void print_text(const char *name, const struct sem_stats *s)
     put_duration("wait p50:", c ? wait_quantile_ns(s->snap.buckets, 0.50) : -1);
     put_duration("wait p99:", c ? wait_quantile_ns(s->snap.buckets, 0.99) : -1);
     put_duration("hold mean:", mean_ns(c, i->hold_ns, i->releases));
-    printf("%-16s", "wait histogram:");
     uint64_t most = 0;
     for (size_t k = 0; c && k < WHSEM_WAIT_BUCKETS; k++)
         if (s->snap.buckets[k] > most) most = s->snap.buckets[k];
-    printf("%s\n", !c ? "-" : most ? "" : "(no waits)");
+    if (!c) printf("%-16s-\n", "wait histogram:");
+    else if (!most) printf("%-16s(no waits)\n", "wait histogram:");
+    else printf("wait histogram:\n");
     for (size_t k = 0; c && k < WHSEM_WAIT_BUCKETS; k++) {
         if (!s->snap.buckets[k]) continue;
         char label[96];
@@ -119,12 +135,14 @@ static void print_text(const char *name, const struct sem_stats *s)
         printf("-\n");
         return;
     }
+    size_t n;
+    const uint32_t *h = shown_history(s, &n);
     uint32_t peak = 0;
-    for (size_t k = 0; k < s->seconds; k++)
-        if (s->history[k] > peak) peak = s->history[k];
-    printf("the last %zu s, most %" PRIu32 "\n  [", s->seconds, peak);
+    for (size_t k = 0; k < n; k++)
+        if (h[k] > peak) peak = h[k];
+    printf("the last %zu s, most %" PRIu32 "\n  [", n, peak);
     /* One column a second up to a minute, the rest squeezed into 60. */
-    put_sparkline(stdout, s->history, s->seconds, s->seconds < 60 ? s->seconds : 60);
+    put_sparkline(stdout, h, n, n < 60 ? n : 60);
     printf("]\n");
 }
 
@@ -325,10 +343,11 @@ static void histogram_panel(FILE *f, const struct sem_stats *s, struct panel *p)
 
 static void waiters_panel(FILE *f, const struct sem_stats *s, struct panel *p)
 {
-    size_t n = s->has_history ? s->seconds : 0;
+    size_t n;
+    const uint32_t *hist = shown_history(s, &n);
     uint32_t most = 0;
     for (size_t k = 0; k < n; k++)
-        if (s->history[k] > most) most = s->history[k];
+        if (hist[k] > most) most = hist[k];
     fprintf(f,
             "<text class=\"panel-title\" x=\"%.1f\" y=\"%.1f\">Waiters, the most in each second "
             "of the last %zu s</text>\n",
@@ -336,17 +355,20 @@ static void waiters_panel(FILE *f, const struct sem_stats *s, struct panel *p)
     y_axis(f, p, most, "waiters");
     double w = n ? (PLOT_R - PLOT_L) / (double)n : 0;
     for (size_t k = 0; k < n; k++) {
-        if (!s->history[k]) continue;
-        double h = (p->bottom - p->top) * s->history[k] / p->ymax;
+        if (!hist[k]) continue;
+        double h = (p->bottom - p->top) * hist[k] / p->ymax;
         fprintf(f,
                 "<rect class=\"waiters\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\">"
                 "<title>%zu s ago: %" PRIu32 "</title></rect>\n",
                 PLOT_L + w * (double)k + 0.5, p->bottom - h, w > 1 ? w - 1 : w, h, n - 1 - k,
-                s->history[k]);
+                hist[k]);
     }
-    /* A tick every 10 s (every minute beyond 5), counted back from now at
-     * the right edge (the middle of the last second). */
-    size_t every = n > 300 ? 60 : 10;
+    /* Ticks counted back from now at the right edge (the middle of the
+     * last second), eight at most, at round numbers of seconds. */
+    static const size_t steps[] = {5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600};
+    size_t every = steps[0];
+    for (size_t k = 0; k < sizeof steps / sizeof steps[0] && n / steps[k] >= 8; k++)
+        every = k + 1 < sizeof steps / sizeof steps[0] ? steps[k + 1] : steps[k];
     for (size_t ago = 0; n && ago < n; ago += every) {
         char label[32];
         if (ago) snprintf(label, sizeof label, "-%zus", ago);
@@ -389,8 +411,8 @@ static int write_svg(const char *path, const char *name, const struct sem_stats 
     format_duration_ns(mean_ns(true, s->snap.info.hold_ns, s->snap.info.releases), mean_hold, sizeof mean_hold);
     fprintf(f,
             "<text class=\"subtitle\" x=\"20\" y=\"50\">%" PRIu64 " acquisitions, %" PRIu64
-            " waits (mean %s), %" PRIu64 " timeouts, %" PRIu64 " cancellations, mean hold %s; "
-            "created ",
+            " waits (mean %s), %" PRIu64 " timeouts, %" PRIu64 " cancellations, mean hold %s"
+            "</text>\n<text class=\"subtitle\" x=\"20\" y=\"66\">created ",
             s->snap.info.acquisitions, s->snap.info.waits, mean_wait, s->snap.info.timeouts,
             s->snap.info.cancellations, mean_hold);
     put_xml(f, since);

@@ -373,8 +373,9 @@ class TestTopScreen(Base):
         t.run("send-keys", "q")
         self.until(lambda: (t.show("#{pane_dead}") == "1", ""), "top to quit on q")
         self.assertEqual(t.show("#{pane_dead_status}"), "0")
+        # (tmux hides the cursor of a dead pane itself: the tests that run
+        # top from a shell check that it comes back.)
         self.assertEqual(t.show("#{alternate_on}"), "0")
-        self.assertEqual(t.show("#{cursor_flag}"), "1")
 
     def test_resize(self):
         name = self.name("resize")
@@ -414,8 +415,8 @@ class TestTopScreen(Base):
         self.assertEqual(t.show("#{cursor_flag}"), "1")
         out = os.path.join(self.tmp, "stty")
         t.run("send-keys", "-l", "stty -a > %s; echo stty-done\n" % out)
-        self.until(lambda: (os.path.exists(out) and "stty-done" in "\n".join(t.screen()), ""),
-                   "stty")
+        # The line echo prints, not the typed one that contains it.
+        self.screen_until(t, lambda s: "stty-done" in [l.strip() for l in s], "stty")
         with open(out) as f:
             modes = f.read().split()
         self.assertIn("icanon", modes)
@@ -517,7 +518,7 @@ class TestStats(Base):
         for t in ("1µs", "10µs", "100µs", "1ms", "10ms", "100ms", "1s", "10s"):
             self.assertIn(t, ticks)
         self.assertIn("now", ticks)
-        self.assertIn("-10s", ticks)
+        self.assertTrue([t for t in ticks if re.match(r"^-\d+s$", t)], ticks)
         self.assertEqual(len(elems("line", "axis")), 4)  # x and y of both panels
         bars = elems("rect", "bar")
         self.assertTrue(bars)
