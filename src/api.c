@@ -198,7 +198,9 @@ static whsem_status query(whsem_sem sem, whsem_info *info, struct query_report *
     *out_count = r->n;
     if (info && info->struct_size >= offsetof(whsem_info, created_unix_ms) + sizeof(int64_t)) {
         struct sem_counters *c = counters_of(sem, &st);
-        if (!c) return st == WHSEM_E_UNSUPPORTED ? WHSEM_OK : st;
+        /* Counters a backend cannot give (a PostgreSQL role that may not
+         * create their table) read 0: the query itself succeeded. */
+        if (!c) return st == WHSEM_E_UNSUPPORTED || st == WHSEM_E_ACCESS_DENIED ? WHSEM_OK : st;
         info->acquisitions = c->acquisitions;
         info->timeouts = c->timeouts;
         info->cancellations = c->cancellations;
