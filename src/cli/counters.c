@@ -17,7 +17,9 @@ whsem_status read_sem_stats(whsem_sem sem, size_t max_seconds, struct sem_stats 
     if (st != WHSEM_OK || !max_seconds) return st;
     size_t n;
     st = whsem_waiters_history(sem, NULL, 0, &n);
-    if (st == WHSEM_E_UNSUPPORTED) return WHSEM_OK; /* has_history says so */
+    /* Not kept, or (a database role that may not create the counters'
+     * table) not to be had: has_history says so. */
+    if (st == WHSEM_E_UNSUPPORTED || st == WHSEM_E_ACCESS_DENIED) return WHSEM_OK;
     if (st == WHSEM_OK && n > max_seconds) n = max_seconds;
     if (st == WHSEM_OK && n && !(s->history = calloc(n, sizeof *s->history)))
         st = WHSEM_E_NO_MEMORY;

@@ -43,7 +43,9 @@ whsem_status take_snapshot(whsem_sem sem, struct snapshot *s)
     st = whsem_wait_histogram(sem, s->buckets, WHSEM_WAIT_BUCKETS, &nb);
     /* A backend without counters answers zeros in info: say "not kept"
      * rather than show them as if nothing had happened. */
-    if (st == WHSEM_E_UNSUPPORTED) return WHSEM_OK;
+    /* (A database role that may not create the counters' table gets
+     * WHSEM_E_ACCESS_DENIED: not kept for it either.) */
+    if (st == WHSEM_E_UNSUPPORTED || st == WHSEM_E_ACCESS_DENIED) return WHSEM_OK;
     if (st != WHSEM_OK) {
         free_snapshot(s);
         return st;

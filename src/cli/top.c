@@ -34,8 +34,9 @@ static const char help_top[] =
     "with waiters come first. \"-\" stands for what the backend does not keep.\n"
     "Names are shown without their Global\\ prefix.\n"
     "\n"
-    "On a terminal it fills the screen until q (or Ctrl-C); otherwise, or with\n"
-    "-b, it writes one plain frame after another.\n"
+    "On a terminal it fills the screen until q (or Ctrl-C), and gives it back\n"
+    "while stopped (Ctrl-Z) until fg; otherwise, or with -b, it writes one plain\n"
+    "frame after another.\n"
     "\n"
     "Options:\n"
     "  -d, --delay=DURATION   time between refreshes (default 1s): a duration\n"
@@ -88,7 +89,7 @@ static double monotonic_seconds(void)
 
 static struct termios saved_termios;
 static bool termios_saved, screen_taken;
-static volatile sig_atomic_t got_signal, got_winch;
+static volatile sig_atomic_t got_signal, got_winch, got_tstp;
 
 static void write_all(const char *p, size_t n)
 {
@@ -118,7 +119,8 @@ static void restore_terminal(void)
 
 static void take_terminal(void)
 {
-    atexit(restore_terminal);
+    static bool registered;
+    if (!registered) registered = atexit(restore_terminal) == 0;
     if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved_termios) == 0) {
         struct termios t = saved_termios;
         /* Keys one at a time and unechoed; ISIG stays, so Ctrl-C is SIGINT. */
@@ -135,10 +137,13 @@ static void take_terminal(void)
 static void on_signal(int sig)
 {
     if (sig == SIGWINCH) got_winch = 1;
+    else if (sig == SIGTSTP) got_tstp = 1;
     else got_signal = sig;
 }
 
 static const int quit_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+/* Caught too: the quit signals, and these two. */
+static const int other_signals[] = {SIGWINCH, SIGTSTP};
 
 /* The signals are blocked except while waiting (ppoll), so that one that
  * comes during a refresh is seen at the next wait instead of lost. */
@@ -154,12 +159,15 @@ static void catch_signals(sigset_t *waiting_mask)
         sigaction(quit_signals[k], &sa, NULL);
         sigaddset(&block, quit_signals[k]);
     }
-    sigaction(SIGWINCH, &sa, NULL);
-    sigaddset(&block, SIGWINCH);
+    for (size_t k = 0; k < sizeof other_signals / sizeof other_signals[0]; k++) {
+        sigaction(other_signals[k], &sa, NULL);
+        sigaddset(&block, other_signals[k]);
+    }
     sigprocmask(SIG_BLOCK, &block, waiting_mask);
     for (size_t k = 0; k < sizeof quit_signals / sizeof quit_signals[0]; k++)
         sigdelset(waiting_mask, quit_signals[k]);
-    sigdelset(waiting_mask, SIGWINCH);
+    for (size_t k = 0; k < sizeof other_signals / sizeof other_signals[0]; k++)
+        sigdelset(waiting_mask, other_signals[k]);
 }
 
 /* Ends as the signal would have ended it, the screen restored first. */
@@ -527,12 +535,40 @@ static void draw(struct top *t)
     free(frame);
 }
 
+/* Ctrl-Z: stops with the terminal as it was, and takes the screen again
+ * when continued. */
+static void suspend(struct top *t)
+{
+    bool had_screen = screen_taken;
+    restore_terminal();
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGTSTP);
+    signal(SIGTSTP, SIG_DFL);
+    raise(SIGTSTP);
+    sigprocmask(SIG_UNBLOCK, &s, NULL); /* stops here until SIGCONT */
+    sigprocmask(SIG_BLOCK, &s, NULL);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTSTP, &sa, NULL);
+    if (had_screen) {
+        take_terminal();
+        draw(t);
+    }
+}
+
 /* Waits until the next refresh is due, redrawing on a resize. Returns
  * false when the user quits. */
 static bool wait_next(struct top *t, double due, const sigset_t *mask)
 {
     for (;;) {
         if (got_signal) die_of(got_signal);
+        if (got_tstp) {
+            got_tstp = 0;
+            suspend(t);
+        }
         if (got_winch) {
             got_winch = 0;
             if (!t->batch) draw(t);

@@ -413,17 +413,18 @@ class TestTopScreen(Base):
                               "the shell to report top's exit status %d" % status)
         self.assertEqual(t.show("#{alternate_on}"), "0")
         self.assertEqual(t.show("#{cursor_flag}"), "1")
-        out = os.path.join(self.tmp, "stty")
-        t.run("send-keys", "-l", "stty -a > %s; echo stty-done\n" % out)
+        n = next(_counter)
+        out = os.path.join(self.tmp, "stty-%d" % n)
+        t.run("send-keys", "-l", "stty -a > %s; echo stty-done-%d\n" % (out, n))
         # The line echo prints, not the typed one that contains it.
-        self.screen_until(t, lambda s: "stty-done" in [l.strip() for l in s], "stty")
+        self.screen_until(t, lambda s: "stty-done-%d" % n in [l.strip() for l in s], "stty")
         with open(out) as f:
             modes = f.read().split()
         self.assertIn("icanon", modes)
         self.assertIn("echo", modes)
         # What was typed shows: echo is back.
-        t.run("send-keys", "-l", "echo typed-$((6*7))\n")
-        self.screen_until(t, lambda s: any("typed-42" == l.strip() for l in s), "echo")
+        t.run("send-keys", "-l", "echo typed-$((%d*7))\n" % n)
+        self.screen_until(t, lambda s: "typed-%d" % (n * 7) in [l.strip() for l in s], "echo")
 
     def run_top_from_shell(self):
         t = self.start(shell=True)
@@ -446,6 +447,18 @@ class TestTopScreen(Base):
     def test_ctrl_c_restores_the_terminal(self):
         t, _ = self.run_top_from_shell()
         t.run("send-keys", "C-c")
+        self.check_restored(t, None)
+
+    def test_ctrl_z_gives_the_terminal_back_until_fg(self):
+        t, _ = self.run_top_from_shell()
+        t.run("send-keys", "C-z")
+        # The shell goes on with the line: top's status is its stop signal's.
+        self.check_restored(t, 128 + signal.SIGTSTP)
+        t.run("send-keys", "-l", "fg\n")
+        self.screen_until(t, lambda s: bool(s) and s[0].startswith("whsem top - "),
+                          "top's screen again")
+        self.assertEqual(t.show("#{alternate_on}"), "1")
+        t.run("send-keys", "q")
         self.check_restored(t, None)
 
     def test_sigterm_restores_the_terminal(self):
