@@ -349,13 +349,19 @@ static void print_status_text(const char *name, const struct snapshot *s)
     printf("acquisitions:  %" PRIu64 "\n", i->acquisitions);
     printf("timeouts:      %" PRIu64 "\n", i->timeouts);
     printf("cancellations: %" PRIu64 "\n", i->cancellations);
-    format_duration_ns(i->waits ? (double)i->wait_ns / (double)i->waits : -1, mean, sizeof mean);
-    format_duration_ns(wait_quantile_ns(s->buckets, 0.5), p50, sizeof p50);
-    format_duration_ns(wait_quantile_ns(s->buckets, 0.99), p99, sizeof p99);
-    printf("waits:         %" PRIu64 " (mean %s, p50 %s, p99 %s)\n", i->waits, mean, p50, p99);
-    format_duration_ns(i->releases ? (double)i->hold_ns / (double)i->releases : -1, mean,
-                       sizeof mean);
-    printf("releases:      %" PRIu64 " (mean hold %s)\n", i->releases, mean);
+    printf("waits:         %" PRIu64, i->waits);
+    if (i->waits) {
+        format_duration_ns((double)i->wait_ns / (double)i->waits, mean, sizeof mean);
+        format_duration_ns(wait_quantile_ns(s->buckets, 0.5), p50, sizeof p50);
+        format_duration_ns(wait_quantile_ns(s->buckets, 0.99), p99, sizeof p99);
+        printf(" (mean %s, p50 %s, p99 %s)", mean, p50, p99);
+    }
+    printf("\nreleases:      %" PRIu64, i->releases);
+    if (i->releases) {
+        format_duration_ns((double)i->hold_ns / (double)i->releases, mean, sizeof mean);
+        printf(" (mean hold %s)", mean);
+    }
+    putchar('\n');
 }
 
 static int status_main(int argc, char **argv)
