@@ -30,11 +30,13 @@ uint64_t whsem__hold_sample_locked(struct hold_sampling *hs)
 {
     uint64_t stamp = whsem__hold_stamp(0), tick = stamp & ~(uint64_t)WHSEM_HOLD_TAG;
     /* The last timed hold began in this same tick: holds come faster than
-     * the clock tells apart, time fewer. Else time more. */
+     * the clock tells apart, time fewer. Else time every one again: long
+     * holds are what the sum is made of, and a slow one after a burst
+     * must not stand for 63 others. */
     if (tick == hs->tick) {
         if (hs->shift < WHSEM_HOLD_SHIFT_MAX) hs->shift++;
-    } else if (hs->shift > 0) {
-        hs->shift--;
+    } else {
+        hs->shift = 0;
     }
     hs->tick = tick;
     hs->skip = (1u << hs->shift) - 1;
@@ -97,12 +99,16 @@ void whsem__count_reclaimed(whsem_header *h, const whsem_slot *s, int64_t now_ms
     h->counters.hold_ns += all;
 }
 
-whsem_status whsem__canceled_before(struct hentry *e, uint64_t sem)
+whsem_status whsem__canceled_before(struct hentry *e, uint64_t sem,
+                                    whsem_status(WHSEM_CALL *shm_acquire)(whsem_sem, int64_t,
+                                                                          whsem_cancel, whsem_ticket *))
 {
     void *saved;
     struct wmap *m = whsem__protect(e, sem, &saved);
     if (!m) return whsem__invalid_handle(sem, "semaphore");
-    if (((struct whsem_semobj *)m)->be == &whsem__shm_backend) whsem__count_end(m->hdr, WHSEM_CANCELED);
+    /* Compared by the acquire entry, as the public functions tell their
+     * own objects (backend.h): this file is below the backend's table. */
+    if (((struct whsem_semobj *)m)->be->acquire == shm_acquire) whsem__count_end(m->hdr, WHSEM_CANCELED);
     whsem__unprotect(saved);
     return WHSEM_CANCELED;
 }

@@ -12,9 +12,9 @@
  * hold is timed: a systematic sample of the uncontended ones is, each
  * timed hold standing for the 2^shift holds (itself and those skipped
  * after it) until the next (struct hold_sampling, per process and name,
- * under the segment lock). The sample thins out only while holds come
+ * under the segment lock). The sample halves only while holds come
  * faster than the clock ticks (two timed ones in the same tick), down to
- * one in 64; when they come slower, every hold is timed again. A sum over
+ * one in 64; as soon as two are a tick apart, every hold is timed again. A sum over
  * many holds is unbiased (of a coarse clock and of the sampling), and
  * holds that waited, or were acquired asynchronously, are all timed.
  *
@@ -75,8 +75,11 @@ WHSEM_HIDDEN void whsem__waiting_set(whsem_header *h, uint32_t n);
 WHSEM_HIDDEN void whsem__count_reclaimed(whsem_header *h, const whsem_slot *s, int64_t now_ms);
 /* An acquisition of the semaphore handle sem (entry e) whose cancellation
  * source was triggered before it began: WHSEM_CANCELED, counted as
- * canceled on shared memory (other backends see nothing of it). */
-WHSEM_HIDDEN whsem_status whsem__canceled_before(struct hentry *e, uint64_t sem);
+ * canceled if sem is shared memory's, whose acquire is the platform's
+ * whsem_acquire, passed in (other backends see nothing of it). */
+WHSEM_HIDDEN whsem_status whsem__canceled_before(struct hentry *e, uint64_t sem,
+                                                 whsem_status(WHSEM_CALL *shm_acquire)(
+                                                     whsem_sem, int64_t, whsem_cancel, whsem_ticket *));
 /* A snapshot of the counters of m (lock held). */
 WHSEM_HIDDEN void whsem__counters_locked(struct wmap *m, struct sem_counters *c);
 

@@ -161,7 +161,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_m
     if (cancel) {
         struct hentry *ce = whsem__h_lookup(cancel, HK_CANCEL);
         if (!ce) return whsem__invalid_handle(cancel, "cancellation source");
-        if (atomic_load_explicit(&ce->aux, memory_order_acquire)) return whsem__canceled_before(e, sem);
+        if (atomic_load_explicit(&ce->aux, memory_order_acquire)) return whsem__canceled_before(e, sem, whsem_acquire);
     }
     struct whsem_thread *t = whsem__self();
     if (WHSEM_UNLIKELY(!t)) return whsem__fail(WHSEM_E_NO_MEMORY, "out of memory for the thread record");
@@ -245,8 +245,10 @@ WHSEM_API whsem_status WHSEM_CALL whsem_release(whsem_ticket ticket)
         return st;
     }
     atomic_store_explicit(&e->tag, whsem__h_next_gen_tag(ticket), memory_order_relaxed);
-    whsem__count_hold(m->hdr, e->since);
     int32_t wake = whsem__put_back_locked(m);
+    /* After: the slot's address computed for the check above serves the
+     * put-back, a call before it would make the compiler compute it anew. */
+    whsem__count_hold(m->hdr, e->since);
     bool dying = WHSEM_UNLIKELY(m->handles == 0) && whsem__mark_dying_locked(m);
     whsem__unlock(m);
     if (WHSEM_UNLIKELY(wake >= 0)) whsem__futex_wake(&m->slots[wake].wake_seq, 1);

@@ -85,7 +85,7 @@ static struct wmap *kill_take(uint64_t h, enum hkind kind, uint64_t *since)
 {
     struct hentry *e = whsem__h_lookup(h, kind);
     if (!e) return NULL;
-    /* h's own: the entry cannot be reused before it is killed. */
+    /* h's own mapping and stamp: the entry cannot be reused before it is killed. */
     struct wmap *m = atomic_load(&e->ptr);
     if (since) *since = e->since;
     return whsem__h_kill(h) ? m : NULL;
@@ -208,7 +208,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_m
     if (cancel) {
         struct hentry *ce = whsem__h_lookup(cancel, HK_CANCEL);
         if (!ce) return whsem__invalid_handle(cancel, "cancellation source");
-        if (atomic_load(&ce->aux)) return whsem__canceled_before(e, sem);
+        if (atomic_load(&ce->aux)) return whsem__canceled_before(e, sem, whsem_acquire);
     }
     /* One look through the hazard pointer: another backend's object goes
      * to its backend, ours gets this call's use. */
@@ -267,8 +267,8 @@ WHSEM_API whsem_status WHSEM_CALL whsem_release(whsem_ticket ticket)
     if (m->slots[m->slot].held == 0) {
         st = whsem__nothing_held(m);
     } else {
-        whsem__count_hold(m->hdr, since);
         wake = whsem__put_back_locked(m);
+        whsem__count_hold(m->hdr, since);
     }
     whsem__unlock(m);
     if (wake >= 0) whsem__wake_slot(m, (uint32_t)wake, 1);
