@@ -31,7 +31,8 @@ static const char help_top[] =
     "and 99th percentile of its wait times (from its wait histogram, since the\n"
     "name was created), and a sparkline of its waiters over the last minute\n"
     "(the most in each second, scaled to PEAK, the most in that minute). Names\n"
-    "with waiters come first. \"-\" stands for what the backend does not keep.\n"
+    "with waiters come first. \"-\" stands for what the backend does not keep,\n"
+    "or for every column of a name that cannot be read (another user's, say).\n"
     "Names are shown without their Global\\ prefix.\n"
     "\n"
     "On a terminal it fills the screen until q (or Ctrl-C), and gives it back\n"
@@ -284,15 +285,6 @@ static whsem_status refresh(struct top *t)
         whsem_sem sem;
         st = whsem_open_existing(p, &opts, &sem);
         if (st == WHSEM_E_NOT_FOUND) continue; /* removed since the listing */
-        /* Another user's name, or one only a foreign writer could make:
-         * shown, with nothing known about it. Anything else is trouble
-         * that the next name would meet too. */
-        if (st != WHSEM_OK && st != WHSEM_E_ACCESS_DENIED && st != WHSEM_E_INVALID_NAME) {
-            snprintf(t->error, sizeof t->error, "%s", whsem_last_error());
-            free(names);
-            free(buf);
-            return st;
-        }
         struct row *r = find_or_add(t, p);
         if (!r) {
             if (st == WHSEM_OK) whsem_close(sem);
@@ -304,16 +296,13 @@ static whsem_status refresh(struct top *t)
         r->present = true;
         free_sem_stats(&r->s);
         r->readable = st == WHSEM_OK;
+        /* Another user's name, one being created or replaced right now,
+         * one a foreign writer garbled: shown, with nothing known about
+         * it, rather than ending the view of every other name. (A backend
+         * that cannot be reached fails the next listing instead.) */
         if (r->readable) {
-            st = read_sem_stats(sem, SPARK_SECONDS, &r->s);
-            snprintf(t->error, sizeof t->error, "%s", whsem_last_error());
+            r->readable = read_sem_stats(sem, SPARK_SECONDS, &r->s) == WHSEM_OK;
             whsem_close(sem);
-            if (st == WHSEM_E_NOT_FOUND || st == WHSEM_E_ACCESS_DENIED) r->readable = false;
-            else if (st != WHSEM_OK) {
-                free(names);
-                free(buf);
-                return st;
-            }
         }
         sample(r, now);
     }
