@@ -396,7 +396,8 @@ static int write_svg(const char *path, const char *name, const struct sem_stats 
             ".waiters{fill:#c0504d}.marker{stroke-dasharray:4 3;stroke-width:1.5}"
             "line.p50{stroke:#2e7d32}line.p99{stroke:#e65100}text.p50{fill:#2e7d32}"
             "text.p99{fill:#e65100}.title{font-size:18px;font-weight:bold}"
-            ".panel-title{font-weight:bold}</style>\n"
+            ".panel-title{font-weight:bold}"
+            ".marker-label{paint-order:stroke;stroke:white;stroke-width:3px}</style>\n"
             "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
             SVG_W, SVG_H, SVG_W, SVG_H);
     fputs("<title>", f);
