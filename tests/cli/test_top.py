@@ -137,13 +137,15 @@ class Base(unittest.TestCase):
         self.names = []
         self.workers = []
         self.tmp = tempfile.mkdtemp(prefix="whsem-top-")
+        # Cleanups run last first: this one after the tmux servers' (whose
+        # sockets live in tmp) and after tearDown.
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
 
     def tearDown(self):
         for w in self.workers:
             w.stop()
         for n in self.names:
             whsem("rm", "--force", "--", n)
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def name(self, what):
         n = unique_name(what)
@@ -359,8 +361,10 @@ class Tmux:
         return self.run("display-message", "-p", fmt).strip()
 
     def kill(self):
-        subprocess.run(["tmux", "-S", self.socket, "kill-server"], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=60)
+        r = subprocess.run(["tmux", "-S", self.socket, "kill-server"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=60)
+        if r.returncode != 0:
+            raise AssertionError("tmux kill-server: " + r.stdout)
 
 
 class TestTopScreen(Base):
