@@ -376,29 +376,11 @@ static int status_main(int argc, char **argv)
     struct status_opts o = {false, false};
     const char *name = parse_name_command(argc, argv, defs, status_opt, &o);
 
-    whsem_open_options opts;
-    open_options(&opts, o.exact ? WHSEM_OPEN_EXACT_NAME : 0);
     whsem_sem sem;
-    whsem_status st = whsem_open_existing(name, &opts, &sem);
-    if (st == WHSEM_E_NOT_FOUND) {
-        char final[1024];
-        size_t len;
-        fputs("whsem: no semaphore named '", stderr);
-        if (o.exact || whsem_safe_name(name, final, sizeof final, &len) != WHSEM_OK)
-            put_display(stderr, name);
-        else put_display(stderr, final);
-        fputs("'\n", stderr);
-        return 1;
-    }
-    if (st != WHSEM_OK) {
-        lib_error(st);
-        return 1;
-    }
     char final[1024];
-    size_t len;
-    if (whsem_name(sem, final, sizeof final, &len) != WHSEM_OK) snprintf(final, sizeof final, "%s", name);
+    if (!open_named(name, o.exact, &sem, final, sizeof final)) return 1;
     struct snapshot snap;
-    st = take_snapshot(sem, &snap);
+    whsem_status st = take_snapshot(sem, &snap);
     if (st != WHSEM_OK) lib_error(st); /* before the close, which may change the message */
     whsem_close(sem);
     if (st != WHSEM_OK) return 1;
@@ -415,9 +397,8 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The names of the chosen backend, sorted, into *names (pointing into
- * *buf; free both). Prints why not and returns false on failure. */
-static bool list_names(char **buf_out, char ***names_out, size_t *count)
+whsem_status sorted_names(char **buf_out, char ***names_out, size_t *count, char *why,
+                          size_t why_size)
 {
     char *buf = NULL;
     size_t size = 0, need = 0;
@@ -430,22 +411,22 @@ static bool list_names(char **buf_out, char ***names_out, size_t *count)
         free(buf);
         buf = malloc(size);
         if (!buf) {
-            fprintf(stderr, "whsem: out of memory\n");
-            return false;
+            snprintf(why, why_size, "out of memory");
+            return WHSEM_E_NO_MEMORY;
         }
     }
     if (st != WHSEM_OK) {
-        lib_error(st);
+        snprintf(why, why_size, "%s", whsem_last_error());
         free(buf);
-        return false;
+        return st;
     }
     size_t n = 0;
     for (const char *p = buf; *p; p += strlen(p) + 1) n++;
     char **names = calloc(n ? n : 1, sizeof *names);
     if (!names) {
-        fprintf(stderr, "whsem: out of memory\n");
+        snprintf(why, why_size, "out of memory");
         free(buf);
-        return false;
+        return WHSEM_E_NO_MEMORY;
     }
     n = 0;
     for (char *p = buf; *p; p += strlen(p) + 1) names[n++] = p;
@@ -453,7 +434,16 @@ static bool list_names(char **buf_out, char ***names_out, size_t *count)
     *buf_out = buf;
     *names_out = names;
     *count = n;
-    return true;
+    return WHSEM_OK;
+}
+
+/* sorted_names, saying why not on stderr. */
+static bool list_names(char **buf_out, char ***names_out, size_t *count)
+{
+    char why[512];
+    whsem_status st = sorted_names(buf_out, names_out, count, why, sizeof why);
+    if (st != WHSEM_OK) fprintf(stderr, "whsem: %s: %s\n", whsem_status_name(st), why);
+    return st == WHSEM_OK;
 }
 
 /* Opens a listed (finalized) name without creating it. */

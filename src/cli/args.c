@@ -116,8 +116,8 @@ int next_arg(char **argv, int argc, int *i, const struct optdef *defs, const cha
     usage_error("unknown option '%s'", a);
 }
 
-const char *parse_name_command(int argc, char **argv, const struct optdef *defs,
-                                      void (*on_opt)(int id, void *ctx), void *ctx)
+const char *parse_name_command_args(int argc, char **argv, const struct optdef *defs,
+                                    void (*on_opt)(int id, const char *arg, void *ctx), void *ctx)
 {
     const char *name = NULL;
     int i = 1;
@@ -142,9 +142,28 @@ const char *parse_name_command(int argc, char **argv, const struct optdef *defs,
         } else if (id == OPT_BACKEND) {
             set_backend(arg);
         } else {
-            on_opt(id, ctx);
+            on_opt(id, arg, ctx);
         }
     }
     if (!name) usage_error("missing NAME");
     return name;
+}
+
+struct id_only {
+    void (*on_opt)(int id, void *ctx);
+    void *ctx;
+};
+
+static void drop_arg(int id, const char *arg, void *ctx)
+{
+    (void)arg;
+    struct id_only *o = ctx;
+    o->on_opt(id, o->ctx);
+}
+
+const char *parse_name_command(int argc, char **argv, const struct optdef *defs,
+                               void (*on_opt)(int id, void *ctx), void *ctx)
+{
+    struct id_only o = {on_opt, ctx};
+    return parse_name_command_args(argc, argv, defs, drop_arg, &o);
 }

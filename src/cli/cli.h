@@ -5,7 +5,9 @@
  * main.c (dispatch, help), args.c, output.c, run.c (whsem run: signals,
  * fork/exec, the process group, liveness hand-over), admin.c (status,
  * list, rm, name, prune), stats.c (snapshots of a name, percentiles,
- * durations and command lines, for every command that shows a name).
+ * durations and command lines, for every command that shows a name),
+ * top.c (whsem top), plot.c (whsem stats, text and SVG), counters.c
+ * (what top and whsem stats share: rates, the waiters history, sparklines).
  */
 #ifndef WHSEM_CLI_H
 #define WHSEM_CLI_H
@@ -29,7 +31,8 @@ struct command {
     int (*main)(int argc, char **argv);
 };
 
-extern const struct command cmd_run, cmd_status, cmd_list, cmd_rm, cmd_name, cmd_prune;
+extern const struct command cmd_run, cmd_status, cmd_list, cmd_rm, cmd_name, cmd_prune, cmd_top,
+    cmd_stats;
 
 /* ---- main.c ---- */
 extern const struct command *current_cmd;
@@ -80,7 +83,11 @@ enum {
     OPT_BACKEND,
     OPT_LONG,
     OPT_MODE,
-    OPT_DRY_RUN
+    OPT_DRY_RUN,
+    OPT_DELAY,
+    OPT_ITERATIONS,
+    OPT_BATCH,
+    OPT_PLOT
 };
 
 /* --backend CONNINFO, every command's: where semaphores live (main.c).
@@ -110,6 +117,9 @@ int next_arg(char **argv, int argc, int *i, const struct optdef *defs, const cha
  * commands that take exactly one name. Returns the name. */
 const char *parse_name_command(int argc, char **argv, const struct optdef *defs,
                                void (*on_opt)(int id, void *ctx), void *ctx);
+/* The same for commands with options that take a value: on_opt gets it. */
+const char *parse_name_command_args(int argc, char **argv, const struct optdef *defs,
+                                    void (*on_opt)(int id, const char *arg, void *ctx), void *ctx);
 
 /* ---- stats.c ---- */
 /* One look at a name: whsem_query_processes's answer and the wait-time
@@ -129,6 +139,9 @@ whsem_status take_snapshot(whsem_sem sem, struct snapshot *s);
 void free_snapshot(struct snapshot *s);
 /* Whether p runs on this machine (its /proc is ours). */
 bool is_this_host(const struct snapshot *s, const whsem_process *p);
+/* Where bucket i of a WHSEM_WAIT_BUCKETS histogram begins and ends, in
+ * ns; the last one has no end (INFINITY). */
+void wait_bucket_bounds(size_t i, double *lo, double *hi);
 /* The q-quantile (0 ... 1) of a WHSEM_WAIT_BUCKETS histogram in ns,
  * interpolated on a log scale inside its bucket (the last, open-ended
  * bucket gives its lower bound); -1 if it counts no waits. */
@@ -150,5 +163,36 @@ bool is_whsem_run(const char *args, size_t len);
  * group of its own), or 0 if none runs (it waits, or the kernel lists no
  * children). */
 int64_t run_command_pid(int64_t pid);
+
+/* ---- admin.c ---- */
+/* The finalized names of the chosen backend, sorted, into *names_out
+ * (pointing into *buf_out; free both). On failure, why says why. */
+whsem_status sorted_names(char **buf_out, char ***names_out, size_t *count, char *why,
+                          size_t why_size);
+
+/* ---- counters.c ---- */
+/* A snapshot of a name (stats.c) and the recent seconds of its waiters
+ * history (the most waiting in each second, oldest first). */
+struct sem_stats {
+    struct snapshot snap;
+    bool has_history; /* false where the backend keeps none */
+    uint32_t *history; /* owned */
+    size_t seconds;
+};
+/* Takes them, with up to max_seconds of history (0: none); free them
+ * with free_sem_stats, on WHSEM_OK only. */
+whsem_status read_sem_stats(whsem_sem sem, size_t max_seconds, struct sem_stats *s);
+void free_sem_stats(struct sem_stats *s);
+/* Opens the existing semaphore NAME (finalized already with exact) and
+ * writes its finalized name to final; says why not on stderr and returns
+ * false if it cannot. */
+bool open_named(const char *name, bool exact, whsem_sem *sem, char *final, size_t size);
+/* Events per second, "-" for a negative one (unknown). */
+void format_rate(double per_second, char *buf, size_t size);
+/* Whether the locale (LC_CTYPE, once set) writes UTF-8. */
+bool utf8_terminal(void);
+/* n values as width columns of block characters (ASCII without UTF-8),
+ * scaled to their peak; the most recent at the right. */
+void put_sparkline(FILE *f, const uint32_t *values, size_t n, size_t width);
 
 #endif

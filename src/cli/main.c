@@ -8,8 +8,11 @@
  *   whsem rm NAME [--exact] [--force]
  *   whsem prune [-n] [PATTERN...]
  *   whsem name NAME
+ *   whsem top [-d DURATION] [-n COUNT] [-b]
+ *   whsem stats NAME [--exact] [--json | --plot FILE.svg]
  *
- * This file dispatches to the commands (run.c, admin.c) and prints help.
+ * This file dispatches to the commands (run.c, admin.c, top.c, plot.c) and
+ * prints help.
  */
 #include "cli.h"
 
@@ -34,6 +37,10 @@ static const char help_main[] =
     "  rm NAME [--exact] [--force]              remove a semaphore's name\n"
     "  prune [-n] [PATTERN...]                  remove the names nobody has open\n"
     "  name NAME                                print the finalized form of NAME\n"
+    "  top [-d DURATION] [-n COUNT] [-b]        watch every semaphore live: state,\n"
+    "                                           rates, wait times, waiters\n"
+    "  stats NAME [--json | --plot FILE.svg]    show a semaphore's counters and wait\n"
+    "                                           times, or plot them\n"
     "  help [COMMAND]                           show help (also: COMMAND --help)\n"
     "\n"
     "Names are UTF-8 and finalized like C# DistributedLock's\n"
@@ -106,8 +113,9 @@ static int help_main_cmd(int argc, char **argv);
 static const struct command cmd_help = {"help", "Usage: whsem help [COMMAND]\n",
                                          "Show help for whsem or for COMMAND.\n", help_main_cmd};
 
-static const struct command *const commands[] = {&cmd_run, &cmd_status, &cmd_list, &cmd_rm,
-                                                 &cmd_prune, &cmd_name, &cmd_help};
+static const struct command *const commands[] = {&cmd_run,  &cmd_status, &cmd_list,  &cmd_rm,
+                                                 &cmd_prune, &cmd_name, &cmd_top, &cmd_stats,
+                                                 &cmd_help};
 
 static const struct command *find_command(const char *name)
 {

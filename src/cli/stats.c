@@ -43,7 +43,9 @@ whsem_status take_snapshot(whsem_sem sem, struct snapshot *s)
     st = whsem_wait_histogram(sem, s->buckets, WHSEM_WAIT_BUCKETS, &nb);
     /* A backend without counters answers zeros in info: say "not kept"
      * rather than show them as if nothing had happened. */
-    if (st == WHSEM_E_UNSUPPORTED) return WHSEM_OK;
+    /* (A database role that may not create the counters' table gets
+     * WHSEM_E_ACCESS_DENIED: not kept for it either.) */
+    if (st == WHSEM_E_UNSUPPORTED || st == WHSEM_E_ACCESS_DENIED) return WHSEM_OK;
     if (st != WHSEM_OK) {
         free_snapshot(s);
         return st;
@@ -64,9 +66,7 @@ bool is_this_host(const struct snapshot *s, const whsem_process *p)
     return strcmp(p->host, s->self_host) == 0;
 }
 
-/* Bucket i's bounds in ns (WHSEM_WAIT_BUCKETS in whsem.h); the last one
- * has no upper bound (INFINITY). */
-static void bucket_bounds(size_t i, double *lo, double *hi)
+void wait_bucket_bounds(size_t i, double *lo, double *hi)
 {
     *lo = i == 0 ? 0 : ldexp(1, (int)i + 9);
     *hi = i + 1 >= WHSEM_WAIT_BUCKETS ? INFINITY : ldexp(1, (int)i + 10);
@@ -88,7 +88,7 @@ double wait_quantile_ns(const uint64_t *buckets, double q)
         double lo, hi, frac = (rank - before) / here;
         if (frac < 0) frac = 0;
         if (frac > 1) frac = 1;
-        bucket_bounds(i, &lo, &hi);
+        wait_bucket_bounds(i, &lo, &hi);
         /* The open-ended last bucket says only "at least". */
         if (isinf(hi)) return lo;
         /* Waits spread evenly over log time inside a bucket, as the

@@ -6,7 +6,7 @@
 # tests/cli/test_completion.py drives it, and checks that the options
 # offered are those of each command's --help.
 
-_whsem_commands="run status list rm prune name help"
+_whsem_commands="run status list rm prune name top stats help"
 _whsem_global_options="-h --help -V --version"
 
 # Options of each command; those that take a value are in
@@ -20,9 +20,13 @@ _whsem_options_of()
     list) echo "-l --long --json --backend -h --help" ;;
     prune) echo "-n --dry-run --backend -h --help" ;;
     name) echo "--backend -h --help" ;;
+    top) echo "-d --delay -n --iterations -b --batch --backend -h --help" ;;
+    stats) echo "--exact --json --plot --backend -h --help" ;;
     esac
 }
-_whsem_value_options=" -t --timeout -E --timeout-exit-code -k --kill-after --mode --backend "
+# (top's -n takes a value too, but prune's -n does not; top takes no
+# positional word that a value could be mistaken for.)
+_whsem_value_options=" -t --timeout -E --timeout-exit-code -k --kill-after --mode --backend -d --delay --iterations --plot "
 
 # The words of the line up to the cursor as the user typed them, into
 # _whsem_words (the one under the cursor last). bash splits words at '='
@@ -161,8 +165,12 @@ _whsem()
         mapfile -t COMPREPLY < <(compgen -f -- "$cur")
         return 0
     fi
-    # The value of an option (a time, a code, a connection string): nothing
-    # to offer.
+    # The value of an option: a file for --plot; nothing to offer for a
+    # time, a code or a connection string.
+    if [[ -z $dashdash && $prev == --plot ]]; then
+        mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+        return 0
+    fi
     [[ -z $dashdash && $_whsem_value_options == *" $prev "* ]] && return 0
     if [[ -z $dashdash && $cur == -* ]]; then
         _whsem_offer "$cur" "$(_whsem_options_of "$cmd" | tr ' ' '\n')"
@@ -172,7 +180,7 @@ _whsem()
     ((${#positionals[@]} == 0)) || [[ $cmd == prune ]] || return 0
     case $cmd in
     help) _whsem_offer "$cur" "${_whsem_commands// /$'\n'}" ;;
-    run | status | rm | prune | name) _whsem_offer "$cur" "$(_whsem_names "$prog" "$exact" "${backend[@]}")" ;;
+    run | status | rm | prune | name | stats) _whsem_offer "$cur" "$(_whsem_names "$prog" "$exact" "${backend[@]}")" ;;
     esac
     return 0
 }

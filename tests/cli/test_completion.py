@@ -17,6 +17,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import unittest
 
 WHSEM = SCRIPT = None  # from argv
@@ -86,9 +87,9 @@ def help_commands():
 
 class Completion(unittest.TestCase):
     def test_a_command_prefix(self):
-        self.assertEqual(complete("whsem st"), ["status"])
+        self.assertEqual(complete("whsem st"), ["stats", "status"])
         self.assertEqual(complete("whsem r"), ["rm", "run"])
-        self.assertEqual(complete("whsem help s"), ["status"])
+        self.assertEqual(complete("whsem help sta"), ["stats", "status"])
         self.assertEqual(complete("whsem p"), ["prune"])
 
     def test_every_command_and_nothing_else(self):
@@ -112,6 +113,13 @@ class Completion(unittest.TestCase):
         self.assertEqual(complete("whsem run -t "), [])
         self.assertEqual(complete("whsem run --mode "), [])
         self.assertEqual(complete("whsem list --backend "), [])
+        self.assertEqual(complete("whsem top -d "), [])
+        self.assertEqual(complete("whsem top --iterations "), [])
+
+    def test_a_file_for_plot(self):
+        with tempfile.TemporaryDirectory() as d:
+            open(os.path.join(d, "waits.svg"), "w").close()
+            self.assertEqual(complete("whsem stats abc --plot %s/wa" % d), [d + "/waits.svg"])
 
     def test_the_command_of_run(self):
         self.assertIn("echo", complete("whsem run abc 2 -- ech"))
