@@ -648,7 +648,10 @@ type Info struct {
 	Acquisitions uint64 // tickets handed out
 	// Acquisitions that ended without a ticket when their time was up:
 	// an Acquire whose context's deadline passed, and a TryAcquire that
-	// found no ticket free.
+	// found no ticket free. An Acquire that finds no ticket free counts
+	// one here too, whatever comes next: it tries once before it waits,
+	// which keeps an uncontended Acquire as cheap as a TryAcquire, and
+	// libwhsem counts that try.
 	Timeouts uint64
 	// Acquisitions ended by a cancellation (a context canceled, a
 	// Semaphore closed) rather than by their deadline.
