@@ -198,7 +198,9 @@ static whsem_status query(whsem_sem sem, whsem_info *info, struct query_report *
     *out_count = r->n;
     if (info && info->struct_size >= offsetof(whsem_info, created_unix_ms) + sizeof(int64_t)) {
         struct sem_counters *c = counters_of(sem, &st);
-        if (!c) return st == WHSEM_E_UNSUPPORTED ? WHSEM_OK : st;
+        /* Counters a backend cannot give (a PostgreSQL role that may not
+         * create their table) read 0: the query itself succeeded. */
+        if (!c) return st == WHSEM_E_UNSUPPORTED || st == WHSEM_E_ACCESS_DENIED ? WHSEM_OK : st;
         info->acquisitions = c->acquisitions;
         info->timeouts = c->timeouts;
         info->cancellations = c->cancellations;
@@ -304,7 +306,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_wait_histogram(whsem_sem sem, uint64_t *
     struct sem_counters *c = counters_of(sem, &st);
     if (!c) return st;
     size_t n = capacity < WHSEM_WAIT_BUCKETS ? capacity : WHSEM_WAIT_BUCKETS;
-    memcpy(buckets, c->wait_buckets, n * sizeof *buckets);
+    if (n) memcpy(buckets, c->wait_buckets, n * sizeof *buckets); /* buckets may be NULL */
     *out_count = WHSEM_WAIT_BUCKETS;
     free(c);
     return WHSEM_OK;
@@ -323,7 +325,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_waiters_history(whsem_sem sem, uint32_t 
     if (!c) return st;
     /* The most recent seconds: the end of the series. */
     size_t n = capacity < c->seconds ? capacity : c->seconds;
-    memcpy(per_second, c->waiters + (c->seconds - n), n * sizeof *per_second);
+    if (n) memcpy(per_second, c->waiters + (c->seconds - n), n * sizeof *per_second);
     *out_count = c->seconds;
     free(c);
     return WHSEM_OK;

@@ -34,7 +34,7 @@ static whsem_status take_names(struct pgsrv *s, PGresult *r, void *ctx, char *ms
 /* A database where no semaphore was ever opened has no table: no names. */
 static bool no_table(void)
 {
-    return strstr(whsem_last_error(), "SQLSTATE 42P01") || strstr(whsem_last_error(), "SQLSTATE 3F000");
+    return whsem__pg_failed_with("42P01") || whsem__pg_failed_with("3F000");
 }
 
 whsem_status whsem__pg_list(const struct whsem_backend *be, const char *backend, char *buf,
@@ -64,12 +64,6 @@ static whsem_status take_id(struct pgsrv *s, PGresult *r, void *ctx, char *msg, 
     }
     snprintf(f->id, sizeof f->id, "%s", s->pq->getvalue(r, 0, 0));
     f->alone = s->pq->getvalue(r, 0, 1)[0] == 't';
-    return WHSEM_OK;
-}
-
-static whsem_status take_nothing(struct pgsrv *s, PGresult *r, void *ctx, char *msg, size_t size)
-{
-    (void)s, (void)r, (void)ctx, (void)msg, (void)size;
     return WHSEM_OK;
 }
 
@@ -105,10 +99,10 @@ whsem_status whsem__pg_unlink(const struct whsem_backend *be, const char *backen
     const char *idv[] = {f.id, NULL};
     if (!f.alone && !(flags & WHSEM_UNLINK_FORCE))
         return whsem__fail(WHSEM_E_BUSY, "'%s' is open in another live process", final);
-    st = whsem__pgs_call(s, "DELETE FROM whsem.semaphore WHERE id = $1::int", idv, take_nothing, NULL);
+    st = whsem__pgs_call(s, "DELETE FROM whsem.semaphore WHERE id = $1::int", idv, NULL, NULL);
     if (f.alone) {
         whsem_status u = whsem__pgs_call(s, "SELECT pg_advisory_unlock($1::int, -1)", idv,
-                                         take_nothing, NULL);
+                                         NULL, NULL);
         if (st == WHSEM_OK) st = u;
     }
     return st;

@@ -4,7 +4,9 @@
  * for its semaphores (struct pgname) and tickets (struct pgticket), on a
  * server shared by every open of one connection string (server.c).
  */
+#include "counters.h"
 #include "pg_admin.h"
+#include "registry.h"
 #include "server.h"
 
 #include "answers.h"
@@ -192,6 +194,37 @@ static whsem_status pg_query(struct whsem_semobj *obj, struct query_report *r)
     return WHSEM_OK;
 }
 
+/* The counters of n's name: its row of whsem.counters, and what this
+ * process has not flushed yet. The first reader of a database of 1.1.0
+ * creates the table; a role that may not gets the statement to hand to an
+ * administrator, and its acquisitions go on as ever. */
+static whsem_status pg_counters(struct whsem_semobj *obj, struct sem_counters *c)
+{
+    struct pgname *n = (struct pgname *)obj;
+    char id[16];
+    snprintf(id, sizeof id, "%d", (int)n->id);
+    const char *v[] = {id, NULL};
+    struct pgk_read q = {n, c};
+    whsem_status st = whsem__pgs_call(n->srv, whsem__pgk_sql_read, v, whsem__pgk_take, &q);
+    if (st != WHSEM_OK && whsem__pg_failed_with("42P01")) {
+        st = whsem__pgs_call(n->srv, whsem__pgk_sql_create, NULL, NULL, NULL);
+        if (st == WHSEM_OK) st = whsem__pgs_call(n->srv, whsem__pgk_sql_read, v, whsem__pgk_take, &q);
+    }
+    if (st == WHSEM_E_ACCESS_DENIED) {
+        /* The server's reason without "PostgreSQL at <where>: ", so that
+         * the statement fits in the message whole. */
+        char why[PG_MSG], prefix[200];
+        snprintf(why, sizeof why, "%s", whsem_last_error());
+        snprintf(prefix, sizeof prefix, "PostgreSQL at %s: ", n->srv->where);
+        size_t skip = strncmp(why, prefix, strlen(prefix)) == 0 ? strlen(prefix) : 0;
+        return whsem__fail(st,
+                           "whsem.counters is missing or closed to this role; an administrator "
+                           "runs: " PG_SQL_COUNTERS_DDL " (%s)",
+                           why + skip);
+    }
+    return st;
+}
+
 static whsem_status pg_async_hold(struct whsem_semobj *obj)
 {
     return whsem__pgs_ref((struct pgname *)obj);
@@ -211,6 +244,7 @@ static void pg_async_end(struct op *o, whsem_status st)
      * never WHSEM_OK, so there is no ticket. */
     if (st < 0) whsem__a_set_detail(o, whsem_last_error());
     struct pgname *n = (struct pgname *)o->obj;
+    whsem__pgs_ended_early(n, st);
     whsem__cancel_unregister(&o->cw);
     whsem__a_complete(o, st, 0, NULL);
     whsem__pgs_unref(n);
@@ -287,6 +321,7 @@ const struct whsem_backend whsem__pg_backend = {
     .open = pg_open,
     .identity = pg_identity,
     .query = pg_query,
+    .counters = pg_counters,
     .async_hold = pg_async_hold,
     .async_unhold = pg_async_unhold,
     .async_start = pg_async_start,

@@ -45,6 +45,13 @@ const char *whsem__pg_sqlstate(const struct pgsrv *s, const PGresult *r)
     return st ? st : "";
 }
 
+bool whsem__pg_failed_with(const char *state)
+{
+    char tag[32];
+    snprintf(tag, sizeof tag, "(SQLSTATE %s)", state);
+    return strstr(whsem_last_error(), tag) != NULL;
+}
+
 whsem_status whsem__pg_result_error(struct pgsrv *s, const PGresult *r, char *msg, size_t size)
 {
     const char *state = whsem__pg_sqlstate(s, r);
@@ -241,6 +248,7 @@ void whsem__pgc_kick(struct pgsrv *s, struct pgconn *c)
         return;
     }
     c->sent = true;
+    j->sent = true;
     c->sent_ns = whsem__mono_ns();
     flush(s, c);
 }

@@ -4,7 +4,8 @@
  *   libpq.c    loading libpq
  *   conn.c     one connection: connecting, its queue of statements, its
  *              results, its death
- *   sql.c      the statements and what their results mean
+ *   registry.c names in the database: their row, the max count, the marker
+ *   counters.c each name's counters: counted here, flushed to the database
  *   server.c   a server (one per connection string in a process): its
  *              worker thread, the names in use, waits, grants, tickets
  *   backend.c  the backend's entries in the seam (backend.h)
@@ -60,6 +61,16 @@ struct op;
 #define PG_CLIENT_CHECK_MS "100"
 /* Statements a session keeps prepared (the backend has fewer). */
 #define PG_PREPARED_MAX 16
+/* How often a name's counters go to the database at most (ms), unless
+ * WHSEM_PG_FLUSH_MS says otherwise (tests: only the flush at close). */
+#define PG_FLUSH_MS 1000
+/* Flushing after a failure other than a lock timeout waits this long (a
+ * role that may not create whsem.counters would fail every second). */
+#define PG_FLUSH_PAUSE_NS 60000000000ull
+/* How long a process's exit waits for its last flushes at most. */
+#define PG_EXIT_FLUSH_NS 250000000u
+/* The seconds of waiters history the database keeps per name. */
+#define PG_HISTORY_S 120
 
 /* Why something failed: the status, and its message (scrubbed). */
 struct pgfail {
@@ -82,12 +93,14 @@ struct pgjob {
     const char *sql;
     int nparams;
     const char *values[5];
-    char *text;         /* the parameters' storage (one allocation)        */
+    char *text;         /* the parameters' storage (one allocation), or a
+                           simple statement's own text                    */
     bool blocking;      /* may wait on the server for long: no answer
                            deadline, and the connection carries no ticket */
     bool simple;        /* several statements, no parameters              */
     bool reuse;         /* sent often: prepared once per session          */
     bool unprepared;    /* preparing its statement failed: sent as it is  */
+    bool sent;          /* went to the server (it may have run there)     */
     pgjob_done done;
     /* Called just before it is sent, when what went before on the
      * connection has ended: sets parameters that depend on it. */
@@ -153,6 +166,33 @@ struct pgconn {
                                   prepared, then the head is sent        */
 };
 
+/* ---- counters (counters.c) ---- */
+
+/* What this process counted of a name, in whsem_info's order. */
+enum { PGK_ACQUISITIONS, PGK_TIMEOUTS, PGK_CANCELLATIONS, PGK_WAITS, PGK_WAIT_NS, PGK_RELEASES,
+       PGK_HOLD_NS, PGK_N };
+struct pgcounts {
+    uint64_t v[PGK_N];
+    uint64_t buckets[WHSEM_WAIT_BUCKETS];
+};
+
+/* A name's counters in this process until they reach whsem.counters. */
+struct pgkeep {
+    struct pgcounts pending;     /* counted since the last flush          */
+    struct pgcounts inflight;    /* in the flush on its way               */
+    bool flushing;
+    bool final_wanted;           /* a final flush, once this one has ended */
+    bool gone;                   /* its row was deleted: counted no more  */
+    uint64_t flush_at_ns;        /* the next flush, not before            */
+    /* Waiting acquisitions, the most in each second (unix seconds of this
+     * machine's clock), in a ring: per_sec[t % PG_HISTORY_S]. */
+    uint32_t level;              /* now                                   */
+    int64_t sec_last;            /* the newest second in the ring         */
+    int64_t sec_sent;            /* the database has seconds up to this   */
+    int64_t sec_sending;         /* the flush on its way, up to this      */
+    uint32_t per_sec[PG_HISTORY_S];
+};
+
 /* ---- names, waits and tickets ---- */
 
 enum pgacq_state { PGA_NEW, PGA_TRYING, PGA_WAITING, PGA_DONE };
@@ -178,6 +218,8 @@ struct pgacq {
     bool aside_busy;             /* when its try was sent, a session of ours
                                     other than the main one was waiting or
                                     giving an index back                  */
+    bool waited;                 /* it found no ticket and queued         */
+    uint64_t start_ns;           /* when it began (its wait's length)     */
     uint64_t deadline_ns;        /* 0 = none                              */
     struct op *op;               /* asynchronous: the engine's operation */
     _Atomic bool canceled;       /* blocking: its source was triggered (set
@@ -195,6 +237,7 @@ struct pgticket {
     struct pgconn *c;            /* NULL once lost or released            */
     int32_t index;
     uint64_t handle;
+    uint64_t since_ns;           /* when it was handed out (coarse clock) */
     bool lost;
     char lost_msg[PG_MSG];
     bool watched;                /* a watch waits to be told              */
@@ -233,6 +276,7 @@ struct pgname {
     uint32_t nsettling;          /* of which tries that only settle       */
     uint64_t idle_since_ns;      /* nobody has waited since (0: someone does) */
     struct pgconn *waiters[PG_WAITERS_MAX];
+    struct pgkeep keep;          /* its counters                          */
     /* Acquisitions that will wait if their try finds nothing: a grant to
      * one of our waiting sessions that arrives while no acquisition
      * waits yet goes to one of them, rather than back to the server and
@@ -251,6 +295,7 @@ struct pgsrv {
     _Atomic uint32_t unlocked;   /* bumped when a release on a session other
                                     than the main one ends (snapshots wait) */
     bool worker_running;
+    pthread_t worker;
     bool forked;                 /* inherited through fork(): unusable      */
     struct pgconn *conns;
     struct pgconn *main;
@@ -269,6 +314,10 @@ struct pgsrv {
     struct pgconn **owners;
     const struct whsem_libpq *pq;
     const struct whsem_backend *be; /* what its handles' objects name */
+    uint64_t flush_ns;           /* counters' flush period                  */
+    uint64_t flush_paused_until_ns; /* after a failed flush                 */
+    int flushes;                 /* flushes on their way                    */
+    _Atomic uint32_t flushed;    /* bumped when one ends (exit waits)       */
 };
 
 /* ---- conn.c ---- */
@@ -301,5 +350,8 @@ WHSEM_HIDDEN void whsem__pg_scrub(const struct pgsrv *s, const char *in, char *o
 WHSEM_HIDDEN whsem_status whsem__pg_result_error(struct pgsrv *s, const PGresult *r, char *msg,
                                                  size_t size);
 WHSEM_HIDDEN const char *whsem__pg_sqlstate(const struct pgsrv *s, const PGresult *r);
+/* Whether the calling thread's last error (whsem_last_error) came from a
+ * statement that failed with SQLSTATE state. */
+WHSEM_HIDDEN bool whsem__pg_failed_with(const char *state);
 
 #endif

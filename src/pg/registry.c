@@ -19,12 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Serializes creators (pg_advisory_xact_lock), so that two first uses
- * at once do not race in CREATE ... IF NOT EXISTS. One implicit
- * transaction: an error rolls it all back and leaves the session idle.
- * Every role may use the table, as every role may take advisory locks. */
+/* One implicit transaction: an error rolls it all back and leaves the
+ * session idle. Every role may use the tables, as every role may take
+ * advisory locks. */
 static const char sql_create[] =
-    "SELECT pg_advisory_xact_lock(7003624861913513325);"
+    "SELECT pg_advisory_xact_lock(" PG_CREATE_LOCK_KEY ");"
     "CREATE SCHEMA IF NOT EXISTS whsem;"
     "CREATE TABLE IF NOT EXISTS whsem.semaphore ("
     " id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
@@ -32,7 +31,7 @@ static const char sql_create[] =
     " max_count integer NOT NULL CHECK (max_count > 0),"
     " created timestamptz NOT NULL DEFAULT now());"
     "GRANT USAGE ON SCHEMA whsem TO PUBLIC;"
-    "GRANT SELECT, INSERT, UPDATE ON whsem.semaphore TO PUBLIC;";
+    "GRANT SELECT, INSERT, UPDATE ON whsem.semaphore TO PUBLIC;" PG_SQL_COUNTERS_DDL;
 static const char sql_find[] = "SELECT id, max_count FROM whsem.semaphore WHERE name = $1";
 static const char sql_insert[] =
     "INSERT INTO whsem.semaphore (name, max_count) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";

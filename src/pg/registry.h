@@ -8,6 +8,21 @@
 
 #include "pg.h"
 
+/* Serializes the statements that create the backend's objects, so that
+ * two first uses at once do not race in CREATE ... IF NOT EXISTS (a
+ * transaction-level advisory lock of this key). */
+#define PG_CREATE_LOCK_KEY "7003624861913513325"
+/* whsem.counters (pg/DESIGN.md, "Counters"): a row per name, deleted with
+ * it. Its columns may be NULL (a flush makes the row empty, then adds),
+ * which keeps the statement short enough to quote in a message to the
+ * administrator who must run it. */
+#define PG_SQL_COUNTERS_DDL                                                                    \
+    "CREATE TABLE IF NOT EXISTS whsem.counters (id integer PRIMARY KEY REFERENCES "            \
+    "whsem.semaphore ON DELETE CASCADE, acquisitions bigint, timeouts bigint, "                \
+    "cancellations bigint, waits bigint, wait_ns bigint, releases bigint, hold_ns bigint, "   \
+    "wait_buckets bigint[], waiters integer[], waiters_end bigint);"                          \
+    "GRANT SELECT, INSERT, UPDATE ON whsem.counters TO PUBLIC;"
+
 /* Finds or creates n's row and takes its marker on main, checking the max
  * count; n ends PGN_READY or PGN_BROKEN (its word is bumped). */
 WHSEM_HIDDEN void whsem__pgr_register(struct pgsrv *s, struct pgconn *main, struct pgname *n);

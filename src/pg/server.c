@@ -11,6 +11,7 @@
  * once, and a ticket the server gave us always has exactly one place: an
  * acquisition, a ticket handle, or a statement that gives it back.
  */
+#include "counters.h"
 #include "registry.h"
 #include "server.h"
 
@@ -141,6 +142,7 @@ static void ticket_put(struct pgticket *t)
 static void link_ticket(struct pgconn *c, struct pgticket *t)
 {
     t->c = c;
+    t->since_ns = whsem__pgk_coarse_ns();
     t->cprev = NULL;
     t->cnext = c->tickets;
     if (c->tickets) c->tickets->cprev = t;
@@ -148,10 +150,13 @@ static void link_ticket(struct pgconn *c, struct pgticket *t)
     c->ntickets++;
 }
 
+/* The ticket goes back: released, or lost with its session (which the
+ * server ended, giving the ticket back). */
 static void unlink_ticket(struct pgticket *t)
 {
     struct pgconn *c = t->c;
     if (!c) return;
+    whsem__pgk_released(t->n, whsem__pgk_coarse_ns() - t->since_ns);
     if (t->cprev) t->cprev->cnext = t->cnext;
     else c->tickets = t->cnext;
     if (t->cnext) t->cnext->cprev = t->cprev;
@@ -213,6 +218,7 @@ static void wait_unlink(struct pgacq *a)
     a->prev = a->next = NULL;
     n->nwaiting--;
     if (a->settling) n->nsettling--;
+    whsem__pgk_waiting(n, n->nwaiting - n->nsettling);
 }
 
 static void tries_unlink(struct pgacq *a)
@@ -235,7 +241,10 @@ static void wait_append(struct pgacq *a)
     else n->wait_head = a;
     n->wait_tail = a;
     n->nwaiting++;
+    /* A try that only waits for our own waits to settle is still a try. */
     if (a->settling) n->nsettling++;
+    else a->waited = true;
+    whsem__pgk_waiting(n, n->nwaiting - n->nsettling);
 }
 
 /* A connection waiting in the server's queue for an index. */
@@ -269,6 +278,7 @@ static void finish(struct pgsrv *s, struct pgacq *a, whsem_status st, struct pgt
 {
     (void)s;
     wait_unlink(a);
+    whsem__pgk_ended(a->n, st, a->waited, a->waited ? whsem__mono_ns() - a->start_ns : 0);
     tries_unlink(a);
     a->state = PGA_DONE;
     a->status = st;
@@ -838,6 +848,8 @@ static void retire_free(void *obj) { free(obj); }
  * pointer names it. */
 static void retire_name(struct pgsrv *s, struct pgname *n)
 {
+    /* Its counters go now: nobody counts for this object any more. */
+    whsem__pgk_final(s, s->main && s->main->state != PGC_DEAD ? s->main : NULL, n);
     drop_name(s, n);
     n->dropped = true;
     n->next = s->dropped;
@@ -901,6 +913,8 @@ static void round_locked(struct pgsrv *s, struct pgacq *start, struct after *aft
     }
     sweep(s, after, now);
     for (struct pgname *n = s->names; n; n = n->next) serve_waits(s, n, now, next);
+    struct pgconn *m = s->main && s->main->state == PGC_READY ? s->main : NULL;
+    for (struct pgname *n = s->names; n; n = n->next) whsem__pgk_tick(s, m, n, now, next);
     for (struct pgconn *c = s->conns; c; c = c->next)
         if (!c->wname && blocked(c)) withdraw(s, c, now, next);
     check_conns(s, now, next);
@@ -1126,6 +1140,35 @@ __attribute__((constructor)) static void register_fork_hooks(void)
     whsem__on_fork(&hooks);
 }
 
+/* Best effort: what the names counted since their last flush goes to the
+ * database before the process ends (pg/DESIGN.md, "Counters"), waiting
+ * for the server a moment at most. */
+__attribute__((destructor)) static void flush_at_exit(void)
+{
+    /* Servers are never freed, and a server's next never changes: the
+     * list's lock is not held while waiting (a worker may want it). */
+    pthread_mutex_lock(&servers_mu);
+    struct pgsrv *first = servers;
+    pthread_mutex_unlock(&servers_mu);
+    uint64_t deadline = whsem__mono_ns() + PG_EXIT_FLUSH_NS;
+    for (struct pgsrv *s = first; s; s = s->next) {
+        pthread_mutex_lock(&s->mu);
+        struct pgconn *m = s->main && s->main->state == PGC_READY ? s->main : NULL;
+        for (struct pgname *n = s->names; n; n = n->next) whsem__pgk_final(s, m, n);
+        poke(s);
+        /* Exiting on the worker (in a watch's callback): nobody would read
+         * the answers. */
+        bool self = pthread_equal(pthread_self(), s->worker);
+        while (s->flushes && !self && whsem__mono_ns() < deadline) {
+            uint32_t seen = atomic_load_explicit(&s->flushed, memory_order_acquire);
+            pthread_mutex_unlock(&s->mu);
+            whsem__p_word_wait(&s->flushed, seen, deadline);
+            pthread_mutex_lock(&s->mu);
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+}
+
 whsem_status whsem__pgs_get(const struct open_opts *o, const struct whsem_backend *be,
                             struct pgsrv **out)
 {
@@ -1147,6 +1190,9 @@ whsem_status whsem__pgs_get(const struct open_opts *o, const struct whsem_backen
         s->pq = pq;
         s->be = be;
         s->check_ms = o->conn_check_ms;
+        const char *flush_ms = getenv("WHSEM_PG_FLUSH_MS");
+        long ms = flush_ms ? atol(flush_ms) : 0;
+        s->flush_ns = (uint64_t)(ms > 0 ? ms : PG_FLUSH_MS) * 1000000u;
         host_name(s->host, sizeof s->host);
         pthread_mutex_init(&s->mu, NULL);
         pthread_cond_init(&s->cancel_cv, NULL);
@@ -1159,6 +1205,7 @@ whsem_status whsem__pgs_get(const struct open_opts *o, const struct whsem_backen
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         int e = st == WHSEM_OK ? pthread_create(&t, &attr, worker, s) : 0;
+        if (st == WHSEM_OK && !e) s->worker = t;
         pthread_attr_destroy(&attr);
         if (e) st = whsem__fail(WHSEM_E_LIMIT, "cannot start the PostgreSQL worker thread: %s", strerror(e));
         if (st != WHSEM_OK) {
@@ -1235,6 +1282,7 @@ whsem_status whsem__pgs_open(struct pgsrv *s, const char *final, size_t len, int
         n->max_count = max_count;
         n->check_ms = check_ms;
         n->state = PGN_REGISTERING;
+        whsem__pgk_init(s, n, whsem__mono_ns());
         n->next = s->names;
         s->names = n;
     }
@@ -1306,6 +1354,13 @@ void whsem__pgs_close_waits(struct pgname *n, whsem_sem sem)
 
 /* ---- acquisitions ---- */
 
+void whsem__pgs_ended_early(struct pgname *n, whsem_status st)
+{
+    pthread_mutex_lock(&n->srv->mu);
+    whsem__pgk_ended(n, st, false, 0);
+    pthread_mutex_unlock(&n->srv->mu);
+}
+
 static struct pgacq *new_acq(struct pgname *n, whsem_sem sem, int64_t timeout_ms)
 {
     struct pgacq *a = calloc(1, sizeof *a);
@@ -1315,7 +1370,8 @@ static struct pgacq *new_acq(struct pgname *n, whsem_sem sem, int64_t timeout_ms
     a->state = PGA_NEW;
     a->refs = 1;
     a->try_only = timeout_ms == 0;
-    a->deadline_ns = timeout_ms > 0 ? whsem__mono_ns() + (uint64_t)timeout_ms * 1000000u : 0;
+    a->start_ns = whsem__mono_ns();
+    a->deadline_ns = timeout_ms > 0 ? a->start_ns + (uint64_t)timeout_ms * 1000000u : 0;
     return a;
 }
 
@@ -1401,6 +1457,7 @@ whsem_status whsem__pgs_acquire(struct pgname *n, whsem_sem sem, int64_t timeout
         whsem_status st = whsem__cancel_register(cancel, &cw);
         if (st != WHSEM_OK) {
             free(a);
+            whsem__pgs_ended_early(n, st);
             return st;
         }
     }
@@ -1562,7 +1619,7 @@ static void done_call(struct pgsrv *s, struct pgconn *c, struct pgjob *j, PGresu
         } else if (s->pq->resultStatus(r) != PQ_TUPLES_OK && s->pq->resultStatus(r) != PQ_COMMAND_OK) {
             q->status = whsem__pg_result_error(s, r, q->msg, sizeof q->msg);
         } else {
-            q->status = q->take(s, r, q->ctx, q->msg, sizeof q->msg);
+            q->status = q->take ? q->take(s, r, q->ctx, q->msg, sizeof q->msg) : WHSEM_OK;
         }
         q->done = true;
         atomic_fetch_add(&q->word, 1);

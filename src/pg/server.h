@@ -31,6 +31,9 @@ WHSEM_HIDDEN void whsem__pgs_close_waits(struct pgname *n, whsem_sem sem);
  * the status it ended with. */
 WHSEM_HIDDEN whsem_status whsem__pgs_acquire(struct pgname *n, whsem_sem sem, int64_t timeout_ms,
                                              whsem_cancel cancel, struct pgticket **out);
+/* Counts an acquisition that ended with st before it began (a source
+ * triggered already). */
+WHSEM_HIDDEN void whsem__pgs_ended_early(struct pgname *n, whsem_status st);
 /* Starts an asynchronous acquisition for the engine's operation o. */
 WHSEM_HIDDEN whsem_status whsem__pgs_start(struct pgname *n, struct op *o, int64_t timeout_ms);
 /* The worker looks at the cancellation requests of operations. */
@@ -49,7 +52,8 @@ WHSEM_HIDDEN whsem_status whsem__pgs_watch(struct pgticket *t, whsem_cancel canc
                                            whsem_ticket_callback cb, void *user_data);
 
 /* A statement of a caller's on the main connection, waited for; take
- * reads its result (on the worker: copy what is needed). */
+ * reads its result (on the worker: copy what is needed), if there is one
+ * to read. */
 typedef whsem_status (*pgs_take)(struct pgsrv *s, PGresult *r, void *ctx, char *msg, size_t size);
 WHSEM_HIDDEN whsem_status whsem__pgs_call(struct pgsrv *s, const char *sql,
                                           const char *const *values, pgs_take take, void *ctx);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 //! The counters of this machine's backend: `Info`'s, the wait histogram
 //! and the waiters' history (the PostgreSQL suite, tests/pg.rs, runs the
-//! same checks there once that backend keeps them).
+//! same check there).
 
 mod support;
 

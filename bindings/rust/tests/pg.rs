@@ -375,6 +375,14 @@ fn futures_made_on_many_threads_at_once_share_one_watch() {
     assert!(eventually(PATIENCE, || outstanding() == 0));
 }
 
+// ---- counters --------------------------------------------------------------------
+
+#[test]
+fn counters_count_every_ending() {
+    let Case { sem, _turn, .. } = Case::new("counters", 1);
+    support::counters_count_every_ending(&sem);
+}
+
 // ---- names -----------------------------------------------------------------------
 
 #[test]
