@@ -636,7 +636,11 @@ func (t Ticket) Release() error {
 // The counters (Acquisitions ... Created) count since the name was
 // created, over every process that uses it with libwhsem 1.1 or later. A
 // backend that keeps no counters leaves them zero, and Created the zero
-// Time; its WaitHistogram and WaitersHistory fail with ErrUnsupported.
+// Time; its WaitHistogram and WaitersHistory fail with ErrUnsupported. On
+// PostgreSQL another process's counts arrive within a second or two, and
+// for a role that may not create the counters' table they are zero too,
+// WaitHistogram and WaitersHistory failing with ErrAccessDenied (saying
+// what an administrator should run).
 type Info struct {
 	MaxCount   int      // the number of tickets
 	Free       int      // tickets nobody holds

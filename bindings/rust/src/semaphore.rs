@@ -144,7 +144,12 @@ pub struct Ticket {
 /// backend that keeps no counters leaves them zero, and `created` at
 /// [`UNIX_EPOCH`]; its [`Semaphore::wait_histogram`] and
 /// [`Semaphore::waiters_history`] fail with
-/// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
+/// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported). On
+/// PostgreSQL another process's counts arrive within a second or two, and
+/// for a role that may not create the counters' table they are zero too,
+/// the other two failing with
+/// [`ErrorKind::AccessDenied`](crate::ErrorKind::AccessDenied) (saying what
+/// an administrator should run).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Info {
