@@ -30,11 +30,13 @@ uint64_t whsem__hold_sample_locked(struct hold_sampling *hs)
 {
     uint64_t stamp = whsem__hold_stamp(0), tick = stamp & ~(uint64_t)WHSEM_HOLD_TAG;
     /* The last timed hold began in this same tick: holds come faster than
-     * the clock tells apart, time fewer. Else time more. */
+     * the clock tells apart, time fewer. Else time every one again: long
+     * holds are what the sum is made of, and a slow one after a burst
+     * must not stand for 63 others. */
     if (tick == hs->tick) {
         if (hs->shift < WHSEM_HOLD_SHIFT_MAX) hs->shift++;
-    } else if (hs->shift > 0) {
-        hs->shift--;
+    } else {
+        hs->shift = 0;
     }
     hs->tick = tick;
     hs->skip = (1u << hs->shift) - 1;

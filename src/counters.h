@@ -12,9 +12,9 @@
  * hold is timed: a systematic sample of the uncontended ones is, each
  * timed hold standing for the 2^shift holds (itself and those skipped
  * after it) until the next (struct hold_sampling, per process and name,
- * under the segment lock). The sample thins out only while holds come
+ * under the segment lock). The sample halves only while holds come
  * faster than the clock ticks (two timed ones in the same tick), down to
- * one in 64; when they come slower, every hold is timed again. A sum over
+ * one in 64; as soon as two are a tick apart, every hold is timed again. A sum over
  * many holds is unbiased (of a coarse clock and of the sampling), and
  * holds that waited, or were acquired asynchronously, are all timed.
  *
