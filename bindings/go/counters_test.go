@@ -79,11 +79,12 @@ func TestCountersCountEveryEnding(t *testing.T) {
 			in.Acquisitions, in.Timeouts, in.Cancellations, in.Waits, in.Releases,
 			want.Acquisitions, want.Timeouts, want.Cancellations, want.Waits, want.Releases)
 	}
-	// Lower bounds only: the deadline's wait lasted at least its 60 ms,
-	// the first ticket was held through it (a coarse clock may miss a
-	// tick of it); upper bounds, what the test's own clock saw.
-	if in.WaitTime < wait || in.WaitTime > 3*heldFor {
-		t.Errorf("waited %v in all, want %v ... %v", in.WaitTime, wait, 3*heldFor)
+	// Loose bounds: the deadline's wait lasted about its 60 ms (the
+	// library may start timing it after its first look), the first ticket
+	// was held through it (a coarse clock may miss a tick of it); upper
+	// bounds, what the test's own clock saw.
+	if in.WaitTime < wait*9/10 || in.WaitTime > 3*heldFor {
+		t.Errorf("waited %v in all, want %v ... %v", in.WaitTime, wait*9/10, 3*heldFor)
 	}
 	if in.HoldTime < wait/2 || in.HoldTime > 2*heldFor {
 		t.Errorf("held %v in all, want %v ... %v", in.HoldTime, wait/2, 2*heldFor)
