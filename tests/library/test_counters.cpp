@@ -195,6 +195,34 @@ TEST(Counters, TheWaitersHistoryKeepsTheMostSeenEachSecond)
     WH_OK(whsem_op_free(b));
 }
 
+TEST(Counters, HoldsAreTimedAgainOnceTheyComeSlowerThanTheClockTicks)
+{
+    Sem sem(1, "holds");
+    auto t0 = std::chrono::steady_clock::now();
+    // Holds faster than the coarse clock tells apart: only a sample of
+    // them is timed (src/DESIGN.md, "The counters, and what they cost").
+    whsem_ticket t;
+    for (int i = 0; i < 20000; i++) {
+        WH_OK(whsem_acquire(sem.get(), 0, 0, &t));
+        WH_OK(whsem_release(t));
+    }
+    uint64_t fast = Info(sem.get()).hold_ns;
+    // Then 70 holds of 30 ms: at most 63 go by before the sample sees that
+    // they slowed down, and the rest are each timed, a tick short at most.
+    for (int i = 0; i < 70; i++) {
+        WH_OK(whsem_acquire(sem.get(), 0, 0, &t));
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+        WH_OK(whsem_release(t));
+    }
+    whsem_info i = Info(sem.get());
+    EXPECT_EQ(i.acquisitions, 20070u);
+    EXPECT_EQ(i.releases, 20070u);
+    EXPECT_GE(i.hold_ns - fast, 7u * 14000000u);
+    // A timed hold stands for 64 at most: never more than that many times
+    // the time the test took.
+    EXPECT_LE(i.hold_ns, 64u * (uint64_t)(SecondsSince(t0) * 1e9));
+}
+
 TEST(Counters, TheHistogramIsAskThenFill)
 {
     Sem sem(1, "histogram");
