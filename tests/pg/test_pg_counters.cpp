@@ -331,3 +331,46 @@ TEST(PgCounters, NameRemovedByForceStillAnswersWithWhatThisProcessCounted)
     EXPECT_EQ(Info(s).acquisitions, 2u);
     WH_OK(whsem_close(s)); // its flush fails the foreign key: nothing more
 }
+
+TEST(PgCounters, RowLockedElsewhereNeitherHoldsUpTriesNorLosesTickets)
+{
+    // A server object of its own (another connection string), flushing
+    // every 100 ms, while an administrator's transaction locks the row for
+    // longer than the main connection may stay silent (2 s): each flush
+    // gives up after its lock timeout, and the main connection, which
+    // carries a ticket a try took, lives on.
+    setenv("WHSEM_PG_FLUSH_MS", "100", 1);
+    std::string backend = Socket() + " connect_timeout=9";
+    std::string name = UniqueName("locked");
+    whsem_sem s = Open(name, 2, backend);
+    unsetenv("WHSEM_PG_FLUSH_MS");
+    whsem_ticket t, u;
+    WH_OK(whsem_acquire(s, 0, 0, &t));
+    WH_OK(whsem_release(t));
+    Admin admin;
+    std::string row = "(SELECT id FROM whsem.semaphore WHERE name = 'Global\\" + name + "')";
+    ASSERT_TRUE(Eventually([&] {
+        return admin.Value("SELECT count(*) FROM whsem.counters WHERE id = " + row) == "1";
+    }));
+    admin.Exec("BEGIN");
+    admin.Value("SELECT acquisitions FROM whsem.counters WHERE id = " + row + " FOR UPDATE");
+    WH_OK(whsem_acquire(s, 0, 0, &t)); // on the main connection, with the flushes
+    auto t0 = std::chrono::steady_clock::now();
+    int pairs = 0;
+    while (SecondsSince(t0) < 3) {
+        WH_OK(whsem_acquire(s, 0, 0, &u));
+        WH_OK(whsem_release(u));
+        pairs++;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    WH_OK(whsem_ticket_check(t));
+    admin.Exec("COMMIT");
+    WH_OK(whsem_release(t));
+    const uint64_t all = 2 + pairs;
+    EXPECT_EQ(Info(s).acquisitions, all);
+    EXPECT_TRUE(Eventually([&] {
+        return admin.Value("SELECT acquisitions FROM whsem.counters WHERE id = " + row) ==
+               std::to_string(all);
+    }));
+    WH_OK(whsem_close(s));
+}
