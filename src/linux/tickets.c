@@ -245,8 +245,10 @@ WHSEM_API whsem_status WHSEM_CALL whsem_release(whsem_ticket ticket)
         return st;
     }
     atomic_store_explicit(&e->tag, whsem__h_next_gen_tag(ticket), memory_order_relaxed);
-    whsem__count_hold(m->hdr, e->since);
     int32_t wake = whsem__put_back_locked(m);
+    /* After: the slot's address computed for the check above serves the
+     * put-back, a call before it would make the compiler compute it anew. */
+    whsem__count_hold(m->hdr, e->since);
     bool dying = WHSEM_UNLIKELY(m->handles == 0) && whsem__mark_dying_locked(m);
     whsem__unlock(m);
     if (WHSEM_UNLIKELY(wake >= 0)) whsem__futex_wake(&m->slots[wake].wake_seq, 1);

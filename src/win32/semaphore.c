@@ -267,8 +267,8 @@ WHSEM_API whsem_status WHSEM_CALL whsem_release(whsem_ticket ticket)
     if (m->slots[m->slot].held == 0) {
         st = whsem__nothing_held(m);
     } else {
-        whsem__count_hold(m->hdr, since);
         wake = whsem__put_back_locked(m);
+        whsem__count_hold(m->hdr, since);
     }
     whsem__unlock(m);
     if (wake >= 0) whsem__wake_slot(m, (uint32_t)wake, 1);
