@@ -79,6 +79,19 @@
 // ticket handed to a waiter; for one taken from a free pool it is the time
 // of the next scan of the semaphore, which every Info call makes.
 //
+// # Counters
+//
+// Info also counts, over every process since the name was created:
+// acquisitions, timeouts, cancellations, waits, releases, and the time
+// spent waiting and holding. WaitHistogram sorts the waits into log-scale
+// buckets (WaitHistogram.Percentile estimates a percentile from them), and
+// WaitersHistory says how many acquisitions waited in each recent second.
+//
+// # Administration
+//
+// List and ListWith list names, Remove removes one; with WithBackend, a
+// PostgreSQL database's.
+//
 // # The library
 //
 // The package builds against libwhsem through pkg-config (package "whsem").

@@ -213,10 +213,10 @@ func TestErrBusy(t *testing.T) {
 	if _, line := startChild(t, "open", name, nil); line != "open" {
 		t.Fatalf("child said %q", line)
 	}
-	if err := Remove(name); !errors.Is(err, ErrBusy) {
+	if err := Remove(name, onBackend()...); !errors.Is(err, ErrBusy) {
 		t.Fatalf("Remove while another process has the name open = %v, want ErrBusy", err)
 	}
-	if err := Remove(name, WithForce()); err != nil {
+	if err := Remove(name, onBackend(WithForce())...); err != nil {
 		t.Fatalf("Remove with WithForce = %v", err)
 	}
 }

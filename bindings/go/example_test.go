@@ -162,3 +162,44 @@ func importTicket() (whsem.Ticket, error) {
 }
 
 func runImport(ctx context.Context) error { return ctx.Err() }
+
+// The name's counters: how often and how long acquisitions waited, over
+// every process since the name was created.
+func ExampleSemaphore_WaitHistogram() {
+	name := fmt.Sprintf("example-histogram-%d", os.Getpid())
+	sem, err := whsem.Open(name, 1)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer whsem.Remove(name, whsem.WithForce())
+	defer sem.Close()
+
+	h, err := sem.WaitHistogram()
+	if err != nil {
+		fmt.Println(err) // wraps whsem.ErrUnsupported where the backend keeps no counters
+		return
+	}
+	if p99, ok := h.Percentile(0.99); ok {
+		fmt.Printf("99%% of %d waits took %v or less\n", h.Total(), p99)
+	} else {
+		fmt.Println("nobody has waited yet")
+	}
+	// Output: nobody has waited yet
+}
+
+// A database's names, and removing one.
+func ExampleListWith() {
+	jobs := whsem.WithBackend("postgresql://app@db/jobs")
+	names, err := whsem.ListWith(jobs)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, name := range names {
+		fmt.Println(name)
+	}
+	if err := whsem.Remove("nightly-import", jobs); errors.Is(err, whsem.ErrBusy) {
+		fmt.Println("still in use")
+	}
+}

@@ -114,13 +114,12 @@ func onBackend(opts ...Option) []Option {
 var nameCounter atomic.Int64
 
 // uniqueName gives every test its own semaphore (tests of other processes
-// and earlier runs must not meet it) and removes it when the test ends
-// (on this machine: a PostgreSQL backend's row stays in the fixture's
-// throw-away database, as Remove cannot reach it).
+// and earlier runs must not meet it) and removes it from the backend under
+// test when the test ends.
 func uniqueName(t testing.TB, what string) string {
 	name := fmt.Sprintf("whsem-go-%s-%d-%d-%d", what, os.Getpid(), nameCounter.Add(1), time.Now().UnixNano()%1000000)
 	t.Cleanup(func() {
-		if err := Remove(name, WithForce()); err != nil && !isNotFound(err) {
+		if err := Remove(name, onBackend(WithForce())...); err != nil && !isNotFound(err) {
 			t.Errorf("removing %s: %v", name, err)
 		}
 	})

@@ -301,37 +301,56 @@ func TestInfoListsHolders(t *testing.T) {
 	}
 }
 
+// On the backend under test: ListWith and Remove take WithBackend as Open
+// does.
 func TestListAndRemove(t *testing.T) {
 	name := uniqueName(t, "list")
-	sem, err := Open(name, 1)
+	sem, err := Open(name, 1, onBackend()...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	names, err := List()
+	names, err := ListWith(onBackend()...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Contains(names, sem.Name()) {
-		t.Fatalf("List() lacks %q", sem.Name())
+		t.Fatalf("ListWith(%q) lacks %q", testBackend, sem.Name())
+	}
+	// List is this machine's: it has the name exactly when that is the
+	// backend under test.
+	if local, err := List(); err != nil || slices.Contains(local, sem.Name()) != (testBackend == "") {
+		t.Fatalf("List() = %v, %v: having %q is not %v", local, err, sem.Name(), testBackend == "")
 	}
 	sem.Close()
-	if err := Remove(name); err != nil {
+	if err := Remove(name, onBackend()...); err != nil {
 		t.Fatal(err)
 	}
-	if names, _ := List(); slices.Contains(names, `Global\`+name) {
-		t.Fatalf("List() still has %q after Remove", name)
+	if names, _ := ListWith(onBackend()...); slices.Contains(names, `Global\`+name) {
+		t.Fatalf("ListWith(%q) still has %q after Remove", testBackend, name)
 	}
-	if _, err := OpenExisting(name); !errors.Is(err, ErrNotFound) {
+	if _, err := OpenExisting(name, onBackend()...); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("OpenExisting after Remove = %v, want ErrNotFound", err)
 	}
+	if err := Remove(name, onBackend()...); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Remove of a removed name = %v, want ErrNotFound", err)
+	}
 	// Removing made room for a fresh semaphore with another max count.
-	fresh, err := Open(name, 5)
+	fresh, err := Open(name, 5, onBackend()...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fresh.Close()
-	if err := Remove(`Global\`+name, WithExactName()); err != nil {
+	if err := Remove(`Global\`+name, onBackend(WithExactName())...); err != nil {
 		t.Fatal(err)
+	}
+	// What does not apply to a list is refused, not ignored.
+	for what, opt := range map[string]Option{
+		"WithExactName": WithExactName(), "WithForce": WithForce(), "WithMode": WithMode(0600),
+		"WithAbandonmentCheck": WithAbandonmentCheck(time.Second), "WithConnectionCheck": WithConnectionCheck(time.Second),
+	} {
+		if _, err := ListWith(onBackend(opt)...); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("ListWith with %s = %v, want ErrInvalidArgument", what, err)
+		}
 	}
 }
 
@@ -387,13 +406,23 @@ func TestBackendOptions(t *testing.T) {
 			t.Errorf("Open with %s: the message shows the connection string: %s", what, msg)
 		}
 	}
-	for what, opts := range map[string][]Option{
-		"a backend":          {WithBackend("host=/nonexistent")},
-		"a connection check": {WithConnectionCheck(time.Second)},
-	} {
-		if err := Remove(name, opts...); !errors.Is(err, ErrInvalidArgument) {
-			t.Errorf("Remove with %s = %v, want ErrInvalidArgument", what, err)
-		}
+	if err := Remove(name, WithConnectionCheck(time.Second)); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("Remove with a connection check = %v, want ErrInvalidArgument", err)
+	}
+	// List and Remove read the backend as Open does.
+	nul := WithBackend("host=x\x00password=hunter2")
+	if err := Remove(name, nul); !errors.Is(err, ErrInvalidArgument) || containsAny(err.Error(), "hunter2") {
+		t.Errorf("Remove with a NUL byte in the backend = %v, want ErrInvalidArgument without the string", err)
+	}
+	if _, err := ListWith(nul); !errors.Is(err, ErrInvalidArgument) || containsAny(err.Error(), "hunter2") {
+		t.Errorf("ListWith with a NUL byte in the backend = %v, want ErrInvalidArgument without the string", err)
+	}
+	unreachable := WithBackend("host=/nonexistent password=hunter2")
+	if err := Remove(name, unreachable); !errors.Is(err, ErrUnavailable) || containsAny(err.Error(), "hunter2") {
+		t.Errorf("Remove on an unreachable server = %v, want ErrUnavailable without the password", err)
+	}
+	if _, err := ListWith(unreachable); !errors.Is(err, ErrUnavailable) || containsAny(err.Error(), "hunter2") {
+		t.Errorf("ListWith on an unreachable server = %v, want ErrUnavailable without the password", err)
 	}
 	// The empty backend is this machine, and a connection check does not
 	// apply there, so configurations may set both whatever the backend.

@@ -31,7 +31,7 @@ func statusName(status int32) string {
 
 // ---- options ----------------------------------------------------------------
 
-// An Option configures Open, OpenExisting or Remove.
+// An Option configures Open, OpenExisting, Remove or ListWith.
 type Option func(*config)
 
 type config struct {
@@ -86,7 +86,7 @@ func WithForce() Option { return func(c *config) { c.force = true } }
 // in an error. A server that cannot be reached fails the Open with
 // ErrUnavailable, a refused login with ErrAccessDenied. A ticket of a
 // PostgreSQL semaphore can be lost while its holder lives: see
-// Ticket.Lost. For Open and OpenExisting.
+// Ticket.Lost. For Open, OpenExisting, Remove and ListWith.
 func WithBackend(conninfo string) Option {
 	return func(c *config) { c.backend = conninfo }
 }
@@ -149,15 +149,33 @@ func (c *config) cOptions(op, name string) (C.whsem_open_options, *C.char, error
 		}
 		o.mode = C.uint32_t(c.mode)
 	}
+	if o.backend, err = c.cBackend(op, name); err != nil {
+		return o, nil, err
+	}
+	return o, o.backend, nil
+}
+
+// cBackend converts the backend for C: nil for this machine, else C memory
+// to free with C.free.
+func (c *config) cBackend(op, name string) (*C.char, error) {
 	if c.backend == "" {
-		return o, nil, nil
+		return nil, nil
 	}
 	// The detail never repeats the string: it may hold a password.
 	if strings.IndexByte(c.backend, 0) >= 0 {
-		return invalid("the backend connection string contains a NUL byte")
+		return nil, &Error{Op: op, Name: name, Detail: "the backend connection string contains a NUL byte", Err: ErrInvalidArgument}
 	}
-	o.backend = C.CString(c.backend)
-	return o, o.backend, nil
+	return C.CString(c.backend), nil
+}
+
+// adminConfig reads the options of List and Remove, which take no
+// options of an open.
+func adminConfig(op, name string, opts []Option) (config, error) {
+	c := makeConfig(opts)
+	if c.hasCheck || c.hasMode || c.hasConnCheck {
+		return c, &Error{Op: op, Name: name, Detail: "WithAbandonmentCheck, WithConnectionCheck and WithMode apply to Open only", Err: ErrInvalidArgument}
+	}
+	return c, nil
 }
 
 // periodMs converts a period option: negative means never (WHSEM_INFINITE),
@@ -232,13 +250,34 @@ func askThenFill(op, name string, call func(buf *C.char, size C.size_t, need *C.
 }
 
 // List returns the finalized names of every semaphore on this machine that
-// this process can see.
+// this process can see. ListWith lists a PostgreSQL database's.
 func List() ([]string, error) {
+	return ListWith()
+}
+
+// ListWith returns the finalized names of every semaphore of a backend:
+// this machine's, as List, or with WithBackend those a PostgreSQL database
+// knows (none where no semaphore was ever opened). It connects as Open
+// would, failing with ErrUnavailable or ErrAccessDenied when it cannot.
+// Options: WithBackend.
+func ListWith(opts ...Option) ([]string, error) {
 	if err := checkLibrary(); err != nil {
 		return nil, err
 	}
+	c, err := adminConfig("list", "", opts)
+	if err == nil && (c.exact || c.force) {
+		err = &Error{Op: "list", Detail: "WithExactName and WithForce do not apply to a list", Err: ErrInvalidArgument}
+	}
+	if err != nil {
+		return nil, err
+	}
+	backend, err := c.cBackend("list", "")
+	if err != nil {
+		return nil, err
+	}
+	defer C.free(unsafe.Pointer(backend))
 	all, err := askThenFill("list", "", func(buf *C.char, size C.size_t, need *C.size_t) (C.whsem_status, string) {
-		return rawList(buf, size, need)
+		return rawListBackend(backend, buf, size, need)
 	})
 	if err != nil {
 		return nil, err
@@ -256,18 +295,17 @@ func List() ([]string, error) {
 // It fails with ErrBusy while another live process has the name open
 // (unless WithForce is given: processes that keep it open would then no
 // longer share tickets with new openers) and with ErrNotFound if no
-// semaphore has that name. Options: WithExactName, WithForce.
+// semaphore has that name. Options: WithExactName, WithForce, and
+// WithBackend for a name of a PostgreSQL database (where a name is in use
+// while a session of another process has it open; the server is reached
+// as Open would, ErrUnavailable or ErrAccessDenied when it cannot be).
 func Remove(name string, opts ...Option) error {
 	if err := checkLibrary(); err != nil {
 		return err
 	}
-	c := makeConfig(opts)
-	if c.hasCheck || c.hasMode || c.hasConnCheck {
-		return &Error{Op: "remove", Name: name, Detail: "WithAbandonmentCheck, WithConnectionCheck and WithMode apply to Open only", Err: ErrInvalidArgument}
-	}
-	// whsem_unlink takes no backend: it removes this machine's names only.
-	if c.backend != "" {
-		return &Error{Op: "remove", Name: name, Detail: "Remove works on this machine's semaphores only (for a PostgreSQL backend: whsem rm --backend)", Err: ErrInvalidArgument}
+	c, err := adminConfig("remove", name, opts)
+	if err != nil {
+		return err
 	}
 	var flags C.uint32_t
 	if c.exact {
@@ -276,12 +314,17 @@ func Remove(name string, opts ...Option) error {
 	if c.force {
 		flags |= constUnlinkForce
 	}
+	backend, err := c.cBackend("remove", name)
+	if err != nil {
+		return err
+	}
+	defer C.free(unsafe.Pointer(backend))
 	cn, err := cName("remove", name)
 	if err != nil {
 		return err
 	}
 	defer C.free(unsafe.Pointer(cn))
-	if st, msg := rawUnlink(cn, flags); st != statusOk {
+	if st, msg := rawUnlinkBackend(backend, cn, flags); st != statusOk {
 		return newError("remove", name, int32(st), msg)
 	}
 	return nil
@@ -427,7 +470,9 @@ func (s *Semaphore) acquireError(op string, st C.whsem_status, msg string) error
 // itself (context.Canceled or context.DeadlineExceeded, unwrapped) and holds
 // no ticket: it does not even try when ctx is already done. A ticket granted
 // at the same moment as the cancellation is released again, never lost.
-// A deadline on ctx is also handed to libwhsem as the wait's timeout.
+// A deadline on ctx is also handed to libwhsem as the wait's timeout, and
+// when it passes Acquire lets that timeout end the wait (a millisecond
+// later at most), so that Info counts a timeout, not a cancellation.
 //
 // A waiting Acquire holds no OS thread: a thousand goroutines waiting on
 // a semaphore cost a thousand goroutines, not a thousand threads.
@@ -468,9 +513,22 @@ func (s *Semaphore) wait(ctx context.Context) (Ticket, error) {
 	case <-done:
 	case <-ctx.Done():
 		canceled = true
-		// The operation now ends CANCELED, or OK if the grant won the race:
-		// wait for the verdict either way, so a granted ticket is released
-		// below rather than lost.
+		// The deadline handed to libwhsem, rounded up, ends the operation
+		// within a millisecond: left to it, the wait counts as the timeout
+		// it is (Info.Timeouts), not as a cancellation. Canceled all the
+		// same if it does not end soon.
+		if timeout != constInfinite && ctx.Err() == context.DeadlineExceeded {
+			grace := time.NewTimer(time.Second)
+			select {
+			case <-done:
+				grace.Stop()
+			case <-grace.C:
+			}
+		}
+		// The operation now ends CANCELED, or OK if the grant won the race
+		// (canceling an ended one does nothing): wait for the verdict
+		// either way, so a granted ticket is released below rather than
+		// lost.
 		rawOpCancel(C.whsem_op(op))
 		<-done
 	}
@@ -574,6 +632,15 @@ func (t Ticket) Release() error {
 // ---- introspection -------------------------------------------------------------
 
 // Info is a snapshot of a semaphore's state, over all processes.
+//
+// The counters (Acquisitions ... Created) count since the name was
+// created, over every process that uses it with libwhsem 1.1 or later. A
+// backend that keeps no counters leaves them zero, and Created the zero
+// Time; its WaitHistogram and WaitersHistory fail with ErrUnsupported. On
+// PostgreSQL another process's counts arrive within a second or two, and
+// for a role that may not create the counters' table they are zero too,
+// WaitHistogram and WaitersHistory failing with ErrAccessDenied (saying
+// what an administrator should run).
 type Info struct {
 	MaxCount   int      // the number of tickets
 	Free       int      // tickets nobody holds
@@ -581,6 +648,27 @@ type Info struct {
 	Processes  int      // processes that have the name open
 	Recoveries uint64   // crash recoveries so far (dead holders, dead lock owners; always 0 on PostgreSQL)
 	Holders    []Holder // the processes holding tickets
+
+	Acquisitions uint64 // tickets handed out
+	// Acquisitions that ended without a ticket when their time was up:
+	// an Acquire whose context's deadline passed, and a TryAcquire that
+	// found no ticket free. An Acquire that finds no ticket free counts
+	// one here too, whatever comes next: it tries once before it waits,
+	// which keeps an uncontended Acquire as cheap as a TryAcquire, and
+	// libwhsem counts that try.
+	Timeouts uint64
+	// Acquisitions ended by a cancellation (a context canceled, a
+	// Semaphore closed) rather than by their deadline.
+	Cancellations uint64
+	// Acquisitions that found no ticket free and waited, however they
+	// ended: what WaitHistogram counts.
+	Waits    uint64
+	WaitTime time.Duration // the time those waited, summed
+	Releases uint64        // tickets given back: released, or reclaimed from a process that ended holding them
+	// The time released tickets were held, summed, measured with a coarse
+	// clock: exact over many holds, not for one.
+	HoldTime time.Duration
+	Created  time.Time // when the name was created
 }
 
 // Holder is a process holding tickets.
@@ -630,6 +718,15 @@ func (s *Semaphore) Info() (Info, error) {
 		Processes:  int(ci.processes),
 		Recoveries: uint64(ci.recoveries),
 		Holders:    []Holder{},
+
+		Acquisitions:  uint64(ci.acquisitions),
+		Timeouts:      uint64(ci.timeouts),
+		Cancellations: uint64(ci.cancellations),
+		Waits:         uint64(ci.waits),
+		WaitTime:      nanoseconds(uint64(ci.wait_ns)),
+		Releases:      uint64(ci.releases),
+		HoldTime:      nanoseconds(uint64(ci.hold_ns)),
+		Created:       sinceTime(int64(ci.created_unix_ms)),
 	}
 	for _, p := range procs {
 		if p.tickets > 0 {
@@ -650,4 +747,150 @@ func sinceTime(ms int64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(ms)
+}
+
+// nanoseconds converts a sum of nanoseconds, saturating where a Duration
+// ends (after 292 years).
+func nanoseconds(ns uint64) time.Duration {
+	if ns > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return time.Duration(ns)
+}
+
+// ---- counters ------------------------------------------------------------------
+
+// A WaitHistogram says how long the acquisitions of a name that found no
+// ticket free waited (Info.Waits of them), over every process and since
+// the name was created, in log-scale buckets: the first counts waits under
+// 1.024 µs, each next one waits up to twice as long as the one before, and
+// the last counts waits of 2^40 ns (about 18 minutes) or more.
+type WaitHistogram struct {
+	Buckets []WaitBucket
+}
+
+// A WaitBucket counts the waits that lasted from Min up to, not including,
+// Max. The last bucket has no upper bound: its Max is the largest
+// Duration.
+type WaitBucket struct {
+	Min, Max time.Duration
+	Count    uint64
+}
+
+// WaitHistogram returns the histogram of the name's wait times. A backend
+// that keeps no counters fails with ErrUnsupported.
+func (s *Semaphore) WaitHistogram() (WaitHistogram, error) {
+	counts, err := fillSeries(s, "wait histogram", constWaitBuckets, rawWaitHistogram)
+	if err != nil {
+		return WaitHistogram{}, err
+	}
+	n := make([]uint64, len(counts))
+	for i, c := range counts {
+		n[i] = uint64(c)
+	}
+	return newWaitHistogram(n), nil
+}
+
+// newWaitHistogram gives counts, as whsem_wait_histogram orders them
+// (see WHSEM_WAIT_BUCKETS in whsem.h), their bounds.
+func newWaitHistogram(counts []uint64) WaitHistogram {
+	h := WaitHistogram{Buckets: make([]WaitBucket, len(counts))}
+	for i, n := range counts {
+		h.Buckets[i] = WaitBucket{Min: 0, Max: math.MaxInt64, Count: n}
+		if i > 0 {
+			h.Buckets[i].Min = time.Duration(1) << (9 + i)
+		}
+		if i < len(counts)-1 {
+			h.Buckets[i].Max = time.Duration(1) << (10 + i)
+		}
+	}
+	return h
+}
+
+// Total is the number of waits the histogram counts.
+func (h WaitHistogram) Total() uint64 {
+	var n uint64
+	for _, b := range h.Buckets {
+		n += b.Count
+	}
+	return n
+}
+
+// Percentile estimates the wait that a fraction p (0 ... 1) of the waits
+// did not exceed: Percentile(0.99) is the 99th percentile. The bucket that
+// holds it is known exactly; inside it the waits are taken as spread
+// evenly on the log scale (the first bucket: on a linear one), so the
+// estimate is off by at most a factor of two. A wait in the last bucket,
+// which has no upper bound, is reported as that bucket's Min. ok is false
+// when there are no waits or p is outside 0 ... 1.
+func (h WaitHistogram) Percentile(p float64) (d time.Duration, ok bool) {
+	total := h.Total()
+	if total == 0 || !(p >= 0 && p <= 1) {
+		return 0, false
+	}
+	rank := p * float64(total)
+	var below float64
+	last := -1
+	for i, b := range h.Buckets {
+		if b.Count == 0 {
+			continue
+		}
+		n := float64(b.Count)
+		if below+n >= rank {
+			return b.at((rank - below) / n), true
+		}
+		below += n
+		last = i
+	}
+	// Rounding left the rank beyond the sum: the largest waits.
+	return h.Buckets[last].at(1), true
+}
+
+// at is the wait a fraction f (0 ... 1) of the way through the bucket.
+func (b WaitBucket) at(f float64) time.Duration {
+	switch {
+	case b.Max == math.MaxInt64:
+		return b.Min
+	case b.Min == 0:
+		return time.Duration(f * float64(b.Max))
+	}
+	return time.Duration(float64(b.Min) * math.Exp2(f))
+}
+
+// WaitersHistory returns how many acquisitions of the name waited, over
+// every process, in each second of the recent past: the most seen during
+// that second, oldest first, the last element being the current second.
+// The backend decides how many seconds it keeps (60 or more). A backend
+// that keeps no counters fails with ErrUnsupported.
+func (s *Semaphore) WaitersHistory() ([]int, error) {
+	counts, err := fillSeries(s, "waiters history", 64, rawWaitersHistory)
+	if err != nil {
+		return nil, err
+	}
+	seconds := make([]int, len(counts))
+	for i, n := range counts {
+		seconds[i] = int(n)
+	}
+	return seconds, nil
+}
+
+// fillSeries runs one of the semaphore's "ask, then fill" calls that
+// answer numbers, starting with room for guess of them.
+func fillSeries[T any](s *Semaphore, op string, guess int, call func(C.whsem_sem, *T, C.size_t, *C.size_t) (C.whsem_status, string)) ([]T, error) {
+	if s.closed.Load() {
+		return nil, s.closedError(op)
+	}
+	buf := make([]T, guess)
+	for {
+		count := new(C.size_t)
+		st, msg := call(s.h, &buf[0], C.size_t(len(buf)), count)
+		runtime.KeepAlive(s)
+		if st != statusOk {
+			return nil, s.acquireError(op, st, msg)
+		}
+		if int(*count) <= len(buf) {
+			return buf[:*count], nil
+		}
+		buf = make([]T, int(*count))
+	}
 }

@@ -37,7 +37,11 @@
 //!   [`Ticket::lost`], a [`Lost`] future that resolves when it is.
 //! * [`CancelToken`]: ends waits from another thread or task.
 //! * [`Error`]: an [`ErrorKind`] and the library's detail message.
-//! * [`safe_name`], [`list`], [`remove`]: names and administration.
+//! * [`Semaphore::info`], [`Semaphore::wait_histogram`] and
+//!   [`Semaphore::waiters_history`]: who holds and waits, and the name's
+//!   counters.
+//! * [`safe_name`], [`list`], [`remove`], and [`ListOptions`] and
+//!   [`RemoveOptions`] for a server's names: names and administration.
 //! * [`sys`]: the raw C ABI, for what the safe API does not cover.
 //!
 //! Building needs the libwhsem library installed where the `pkg-config`
@@ -47,6 +51,7 @@
 
 mod abi_check;
 mod cancel;
+mod counters;
 mod error;
 mod future;
 mod lost;
@@ -58,6 +63,7 @@ mod semaphore;
 pub mod sys;
 
 pub use cancel::CancelToken;
+pub use counters::{WaitBucket, WaitHistogram};
 pub use error::{Error, ErrorKind};
 pub use future::Acquire;
 #[doc(hidden)]
@@ -65,7 +71,7 @@ pub use lost::__watch_callbacks_outstanding;
 pub use lost::Lost;
 pub use semaphore::{Holder, Info, OpenOptions, Semaphore, Ticket};
 
-use semaphore::{c_name, c_text, fill_bytes};
+use semaphore::{c_name, c_text, fill_bytes, Backend};
 
 // The README's examples are compiled with the doc tests (not run: they use a
 // fixed name, as real programs do; the crate's own examples run).
@@ -94,22 +100,62 @@ pub fn safe_name(name: &str) -> Result<String, Error> {
 }
 
 /// The finalized names of every semaphore on this machine that this process
-/// can see. (The C library lists no server's names: `whsem list --backend`
-/// does.)
+/// can see; see [`ListOptions`] for a server's.
 pub fn list() -> Result<Vec<String>, Error> {
-    abi_check::ensure()?;
-    // SAFETY: buffer pointer and size describe a live allocation.
-    let bytes = fill_bytes(|buf, size, needed| unsafe { sys::whsem_list(buf, size, needed) })?;
-    Ok(bytes
-        .split(|&b| b == 0)
-        .filter(|s| !s.is_empty())
-        .map(|s| String::from_utf8_lossy(s).into_owned())
-        .collect())
+    ListOptions::new().list()
 }
 
-/// Removes the name `name`, so that the next open creates a fresh semaphore.
-/// On this machine only: a server's names are removed by
-/// `whsem rm --backend` (the C library takes no backend here).
+/// Options for listing the names of a backend; see [`list`].
+///
+/// ```no_run
+/// # fn main() -> Result<(), whsem::Error> {
+/// for name in whsem::ListOptions::new().backend("postgresql://app@db/jobs").list()? {
+///     println!("{name}");
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    backend: Backend,
+}
+
+impl ListOptions {
+    /// This machine's names.
+    pub fn new() -> ListOptions {
+        ListOptions::default()
+    }
+
+    /// The backend to list, as [`OpenOptions::backend`] takes it: `""` (the
+    /// default) is this machine, a connection string a PostgreSQL database,
+    /// whose names are those it knows (none where no semaphore was ever
+    /// opened). The server is reached as an open would: it fails with
+    /// [`ErrorKind::Unavailable`] or [`ErrorKind::AccessDenied`] when it
+    /// cannot be.
+    pub fn backend(&mut self, conninfo: &str) -> &mut ListOptions {
+        self.backend = Backend::new(conninfo);
+        self
+    }
+
+    /// The finalized names of every semaphore of the backend.
+    pub fn list(&self) -> Result<Vec<String>, Error> {
+        abi_check::ensure()?;
+        let backend = self.backend.as_ptr()?;
+        // SAFETY: a valid string or NULL; buffer pointer and size describe a
+        // live allocation.
+        let bytes = fill_bytes(|buf, size, needed| unsafe {
+            sys::whsem_list_backend(backend, buf, size, needed)
+        })?;
+        Ok(bytes
+            .split(|&b| b == 0)
+            .filter(|s| !s.is_empty())
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect())
+    }
+}
+
+/// Removes the name `name` from this machine, so that the next open creates
+/// a fresh semaphore; see [`RemoveOptions`] to remove a server's.
 ///
 /// Fails with [`ErrorKind::Busy`] while another live process has it open
 /// (processes that keep it open would not share tickets with new openers)
@@ -133,10 +179,11 @@ pub fn remove(name: &str) -> Result<(), Error> {
 pub struct RemoveOptions {
     force: bool,
     exact_name: bool,
+    backend: Backend,
 }
 
 impl RemoveOptions {
-    /// Refuse while in use; finalize the name.
+    /// Refuse while in use; finalize the name; this machine's.
     pub fn new() -> RemoveOptions {
         RemoveOptions::default()
     }
@@ -154,10 +201,22 @@ impl RemoveOptions {
         self
     }
 
+    /// Where the name lives, as [`OpenOptions::backend`] takes it: `""` (the
+    /// default) is this machine, a connection string a PostgreSQL database,
+    /// where a name is in use while a session of another process has it
+    /// open. The server is reached as an open would: it fails with
+    /// [`ErrorKind::Unavailable`] or [`ErrorKind::AccessDenied`] when it
+    /// cannot be.
+    pub fn backend(&mut self, conninfo: &str) -> &mut RemoveOptions {
+        self.backend = Backend::new(conninfo);
+        self
+    }
+
     /// Removes `name`.
     pub fn remove(&self, name: &str) -> Result<(), Error> {
         abi_check::ensure()?;
         let name = c_name(name)?;
+        let backend = self.backend.as_ptr()?;
         let mut flags = 0;
         if self.force {
             flags |= sys::WHSEM_UNLINK_FORCE;
@@ -165,8 +224,8 @@ impl RemoveOptions {
         if self.exact_name {
             flags |= sys::WHSEM_OPEN_EXACT_NAME;
         }
-        // SAFETY: valid string.
-        let status = unsafe { sys::whsem_unlink(name.as_ptr(), flags) };
+        // SAFETY: valid strings (the backend's may be NULL).
+        let status = unsafe { sys::whsem_unlink_backend(backend, name.as_ptr(), flags) };
         if status != sys::WHSEM_OK {
             return Err(Error::last(status));
         }

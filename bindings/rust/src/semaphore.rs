@@ -68,7 +68,7 @@ pub struct Semaphore {
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone, Default, Debug)]
 pub struct OpenOptions {
     exact_name: bool,
     abandonment_check_ms: i32,
@@ -77,14 +77,50 @@ pub struct OpenOptions {
     connection_check_ms: i32,
 }
 
-/// Where the semaphore lives, as [`OpenOptions::backend`] was told.
+/// Where a semaphore lives, as a builder's `backend` method was told
+/// ([`OpenOptions::backend`], [`RemoveOptions::backend`](crate::RemoveOptions::backend),
+/// [`ListOptions::backend`](crate::ListOptions::backend)).
 #[derive(Clone, Default)]
-enum Backend {
+pub(crate) enum Backend {
     #[default]
     ThisMachine,
     Server(CString),
-    // Reported by `open`: a builder method has no way to fail.
+    // Reported by the call that uses it: a builder method has no way to fail.
     HasNul,
+}
+
+impl Backend {
+    pub(crate) fn new(conninfo: &str) -> Backend {
+        if conninfo.is_empty() {
+            Backend::ThisMachine
+        } else {
+            CString::new(conninfo).map_or(Backend::HasNul, Backend::Server)
+        }
+    }
+
+    /// The C string (NULL for this machine); it points into `self`.
+    pub(crate) fn as_ptr(&self) -> Result<*const c_char, Error> {
+        match self {
+            Backend::ThisMachine => Ok(ptr::null()),
+            Backend::Server(conninfo) => Ok(conninfo.as_ptr()),
+            // Not echoed: the string may hold a password.
+            Backend::HasNul => Err(Error::invalid_argument(
+                "the backend's connection string contains a NUL character",
+            )),
+        }
+    }
+}
+
+impl fmt::Debug for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The connection string is left out: it may hold a password.
+        let what = match self {
+            Backend::ThisMachine => "this machine",
+            Backend::Server(_) => "a server (connection string not shown)",
+            Backend::HasNul => "invalid (a NUL character)",
+        };
+        fmt::Debug::fmt(what, f)
+    }
 }
 
 /// One held ticket of a [`Semaphore`]. Dropping it releases it; so does
@@ -102,6 +138,18 @@ pub struct Ticket {
 }
 
 /// A snapshot of a semaphore's shared state, from [`Semaphore::info`].
+///
+/// The counters (`acquisitions` ... `created`) count since the name was
+/// created, over every process that uses it with libwhsem 1.1 or later. A
+/// backend that keeps no counters leaves them zero, and `created` at
+/// [`UNIX_EPOCH`]; its [`Semaphore::wait_histogram`] and
+/// [`Semaphore::waiters_history`] fail with
+/// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported). On
+/// PostgreSQL another process's counts arrive within a second or two, and
+/// for a role that may not create the counters' table they are zero too,
+/// the other two failing with
+/// [`ErrorKind::AccessDenied`](crate::ErrorKind::AccessDenied) (saying what
+/// an administrator should run).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Info {
@@ -118,6 +166,29 @@ pub struct Info {
     pub recoveries: u64,
     /// The processes holding tickets.
     pub holders: Vec<Holder>,
+    /// Tickets handed out.
+    pub acquisitions: u64,
+    /// Acquisitions that ended without a ticket when their timeout was up,
+    /// [`try_acquire`](Semaphore::try_acquire)s that found none free
+    /// included.
+    pub timeouts: u64,
+    /// Acquisitions ended by a [`CancelToken`], a dropped
+    /// [`acquire_async`](Semaphore::acquire_async) future or a closed
+    /// handle.
+    pub cancellations: u64,
+    /// Acquisitions that found no ticket free and waited, however they
+    /// ended: what [`Semaphore::wait_histogram`] counts.
+    pub waits: u64,
+    /// The time those waited, summed.
+    pub wait_time: Duration,
+    /// Tickets given back: released, or reclaimed from a process that
+    /// ended holding them.
+    pub releases: u64,
+    /// The time released tickets were held, summed, measured with a coarse
+    /// clock: exact over many holds, not for one.
+    pub hold_time: Duration,
+    /// When the name was created.
+    pub created: SystemTime,
 }
 
 /// A process holding tickets of a semaphore.
@@ -244,11 +315,7 @@ impl OpenOptions {
     /// Tickets of a server's semaphore live in database sessions and can be
     /// lost while this process lives: see [`Ticket::lost`].
     pub fn backend(&mut self, conninfo: &str) -> &mut OpenOptions {
-        self.backend = if conninfo.is_empty() {
-            Backend::ThisMachine
-        } else {
-            CString::new(conninfo).map_or(Backend::HasNul, Backend::Server)
-        };
+        self.backend = Backend::new(conninfo);
         self
     }
 
@@ -273,16 +340,7 @@ impl OpenOptions {
 
     /// The C options; they point into `self`, so they live no longer.
     fn raw(&self) -> Result<sys::whsem_open_options, Error> {
-        let backend = match &self.backend {
-            Backend::ThisMachine => ptr::null(),
-            Backend::Server(conninfo) => conninfo.as_ptr(),
-            // Not echoed: the string may hold a password.
-            Backend::HasNul => {
-                return Err(Error::invalid_argument(
-                    "the backend's connection string contains a NUL character",
-                ))
-            }
-        };
+        let backend = self.backend.as_ptr()?;
         Ok(sys::whsem_open_options {
             struct_size: std::mem::size_of::<sys::whsem_open_options>() as u32,
             flags: if self.exact_name {
@@ -327,24 +385,6 @@ impl OpenOptions {
         // SAFETY: as in open.
         let status = unsafe { sys::whsem_open_existing(name.as_ptr(), &opts, &mut handle) };
         Semaphore::opened(status, handle)
-    }
-}
-
-impl fmt::Debug for OpenOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The connection string is left out: it may hold a password.
-        let backend = match self.backend {
-            Backend::ThisMachine => "this machine",
-            Backend::Server(_) => "a server (connection string not shown)",
-            Backend::HasNul => "invalid (a NUL character)",
-        };
-        f.debug_struct("OpenOptions")
-            .field("exact_name", &self.exact_name)
-            .field("abandonment_check_ms", &self.abandonment_check_ms)
-            .field("mode", &self.mode)
-            .field("backend", &backend)
-            .field("connection_check_ms", &self.connection_check_ms)
-            .finish()
     }
 }
 
@@ -568,6 +608,14 @@ impl Semaphore {
                     .filter(|p| p.tickets > 0)
                     .map(Holder::from_row)
                     .collect(),
+                acquisitions: info.acquisitions,
+                timeouts: info.timeouts,
+                cancellations: info.cancellations,
+                waits: info.waits,
+                wait_time: Duration::from_nanos(info.wait_ns),
+                releases: info.releases,
+                hold_time: Duration::from_nanos(info.hold_ns),
+                created: unix_ms(info.created_unix_ms),
             });
         }
     }
@@ -623,10 +671,15 @@ impl Holder {
             pid: u32::try_from(row.pid).unwrap_or(0),
             tickets: row.tickets.max(0) as u32,
             waiting: row.waiting,
-            since: UNIX_EPOCH + Duration::from_millis(row.holding_since_unix_ms.max(0) as u64),
+            since: unix_ms(row.holding_since_unix_ms),
             host,
         }
     }
+}
+
+/// A time of libwhsem's, in milliseconds since the epoch (0: none).
+fn unix_ms(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
 }
 
 #[cold]

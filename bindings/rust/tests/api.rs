@@ -11,7 +11,7 @@ use std::thread;
 use std::time::Duration;
 
 use support::{TestName, PATIENCE};
-use whsem::{sys, CancelToken, ErrorKind, RemoveOptions, Semaphore, Ticket};
+use whsem::{sys, CancelToken, ErrorKind, ListOptions, RemoveOptions, Semaphore, Ticket};
 
 // ---- semantics ---------------------------------------------------------------
 
@@ -239,6 +239,45 @@ fn remove_makes_the_next_open_create_a_fresh_semaphore() {
         whsem::remove(&name).unwrap_err().kind(),
         ErrorKind::NotFound
     );
+}
+
+#[test]
+fn list_and_remove_read_the_backend_as_open_does() {
+    let name = TestName::new("list");
+    let sem = Semaphore::open(&name, 1).unwrap();
+    let finalized = sem.name().unwrap();
+    for names in [
+        whsem::list().unwrap(),
+        ListOptions::new().list().unwrap(),
+        ListOptions::new().backend("").list().unwrap(),
+    ] {
+        assert!(names.contains(&finalized), "{finalized} missing");
+    }
+    drop(sem);
+    RemoveOptions::new().backend("").remove(&name).unwrap();
+    assert!(!whsem::list().unwrap().contains(&finalized));
+
+    // Never a panic, never the string in a message: a NUL character is
+    // InvalidArgument, a server that cannot be reached Unavailable.
+    let secret = "hunter2-rs-list";
+    let nul = format!("host=x\0password={secret}");
+    let unreachable = format!("host=/nonexistent password={secret}");
+    for (conninfo, kind) in [
+        (&nul, ErrorKind::InvalidArgument),
+        (&unreachable, ErrorKind::Unavailable),
+    ] {
+        let mut list = ListOptions::new();
+        list.backend(conninfo);
+        let mut remove = RemoveOptions::new();
+        remove.backend(conninfo);
+        for shown in [format!("{list:?}"), format!("{remove:?}")] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        for err in [list.list().unwrap_err(), remove.remove(&name).unwrap_err()] {
+            assert_eq!(err.kind(), kind, "{err}");
+            assert!(!format!("{err:?}").contains(secret), "{err:?}");
+        }
+    }
 }
 
 #[test]

@@ -375,6 +375,66 @@ fn futures_made_on_many_threads_at_once_share_one_watch() {
     assert!(eventually(PATIENCE, || outstanding() == 0));
 }
 
+// ---- counters --------------------------------------------------------------------
+
+#[test]
+fn counters_count_every_ending() {
+    let Case { sem, _turn, .. } = Case::new("counters", 1);
+    support::counters_count_every_ending(&sem);
+}
+
+// ---- names -----------------------------------------------------------------------
+
+#[test]
+fn the_servers_names_are_listed_and_removed() {
+    let Case { sem, name, _turn } = Case::new("names", 1);
+    let finalized = sem.name().unwrap();
+    let server = backend("names");
+    let listed = || {
+        whsem::ListOptions::new()
+            .backend(&server)
+            .list()
+            .unwrap()
+            .contains(&finalized)
+    };
+    assert!(listed(), "{finalized} missing from the server's names");
+    assert!(
+        !whsem::list().unwrap().contains(&finalized),
+        "a server's name is not this machine's"
+    );
+    assert_eq!(
+        whsem::remove(&name).unwrap_err().kind(),
+        ErrorKind::NotFound,
+        "this machine has no such name"
+    );
+
+    // Open through other connections, which stand for another process:
+    // busy until forced.
+    let other = open("names-other", &name, 1);
+    let mut remove = whsem::RemoveOptions::new();
+    remove.backend(&server);
+    assert_eq!(remove.remove(&name).unwrap_err().kind(), ErrorKind::Busy);
+    assert!(listed(), "a busy name stays");
+    remove.force(true).remove(&name).unwrap();
+    assert!(!listed(), "{finalized} still listed after its removal");
+    assert_eq!(
+        remove.remove(&name).unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    drop((sem, other));
+
+    // Removed, the name is new again: another max count is fine.
+    let fresh = open("names", &name, 3);
+    assert_eq!(fresh.max_count().unwrap(), 3);
+    drop(fresh);
+    whsem::RemoveOptions::new()
+        .backend(&server)
+        .exact_name(true)
+        .remove(&finalized)
+        .unwrap();
+    assert!(!listed());
+}
+
 // ---- refused connections -------------------------------------------------------
 
 /// A TCP port on this machine where nothing listens.
