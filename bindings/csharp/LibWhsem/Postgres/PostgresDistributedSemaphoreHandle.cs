@@ -4,10 +4,10 @@ using LibWhsem.Interop;
 namespace Medallion.Threading.Postgres;
 
 /// <summary>
-/// One ticket of a <see cref="PostgresDistributedSemaphore"/>. Disposing it
-/// returns the ticket; so does the garbage collector for a handle dropped
-/// without being disposed, and the server for a process that dies holding
-/// it. Implements <see cref="IDistributedSynchronizationHandle"/>.
+/// A ticket taken from a <see cref="PostgresDistributedSemaphore"/>, as an
+/// <see cref="IDistributedSynchronizationHandle"/>. Disposing it puts the
+/// ticket back; so does the garbage collector for a handle dropped
+/// undisposed, and the server for a process that dies holding it.
 /// </summary>
 public sealed class PostgresDistributedSemaphoreHandle : IDistributedSynchronizationHandle
 {
@@ -22,7 +22,7 @@ public sealed class PostgresDistributedSemaphoreHandle : IDistributedSynchroniza
     internal PostgresDistributedSemaphoreHandle(TicketSlot slot) => _slot = slot;
 
     /// <summary>
-    /// Implements <see cref="IDistributedSynchronizationHandle.HandleLostToken"/>:
+    /// The <see cref="IDistributedSynchronizationHandle.HandleLostToken"/>,
     /// cancelled when the ticket is lost before the handle is disposed,
     /// because the PostgreSQL session that carries it ended (a server
     /// restart, <c>pg_terminate_backend</c>, a network failure); the server
