@@ -162,6 +162,9 @@ enum pgacq_state { PGA_NEW, PGA_TRYING, PGA_WAITING, PGA_DONE };
  * cancellation or close never both win. */
 struct pgacq {
     struct pgacq *prev, *next;   /* the name's waiting list              */
+    struct pgacq *tprev, *tnext; /* the name's list of those whose try is
+                                    in flight and that would wait after it */
+    bool in_tries;
     struct pgacq *start_next;    /* the server's list of new ones         */
     struct pgacq *async_next;    /* the server's pending asynchronous ones */
     struct pgname *n;
@@ -196,6 +199,8 @@ struct pgticket {
     char lost_msg[PG_MSG];
     bool watched;                /* a watch waits to be told              */
     bool watch_once;             /* a watch was set (one per ticket)      */
+    struct note *watch_note;     /* allocated by the watch: telling it
+                                    cannot fail for want of memory       */
     whsem_cancel watch_cancel;
     whsem_ticket_callback watch_cb;
     void *watch_data;
@@ -228,6 +233,11 @@ struct pgname {
     uint32_t nsettling;          /* of which tries that only settle       */
     uint64_t idle_since_ns;      /* nobody has waited since (0: someone does) */
     struct pgconn *waiters[PG_WAITERS_MAX];
+    /* Acquisitions that will wait if their try finds nothing: a grant to
+     * one of our waiting sessions that arrives while no acquisition
+     * waits yet goes to one of them, rather than back to the server and
+     * through another process's grant (a second hop). */
+    struct pgacq *try_head;
 };
 
 struct pgsrv {

@@ -96,6 +96,16 @@ struct note {
 
 /* ---- small things ---- */
 
+/* The watch of t, told st: its note, filled, for the worker to deliver. */
+static struct note *take_note(struct pgticket *t, whsem_status st)
+{
+    struct note *w = t->watch_note;
+    *w = (struct note){NULL, t->handle, st, t->watch_cancel, t->watch_cb, t->watch_data};
+    t->watch_note = NULL;
+    t->watched = false;
+    return w;
+}
+
 static void poke(struct pgsrv *s)
 {
     if (s->evfd < 0) return; /* inherited through fork(): no worker */
@@ -120,6 +130,8 @@ static struct pgticket *ticket_get(struct pgsrv *s)
 
 static void ticket_put(struct pgticket *t)
 {
+    free(t->watch_note); /* a watch never told: none in use, but no leak */
+    t->watch_note = NULL;
     pthread_mutex_lock(&pool_mu);
     t->cnext = pool;
     pool = t;
@@ -203,8 +215,18 @@ static void wait_unlink(struct pgacq *a)
     if (a->settling) n->nsettling--;
 }
 
+static void tries_unlink(struct pgacq *a)
+{
+    if (!a->in_tries) return;
+    if (a->tprev) a->tprev->tnext = a->tnext;
+    else a->n->try_head = a->tnext;
+    if (a->tnext) a->tnext->tprev = a->tprev;
+    a->in_tries = false;
+}
+
 static void wait_append(struct pgacq *a)
 {
+    tries_unlink(a);
     struct pgname *n = a->n;
     a->state = PGA_WAITING;
     a->next = NULL;
@@ -247,6 +269,7 @@ static void finish(struct pgsrv *s, struct pgacq *a, whsem_status st, struct pgt
 {
     (void)s;
     wait_unlink(a);
+    tries_unlink(a);
     a->state = PGA_DONE;
     a->status = st;
     a->ticket = t;
@@ -263,15 +286,24 @@ static void finish(struct pgsrv *s, struct pgacq *a, whsem_status st, struct pgt
     }
 }
 
-/* The next waiting acquisition of n that can take a ticket, or NULL. */
+/* Whether a can still be handed a ticket: not canceled meanwhile. */
+static bool can_take(const struct pgacq *a)
+{
+    if (a->op) return !atomic_load_explicit(&a->op->cancel_req, memory_order_acquire);
+    return !a->canceled;
+}
+
+/* The next waiting acquisition of n that can take a ticket, else one
+ * whose try is in flight (its try, if it finds one, gives it back), or
+ * NULL. */
 static struct pgacq *next_waiter(struct pgname *n)
 {
-    for (struct pgacq *a = n->wait_head; a; a = a->next) {
-        if (a->op && atomic_load_explicit(&a->op->cancel_req, memory_order_acquire)) continue;
-        if (!a->op && a->canceled) continue;
-        return a;
-    }
-    return NULL;
+    for (struct pgacq *a = n->wait_head; a; a = a->next)
+        if (can_take(a)) return a;
+    struct pgacq *oldest = NULL; /* the list is newest first */
+    for (struct pgacq *a = n->try_head; a; a = a->tnext)
+        if (can_take(a)) oldest = a;
+    return oldest;
 }
 
 /* application_name with "held since" now (the server keeps 63 bytes). */
@@ -316,6 +348,7 @@ static void done_try(struct pgsrv *s, struct pgconn *c, struct pgjob *j, PGresul
     struct pgacq *a = j->ctx;
     struct pgname *n = a->n;
     n->jobs--;
+    tries_unlink(a);
     if (r && s->pq->resultStatus(r) == PQ_TUPLES_OK && s->pq->ntuples(r) == 1) {
         deliver(s, n, c, atoi(s->pq->getvalue(r, 0, 0)), a);
     } else if (a->state != PGA_DONE) {
@@ -464,6 +497,13 @@ static void start_acq(struct pgsrv *s, struct pgacq *a, uint64_t now)
         return;
     }
     a->state = PGA_TRYING;
+    if (!a->try_only) {
+        a->tprev = NULL;
+        a->tnext = n->try_head;
+        if (n->try_head) n->try_head->tprev = a;
+        n->try_head = a;
+        a->in_tries = true;
+    }
     a->refs++;
     n->jobs++; /* the try may end after the acquisition, and n's last use */
     push(s, c, j);
@@ -678,13 +718,9 @@ static void lose_tickets(struct pgconn *c, struct after *after)
         t->lost = true;
         snprintf(t->lost_msg, sizeof t->lost_msg, "the ticket was lost: %.370s", c->fail.msg);
         if (t->watched && t->handle) {
-            struct note *w = calloc(1, sizeof *w);
-            if (w) {
-                *w = (struct note){after->notes, t->handle, WHSEM_E_TICKET_LOST, t->watch_cancel,
-                                   t->watch_cb, t->watch_data};
-                after->notes = w;
-            }
-            t->watched = false;
+            struct note *w = take_note(t, WHSEM_E_TICKET_LOST);
+            w->next = after->notes;
+            after->notes = w;
         }
     }
 }
@@ -1422,13 +1458,10 @@ whsem_status whsem__pgs_start(struct pgname *n, struct op *o, int64_t timeout_ms
 
 static void note_locked(struct pgsrv *s, struct pgticket *t, whsem_status st)
 {
-    struct note *w = calloc(1, sizeof *w);
-    if (w) {
-        *w = (struct note){s->notes, t->handle, st, t->watch_cancel, t->watch_cb, t->watch_data};
-        s->notes = w;
-        poke(s);
-    }
-    t->watched = false;
+    struct note *w = take_note(t, st);
+    w->next = s->notes;
+    s->notes = w;
+    poke(s);
 }
 
 static void give_back_locked(struct pgsrv *s, struct pgticket *t)
@@ -1485,12 +1518,16 @@ whsem_status whsem__pgs_watch(struct pgticket *t, whsem_cancel cancel, whsem_tic
                               void *user_data)
 {
     struct pgsrv *s = t->n->srv;
+    struct note *w = calloc(1, sizeof *w);
+    if (!w) return whsem__fail(WHSEM_E_NO_MEMORY, "out of memory for a watch");
     pthread_mutex_lock(&s->mu);
     whsem_status st = WHSEM_OK;
     if (t->watched || t->watch_once) {
         st = whsem__fail(WHSEM_E_INVALID_ARGUMENT, "ticket 0x%llx is watched already",
                          (unsigned long long)t->handle);
+        free(w);
     } else {
+        t->watch_note = w;
         t->watch_once = true;
         t->watched = true;
         t->watch_cancel = cancel;
