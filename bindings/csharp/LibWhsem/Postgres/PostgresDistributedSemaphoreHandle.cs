@@ -50,8 +50,8 @@ public sealed class PostgresDistributedSemaphoreHandle : IDistributedSynchroniza
     }
 
     /// <summary>
-    /// Releases the semaphore ticket. Calling it again, from any thread, does
-    /// nothing, and neither call throws, also for a ticket that was lost.
+    /// Puts the ticket back. Any later call, on any thread, has no effect,
+    /// and no call throws, not even for a ticket that was lost.
     /// </summary>
     public void Dispose()
     {
@@ -66,7 +66,7 @@ public sealed class PostgresDistributedSemaphoreHandle : IDistributedSynchroniza
         slot?.Release(slot.LentTicket);
     }
 
-    /// <summary>Releases the semaphore ticket, like <see cref="Dispose"/>.</summary>
+    /// <summary>Puts the ticket back without waiting for the server; the same as <see cref="Dispose"/>.</summary>
     public ValueTask DisposeAsync()
     {
         Dispose();
