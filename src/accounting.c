@@ -59,7 +59,7 @@ whsem_status whsem__recount_locked(struct wmap *m)
                            WHSEM_P_WHERE_FMT ": %llu tickets are recorded as held but the max count is %d",
                            WHSEM_P_WHERE(m), (unsigned long long)used, h->max_count);
     h->free = (int32_t)((uint64_t)h->max_count - used);
-    h->waiting = (uint32_t)waiting;
+    whsem__waiting_set(h, (uint32_t)waiting);
     if (h->rr_cursor >= WHSEM_P_NSLOTS) h->rr_cursor = 0;
     /* A waiter woken to compete may have died on its way. */
     h->ticket_woken = 0;
@@ -197,6 +197,7 @@ whsem_status whsem__scan_locked(struct wmap *m, bool full)
          * the next scan finds dead again, never a FREE slot with counts. */
         if (s->held || s->grants) dead++;
         reclaimed++;
+        whsem__count_reclaimed(h, s, now_ms);
         s->held = s->grants = s->want = 0;
         s->wait_since_ns = 0;
         WHSEM_FAULT_POINT("scan");

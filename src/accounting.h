@@ -12,6 +12,7 @@
 #ifndef WHSEM_ACCOUNTING_H
 #define WHSEM_ACCOUNTING_H
 
+#include "counters.h"
 #include "platform.h"
 
 /* Slots at or beyond slot_hwm hold nothing (linux/layout.h says why; the
@@ -77,14 +78,14 @@ static inline bool whsem__take_grant(whsem_slot *s)
 static inline void whsem__want_more(whsem_header *h, whsem_slot *s)
 {
     s->want++;
-    h->waiting++;
+    whsem__waiting_set(h, h->waiting + 1);
 }
 
 /* One acquisition of slot s stops waiting. A process that got a ticket has
  * been served: its remaining waits age from their next sleep. */
 static inline void whsem__want_less(whsem_header *h, whsem_slot *s, bool got)
 {
-    h->waiting--;
+    whsem__waiting_set(h, h->waiting - 1);
     if (--s->want == 0 || got) s->wait_since_ns = 0;
 }
 

@@ -63,6 +63,8 @@ struct op {
     bool counted;            /* its want is counted in the slot (it may not be
                                 yet if the segment lock was not to be had)   */
     bool queued;             /* in its mapping's pending list               */
+    uint64_t wait_began;     /* monotonic ns when it began to wait for a
+                                ticket (0: it did not), for the counters  */
     whsem_cancel cancel;
     struct cwait cw;
     struct op *prev, *next;  /* in the mapping's pending list                  */

@@ -154,6 +154,7 @@ whsem_status whsem__a_start(whsem_sem sem, int64_t timeout_ms, whsem_cancel canc
     atomic_store(&o->cancel_req, false);
     o->expired = false;
     o->counted = false;
+    o->wait_began = 0;
     o->queued = false;
     o->cancel = cancel;
     o->cw = (struct cwait){.notify = notify_op, .ctx = o};

@@ -370,8 +370,12 @@ static void end_op(struct op *o, whsem_status st, struct whsem_cb_batch *later)
 {
     struct wmap *m = (struct wmap *)o->obj; /* o may be recycled once complete */
     uint64_t ticket = 0;
+    if (o->wait_began) whsem__count_wait(m->hdr, o->wait_began, whsem__p_mono_ns());
+    whsem__count_end(m->hdr, st);
     if (st == WHSEM_OK) {
         if ((ticket = whsem__h_alloc(HK_TICKET, m, o->pgen, &st))) {
+            /* Not yet handed out: whsem__a_complete does that. */
+            whsem__h_entry(ticket)->since = whsem__hold_begins();
             whsem__p_ticket_made(m);
         } else {
             whsem__a_set_detail(o, whsem_last_error());
@@ -420,6 +424,7 @@ whsem_status whsem__a_shm_start(struct op *o, int64_t timeout_ms, int32_t check_
      * at once, the dispatcher counts the operation later. */
     whsem_status st = whsem__lock_within(m, timeout_ms == 0 ? WHSEM_TRY_LOCK_NS : DISPATCH_LOCK_NS);
     if (st == WHSEM_TIMEOUT && timeout_ms != 0) {
+        o->wait_began = whsem__p_mono_ns();
         enqueue(o, check_ms);
         return WHSEM_PENDING;
     }
@@ -443,6 +448,7 @@ whsem_status whsem__a_shm_start(struct op *o, int64_t timeout_ms, int32_t check_
         whsem__want_more(hd, s);
         m->async_ops++;
         o->counted = true;
+        o->wait_began = whsem__p_mono_ns();
         whsem__p_engine_looked(s, true);
     }
     whsem__unlock(m);

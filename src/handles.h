@@ -32,7 +32,9 @@ struct hentry {
     _Atomic(void *) ptr;      /* sem/ticket: struct wmap; cancel/op: object */
     _Atomic uint64_t aux;     /* sem: abandonment check ms; ticket: pgen;
                                  cancel: 1 once triggered                   */
-    uint64_t reserved;
+    uint64_t since;           /* ticket: when it was acquired, by the coarse
+                                 clock of hold times (accounting.h); written
+                                 before the handle is handed out          */
 };
 
 #define WHSEM_HKIND_BITS 4

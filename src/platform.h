@@ -6,19 +6,22 @@
  * platform it is built for (linux/platform.h or win32/platform.h):
  *
  *   struct wmap              one process's view of one segment, with at
- *                            least hdr, slots and slot (our slot)
+ *                            least hdr, slots, slot (our slot) and hold
+ *                            (which holds are timed, counters.h)
  *   whsem_slot, whsem_header the segment's slot and header, each with the
  *                            fields of the ticket accounting: held,
  *                            grants, want, since_unix_ms, wait_since_ns;
  *                            free, waiting, rr_cursor, slot_hwm,
  *                            last_scan_ns, recoveries, acquisitions,
- *                            max_count, ticket_woken, fair_cursor, fair_check_ns
+ *                            max_count, ticket_woken, fair_cursor, fair_check_ns,
+ *                            counters (seg_counters.h), created_unix_ms
  *   WHSEM_P_NSLOTS           slots per segment
  *   WHSEM_P_SLOT_FREE/ACTIVE a slot's state values, and the largest valid
  *                            one (WHSEM_P_SLOT_MAX)
  *   whsem__p_slot_state(s)   a slot's state, as the platform reads it
- *   whsem__p_mono_ns()       a monotonic clock, and a coarse wall clock
- *   whsem__p_coarse_unix_ms()
+ *   whsem__p_mono_ns()       a monotonic clock, a coarse wall clock, and a
+ *   whsem__p_coarse_unix_ms() coarse monotonic clock cheap enough for the
+ *   whsem__p_coarse_ns()     uncontended path (hold times)
  *   whsem__p_mark_woken(s)   a slot about to be woken (its wake word, if
  *                            the platform's waiters sleep on one)
  *   whsem__p_wake_locked(m, i)  wakes slot i's process under the lock

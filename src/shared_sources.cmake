@@ -14,6 +14,7 @@ set(WHSEM_SHARED_SOURCES
   src/async_ops.c
   src/async_queues.c
   src/cancel.c
+  src/counters.c
   src/deadlines.c
   src/dispatcher.c
   src/handles.c

@@ -57,6 +57,18 @@ static whsem_status shm_query(struct whsem_semobj *obj, struct query_report *r)
     return st;
 }
 
+/* The counters live in the segment's header (seg_counters.h): read under
+ * the lock, which their writers on the slow path hold. */
+static whsem_status shm_counters(struct whsem_semobj *obj, struct sem_counters *c)
+{
+    struct wmap *m = (struct wmap *)obj;
+    whsem_status st = whsem__p_query_lock(m);
+    if (st != WHSEM_OK) return st;
+    whsem__counters_locked(m, c);
+    whsem__unlock(m);
+    return WHSEM_OK;
+}
+
 static whsem_status shm_open(const char *final, size_t len, int32_t max_count,
                              const struct open_opts *o, whsem_sem *out_sem)
 {
@@ -89,6 +101,7 @@ const struct whsem_backend whsem__shm_backend = {
     .open = shm_open,
     .identity = shm_identity,
     .query = shm_query,
+    .counters = shm_counters,
     .async_hold = whsem__a_shm_hold,
     .async_unhold = whsem__a_shm_unhold,
     .async_start = whsem__a_shm_start,

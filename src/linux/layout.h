@@ -3,7 +3,9 @@
  * The shared segment: the one place that defines what lives in
  * /dev/shm/whsem.*, what every field means and who may write it.
  *
- *   offset 0      struct seg_header   (4096 bytes)
+ *   offset 0      struct seg_header   (4096 bytes: 1280 of layout 1's
+ *                 fields, the counters since 1.1 at 1280 ... 3647, the
+ *                 rest unused and zero)
  *   offset 4096   struct seg_slot[nslots]   (64 bytes each)
  *   byte range WHSEM_LOCK_BASE + i   the liveness lock of slot i (an OFD
  *                 read lock held through the owner's anchor, see
@@ -16,6 +18,8 @@
  *   - slot.wake_seq, a futex word anyone may increment (atomically) to wake
  *     that process's waiters;
  *   - attaches, a futex word every attaching process increments;
+ *   - the counters' atomic fields (timeouts, cancellations, waits,
+ *     wait_ns, wait_buckets: ../seg_counters.h), added to by anyone;
  *   - slot.state FREE -> CLAIMED and ACTIVE -> CLAIMED (taking over a dead
  *     owner's slot), by compare-and-swap without the lock: the CAS is what
  *     makes two claimers exclusive; then the claimer writes pid, pidns,
@@ -64,7 +68,10 @@
 #ifndef WHSEM_LAYOUT_H
 #define WHSEM_LAYOUT_H
 
+#include "../seg_counters.h"
+
 #include <stdalign.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define WHSEM_SEG_MAGIC "WHSEMSEG"
@@ -198,10 +205,20 @@ struct seg_header {
                                    (dispatcher.c) watch it too. A hint:
                                    older libraries leave it alone (their
                                    newcomers are found by a later look) */
+
+    /* ---- counters, since 1.1 (../seg_counters.h says who writes what):
+       zero in segments 1.0 created, never written by 1.0 ---- */
+    struct seg_counters counters;
+    /* the rest of the header, up to WHSEM_HEADER_SIZE, is unused: zero */
 };
 
 _Static_assert(sizeof(struct seg_slot) == WHSEM_SLOT_SIZE, "slot layout");
 _Static_assert(sizeof(struct seg_header) <= WHSEM_HEADER_SIZE, "header layout");
+/* Where layout 1 put its fields, and where 1.1's counters went. */
+_Static_assert(offsetof(struct seg_header, lock) == 1088, "header layout");
+_Static_assert(offsetof(struct seg_header, attaches) == 1216, "header layout");
+_Static_assert(offsetof(struct seg_header, counters) == 1280, "header layout");
+_Static_assert(sizeof(struct seg_header) == 1280 + sizeof(struct seg_counters), "header layout");
 
 #define WHSEM_SEG_SIZE ((uint64_t)WHSEM_HEADER_SIZE + (uint64_t)WHSEM_NSLOTS * WHSEM_SLOT_SIZE)
 

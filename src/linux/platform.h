@@ -31,6 +31,14 @@ static inline uint32_t whsem__p_slot_state(const whsem_slot *s)
 
 static inline uint64_t whsem__p_mono_ns(void) { return whsem__mono_ns(); }
 static inline int64_t whsem__p_coarse_unix_ms(void) { return whsem__coarse_unix_ms(); }
+/* A monotonic clock at jiffy resolution, for hold times: a read costs a
+ * fraction of the precise clock's (no TSC read, no scaling). */
+static inline uint64_t whsem__p_coarse_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* Its waiters sleep on wake_seq: a bump makes a sleeper that has not yet
  * slept see the change, the futex wake (later, unlocked) the others. */

@@ -15,6 +15,7 @@
  */
 #include "async.h"
 #include "cancel.h"
+#include "counters.h"
 #include "handles.h"
 #include "recovery.h"
 
@@ -73,8 +74,8 @@ static whsem_status wait_for_ticket(struct wmap *m, struct hentry *se, whsem_sem
         whsem_status st = whsem__cancel_register(cancel, &cw);
         if (st != WHSEM_OK) return st;
     }
-    uint64_t now = whsem__mono_ns();
-    uint64_t deadline = timeout_ms < 0 ? 0 : now + (uint64_t)timeout_ms * 1000000u;
+    uint64_t began = whsem__mono_ns();
+    uint64_t deadline = timeout_ms < 0 ? 0 : began + (uint64_t)timeout_ms * 1000000u;
     whsem_status result = lock_for_wait(m, se, sem, &cw, cancel != 0, deadline);
     if (result != WHSEM_OK) goto out_unlocked;
     whsem__want_more(h, s);
@@ -115,6 +116,7 @@ out_locked:
     whsem__unlock(m);
 out_unlocked:
     whsem__cancel_unregister(&cw);
+    whsem__count_wait(h, began, whsem__mono_ns());
     return result;
 }
 
@@ -159,7 +161,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_m
     if (cancel) {
         struct hentry *ce = whsem__h_lookup(cancel, HK_CANCEL);
         if (!ce) return whsem__invalid_handle(cancel, "cancellation source");
-        if (atomic_load_explicit(&ce->aux, memory_order_acquire)) return WHSEM_CANCELED;
+        if (atomic_load_explicit(&ce->aux, memory_order_acquire)) return whsem__canceled_before(e, sem, whsem_acquire);
     }
     struct whsem_thread *t = whsem__self();
     if (WHSEM_UNLIKELY(!t)) return whsem__fail(WHSEM_E_NO_MEMORY, "out of memory for the thread record");
@@ -180,12 +182,17 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_m
     if (WHSEM_UNLIKELY(!ticket)) goto out;
     if (WHSEM_LIKELY(whsem__try_lock(m))) {
         if (WHSEM_LIKELY(whsem__take_free_first_locked(m))) {
+            te->since = whsem__hold_begins_locked(&m->hold);
             whsem__unlock(m);
         } else if ((st = acquire_slow(m, e, sem, timeout_ms, cancel)) != WHSEM_OK) {
             goto out;
+        } else {
+            te->since = whsem__hold_begins();
         }
     } else if ((st = acquire_contended(m, e, sem, timeout_ms, cancel)) != WHSEM_OK) {
         goto out;
+    } else {
+        te->since = whsem__hold_begins();
     }
     whsem__h_publish_e(te, ticket, m,
                        atomic_load_explicit(&whsem__pgen, memory_order_relaxed));
@@ -194,6 +201,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_m
     return WHSEM_OK;
 out:
     if (ticket) whsem__h_recycle_t(t, ticket);
+    whsem__count_end(m->hdr, st);
     whsem__unprotect_t(t, saved);
     return st;
 }
@@ -237,6 +245,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_release(whsem_ticket ticket)
         return st;
     }
     atomic_store_explicit(&e->tag, whsem__h_next_gen_tag(ticket), memory_order_relaxed);
+    whsem__count_hold(m->hdr, e->since);
     int32_t wake = whsem__put_back_locked(m);
     bool dying = WHSEM_UNLIKELY(m->handles == 0) && whsem__mark_dying_locked(m);
     whsem__unlock(m);

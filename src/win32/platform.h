@@ -21,6 +21,8 @@ typedef struct wseg_header whsem_header;
 static inline uint32_t whsem__p_slot_state(const whsem_slot *s) { return s->state; }
 static inline uint64_t whsem__p_mono_ns(void) { return whsem__w_mono_ns(); }
 static inline int64_t whsem__p_coarse_unix_ms(void) { return whsem__w_unix_ms(); }
+/* A monotonic clock at tick resolution, for hold times. */
+static inline uint64_t whsem__p_coarse_ns(void) { return GetTickCount64() * 1000000u; }
 
 /* Waiters sleep on their slot's semaphore, which whoever wakes them
  * releases after unlocking: nothing to mark in the segment. */

@@ -79,13 +79,15 @@ whsem_status whsem__shm_open(const char *final, size_t len, int32_t max_count,
 }
 
 /* Ends a live sem or ticket handle and returns its mapping, whose use the
- * handle held is now the caller's; NULL if it was not live. */
-static struct wmap *kill_take(uint64_t h, enum hkind kind)
+ * handle held is now the caller's, and (if since is not NULL) when the
+ * ticket was acquired; NULL if it was not live. */
+static struct wmap *kill_take(uint64_t h, enum hkind kind, uint64_t *since)
 {
     struct hentry *e = whsem__h_lookup(h, kind);
     if (!e) return NULL;
-    /* h's own mapping: the entry cannot be reused before it is killed. */
+    /* h's own mapping and stamp: the entry cannot be reused before it is killed. */
     struct wmap *m = atomic_load(&e->ptr);
+    if (since) *since = e->since;
     return whsem__h_kill(h) ? m : NULL;
 }
 
@@ -105,7 +107,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_close(whsem_sem sem)
 {
     const struct whsem_backend *be = backend_of(sem, HK_SEM);
     if (be && be->close != whsem_close) return be->close(sem); /* another backend's */
-    struct wmap *m = kill_take(sem, HK_SEM);
+    struct wmap *m = kill_take(sem, HK_SEM, NULL);
     if (!m) return whsem__invalid_handle(sem, "semaphore");
     /* Waits on this handle look at it again when woken, and end. */
     swait_wake_sem(sem);
@@ -150,8 +152,8 @@ static whsem_status wait_for_ticket(struct wmap *m, struct hentry *se, whsem_sem
     }
     struct wseg_header *h = m->hdr;
     struct wseg_slot *s = &m->slots[m->slot];
-    uint64_t now = whsem__w_mono_ns();
-    uint64_t deadline = timeout_ms < 0 ? 0 : now + (uint64_t)timeout_ms * 1000000u;
+    uint64_t began = whsem__w_mono_ns();
+    uint64_t deadline = timeout_ms < 0 ? 0 : began + (uint64_t)timeout_ms * 1000000u;
     if ((result = whsem__lock(m)) != WHSEM_OK) goto out_unlocked;
     whsem__want_more(h, s);
     const struct whsem_wait w = {&se->tag, sem, cancel ? &cw : NULL};
@@ -180,6 +182,7 @@ static whsem_status wait_for_ticket(struct wmap *m, struct hentry *se, whsem_sem
 out_unlocked:
     if (cancel) whsem__cancel_unregister(&cw);
     swait_remove(&sw);
+    whsem__count_wait(h, began, whsem__w_mono_ns());
     return result;
 }
 
@@ -205,7 +208,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_m
     if (cancel) {
         struct hentry *ce = whsem__h_lookup(cancel, HK_CANCEL);
         if (!ce) return whsem__invalid_handle(cancel, "cancellation source");
-        if (atomic_load(&ce->aux)) return WHSEM_CANCELED;
+        if (atomic_load(&ce->aux)) return whsem__canceled_before(e, sem, whsem_acquire);
     }
     /* One look through the hazard pointer: another backend's object goes
      * to its backend, ours gets this call's use. */
@@ -222,11 +225,16 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_m
         whsem__unuse(m);
         return st;
     }
+    uint64_t since;
     if (whsem__take_free_first_locked(m)) {
+        since = whsem__hold_begins_locked(&m->hold);
         whsem__unlock(m);
     } else if ((st = acquire_slow(m, e, sem, timeout_ms, cancel)) != WHSEM_OK) {
+        whsem__count_end(m->hdr, st);
         whsem__unuse(m);
         return st;
+    } else {
+        since = whsem__hold_begins();
     }
     /* This call's use of the mapping becomes the ticket's. */
     uint64_t ticket = whsem__h_alloc(HK_TICKET, m, 0, &st);
@@ -235,6 +243,8 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_m
         whsem__unuse(m);
         return st;
     }
+    /* Before the caller has the handle: nobody can release it yet. */
+    whsem__h_entry(ticket)->since = since;
     *out_ticket = ticket;
     return WHSEM_OK;
 }
@@ -244,7 +254,8 @@ WHSEM_API whsem_status WHSEM_CALL whsem_release(whsem_ticket ticket)
     const struct whsem_backend *be = backend_of(ticket, HK_TICKET);
     if (be && be->release != whsem_release) return be->release(ticket);
     /* Ending the handle first decides which of two racing releases wins. */
-    struct wmap *m = kill_take(ticket, HK_TICKET);
+    uint64_t since;
+    struct wmap *m = kill_take(ticket, HK_TICKET, &since);
     if (!m) return whsem__invalid_handle(ticket, "ticket");
     whsem_status st = whsem__lock(m);
     if (st != WHSEM_OK) {
@@ -253,8 +264,12 @@ WHSEM_API whsem_status WHSEM_CALL whsem_release(whsem_ticket ticket)
         return st;
     }
     int32_t wake = -1;
-    if (m->slots[m->slot].held == 0) st = whsem__nothing_held(m);
-    else wake = whsem__put_back_locked(m);
+    if (m->slots[m->slot].held == 0) {
+        st = whsem__nothing_held(m);
+    } else {
+        whsem__count_hold(m->hdr, since);
+        wake = whsem__put_back_locked(m);
+    }
     whsem__unlock(m);
     if (wake >= 0) whsem__wake_slot(m, (uint32_t)wake, 1);
     whsem__unuse(m);

@@ -18,6 +18,7 @@
 #include "common.h"
 #include "handles.h"
 #include "names.h"
+#include "seg_counters.h"
 
 #include <windows.h>
 
@@ -29,14 +30,17 @@
 
 /* ---- The shared segment -------------------------------------------------
  *
- *   offset 0      struct wseg_header   (4096 bytes)
+ *   offset 0      struct wseg_header   (4096 bytes: 1152 of layout 1's
+ *                 fields, the counters since 1.1 at 1152 ... 3519, the
+ *                 rest unused and zero)
  *   offset 4096   struct wseg_slot[WHSEM_W_NSLOTS]   (64 bytes each)
  *
  * A pagefile-backed section named "Global\<file name>[#<generation>]",
  * where <file name> is names.c's injective encoding of the finalized name.
  * The immutable part of the header is written by the creator while it
  * holds the name's open mutex, before anyone else can map the section.
- * Everything else is written only by the holder of the segment mutex;
+ * Everything else is written only by the holder of the segment mutex
+ * (but the counters' atomic fields, ../seg_counters.h, by anyone);
  * while nobody holds it:
  *     free + sum over ACTIVE slots of (held + grants) == max_count
  * A process that dies holding the mutex abandons it; the next owner gets
@@ -98,10 +102,16 @@ struct wseg_header {
     uint32_t ticket_woken;   /* a waiter woken to compete has not looked yet     */
     uint32_t fair_cursor;    /* next slot considered for a fairness grant        */
     uint64_t fair_check_ns;  /* monotonic: no look for long waiters before this  */
+
+    /* ---- counters, since 1.1: zero in sections 1.0 created, never
+       written by 1.0 ---- */
+    struct seg_counters counters;
 };
 
 _Static_assert(sizeof(struct wseg_slot) == WHSEM_W_SLOT_SIZE, "slot layout");
 _Static_assert(sizeof(struct wseg_header) <= WHSEM_W_HEADER_SIZE, "header layout");
+_Static_assert(offsetof(struct wseg_header, free) == 1088, "header layout");
+_Static_assert(offsetof(struct wseg_header, counters) == 1152, "header layout");
 
 /* ---- One process's view of one segment ----------------------------------- */
 
@@ -133,6 +143,7 @@ struct wmap {
 
     /* Under the segment mutex: */
     int async_ops;           /* pending asynchronous operations                 */
+    struct hold_sampling hold; /* which holds are timed (../counters.h)         */
 
     /* Under the engine lock (../dispatcher.c): */
     struct op *aq_head, *aq_tail; /* pending operations, oldest first           */
