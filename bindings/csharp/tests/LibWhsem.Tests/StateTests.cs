@@ -2,12 +2,11 @@
 using Medallion.Threading.Postgres;
 using Medallion.Threading.WaitHandles;
 using Xunit;
-using Xunit.Abstractions;
 
 namespace LibWhsem.Tests;
 
 /// <summary>QueryState(): the package's own reading of a name (whsem_query).</summary>
-public class StateTests(ITestOutputHelper output)
+public class StateTests
 {
     private static readonly TimeSpan Long = TimeSpan.FromSeconds(20);
 
@@ -77,23 +76,17 @@ public class StateTests(ITestOutputHelper output)
         await using (await gate.AcquireAsync(Long)) { }
 
         var state = gate.QueryState();
-        if (state.Created is null)
-        {
-            // A libwhsem whose backend keeps no counters yet (before the
-            // counters-shm work lands): the binding must then report the
-            // documented zeros, not garbage.
-            output.WriteLine("this libwhsem keeps no counters: checked that every one reads 0");
-            Assert.Equal(0, state.Acquisitions + state.Releases + state.Timeouts + state.Cancellations + state.Waits);
-            Assert.Equal(TimeSpan.Zero, state.WaitTime + state.HoldTime);
-            return;
-        }
         Assert.Equal(2, state.Acquisitions);
         Assert.Equal(2, state.Releases);
-        Assert.Equal(2, state.Timeouts);
+        // The failed try, the timed-out wait, and the try that AcquireAsync
+        // makes before it waits (a free ticket is taken without a callback):
+        // libwhsem counts every try that finds no ticket.
+        Assert.Equal(3, state.Timeouts);
         Assert.Equal(1, state.Cancellations);
         Assert.Equal(2, state.Waits);                // the timed-out and the cancelled acquisition
         Assert.True(state.WaitTime > TimeSpan.Zero, state.WaitTime.ToString());
-        Assert.True(state.HoldTime >= TimeSpan.Zero);
+        // The first hold lasted through a 20 ms wait; a coarse clock still sees it.
+        Assert.True(state.HoldTime > TimeSpan.Zero, state.HoldTime.ToString());
         Assert.NotNull(state.Created);
         Assert.InRange(state.Created!.Value, before, DateTimeOffset.UtcNow.AddMinutes(1));
     }
