@@ -4,51 +4,43 @@ using LibWhsem.Interop;
 namespace Medallion.Threading.WaitHandles;
 
 /// <summary>
-/// One ticket of a <see cref="WaitHandleDistributedSemaphore"/>. Disposing it
-/// returns the ticket; so does the garbage collector for a handle that was
-/// dropped without being disposed (and libwhsem, within the abandonment
-/// check cadence, for a process that died holding it).
-/// Implements <see cref="IDistributedSynchronizationHandle"/>.
+/// A ticket taken from a <see cref="WaitHandleDistributedSemaphore"/>, as an
+/// <see cref="IDistributedSynchronizationHandle"/>. Disposing it puts the
+/// ticket back. A handle that is never disposed still gives its ticket back,
+/// when the garbage collector finalizes it, and a process that dies holding
+/// tickets loses them to the waiters' next abandonment check.
 /// </summary>
 public sealed class WaitHandleDistributedSemaphoreHandle : IDistributedSynchronizationHandle
 {
     private TicketSlot? _slot;
 
-    /// <summary>A handle for the ticket just lent to <paramref name="slot"/>.</summary>
     internal WaitHandleDistributedSemaphoreHandle(TicketSlot slot) => _slot = slot;
 
     /// <summary>
-    /// Implements <see cref="IDistributedSynchronizationHandle.HandleLostToken"/>.
-    /// A ticket of a named semaphore cannot be lost while this process lives,
-    /// so this is <see cref="CancellationToken.None"/>, as for the original.
-    /// Throws <see cref="ObjectDisposedException"/> once the handle is disposed.
+    /// Never cancelled: a ticket on this machine stays with this process for
+    /// as long as it lives, so the token is <see cref="CancellationToken.None"/>,
+    /// as the original's is.
     /// </summary>
-    public CancellationToken HandleLostToken =>
-        Slot != null ? CancellationToken.None : throw new ObjectDisposedException(nameof(WaitHandleDistributedSemaphoreHandle));
-
-    /// <summary>The slot guarding the ticket, or null once disposed.</summary>
-    internal TicketSlot? Slot => Volatile.Read(ref _slot);
-
-    /// <summary>Releases the semaphore ticket. Calling it again, from any thread, does nothing.</summary>
-    public void Dispose()
+    /// <exception cref="ObjectDisposedException">The handle has been disposed.</exception>
+    public CancellationToken HandleLostToken
     {
-        // No interlocked claim: libwhsem lets only one release of a ticket
-        // succeed, and only that caller gives the slot back (TicketSlot).
-        var slot = Slot;
-        if (slot is null) { return; }
-        var ticket = slot.LentTicket;
-        // The slot is lent again only after a Dispose of this handle cleared
-        // _slot, and a ticket is stored in it only after that (Lend): if
-        // _slot is still set once the ticket was read, it is this handle's.
-        if (Slot != slot) { return; }
-        Volatile.Write(ref _slot, null);
-        slot.Release(ticket);
+        get
+        {
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _slot) is null, this);
+            return CancellationToken.None;
+        }
     }
 
-    /// <summary>Releases the semaphore ticket. Calling it again, from any thread, does nothing.</summary>
+    /// <summary>The slot of the ticket, or null after disposal.</summary>
+    internal TicketSlot? Slot => Volatile.Read(ref _slot);
+
+    /// <summary>Puts the ticket back. Any later call, on any thread, has no effect.</summary>
+    public void Dispose() => TicketSlot.ReleaseFrom(ref _slot);
+
+    /// <summary>Puts the ticket back, without waiting for anything; the same as <see cref="Dispose"/>.</summary>
     public ValueTask DisposeAsync()
     {
         Dispose();
-        return default;
+        return ValueTask.CompletedTask;
     }
 }

@@ -15,9 +15,11 @@
 // and, for this binding's own tests:
 //
 //   worker hold --name NAME --max N [--exact] [--backend CONNINFO]
-//                                              acquire, print "acquired", then on
-//                                              the input line "release" release it,
-//                                              print "released" and exit
+//   worker hold --name NAME --lock [--exact]   acquire (the semaphore, or with --lock
+//                                              the EventWaitHandleDistributedLock),
+//                                              print "acquired", then on the input
+//                                              line "release" release it, print
+//                                              "released" and exit
 //   worker version                             load libwhsem, print its version
 using System.Globalization;
 using System.Runtime.InteropServices;
@@ -61,6 +63,7 @@ internal static class Program
         Console.Error.WriteLine("usage: worker name NAME");
         Console.Error.WriteLine("       worker run --name NAME --max N --duration-ms MS --log PATH [--async] [--hold-us US] [--backend CONNINFO]");
         Console.Error.WriteLine("       worker hold --name NAME --max N [--exact] [--backend CONNINFO]");
+        Console.Error.WriteLine("       worker hold --name NAME --lock [--exact]");
         Console.Error.WriteLine("       worker version");
         return 2;
     }
@@ -132,7 +135,8 @@ internal static class Program
 
     private static int Hold(Options o)
     {
-        var handle = o.Semaphore().TryAcquire(TimeSpan.FromSeconds(20));
+        var wait = TimeSpan.FromSeconds(20);
+        var handle = o.Lock ? new EventWaitHandleDistributedLock(o.Name, exactName: o.Exact).TryAcquire(wait) : o.Semaphore().TryAcquire(wait);
         if (handle == null)
         {
             Console.Error.WriteLine("worker: no ticket within 20 s");
@@ -166,6 +170,7 @@ internal static class Program
         public string Log = "";
         public bool Async;
         public bool Exact;
+        public bool Lock;
         public long HoldUs = 200;
         public string? Backend;
 
@@ -180,6 +185,7 @@ internal static class Program
                 {
                     case "--async": Async = true; break;
                     case "--exact": Exact = true; break;
+                    case "--lock": Lock = true; break;
                     case "--name": Name = Value(args, ref i); break;
                     case "--max": Max = checked((int)Number(args, ref i)); break;
                     case "--duration-ms": DurationMs = Number(args, ref i); break;
@@ -189,11 +195,17 @@ internal static class Program
                     default: throw new UsageException($"unknown argument '{flag}'");
                 }
             }
-            if (!seen.Contains("--name") || !seen.Contains("--max")) { throw new UsageException("--name and --max are required"); }
+            if (!seen.Contains("--name")) { throw new UsageException("--name is required"); }
+            if (Lock ? seen.Contains("--max") || Backend != null : !seen.Contains("--max"))
+            {
+                throw new UsageException("give --max N for a semaphore, or --lock (on this machine) for a lock");
+            }
         }
 
         /// <summary>The semaphore on this machine, or on the --backend server.</summary>
-        public IDistributedSemaphore Semaphore() => Backend is null
+        public IDistributedSemaphore Semaphore() => Lock
+            ? throw new UsageException("--lock is for hold only")
+            : Backend is null
             ? new WaitHandleDistributedSemaphore(Name, Max, exactName: Exact)
             : new PostgresDistributedSemaphore(Name, Max, Backend, exactName: Exact);
 

@@ -8,7 +8,7 @@
 # alone, must be complete. Then:
 #   - tests/check_package.py checks what the package holds;
 #   - "your project" is a fresh console project, its Program.cs the README's
-#     first C# example on a name of its own, run with neither WHSEM_LIBRARY
+#     first C# example on names of its own, run with neither WHSEM_LIBRARY
 #     nor LD_LIBRARY_PATH set, and it must load libwhsem from the package.
 #
 #   tests/package-test.sh WORK_DIR NATIVE_VERSION
@@ -71,16 +71,22 @@ python3 - "$here/README.md" "$name" > "$work/app/Program.cs" <<'PY'
 import re, sys
 text = open(sys.argv[1], encoding="utf-8").read()
 example = re.search(r"```csharp\n(.*?)```", text, re.S).group(1)
-assert '"MySemaphoreName"' in example, "the README example changed: update tests/package-test.sh"
-print(example.replace('"MySemaphoreName"', '"' + sys.argv[2] + '"'))
-print('Console.WriteLine($"example ran: {semaphore.Name} (max {semaphore.MaxCount})");')
+for used in ('"video-encoder"', '"schema-migration"'):
+    assert used in example, "the README example changed: update tests/package-test.sh"
+example = example.replace('"video-encoder"', '"' + sys.argv[2] + '"')
+example = example.replace('"schema-migration"', '"' + sys.argv[2] + '-lock"')
+print(example)
+print('Console.WriteLine($"example ran: {encoders.Name} (max {encoders.MaxCount}), {migration.Name}");')
 # Which libwhsem the process mapped: the package's, not one found elsewhere.
 print('foreach (var line in File.ReadLines("/proc/self/maps"))')
 print('    if (line.EndsWith("/libwhsem.so.1")) { Console.WriteLine("loaded: " + line[line.IndexOf(\'/\')..]); break; }')
 PY
 
 cleanup() {
-    if [ -n "$cli" ]; then "$cli" rm --force "$name" >/dev/null 2>&1 || true; fi
+    if [ -n "$cli" ]; then
+        "$cli" rm --force "$name" >/dev/null 2>&1 || true
+        "$cli" rm --force "$name-lock" >/dev/null 2>&1 || true
+    fi
 }
 trap cleanup EXIT
 out="$(cd "$work/app" && env -u WHSEM_LIBRARY -u LD_LIBRARY_PATH dotnet run -c Release "${quiet_flags[@]}" 2>&1)" || {
@@ -89,7 +95,7 @@ out="$(cd "$work/app" && env -u WHSEM_LIBRARY -u LD_LIBRARY_PATH dotnet run -c R
     exit 1
 }
 echo "$out"
-grep -qF "example ran: Global\\$name (max 3)" <<<"$out" || { echo "FAIL: unexpected output" >&2; exit 1; }
+grep -qF "example ran: Global\\$name (max 3), Global\\$name-lock" <<<"$out" || { echo "FAIL: unexpected output" >&2; exit 1; }
 grep -qE "^loaded: .*/runtimes/linux-x64/native/libwhsem.so.1$" <<<"$out" || {
     echo "FAIL: libwhsem was not loaded from the package's runtimes/linux-x64/native/" >&2
     exit 1

@@ -22,29 +22,31 @@ internal sealed unsafe class PendingAcquire<THandle> : TaskCompletionSource<THan
     private readonly SemaphoreSafeHandle _semaphore;
     private readonly Func<TicketSlot, THandle> _own;
     private readonly CancellationToken _cancellationToken;
-    private readonly bool _throwOnTimeout;
+    private readonly string? _timeoutObject;
     private readonly OpSafeHandle _op = new();
     private CancellationTokenRegistration _registration;
     private bool _completed; // guarded by this
 
-    private PendingAcquire(SemaphoreSafeHandle semaphore, CancellationToken cancellationToken, bool throwOnTimeout, Func<TicketSlot, THandle> own)
+    private PendingAcquire(SemaphoreSafeHandle semaphore, CancellationToken cancellationToken, string? timeoutObject, Func<TicketSlot, THandle> own)
         // Continuations must not run on the library's callback thread.
         : base(TaskCreationOptions.RunContinuationsAsynchronously)
     {
         _semaphore = semaphore;
         _own = own;
         _cancellationToken = cancellationToken;
-        _throwOnTimeout = throwOnTimeout;
+        _timeoutObject = timeoutObject;
     }
 
     /// <summary>
     /// Starts the acquisition; <paramref name="own"/> wraps the slot of the
-    /// ticket it gets (lent already) in the caller's handle type.
+    /// ticket it gets (lent already) in the caller's handle type. When the
+    /// timeout passes, the task ends with null if <paramref name="timeoutObject"/>
+    /// is null, else with the <see cref="TimeoutException"/> that names it.
     /// </summary>
     internal static Task<THandle?> Start(
-        SemaphoreSafeHandle semaphore, int timeoutMs, CancellationToken cancellationToken, bool throwOnTimeout, Func<TicketSlot, THandle> own)
+        SemaphoreSafeHandle semaphore, int timeoutMs, CancellationToken cancellationToken, string? timeoutObject, Func<TicketSlot, THandle> own)
     {
-        var pending = new PendingAcquire<THandle>(semaphore, cancellationToken, throwOnTimeout, own);
+        var pending = new PendingAcquire<THandle>(semaphore, cancellationToken, timeoutObject, own);
         var root = GCHandle.Alloc(pending);
         ulong op;
         int status = Native.whsem_acquire_async(
@@ -148,7 +150,7 @@ internal sealed unsafe class PendingAcquire<THandle> : TaskCompletionSource<THan
         }
         else if (status == Native.WHSEM_TIMEOUT)
         {
-            if (_throwOnTimeout) { TrySetException(Timeouts.SemaphoreTimeout()); }
+            if (_timeoutObject != null) { TrySetException(Timeouts.Expired(_timeoutObject)); }
             else { TrySetResult(null); }
         }
         else

@@ -12,19 +12,32 @@ namespace Medallion.Threading.WaitHandles;
 /// </summary>
 internal sealed class SemaphoreCore
 {
+    /// <summary>The <see cref="ObjectKind"/> of a semaphore.</summary>
+    internal const string SemaphoreKind = "semaphore";
+
+    /// <summary>
+    /// The <see cref="ObjectKind"/> of EventWaitHandleDistributedLock: a
+    /// semaphore with max count 1 under the lock's own name (see there).
+    /// </summary>
+    internal const string LockKind = "lock";
+
     private readonly SemaphoreOpenOptions _options;
     private SemaphoreSafeHandle? _semaphore;
 
-    internal SemaphoreCore(string finalName, int maxCount, SemaphoreOpenOptions options)
+    internal SemaphoreCore(string finalName, int maxCount, SemaphoreOpenOptions options, string objectKind = SemaphoreKind)
     {
         Name = finalName;
         MaxCount = maxCount;
         _options = options;
+        ObjectKind = objectKind;
     }
 
     internal string Name { get; }
 
     internal int MaxCount { get; }
+
+    /// <summary>What the public class is, as its exceptions name it.</summary>
+    internal string ObjectKind { get; }
 
     /// <summary>
     /// A server is a network round trip away: an asynchronous acquisition
@@ -90,11 +103,12 @@ internal sealed class SemaphoreCore
         {
             return ValueTask.FromCanceled<THandle?>(cancellationToken);
         }
+        var timeoutObject = throwOnTimeout ? ObjectKind : null;
         if (IsRemote)
         {
             return _semaphore is { } open
-                ? new(PendingAcquire<THandle>.Start(open, timeoutMs, cancellationToken, throwOnTimeout, own))
-                : OpenThenAcquireAsync(timeoutMs, cancellationToken, throwOnTimeout, own);
+                ? new(PendingAcquire<THandle>.Start(open, timeoutMs, cancellationToken, timeoutObject, own))
+                : OpenThenAcquireAsync(timeoutMs, cancellationToken, timeoutObject, own);
         }
 
         SemaphoreSafeHandle semaphore;
@@ -117,7 +131,7 @@ internal sealed class SemaphoreCore
             {
                 case Native.WHSEM_TIMEOUT when timeoutMs == 0:
                     return throwOnTimeout
-                        ? ValueTask.FromException<THandle?>(Timeouts.SemaphoreTimeout())
+                        ? ValueTask.FromException<THandle?>(Timeouts.Expired(ObjectKind))
                         : new((THandle?)null);
                 case Native.WHSEM_TIMEOUT:
                     break;
@@ -130,22 +144,37 @@ internal sealed class SemaphoreCore
             return ValueTask.FromException<THandle?>(e);
         }
 
-        return new(PendingAcquire<THandle>.Start(semaphore, timeoutMs, cancellationToken, throwOnTimeout, own));
+        return new(PendingAcquire<THandle>.Start(semaphore, timeoutMs, cancellationToken, timeoutObject, own));
     }
 
     private async ValueTask<THandle?> OpenThenAcquireAsync<THandle>(
-        int timeoutMs, CancellationToken cancellationToken, bool throwOnTimeout, Func<TicketSlot, THandle> own)
+        int timeoutMs, CancellationToken cancellationToken, string? timeoutObject, Func<TicketSlot, THandle> own)
         where THandle : class
     {
         // Connecting and registering the name are blocking native calls.
         var semaphore = await Task.Run(Open, cancellationToken).ConfigureAwait(false);
         cancellationToken.ThrowIfCancellationRequested();
-        return await PendingAcquire<THandle>.Start(semaphore, timeoutMs, cancellationToken, throwOnTimeout, own).ConfigureAwait(false);
+        return await PendingAcquire<THandle>.Start(semaphore, timeoutMs, cancellationToken, timeoutObject, own).ConfigureAwait(false);
     }
 
     private SemaphoreSafeHandle Open()
     {
-        var opened = SemaphoreSafeHandle.Open(Name, MaxCount, _options);
+        SemaphoreSafeHandle opened;
+        try
+        {
+            opened = SemaphoreSafeHandle.Open(Name, MaxCount, _options);
+        }
+        catch (InvalidOperationException e) when (ObjectKind == LockKind && WhsemErrors.HasStatus(e, Native.WHSEM_E_MAX_COUNT_MISMATCH))
+        {
+            // A lock is the max-1 semaphore of its name, so this is a
+            // semaphore of that name, open elsewhere. Windows keeps events
+            // and semaphores in one namespace and refuses the second type
+            // with this exception; a lock here fails the same way.
+            throw WhsemErrors.Tag(
+                new WaitHandleCannotBeOpenedException(
+                    $"The lock '{Name}' cannot be opened: a semaphore of that name with a max count other than 1 is in use. {e.Message}", e),
+                Native.WHSEM_E_MAX_COUNT_MISMATCH);
+        }
         var winner = Interlocked.CompareExchange(ref _semaphore, opened, null);
         if (winner != null)
         {
@@ -153,6 +182,19 @@ internal sealed class SemaphoreCore
             return winner;
         }
         return opened;
+    }
+
+    /// <summary>The shared state of the name, opened first if need be.</summary>
+    internal unsafe global::LibWhsem.WhsemState Query()
+    {
+        var semaphore = _semaphore ?? Open();
+        var info = new whsem_info { struct_size = (uint)sizeof(whsem_info) };
+        nuint holders;
+        var status = Native.whsem_query(semaphore.Value, &info, null, 0, &holders);
+        GC.KeepAlive(semaphore);
+        return status == Native.WHSEM_OK
+            ? new global::LibWhsem.WhsemState(in info)
+            : throw WhsemErrors.FromLastError(status, $"Reading the state of '{Name}'");
     }
 
     // The four methods of IDistributedSemaphore for a class whose handles
@@ -164,7 +206,7 @@ internal sealed class SemaphoreCore
 
     internal THandle Acquire<THandle>(TimeSpan? timeout, CancellationToken cancellationToken, Func<TicketSlot, THandle> own)
         where THandle : class =>
-        TryAcquireFor(Timeouts.ToMilliseconds(timeout, nameof(timeout)), cancellationToken, own) ?? throw Timeouts.SemaphoreTimeout();
+        TryAcquireFor(Timeouts.ToMilliseconds(timeout, nameof(timeout)), cancellationToken, own) ?? throw Timeouts.Expired(ObjectKind);
 
     internal ValueTask<THandle?> TryAcquireAsync<THandle>(TimeSpan timeout, CancellationToken cancellationToken, Func<TicketSlot, THandle> own)
         where THandle : class =>

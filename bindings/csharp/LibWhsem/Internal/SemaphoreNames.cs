@@ -5,16 +5,28 @@ using System.Text;
 namespace Medallion.Threading.WaitHandles;
 
 /// <summary>
-/// Name finalization, identical to the Windows original's: the finalized
-/// name is what <see cref="WaitHandleDistributedSemaphore.Name"/> reports,
-/// and every libwhsem binding computes the same one (whsem_safe_name).
+/// Turns the name a caller gives into the name a lock or semaphore is shared
+/// under. The result must equal, character for character, what the Windows
+/// original computes (its <c>Name</c>), and what libwhsem's
+/// <c>whsem_safe_name</c> computes for every other binding.
 /// </summary>
 /// <remarks>
-/// Computed here rather than by whsem_safe_name for one edge case: when the
-/// cut at 165 UTF-16 units splits a surrogate pair, .NET keeps the lone high
-/// surrogate (as the original does) while the C library writes U+FFFD. The
-/// semaphore is then opened by the UTF-8 of this name, in which the lone
-/// surrogate becomes U+FFFD too, so both name the same semaphore.
+/// <para>
+/// The rule: the name lives in the <c>Global\</c> namespace; a name that
+/// already starts with <c>Global\</c> is taken to carry it. What follows
+/// the prefix (the tail) is used as it is when it is 1 to 253 UTF-16 units
+/// long and has no <c>\</c>. Any other tail is replaced by a readable start
+/// (<c>\</c> turned into <c>_</c>, an empty tail spelt <c>EMPTY</c>) followed
+/// by the base64 of the SHA-512 of the tail's UTF-8, cut so that the whole
+/// name is 260 units long at most.
+/// </para>
+/// <para>
+/// Done here and not through whsem_safe_name because of one case: when the
+/// cut falls between the halves of a surrogate pair, .NET keeps the lone
+/// high half, as the original does, where the C library writes U+FFFD. The
+/// name then reaches libwhsem as UTF-8, in which that lone half becomes
+/// U+FFFD too, so both still open the same object.
+/// </para>
 /// </remarks>
 internal static class SemaphoreNames
 {
@@ -23,81 +35,60 @@ internal static class SemaphoreNames
     /// <summary>The longest finalized name, in UTF-16 code units.</summary>
     internal const int MaxNameLength = 260;
 
-    private const int MaxSuffixLength = MaxNameLength - 7; // GlobalPrefix.Length
+    private const int MaxTailLength = MaxNameLength - 7; // GlobalPrefix.Length
 
+    /// <summary>
+    /// The name to share under: <paramref name="name"/> itself if
+    /// <paramref name="exactName"/> (once checked), else its finalized form.
+    /// </summary>
     internal static string ValidateAndFinalize(string name, bool exactName)
     {
-        string finalName;
-        if (exactName)
-        {
-            ValidateExactName(name);
-            finalName = name;
-        }
-        else
-        {
-            finalName = GetSafeName(name);
-        }
-
-        if (finalName.Contains('\0'))
-        {
-            throw new ArgumentException(
-                "A semaphore name may not contain the character '\\0' (NUL) on Linux: libwhsem names are NUL-terminated UTF-8 strings.",
-                nameof(name));
-        }
-        return finalName;
+        var shared = exactName ? CheckExact(name) : GetSafeName(name);
+        // Windows accepts a NUL in an object name; libwhsem's C strings cannot.
+        return shared.Contains('\0')
+            ? throw new ArgumentException(
+                "The name contains a NUL character ('\\0'), which libwhsem cannot use: its names are NUL-terminated UTF-8.",
+                nameof(name))
+            : shared;
     }
 
     internal static string GetSafeName(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
-
-        // Only the part after the prefix is made safe (and hashed), so that a
-        // name given with its prefix keeps it.
-        if (name.StartsWith(GlobalPrefix, StringComparison.Ordinal))
-        {
-            var suffix = name.Substring(GlobalPrefix.Length);
-            var safeSuffix = ToSafeSuffix(suffix);
-            return safeSuffix == suffix ? name : GlobalPrefix + safeSuffix;
-        }
-        return GlobalPrefix + ToSafeSuffix(name);
+        var tail = name.StartsWith(GlobalPrefix, StringComparison.Ordinal) ? name.Substring(GlobalPrefix.Length) : name;
+        return UsableAsItIs(tail) ? GlobalPrefix + tail : GlobalPrefix + ReadableStart(tail) + Digest(tail);
     }
 
-    private static string ToSafeSuffix(string suffix)
+    private static bool UsableAsItIs(string tail) =>
+        tail.Length is > 0 and <= MaxTailLength && !tail.Contains('\\');
+
+    /// <summary>The part of a replaced tail that a person can still recognise.</summary>
+    private static string ReadableStart(string tail)
     {
-        var valid = suffix.Length == 0 ? "EMPTY" : suffix.Replace('\\', '_');
-        if (valid == suffix && valid.Length <= MaxSuffixLength)
-        {
-            return suffix;
-        }
-
-        // Any change makes the name ambiguous, so a hash of the name as given
-        // keeps distinct names distinct; a readable start of it stays in front.
-        var hash = Convert.ToBase64String(SHA512.HashData(Encoding.UTF8.GetBytes(suffix)));
-        if (hash.Length >= MaxSuffixLength)
-        {
-            return hash.Substring(0, MaxSuffixLength);
-        }
-        return valid.Substring(0, Math.Min(valid.Length, MaxSuffixLength - hash.Length)) + hash;
+        var readable = tail.Length == 0 ? "EMPTY" : tail.Replace('\\', '_');
+        // The 88 characters of the digest always fit beside 165 of these.
+        var room = MaxTailLength - DigestLength;
+        return readable.Length <= room ? readable : readable.Substring(0, room);
     }
 
-    private static void ValidateExactName(string name)
+    /// <summary>Base64 of 64 bytes: 88 characters, padding included.</summary>
+    private const int DigestLength = 88;
+
+    /// <summary>Keeps replaced tails apart: two tails never share a digest in practice.</summary>
+    private static string Digest(string tail) => Convert.ToBase64String(SHA512.HashData(Encoding.UTF8.GetBytes(tail)));
+
+    /// <summary>Returns <paramref name="name"/> if it is already a finalized name; otherwise says which rule it breaks.</summary>
+    private static string CheckExact(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
-        if (name.Length > MaxNameLength)
-        {
-            throw new FormatException($"{nameof(name)}: must be at most {MaxNameLength} characters");
-        }
-        if (!name.StartsWith(GlobalPrefix, StringComparison.Ordinal))
-        {
-            throw new FormatException($"{nameof(name)}: must start with '{GlobalPrefix}'");
-        }
-        if (name.Length == GlobalPrefix.Length)
-        {
-            throw new FormatException($"{nameof(name)}: must not be exactly '{GlobalPrefix}'");
-        }
-        if (name.IndexOf('\\', GlobalPrefix.Length) >= 0)
-        {
-            throw new FormatException($"{nameof(name)}: must not contain '\\' after '{GlobalPrefix}'");
-        }
+        var broken =
+            name.Length > MaxNameLength ? $"is {name.Length} characters long, more than {MaxNameLength}"
+            : !name.StartsWith(GlobalPrefix, StringComparison.Ordinal) ? $"does not begin with '{GlobalPrefix}'"
+            : name.Length == GlobalPrefix.Length ? $"has nothing after '{GlobalPrefix}'"
+            : name.IndexOf('\\', GlobalPrefix.Length) >= 0 ? $"has a '\\' after '{GlobalPrefix}'"
+            : null;
+        return broken is null
+            ? name
+            : throw new FormatException($"{nameof(name)}: an exact name must be a finalized one, and this one {broken}.");
     }
 }

@@ -30,7 +30,7 @@ internal static class Timeouts
         throw new ArgumentOutOfRangeException(
             paramName,
             timeout,
-            $"Must be {nameof(Timeout)}.{nameof(Timeout.InfiniteTimeSpan)} ({Timeout.InfiniteTimeSpan}) or a non-negative value <= {TimeSpan.FromMilliseconds(int.MaxValue)}");
+            $"A wait is 0 to {int.MaxValue} whole milliseconds ({TimeSpan.FromMilliseconds(int.MaxValue)}), or Timeout.InfiniteTimeSpan for no limit.");
 
     internal static int ToMilliseconds(TimeSpan? timeout, string paramName) =>
         timeout is { } value ? ToMilliseconds(value, paramName) : Infinite;
@@ -46,11 +46,16 @@ internal static class Timeouts
         var ms = ToMilliseconds(value, paramName);
         if (ms == 0)
         {
-            throw new ArgumentOutOfRangeException(paramName, value, "must not be zero");
+            throw new ArgumentOutOfRangeException(paramName, value, "A check period of zero is not a period: pass null for libwhsem's default, or Timeout.InfiniteTimeSpan to turn the periodic check off.");
         }
         return ms;
     }
 
-    internal static TimeoutException SemaphoreTimeout() =>
-        new("Timeout exceeded when trying to acquire the semaphore");
+    /// <summary>
+    /// What Acquire and AcquireAsync throw when their timeout passes. The
+    /// wording is the original's, "semaphore" or "lock" included, since
+    /// callers may log or match it.
+    /// </summary>
+    internal static TimeoutException Expired(string objectKind) =>
+        new($"Timeout exceeded when trying to acquire the {objectKind}");
 }

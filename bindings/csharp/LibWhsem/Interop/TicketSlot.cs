@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using System.Runtime.CompilerServices;
 using System.Runtime.ConstrainedExecution;
 
 namespace LibWhsem.Interop;
@@ -90,6 +91,28 @@ internal sealed class TicketSlot : CriticalFinalizerObject
             // Nothing to release: spare the finalizer thread the visit.
             GC.SuppressFinalize(this);
         }
+    }
+
+    /// <summary>
+    /// Gives back the ticket of the handle whose slot field is
+    /// <paramref name="owner"/>, and clears the field; does nothing if it is
+    /// clear already. Handles on shared memory release through this, from
+    /// any thread and any number of times.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void ReleaseFrom(ref TicketSlot? owner)
+    {
+        // No interlocked claim: libwhsem lets only one release of a ticket
+        // succeed, and only that caller gives the slot back.
+        var slot = Volatile.Read(ref owner);
+        if (slot is null) { return; }
+        var ticket = slot.LentTicket;
+        // The slot is lent again only after the field was cleared, and a
+        // ticket is stored in it only after that (Lend): if the field still
+        // names the slot once the ticket was read, the ticket is this owner's.
+        if (Volatile.Read(ref owner) != slot) { return; }
+        Volatile.Write(ref owner, null);
+        slot.Release(ticket);
     }
 
     /// <summary>

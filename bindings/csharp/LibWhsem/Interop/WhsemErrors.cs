@@ -46,7 +46,17 @@ internal static unsafe class WhsemErrors
             // valid, the state of the system does not allow it.
             _ => new InvalidOperationException(message),
         };
-        e.Data[StatusKey] = name;
+        return Tag(e, status);
+    }
+
+    /// <summary>Records <paramref name="status"/>'s name on <paramref name="e"/>, under <see cref="StatusKey"/>.</summary>
+    internal static TException Tag<TException>(TException e, int status)
+        where TException : Exception
+    {
+        e.Data[StatusKey] = StatusName(status);
         return e;
     }
+
+    /// <summary>Whether <paramref name="e"/> came from a libwhsem call that failed with <paramref name="status"/>.</summary>
+    internal static bool HasStatus(Exception e, int status) => Equals(e.Data[StatusKey], StatusName(status));
 }

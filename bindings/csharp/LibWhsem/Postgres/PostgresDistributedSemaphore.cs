@@ -24,9 +24,11 @@ public sealed class PostgresDistributedSemaphore : IDistributedSemaphore
     private static readonly Func<TicketSlot, PostgresDistributedSemaphoreHandle> s_own = static slot => new(slot);
     private readonly SemaphoreCore _core;
 
+    internal SemaphoreCore Core => _core;
+
     /// <summary>
-    /// Constructs a semaphore with the given <paramref name="name"/> and
-    /// <paramref name="maxCount"/> on the database that
+    /// Describes the semaphore <paramref name="name"/> of
+    /// <paramref name="maxCount"/> tickets, kept in the database that
     /// <paramref name="connectionString"/> names: an Npgsql connection string
     /// (the one DistributedLock's PostgreSQL types take), a libpq one or a
     /// <c>postgresql://</c> URI.
@@ -53,7 +55,7 @@ public sealed class PostgresDistributedSemaphore : IDistributedSemaphore
 
     internal PostgresDistributedSemaphore(string name, int maxCount, string conninfo, int connectionCheckMs, bool exactName)
     {
-        if (maxCount < 1) { throw new ArgumentOutOfRangeException(nameof(maxCount), maxCount, "must be positive"); }
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxCount);
         _core = new SemaphoreCore(
             SemaphoreNames.ValidateAndFinalize(name, exactName),
             maxCount,
@@ -61,12 +63,12 @@ public sealed class PostgresDistributedSemaphore : IDistributedSemaphore
     }
 
     /// <summary>
-    /// Implements <see cref="IDistributedSemaphore.Name"/>: the finalized
-    /// name, e.g. <c>Global\abc</c> for "abc", the same in every binding.
+    /// The name under which the semaphore is shared (<see cref="IDistributedSemaphore.Name"/>):
+    /// <c>Global\abc</c> for "abc", as every libwhsem binding computes it.
     /// </summary>
     public string Name => _core.Name;
 
-    /// <summary>Implements <see cref="IDistributedSemaphore.MaxCount"/>.</summary>
+    /// <summary>The number of tickets (<see cref="IDistributedSemaphore.MaxCount"/>).</summary>
     public int MaxCount => _core.MaxCount;
 
     /// <summary>

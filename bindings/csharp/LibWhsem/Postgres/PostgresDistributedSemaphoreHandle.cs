@@ -4,10 +4,10 @@ using LibWhsem.Interop;
 namespace Medallion.Threading.Postgres;
 
 /// <summary>
-/// One ticket of a <see cref="PostgresDistributedSemaphore"/>. Disposing it
-/// returns the ticket; so does the garbage collector for a handle dropped
-/// without being disposed, and the server for a process that dies holding
-/// it. Implements <see cref="IDistributedSynchronizationHandle"/>.
+/// A ticket taken from a <see cref="PostgresDistributedSemaphore"/>, as an
+/// <see cref="IDistributedSynchronizationHandle"/>. Disposing it puts the
+/// ticket back; so does the garbage collector for a handle dropped
+/// undisposed, and the server for a process that dies holding it.
 /// </summary>
 public sealed class PostgresDistributedSemaphoreHandle : IDistributedSynchronizationHandle
 {
@@ -22,7 +22,7 @@ public sealed class PostgresDistributedSemaphoreHandle : IDistributedSynchroniza
     internal PostgresDistributedSemaphoreHandle(TicketSlot slot) => _slot = slot;
 
     /// <summary>
-    /// Implements <see cref="IDistributedSynchronizationHandle.HandleLostToken"/>:
+    /// The <see cref="IDistributedSynchronizationHandle.HandleLostToken"/>,
     /// cancelled when the ticket is lost before the handle is disposed,
     /// because the PostgreSQL session that carries it ended (a server
     /// restart, <c>pg_terminate_backend</c>, a network failure); the server
@@ -50,8 +50,8 @@ public sealed class PostgresDistributedSemaphoreHandle : IDistributedSynchroniza
     }
 
     /// <summary>
-    /// Releases the semaphore ticket. Calling it again, from any thread, does
-    /// nothing, and neither call throws, also for a ticket that was lost.
+    /// Puts the ticket back. Any later call, on any thread, has no effect,
+    /// and no call throws, not even for a ticket that was lost.
     /// </summary>
     public void Dispose()
     {
@@ -66,7 +66,7 @@ public sealed class PostgresDistributedSemaphoreHandle : IDistributedSynchroniza
         slot?.Release(slot.LentTicket);
     }
 
-    /// <summary>Releases the semaphore ticket, like <see cref="Dispose"/>.</summary>
+    /// <summary>Puts the ticket back without waiting for the server; the same as <see cref="Dispose"/>.</summary>
     public ValueTask DisposeAsync()
     {
         Dispose();

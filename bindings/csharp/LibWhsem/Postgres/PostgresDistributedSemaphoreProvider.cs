@@ -4,10 +4,10 @@ using Medallion.Threading.WaitHandles;
 namespace Medallion.Threading.Postgres;
 
 /// <summary>
-/// Implements <see cref="IDistributedSemaphoreProvider"/> for
-/// <see cref="PostgresDistributedSemaphore"/>: semaphores by name on one
-/// database, for code written against the provider abstraction and
-/// DistributedLock.Core's extension methods (<c>AcquireSemaphoreAsync</c>).
+/// Makes <see cref="PostgresDistributedSemaphore"/>s by name, all on one
+/// database, as an <see cref="IDistributedSemaphoreProvider"/>: for code
+/// written against the provider abstraction and DistributedLock.Core's
+/// extension methods (<c>AcquireSemaphoreAsync</c>).
 /// </summary>
 /// <remarks>
 /// Not called <c>PostgresDistributedSynchronizationProvider</c>: that is

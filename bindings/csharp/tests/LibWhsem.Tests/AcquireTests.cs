@@ -129,58 +129,52 @@ public class AcquireTests
         Assert.NotNull(handle);
     }
 
-    // DistributedLock issue #120: cancellation racing with a release must
-    // never lose the released ticket.
+    // DistributedLock issue #120: on Windows, a cancellation that raced with
+    // a release could swallow the released ticket. Here the waiter either
+    // gets the ticket or is cancelled, and in both cases the ticket is free
+    // again afterwards: checked after every race, not only at the end.
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
     public async Task CancellationNeverLosesATicket(bool async)
     {
         using var n = new UniqueName($"no-lost-{async}");
-        var semaphore = new WaitHandleDistributedSemaphore(n.Name, 2);
-        await using var _ = await semaphore.AcquireAsync(Long);
-
-        var random = new Random(12345);
-        for (var i = 0; i < 50; i++)
+        var semaphore = new WaitHandleDistributedSemaphore(n.Name, 1);
+        var jitter = new Random(20261201);
+        var (granted, canceled) = (0, 0);
+        for (var round = 0; round < 40; round++)
         {
-            var blockingHandle = semaphore.TryAcquire(TimeSpan.Zero);
-            Assert.NotNull(blockingHandle); // the last free ticket
-            using var source = new CancellationTokenSource();
-            using var acquiring = new SemaphoreSlim(0, 1);
-            var acquireTask = Task.Run(async () =>
-            {
-                try
-                {
-                    if (async)
-                    {
-                        var task = semaphore.AcquireAsync(TimeSpan.FromSeconds(30), source.Token);
-                        acquiring.Release();
-                        (await task).Dispose();
-                    }
-                    else
-                    {
-                        acquiring.Release();
-                        semaphore.Acquire(TimeSpan.FromSeconds(30), source.Token).Dispose();
-                    }
-                }
-                catch (OperationCanceledException) { }
-            });
-            await acquiring.WaitAsync();
+            var holder = semaphore.Acquire(Long);
+            using var cancel = new CancellationTokenSource();
+            var waiter = async
+                ? semaphore.AcquireAsync(Long, cancel.Token).AsTask()
+                : Task.Factory.StartNew(() => semaphore.Acquire(Long, cancel.Token), TaskCreationOptions.LongRunning);
+            // Race only once the waiter is really waiting inside libwhsem.
+            Assert.True(Poll.Until(() => semaphore.QueryState().Waiters == 1), "the waiter never started waiting");
 
-            using var barrier = new Barrier(2);
-            var release = Task.Run(() => { barrier.SignalAndWait(); blockingHandle!.Dispose(); });
-            var spins = random.Next(5, 25);
-            var cancel = Task.Run(() =>
+            using var go = new ManualResetEventSlim();
+            var (releaseSpins, cancelSpins) = (jitter.Next(0, 200), jitter.Next(0, 200));
+            var racers = new[]
             {
-                barrier.SignalAndWait();
-                for (var s = 0; s < spins; s++) { Thread.Yield(); }
-                source.Cancel();
-            });
-            await Task.WhenAll(acquireTask, release, cancel).WaitAsync(TimeSpan.FromSeconds(60));
+                Task.Run(() => { go.Wait(); Thread.SpinWait(releaseSpins); holder.Dispose(); }),
+                Task.Run(() => { go.Wait(); Thread.SpinWait(cancelSpins); cancel.Cancel(); }),
+            };
+            go.Set();
+            await Task.WhenAll(racers).WaitAsync(TimeSpan.FromSeconds(60));
+
+            try
+            {
+                (await waiter.WaitAsync(TimeSpan.FromSeconds(60))).Dispose();
+                granted++;
+            }
+            catch (OperationCanceledException)
+            {
+                canceled++;
+            }
+            using var free = semaphore.TryAcquire();
+            Assert.True(free != null, $"round {round}: the ticket was lost ({granted} granted, {canceled} cancelled so far)");
         }
-
-        await using var handle = await semaphore.TryAcquireAsync(Long);
-        Assert.NotNull(handle);
+        Assert.Equal(40, granted + canceled);
     }
 
     [Fact]
@@ -253,20 +247,27 @@ public class AcquireTests
         Assert.Null(semaphore.TryAcquire());
     }
 
+    // DistributedLock.Core's extension methods create a semaphore per call
+    // through the provider; every one of them must reach the same tickets.
     [Fact]
     public async Task ProviderWorksWithTheCoreExtensionMethods()
     {
         using var n = new UniqueName("provider");
         IDistributedSemaphoreProvider provider = new WaitHandleDistributedSynchronizationProvider();
-        await using (await provider.AcquireSemaphoreAsync(n.Name, 2))
+        var taken = new List<IDistributedSynchronizationHandle>
         {
-            await using var handle = await provider.TryAcquireSemaphoreAsync(n.Name, 2);
-            Assert.NotNull(handle);
-            await using var failed = await provider.TryAcquireSemaphoreAsync(n.Name, 2);
-            Assert.Null(failed);
-        }
-        using var sync = provider.TryAcquireSemaphore(n.Name, 2);
-        Assert.NotNull(sync);
+            provider.AcquireSemaphore(n.Name, 3, Long),
+            await provider.AcquireSemaphoreAsync(n.Name, 3, Long),
+            (await provider.TryAcquireSemaphoreAsync(n.Name, 3))!,
+        };
+        Assert.All(taken, Assert.NotNull);
+        Assert.Null(provider.TryAcquireSemaphore(n.Name, 3));
+        await Assert.ThrowsAsync<TimeoutException>(async () => await provider.AcquireSemaphoreAsync(n.Name, 3, TimeSpan.Zero));
+
+        await taken[1].DisposeAsync();
+        using var again = provider.TryAcquireSemaphore(n.Name, 3, Long);
+        Assert.NotNull(again);
+        taken.ForEach(h => h.Dispose());
     }
 
     [Fact]

@@ -37,42 +37,42 @@ public class ConcurrencyTests
         Assert.All(tasks, t => Assert.Equal(0, t.Result));
     }
 
+    // Two instances of one name draw on one pool: whatever one takes, the
+    // other cannot, and whatever one gives back, the other can take.
     [Fact]
     public void DrainAndRefillAcrossTwoInstances()
     {
         using var n = new UniqueName("drain");
-        var semaphore = new WaitHandleDistributedSemaphore(n.Name, 4);
-        var semaphore2 = new WaitHandleDistributedSemaphore(n.Name, 4);
+        var left = new WaitHandleDistributedSemaphore(n.Name, 4);
+        var right = new WaitHandleDistributedSemaphore(n.Name, 4);
 
-        var handles = new List<IDisposable> { semaphore.Acquire(Long) };
-        semaphore2.Acquire().Dispose();
-        while (handles.Count < 4) { handles.Add(semaphore.Acquire(Long)); }
+        var held = new Stack<WaitHandleDistributedSemaphoreHandle>();
+        for (var i = 0; i < 4; i++) { held.Push((i % 2 == 0 ? left : right).Acquire(Long)); }
+        Assert.Equal(0, left.QueryState().FreeCount);
+        Assert.Null(left.TryAcquire());
+        Assert.Null(right.TryAcquire());
 
-        Assert.Null(semaphore2.TryAcquire());
-        Assert.Null(semaphore.TryAcquire());
+        held.Pop().Dispose(); // taken through right
+        var refill = left.TryAcquire(Long);
+        Assert.NotNull(refill);
+        Assert.Null(right.TryAcquire());
+        held.Push(refill!);
 
-        handles[0].Dispose();
-        using (var refilled = semaphore2.TryAcquire(Long))
-        {
-            Assert.NotNull(refilled);
-            Assert.Null(semaphore.TryAcquire());
-        }
-        handles.ForEach(h => h.Dispose());
-        // All four are back.
-        var again = Enumerable.Range(0, 4).Select(_ => semaphore2.TryAcquire()).ToList();
-        Assert.All(again, Assert.NotNull);
-        again.ForEach(h => h!.Dispose());
+        while (held.Count > 0) { held.Pop().Dispose(); }
+        Assert.Equal(4, right.QueryState().FreeCount);
     }
 
     [Fact]
     public void IntMaxValueTickets()
     {
-        using var n = new UniqueName("many");
-        var name = n.Track($"{n.Name}-s{new string('o', 1000)} many tickets!");
-        var semaphore = new WaitHandleDistributedSemaphore(name, int.MaxValue);
-        var handles = Enumerable.Range(0, 100).Select(_ => semaphore.Acquire(Long)).ToList();
-        Assert.Equal(int.MaxValue, semaphore.MaxCount);
-        handles.ForEach(h => h.Dispose());
+        using var n = new UniqueName("max-int");
+        var instances = Enumerable.Range(0, 4).Select(_ => new WaitHandleDistributedSemaphore(n.Name, int.MaxValue)).ToList();
+        var held = Enumerable.Range(0, 1000).Select(i => instances[i % 4].Acquire(TimeSpan.Zero)).ToList();
+        var state = instances[0].QueryState();
+        Assert.Equal(int.MaxValue, state.MaxCount);
+        Assert.Equal(int.MaxValue - 1000, state.FreeCount);
+        held.ForEach(h => h.Dispose());
+        Assert.Equal(int.MaxValue, instances[3].QueryState().FreeCount);
     }
 
     [Fact]

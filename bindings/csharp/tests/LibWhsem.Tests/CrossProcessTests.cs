@@ -8,12 +8,13 @@ public class CrossProcessTests
 {
     private static readonly TimeSpan Long = TimeSpan.FromSeconds(20);
 
-    // The smoke test: the binding works across processes, waiting in the
-    // native call or through libwhsem's callback. That tickets of killed
-    // processes come back and that processes never exceed the max count is
-    // proven by the C suites (tests/library Crash.*, MultiProcess.*,
-    // Async.AKilledHolderHandsItsTicketToAnAsyncWaiter) and by the
-    // cross-language test (xlang_chaos), which runs this binding's worker.
+    // The smoke tests: the binding works across processes, waiting in the
+    // native call or through libwhsem's callback, and a killed holder's
+    // ticket reaches a waiter through either (the lock's twins are in
+    // LockTests). That processes never exceed the max count, and recovery
+    // in its corners, are the C suites' (tests/library Crash.*,
+    // MultiProcess.*) and the cross-language test's (xlang_chaos, which runs
+    // this binding's worker).
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
@@ -22,6 +23,16 @@ public class CrossProcessTests
         using var n = new UniqueName($"child-{async}");
         await Child.AssertItsTicketBlocksUntilReleased(
             new WaitHandleDistributedSemaphore(n.Exact, 1, exactName: true), async, "--name", n.Exact, "--max", "1", "--exact");
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ATicketOfAKilledChildComesBack(bool async)
+    {
+        using var n = new UniqueName($"kill-{async}");
+        await Child.AssertAKilledHolderLosesIt(
+            new WaitHandleDistributedSemaphore(n.Name, 1, TimeSpan.FromMilliseconds(50)), async, "--name", n.Name, "--max", "1");
     }
 
     [Fact]

@@ -8,21 +8,24 @@ namespace LibWhsem.Tests;
 
 public class NameTests
 {
-    // The vectors published with the original's tests (and in the SPEC).
-    [Fact]
-    public void NamesMatchTheOriginalsVectors()
+    // Names the original produces (also in the SPEC): input, finalized name.
+    public static TheoryData<string, string> PublishedVectors() => new()
     {
-        const int MaxSuffix = 253;
-        Assert.Equal(@"Global\EMPTYz4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuwvY7kxvUdBeoGlODJ6+SfaPg==",
-            new WaitHandleDistributedSemaphore("", 1).Name);
-        Assert.Equal(@"Global\abc", new WaitHandleDistributedSemaphore("abc", 1).Name);
-        Assert.Equal(@"Global\_CgzRFsLFf7El/ZraEx9sqWRYeplYohSBSmI9sYIe1c4y2u7ECFoU4x2QCjV7HiVJMZsuDMLIz7r8akpKr+viAw==",
-            new WaitHandleDistributedSemaphore("\\", 1).Name);
-        Assert.Equal(@"Global\" + new string('a', MaxSuffix), new WaitHandleDistributedSemaphore(new string('a', MaxSuffix), 1).Name);
-        Assert.Equal(@"Global\" + new string('_', 165) + "Y7DJXlpJeJjeX5XAOWV+ka/3ONBj5dHhKWcSH4pd5AC9YHFm+l1gBArGpBSBn3WcX00ArcDtKw7g24kJaHLifQ==",
-            new WaitHandleDistributedSemaphore(new string('\\', MaxSuffix), 1).Name);
-        Assert.Equal(@"Global\" + new string('x', 165) + "srCnXZ1XHiT//dOSBfAU0iC4Gtnlr0dQACBUK8Ev2OdRYJ9jcvbiqVCv/rjyPemTW9AvOonkdr0B2bG04gmeYA==",
-            new WaitHandleDistributedSemaphore(new string('x', MaxSuffix + 1), 1).Name);
+        { "abc", @"Global\abc" },
+        { "", @"Global\EMPTYz4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuwvY7kxvUdBeoGlODJ6+SfaPg==" },
+        { "\\", @"Global\_CgzRFsLFf7El/ZraEx9sqWRYeplYohSBSmI9sYIe1c4y2u7ECFoU4x2QCjV7HiVJMZsuDMLIz7r8akpKr+viAw==" },
+        { new string('a', 253), @"Global\" + new string('a', 253) },
+        { new string('\\', 253), @"Global\" + new string('_', 165) + "Y7DJXlpJeJjeX5XAOWV+ka/3ONBj5dHhKWcSH4pd5AC9YHFm+l1gBArGpBSBn3WcX00ArcDtKw7g24kJaHLifQ==" },
+        { new string('x', 254), @"Global\" + new string('x', 165) + "srCnXZ1XHiT//dOSBfAU0iC4Gtnlr0dQACBUK8Ev2OdRYJ9jcvbiqVCv/rjyPemTW9AvOonkdr0B2bG04gmeYA==" },
+    };
+
+    [Theory]
+    [MemberData(nameof(PublishedVectors))]
+    public void NamesMatchTheOriginalsVectors(string given, string finalized)
+    {
+        Assert.Equal(finalized, new WaitHandleDistributedSemaphore(given, 1).Name);
+        Assert.Equal(finalized, new EventWaitHandleDistributedLock(given).Name);
+        Assert.True(finalized.Length <= 260);
     }
 
     [Fact]
@@ -103,11 +106,12 @@ public class NameTests
     }
 
     [Theory]
-    [InlineData("abc")]
-    [InlineData(@"gLoBaL\weirdPrefixCasing")]
-    [InlineData(@"global\weirdPrefixCasing2")]
+    [InlineData("no-prefix")]
+    [InlineData(@"GLOBAL\upper-case-prefix")]
+    [InlineData(@"global\lower-case-prefix")]
+    [InlineData(@"Local\other-namespace")]
     [InlineData(@"Global\")]
-    [InlineData(@"Global\a\b")]
+    [InlineData(@"Global\two\levels")]
     public void InvalidExactNamesThrowFormatException(string name)
     {
         Assert.Throws<FormatException>(() => new WaitHandleDistributedSemaphore(name, 1, exactName: true));
@@ -119,11 +123,12 @@ public class NameTests
     }
 
     [Theory]
-    [InlineData(" \t")]
-    [InlineData("/a/b/c")]
-    [InlineData("\r\n")]
+    [InlineData("\ttab and space")]
+    [InlineData("dir/sub/file")]
+    [InlineData("line\nbreak")]
     [InlineData("..")]
     [InlineData("%2F..")]
+    [InlineData("#!:*?<>|")]
     public void UnusualExactNamesWork(string name)
     {
         using var n = new UniqueName("odd");
@@ -179,11 +184,14 @@ public class NameTests
         Assert.Equal("maxCount", e.ParamName);
     }
 
-    [Fact]
-    public void MaxCountIsReported()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(int.MaxValue)]
+    public void MaxCountIsReported(int maxCount)
     {
-        Assert.Equal(5, new WaitHandleDistributedSemaphore(string.Empty, 5).MaxCount);
-        Assert.Equal(23, new WaitHandleDistributedSemaphore(string.Empty, 23).MaxCount);
+        Assert.Equal(maxCount, new WaitHandleDistributedSemaphore("reported", maxCount).MaxCount);
+        Assert.Equal(maxCount, new WaitHandleDistributedSynchronizationProvider().CreateSemaphore("reported", maxCount).MaxCount);
     }
 
     [Fact]

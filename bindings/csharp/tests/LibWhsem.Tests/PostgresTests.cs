@@ -39,6 +39,19 @@ public class PostgresTests
     }
 
     [Fact]
+    public void TheStateOnTheServerShowsTheTickets()
+    {
+        using var n = new UniqueName("pg-state");
+        var semaphore = Semaphore(n, 2);
+        using var held = semaphore.Acquire(Long);
+        var state = semaphore.QueryState();
+        Assert.Equal(2, state.MaxCount);
+        Assert.Equal(1, state.FreeCount);
+        Assert.Equal(1, state.Holders);
+        Assert.Equal(0, state.Recoveries);
+    }
+
+    [Fact]
     public async Task AnAsyncFirstUseConnectsWithoutBlockingItsCaller()
     {
         using var n = new UniqueName("pg-async-first");

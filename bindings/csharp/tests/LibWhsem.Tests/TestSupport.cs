@@ -151,12 +151,7 @@ internal sealed class Child : IDisposable
     {
         var wait = TimeSpan.FromSeconds(30);
         using var child = Start(["hold", .. holdArgs]);
-        Assert.True(child.ReadLine() == "acquired", child.Stderr);
-
-        Assert.Null(semaphore.TryAcquire());
-        var waiting = async
-            ? semaphore.TryAcquireAsync(wait).AsTask()
-            : Task.Run(() => semaphore.TryAcquire(wait));
+        var waiting = child.WaitBehind(semaphore, async, wait);
         Assert.False(waiting.Wait(TimeSpan.FromMilliseconds(200)));
 
         child.WriteLine("release");
@@ -166,6 +161,37 @@ internal sealed class Child : IDisposable
         Assert.NotNull(handle);
         Assert.True(child.WaitForExit(), child.Stderr);
         Assert.Equal(0, child.Process.ExitCode);
+    }
+
+    /// <summary>
+    /// Once this child (worker hold) says it holds the only ticket, checks
+    /// that <paramref name="semaphore"/> has none free and starts waiting
+    /// for it, synchronously (on a pool thread) or asynchronously.
+    /// </summary>
+    private Task<IDistributedSynchronizationHandle?> WaitBehind(IDistributedSemaphore semaphore, bool async, TimeSpan wait)
+    {
+        Assert.True(ReadLine() == "acquired", Stderr);
+        Assert.Null(semaphore.TryAcquire());
+        return async
+            ? semaphore.TryAcquireAsync(wait).AsTask()
+            : Task.Run(() => semaphore.TryAcquire(wait));
+    }
+
+    /// <summary>
+    /// A child holding the only ticket (worker hold HOLD-ARGS) and then
+    /// killed with SIGKILL loses it: the parent's <paramref name="semaphore"/>,
+    /// waiting synchronously or asynchronously, gets it.
+    /// </summary>
+    public static async Task AssertAKilledHolderLosesIt(IDistributedSemaphore semaphore, bool async, params string[] holdArgs)
+    {
+        var wait = TimeSpan.FromSeconds(30);
+        using var child = Start(["hold", .. holdArgs]);
+        var waiting = child.WaitBehind(semaphore, async, wait);
+        child.Process.Kill(); // SIGKILL: the child releases nothing itself
+        Assert.True(child.WaitForExit(), "the killed child did not exit");
+        Assert.Same(waiting, await Task.WhenAny(waiting, Task.Delay(wait)));
+        using var handle = await waiting;
+        Assert.NotNull(handle);
     }
 
     public void Dispose()
