@@ -189,11 +189,19 @@ typedef struct whsem_info {
     /* ---- since 1.1: counters since the name was created, kept by every
        1.1 process that uses it (a 1.0 process's doings are not counted).
        A caller built against 1.0 passes the 1.0 size and gets the fields
-       above only. ---- */
+       above only. On PostgreSQL each process adds what it counted to the
+       database at most once a second, and when it closes the name's last
+       handle or exits: a reader sees its own process's counts at once,
+       another's within about two seconds, and a process that is killed
+       loses what it counted since. ---- */
     uint64_t acquisitions;  /* tickets handed out                             */
-    uint64_t timeouts;      /* acquisitions that ended WHSEM_TIMEOUT, tries
-                               (timeout 0) that found no ticket included  */
-    uint64_t cancellations; /* acquisitions that ended WHSEM_CANCELED         */
+    uint64_t timeouts;      /* acquisitions with a timeout other than 0 that
+                               ended WHSEM_TIMEOUT (a try that finds no
+                               ticket is not one: bindings try before
+                               they wait)                                 */
+    uint64_t cancellations; /* acquisitions that ended WHSEM_CANCELED (on
+                               PostgreSQL, not those whose source was
+                               triggered before the call)                 */
     uint64_t waits;         /* acquisitions that found no ticket free and
                                waited, however they ended: what
                                whsem_wait_histogram counts                */
@@ -367,8 +375,10 @@ WHSEM_API whsem_status WHSEM_CALL whsem_wait_histogram(whsem_sem sem, uint64_t *
 /*
  * How many acquisitions of sem's name waited, over every process: the
  * most seen in each second of the recent past, oldest first, the last
- * element the current second. Ask, then fill: *out_count receives the
- * number of seconds this backend keeps (60 or more); up to capacity of
+ * element the current second (on PostgreSQL the server's seconds, each
+ * the sum over processes of the most each had waiting in it). Ask, then
+ * fill: *out_count receives the number of seconds this backend keeps
+ * (60 or more); up to capacity of
  * the most recent are written to per_second (which may be NULL when
  * capacity is 0) (since 1.1).
  */

@@ -52,9 +52,9 @@ void whsem__count_timed_hold(whsem_header *h, uint64_t stamp)
     if (now >= began && shift <= WHSEM_HOLD_SHIFT_MAX) h->counters.hold_ns += (now - began) << shift;
 }
 
-void whsem__count_end(whsem_header *h, whsem_status st)
+void whsem__count_end(whsem_header *h, whsem_status st, bool timed)
 {
-    if (st == WHSEM_TIMEOUT) add(&h->counters.timeouts, 1);
+    if (st == WHSEM_TIMEOUT && timed) add(&h->counters.timeouts, 1);
     else if (st == WHSEM_CANCELED) add(&h->counters.cancellations, 1);
 }
 
@@ -108,7 +108,7 @@ whsem_status whsem__canceled_before(struct hentry *e, uint64_t sem,
     if (!m) return whsem__invalid_handle(sem, "semaphore");
     /* Compared by the acquire entry, as the public functions tell their
      * own objects (backend.h): this file is below the backend's table. */
-    if (((struct whsem_semobj *)m)->be->acquire == shm_acquire) whsem__count_end(m->hdr, WHSEM_CANCELED);
+    if (((struct whsem_semobj *)m)->be->acquire == shm_acquire) whsem__count_end(m->hdr, WHSEM_CANCELED, true);
     whsem__unprotect(saved);
     return WHSEM_CANCELED;
 }

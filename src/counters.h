@@ -62,8 +62,10 @@ static inline void whsem__count_hold(whsem_header *h, uint64_t stamp)
 }
 
 /* An acquisition ended with st: timeouts and cancellations are counted
- * (atomically: the lock may not be held, or to be had). */
-WHSEM_HIDDEN void whsem__count_end(whsem_header *h, whsem_status st);
+ * (atomically: the lock may not be held, or to be had). timed: it had a
+ * timeout other than 0. A try that finds nothing is not a timeout: the
+ * bindings try before they wait, and would count every wait twice. */
+WHSEM_HIDDEN void whsem__count_end(whsem_header *h, whsem_status st, bool timed);
 /* An acquisition that waited from began to ended (monotonic ns), however
  * it ended: waits, wait_ns and the histogram (atomically). */
 WHSEM_HIDDEN void whsem__count_wait(whsem_header *h, uint64_t began, uint64_t ended);

@@ -371,7 +371,7 @@ static void end_op(struct op *o, whsem_status st, struct whsem_cb_batch *later)
     struct wmap *m = (struct wmap *)o->obj; /* o may be recycled once complete */
     uint64_t ticket = 0;
     if (o->wait_began) whsem__count_wait(m->hdr, o->wait_began, whsem__p_mono_ns());
-    whsem__count_end(m->hdr, st);
+    whsem__count_end(m->hdr, st, o->wait_began != 0);
     if (st == WHSEM_OK) {
         if ((ticket = whsem__h_alloc(HK_TICKET, m, o->pgen, &st))) {
             /* Not yet handed out: whsem__a_complete does that. */

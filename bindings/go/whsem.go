@@ -650,12 +650,10 @@ type Info struct {
 	Holders    []Holder // the processes holding tickets
 
 	Acquisitions uint64 // tickets handed out
-	// Acquisitions that ended without a ticket when their time was up:
-	// an Acquire whose context's deadline passed, and a TryAcquire that
-	// found no ticket free. An Acquire that finds no ticket free counts
-	// one here too, whatever comes next: it tries once before it waits,
-	// which keeps an uncontended Acquire as cheap as a TryAcquire, and
-	// libwhsem counts that try.
+	// Acquisitions that waited and ended without a ticket when their time
+	// was up (an Acquire whose context's deadline passed). A TryAcquire
+	// that finds no ticket free is not one, nor is the try an Acquire
+	// makes before it waits.
 	Timeouts uint64
 	// Acquisitions ended by a cancellation (a context canceled, a
 	// Semaphore closed) rather than by their deadline.

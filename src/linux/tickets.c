@@ -201,7 +201,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_m
     return WHSEM_OK;
 out:
     if (ticket) whsem__h_recycle_t(t, ticket);
-    whsem__count_end(m->hdr, st);
+    whsem__count_end(m->hdr, st, timeout_ms != 0);
     whsem__unprotect_t(t, saved);
     return st;
 }

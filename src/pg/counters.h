@@ -23,13 +23,14 @@ static inline uint64_t whsem__pgk_coarse_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* An acquisition of n ended with st; wait_ns counts if it waited. */
-static inline void whsem__pgk_ended(struct pgname *n, whsem_status st, bool waited,
+/* An acquisition of n ended with st; wait_ns counts if it waited. A try
+ * (timeout 0) that found nothing is not a timeout (../counters.h). */
+static inline void whsem__pgk_ended(struct pgname *n, whsem_status st, bool try_only, bool waited,
                                     uint64_t wait_ns)
 {
     struct pgcounts *p = &n->keep.pending;
     if (st == WHSEM_OK) p->v[PGK_ACQUISITIONS]++;
-    else if (st == WHSEM_TIMEOUT) p->v[PGK_TIMEOUTS]++;
+    else if (st == WHSEM_TIMEOUT && !try_only) p->v[PGK_TIMEOUTS]++;
     else if (st == WHSEM_CANCELED) p->v[PGK_CANCELLATIONS]++;
     if (waited) {
         p->v[PGK_WAITS]++;

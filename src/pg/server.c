@@ -278,7 +278,7 @@ static void finish(struct pgsrv *s, struct pgacq *a, whsem_status st, struct pgt
 {
     (void)s;
     wait_unlink(a);
-    whsem__pgk_ended(a->n, st, a->waited, a->waited ? whsem__mono_ns() - a->start_ns : 0);
+    whsem__pgk_ended(a->n, st, a->try_only, a->waited, a->waited ? whsem__mono_ns() - a->start_ns : 0);
     tries_unlink(a);
     a->state = PGA_DONE;
     a->status = st;
@@ -1357,7 +1357,7 @@ void whsem__pgs_close_waits(struct pgname *n, whsem_sem sem)
 void whsem__pgs_ended_early(struct pgname *n, whsem_status st)
 {
     pthread_mutex_lock(&n->srv->mu);
-    whsem__pgk_ended(n, st, false, 0);
+    whsem__pgk_ended(n, st, false, false, 0);
     pthread_mutex_unlock(&n->srv->mu);
 }
 

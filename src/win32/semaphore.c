@@ -230,7 +230,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_m
         since = whsem__hold_begins_locked(&m->hold);
         whsem__unlock(m);
     } else if ((st = acquire_slow(m, e, sem, timeout_ms, cancel)) != WHSEM_OK) {
-        whsem__count_end(m->hdr, st);
+        whsem__count_end(m->hdr, st, timeout_ms != 0);
         whsem__unuse(m);
         return st;
     } else {

@@ -168,9 +168,9 @@ pub struct Info {
     pub holders: Vec<Holder>,
     /// Tickets handed out.
     pub acquisitions: u64,
-    /// Acquisitions that ended without a ticket when their timeout was up,
-    /// [`try_acquire`](Semaphore::try_acquire)s that found none free
-    /// included.
+    /// Acquisitions with a timeout that ended without a ticket when it was
+    /// up; a [`try_acquire`](Semaphore::try_acquire) that finds none free
+    /// is not one.
     pub timeouts: u64,
     /// Acquisitions ended by a [`CancelToken`], a dropped
     /// [`acquire_async`](Semaphore::acquire_async) future or a closed

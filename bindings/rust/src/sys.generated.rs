@@ -150,7 +150,7 @@ pub struct whsem_info {
     pub recoveries: u64,
     /// Tickets handed out since the name was created.
     pub acquisitions: u64,
-    /// Acquisitions that ended WHSEM_TIMEOUT, failed tries included.
+    /// Acquisitions with a timeout other than 0 that ended WHSEM_TIMEOUT.
     pub timeouts: u64,
     /// Acquisitions that ended WHSEM_CANCELED.
     pub cancellations: u64,

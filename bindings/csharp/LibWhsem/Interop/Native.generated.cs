@@ -45,7 +45,7 @@ namespace LibWhsem.Interop
         public ulong recoveries;
         /// <summary>Tickets handed out since the name was created.</summary>
         public ulong acquisitions;
-        /// <summary>Acquisitions that ended WHSEM_TIMEOUT, failed tries included.</summary>
+        /// <summary>Acquisitions with a timeout other than 0 that ended WHSEM_TIMEOUT.</summary>
         public ulong timeouts;
         /// <summary>Acquisitions that ended WHSEM_CANCELED.</summary>
         public ulong cancellations;

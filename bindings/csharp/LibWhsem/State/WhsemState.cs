@@ -59,7 +59,7 @@ public readonly struct WhsemState
     /// <summary>Tickets handed out so far.</summary>
     public long Acquisitions { get; }
 
-    /// <summary>Acquisitions that gave up because their timeout passed, single tries that found no ticket included.</summary>
+    /// <summary>Acquisitions that waited and gave up because their timeout passed; a single try that finds no ticket is not one.</summary>
     public long Timeouts { get; }
 
     /// <summary>Acquisitions that a <see cref="CancellationToken"/> ended.</summary>
