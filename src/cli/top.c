@@ -270,8 +270,27 @@ static void sample(struct row *r, double now)
 }
 
 /* Reads every name again: new ones get a row, vanished ones lose theirs. */
-static whsem_status refresh(struct top *t)
+/* Whether the user asked for something while a refresh runs (a quit
+ * signal or Ctrl-Z pending, a key typed): on a slow backend a refresh of
+ * many names takes seconds, and q must not wait for it. Nothing is taken:
+ * wait_next sees it. */
+static bool asked(const struct top *t)
 {
+    sigset_t pending;
+    if (sigpending(&pending) == 0) {
+        for (size_t k = 0; k < sizeof quit_signals / sizeof quit_signals[0]; k++)
+            if (sigismember(&pending, quit_signals[k])) return true;
+        if (sigismember(&pending, SIGTSTP)) return true;
+    }
+    struct pollfd pfd = {STDIN_FILENO, POLLIN, 0};
+    return !t->batch && termios_saved && poll(&pfd, 1, 0) > 0;
+}
+
+/* Reads every name again; *stopped if the user asked for something
+ * first, the rows then as they were. */
+static whsem_status refresh(struct top *t, bool *stopped)
+{
+    *stopped = false;
     char *buf, **names;
     size_t n;
     whsem_status st = sorted_names(&buf, &names, &n, t->error, sizeof t->error);
@@ -281,6 +300,11 @@ static whsem_status refresh(struct top *t)
     whsem_open_options opts;
     open_options(&opts, WHSEM_OPEN_EXACT_NAME);
     for (size_t k = 0; k < n; k++) {
+        if (asked(t)) {
+            for (size_t j = 0; j < t->n; j++) t->rows[j].present = true;
+            *stopped = true;
+            break;
+        }
         const char *p = names[k];
         whsem_sem sem;
         st = whsem_open_existing(p, &opts, &sem);
@@ -308,6 +332,7 @@ static whsem_status refresh(struct top *t)
     }
     free(names);
     free(buf);
+    if (*stopped) return WHSEM_OK;
     size_t kept = 0;
     for (size_t k = 0; k < t->n; k++) {
         if (t->rows[k].present) t->rows[kept++] = t->rows[k];
@@ -562,8 +587,10 @@ static bool wait_next(struct top *t, double due, const sigset_t *mask)
             got_winch = 0;
             if (!t->batch) draw(t);
         }
+        /* Due already: one look all the same, for what came meanwhile. */
         double left = due - monotonic_seconds();
-        if (left <= 0) return true;
+        bool last = left <= 0;
+        if (last) left = 0;
         struct timespec ts = {(time_t)left, (long)((left - (double)(time_t)left) * 1e9)};
         struct pollfd pfd = {STDIN_FILENO, POLLIN, 0};
         bool keys = !t->batch && termios_saved;
@@ -580,6 +607,7 @@ static bool wait_next(struct top *t, double due, const sigset_t *mask)
             /* The terminal went away: nobody is left to press q. */
             return false;
         }
+        if (last && r == 0) return true;
     }
 }
 
@@ -637,12 +665,19 @@ static int top_main(int argc, char **argv)
     int rc = 0;
     for (long frame = 1;; frame++) {
         double started = monotonic_seconds();
-        whsem_status st = refresh(&t);
+        bool stopped;
+        whsem_status st = refresh(&t, &stopped);
         if (st != WHSEM_OK) {
             restore_terminal();
             fprintf(stderr, "whsem: %s: %s\n", whsem_status_name(st), t.error);
             rc = 1;
             break;
+        }
+        if (stopped) {
+            /* The user's request first; the frame is drawn after it. */
+            if (!wait_next(&t, 0, &waiting_mask)) break;
+            frame--;
+            continue;
         }
         qsort(t.rows, t.n, sizeof *t.rows, by_waiters_then_name);
         draw(&t);

@@ -336,6 +336,15 @@ class TestTopBatch(Base):
         self.assertRegex(r.stderr, r"^whsem: WHSEM_E_\w+: .+")
 
 
+def running(pid):
+    """Whether pid is a process that has not ended (a zombie has)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return not f.read().rsplit(") ", 1)[-1].startswith("Z")
+    except FileNotFoundError:
+        return False
+
+
 class Tmux:
     """A tmux server of its own, with one window of a fixed size."""
 
@@ -360,11 +369,40 @@ class Tmux:
     def show(self, fmt):
         return self.run("display-message", "-p", fmt).strip()
 
+    def processes(self):
+        """The pane's process and its descendants (top, or a shell and its top)."""
+        try:
+            todo = [int(self.show("#{pane_pid}"))]
+        except (AssertionError, ValueError):
+            return []
+        found = []
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            r = subprocess.run(["pgrep", "-P", str(pid)], stdout=subprocess.PIPE, text=True)
+            todo += [int(x) for x in r.stdout.split()]
+        return found
+
     def kill(self):
+        pids = self.processes()
         r = subprocess.run(["tmux", "-S", self.socket, "kill-server"], stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True, timeout=60)
         if r.returncode != 0:
             raise AssertionError("tmux kill-server: " + r.stdout)
+        # The terminal is gone: SIGHUP must end top, however long a
+        # refresh takes. One that outlives it is killed, and is a failure.
+        deadline = time.monotonic() + 20
+        alive = pids
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.1)
+            alive = [p for p in alive if running(p)]
+        for p in alive:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if alive:
+            raise AssertionError("processes %s outlived their terminal by 20 s" % alive)
 
 
 class TestTopScreen(Base):

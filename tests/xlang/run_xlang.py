@@ -194,6 +194,7 @@ def run(args):
     kills_wanted = max(args.kills, 4 * len(langs))
     # On a server, one termination per language, spread among the kills.
     terms_at = {round((i + 1) * kills_wanted / (len(langs) + 1)): langs[i] for i in range(len(langs))} if psql else {}
+    due_terms = []
     interval = duration * 0.8 / kills_wanted
     next_kill = start + interval
     k = 0
@@ -201,7 +202,10 @@ def run(args):
         time.sleep(max(0.0, next_kill - time.monotonic()))
         next_kill += interval
         if k in terms_at:
-            terminate(terms_at.pop(k))
+            due_terms.append(terms_at.pop(k))
+        # One that found none of its language holding freshly enough (a
+        # loaded machine reads the log slowly) is tried again at the next.
+        due_terms = [l for l in due_terms if not terminate(l)]
         lang = langs[k % len(langs)]
         want_async_waiter = k % 5 == 4
         # The one of that kind may be busy: look again for a moment.
