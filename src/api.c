@@ -295,15 +295,30 @@ WHSEM_API whsem_status WHSEM_CALL whsem_share_liveness(whsem_sem sem, int32_t *o
     return st;
 }
 
+/* The counters for an "ask, then fill" of up to capacity elements into
+ * out (named out_name in messages): the arguments checked, *out_count 0
+ * until the caller sets it. NULL with the status in *st. */
+static struct sem_counters *counters_asked(whsem_sem sem, const void *out, const char *out_name,
+                                           size_t capacity, size_t *out_count, whsem_status *st)
+{
+    if (!out_count) {
+        *st = whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_count is NULL");
+        return NULL;
+    }
+    *out_count = 0;
+    if (capacity && !out) {
+        *st = whsem__fail(WHSEM_E_INVALID_ARGUMENT, "%s is NULL but capacity is %zu", out_name,
+                          capacity);
+        return NULL;
+    }
+    return counters_of(sem, st);
+}
+
 WHSEM_API whsem_status WHSEM_CALL whsem_wait_histogram(whsem_sem sem, uint64_t *buckets,
                                                        size_t capacity, size_t *out_count)
 {
-    if (!out_count) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_count is NULL");
-    *out_count = 0;
-    if (capacity && !buckets)
-        return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "buckets is NULL but capacity is %zu", capacity);
     whsem_status st;
-    struct sem_counters *c = counters_of(sem, &st);
+    struct sem_counters *c = counters_asked(sem, buckets, "buckets", capacity, out_count, &st);
     if (!c) return st;
     size_t n = capacity < WHSEM_WAIT_BUCKETS ? capacity : WHSEM_WAIT_BUCKETS;
     if (n) memcpy(buckets, c->wait_buckets, n * sizeof *buckets); /* buckets may be NULL */
@@ -315,13 +330,9 @@ WHSEM_API whsem_status WHSEM_CALL whsem_wait_histogram(whsem_sem sem, uint64_t *
 WHSEM_API whsem_status WHSEM_CALL whsem_waiters_history(whsem_sem sem, uint32_t *per_second,
                                                         size_t capacity, size_t *out_count)
 {
-    if (!out_count) return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "out_count is NULL");
-    *out_count = 0;
-    if (capacity && !per_second)
-        return whsem__fail(WHSEM_E_INVALID_ARGUMENT, "per_second is NULL but capacity is %zu",
-                           capacity);
     whsem_status st;
-    struct sem_counters *c = counters_of(sem, &st);
+    struct sem_counters *c =
+        counters_asked(sem, per_second, "per_second", capacity, out_count, &st);
     if (!c) return st;
     /* The most recent seconds: the end of the series. */
     size_t n = capacity < c->seconds ? capacity : c->seconds;
