@@ -99,6 +99,7 @@ static void grant(struct wmap *m, whsem_slot *s)
     if (s->held == 0 && s->grants == 0) s->since_unix_ms = whsem__p_coarse_unix_ms();
     s->grants++;
     m->hdr->acquisitions++;
+    whsem__hold_other_take_locked(m->hdr);
 }
 
 /* Wakes a process to compete for a free ticket, unless a waiter woken so
@@ -221,6 +222,7 @@ static bool take_free(struct wmap *m)
     h->free--;
     whsem__take(&m->slots[m->slot]);
     h->acquisitions++;
+    whsem__hold_other_take_locked(h);
     return true;
 }
 

@@ -26,30 +26,38 @@ static inline void add(_Atomic uint64_t *c, uint64_t n)
 
 static uint32_t unix_sec(void) { return (uint32_t)(whsem__p_coarse_unix_ms() / 1000); }
 
-uint64_t whsem__hold_sample_locked(struct hold_sampling *hs)
+void whsem__hold_sample_locked(whsem_header *h, uint64_t *since)
 {
-    uint64_t stamp = whsem__hold_stamp(0), tick = stamp & ~(uint64_t)WHSEM_HOLD_TAG;
+    struct seg_counters *c = &h->counters;
+    uint64_t tick = whsem__hold_stamp(0); /* the clock, no weight yet */
+    /* The first looks since the last timed one (1.0 peers' included: they
+     * time nothing); at least this one. Hostile writes make it anything. */
+    uint64_t n = (h->acquisitions - c->sample_acq) - (c->other_takes - c->sample_other);
+    if (n == 0) n = 1;
+    else if (n > WHSEM_HOLD_TAG) n = WHSEM_HOLD_TAG;
     /* The last timed hold began in this same tick: holds come faster than
      * the clock tells apart, time fewer. Else time every one again: long
-     * holds are what the sum is made of, and a slow one after a burst
-     * must not stand for 63 others. */
-    if (tick == hs->tick) {
-        if (hs->shift < WHSEM_HOLD_SHIFT_MAX) hs->shift++;
+     * holds are what the sum is made of. */
+    if (tick == c->sample_tick) {
+        if (c->sample_shift < WHSEM_HOLD_SHIFT_MAX) c->sample_shift++;
     } else {
-        hs->shift = 0;
+        c->sample_shift = 0;
     }
-    hs->tick = tick;
-    hs->skip = (1u << hs->shift) - 1;
-    return tick | (hs->shift + 1);
+    if (c->sample_shift > WHSEM_HOLD_SHIFT_MAX) c->sample_shift = 0;
+    c->sample_tick = tick;
+    c->sample_acq = h->acquisitions;
+    c->sample_other = c->other_takes;
+    c->sample_next = h->acquisitions + (1u << c->sample_shift);
+    *since = tick | n;
 }
 
-void whsem__count_timed_hold(whsem_header *h, uint64_t stamp)
+void whsem__count_timed_hold(whsem_header *h, uint64_t *pstamp)
 {
+    uint64_t stamp = *pstamp;
+    *pstamp = 0;
     uint64_t now = whsem__p_coarse_ns() & ~(uint64_t)WHSEM_HOLD_TAG;
-    uint64_t began = stamp & ~(uint64_t)WHSEM_HOLD_TAG;
-    uint32_t shift = (uint32_t)(stamp & WHSEM_HOLD_TAG) - 1;
-    /* A stamp is ours, but the entry it lies in may have been scribbled on. */
-    if (now >= began && shift <= WHSEM_HOLD_SHIFT_MAX) h->counters.hold_ns += (now - began) << shift;
+    uint64_t began = stamp & ~(uint64_t)WHSEM_HOLD_TAG, n = stamp & WHSEM_HOLD_TAG;
+    if (now >= began) h->counters.hold_ns += (now - began) * n;
 }
 
 void whsem__count_end(whsem_header *h, whsem_status st, bool timed)

@@ -9,18 +9,27 @@
  * hold time is the uncontended pair's: even the coarse monotonic clock
  * (whsem__p_coarse_ns) costs the pair a quarter to a third for its two
  * reads (DESIGN.md, "The counters, and what they cost"). So not every
- * hold is timed: a systematic sample of the uncontended ones is, each
- * timed hold standing for the 2^shift holds (itself and those skipped
- * after it) until the next (struct hold_sampling, per process and name,
- * under the segment lock). The sample halves only while holds come
- * faster than the clock ticks (two timed ones in the same tick), down to
- * one in 64; as soon as two are a tick apart, every hold is timed again. A sum over
- * many holds is unbiased (of a coarse clock and of the sampling), and
- * holds that waited, or were acquired asynchronously, are all timed.
+ * hold is timed: a systematic sample of the first-look ones (tickets
+ * free at an acquisition's first look) is, one sample per name, kept in
+ * the segment under its lock. A timed one stands for the first-look holds
+ * since the previous timed one, itself included: the acquisitions count
+ * since then, less the other takes (grants and waits, each timed). The
+ * next is timed 2^shift acquisitions later; the shift grows only while
+ * holds come faster than the clock ticks (two timed ones in the same
+ * tick), up to 6; as soon as two are a tick apart it is 0 again, so that
+ * slow holds are each timed. A sum over many holds is unbiased (of a
+ * coarse clock and of the sampling).
+ *
+ * Why this shape: the untimed first look only compares the acquisitions
+ * count it just wrote with sample_next, and writes nothing. A countdown
+ * of the process's own (a store on this path) cost the pair 3 to 20%
+ * depending on where the allocator put it: a load of the segment after a
+ * store whose address agrees with it modulo 4 KiB waits for the store.
  *
  * A ticket's stamp (hentry.since, private to the process): 0 if its hold
- * is not timed, else the coarse clock at its acquisition rounded down to
- * a multiple of WHSEM_HOLD_TAG + 1, plus shift + 1.
+ * is not timed (and between tickets), else the coarse clock at its
+ * acquisition rounded down to a multiple of WHSEM_HOLD_TAG + 1, plus the
+ * number of holds it stands for (1 ... WHSEM_HOLD_TAG).
  */
 #ifndef WHSEM_COUNTERS_H
 #define WHSEM_COUNTERS_H
@@ -28,37 +37,38 @@
 #include "answers.h"
 #include "platform.h"
 
-#define WHSEM_HOLD_TAG 63u
+#define WHSEM_HOLD_TAG 127u
 #define WHSEM_HOLD_SHIFT_MAX 6u
 
-/* The stamp of a ticket whose hold is timed, standing for 2^shift holds. */
-static inline uint64_t whsem__hold_stamp(uint32_t shift)
+/* The stamp of a ticket whose hold is timed, standing for n holds. */
+static inline uint64_t whsem__hold_stamp(uint64_t n)
 {
-    return (whsem__p_coarse_ns() & ~(uint64_t)WHSEM_HOLD_TAG) | (shift + 1);
+    return (whsem__p_coarse_ns() & ~(uint64_t)WHSEM_HOLD_TAG) | n;
 }
 
-WHSEM_HIDDEN uint64_t whsem__hold_sample_locked(struct hold_sampling *hs);
+WHSEM_HIDDEN void whsem__hold_sample_locked(whsem_header *h, uint64_t *since);
 
-/* The stamp of a ticket taken on the uncontended path (lock held): most
- * are not timed while holds come fast. */
-static inline uint64_t whsem__hold_begins_locked(struct hold_sampling *hs)
+/* A ticket was taken at a first look (lock held), and *since is 0: the
+ * stamp it gets, if the sample times it. */
+static inline void whsem__hold_first_look_locked(whsem_header *h, uint64_t *since)
 {
-    if (WHSEM_LIKELY(hs->skip != 0)) {
-        hs->skip--;
-        return 0;
-    }
-    return whsem__hold_sample_locked(hs);
+    if (WHSEM_UNLIKELY(h->acquisitions >= h->counters.sample_next)) whsem__hold_sample_locked(h, since);
 }
 
-/* The stamp of a ticket taken any other way: it is timed. */
-static inline uint64_t whsem__hold_begins(void) { return whsem__hold_stamp(0); }
+/* A ticket taken any other way (lock held): its hold is timed. */
+static inline void whsem__hold_other_take_locked(whsem_header *h) { h->counters.other_takes++; }
 
-WHSEM_HIDDEN void whsem__count_timed_hold(whsem_header *h, uint64_t stamp);
+/* The stamp of a ticket taken any other way. */
+static inline uint64_t whsem__hold_begins(void) { return whsem__hold_stamp(1); }
 
-/* A ticket with this stamp goes back (lock held). */
-static inline void whsem__count_hold(whsem_header *h, uint64_t stamp)
+WHSEM_HIDDEN void whsem__count_timed_hold(whsem_header *h, uint64_t *stamp);
+
+/* A ticket goes back (lock held): its hold is counted if *stamp is not 0,
+ * and *stamp becomes 0. A handle entry's stamp is 0 between tickets, so
+ * that an untimed acquisition need not write one. */
+static inline void whsem__count_hold(whsem_header *h, uint64_t *stamp)
 {
-    if (stamp != 0) whsem__count_timed_hold(h, stamp);
+    if (WHSEM_UNLIKELY(*stamp != 0)) whsem__count_timed_hold(h, stamp);
 }
 
 /* An acquisition ended with st: timeouts and cancellations are counted

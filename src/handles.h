@@ -32,8 +32,8 @@ struct hentry {
     _Atomic(void *) ptr;      /* sem/ticket: struct wmap; cancel/op: object */
     _Atomic uint64_t aux;     /* sem: abandonment check ms; ticket: pgen;
                                  cancel: 1 once triggered                   */
-    uint64_t since;           /* ticket: when it was acquired, by the coarse
-                                 clock of hold times (accounting.h); written
+    uint64_t since;           /* ticket: its hold's stamp (counters.h), 0
+                                 if untimed and between tickets; written
                                  before the handle is handed out          */
 };
 

@@ -9,8 +9,9 @@
  * counters.c; what they mean is whsem_info's contract (abi/whsem.h).
  *
  * Who writes what:
- *   - hold_ns, waiters_sec, waiters[]: under the segment lock (the release
- *     and the waits that change `waiting` hold it anyway);
+ *   - hold_ns, waiters_sec, waiters[], the sample_* fields and
+ *     other_takes: under the segment lock (the release, the takes and the
+ *     waits that change `waiting` hold it anyway);
  *   - timeouts, cancellations, waits, wait_ns, wait_buckets[]: atomically,
  *     by anyone, with or without the lock: an acquisition may end while
  *     the lock is not to be had (its owner stopped), and these are all
@@ -53,7 +54,11 @@ struct seg_counters {
     _Atomic uint64_t cancellations; /* acquisitions ended WHSEM_CANCELED     */
     _Atomic uint64_t waits;         /* acquisitions that waited             */
     _Atomic uint64_t wait_ns;       /* how long they waited (monotonic)     */
-    uint64_t reserved1[2];
+    /* ---- under the lock, read by every first look (counters.h): here,
+       where a first look's load measured cheapest ---- */
+    uint64_t sample_next;           /* a first look that makes acquisitions
+                                       reach this is timed                */
+    uint64_t reserved1;
     _Atomic uint64_t wait_buckets[WHSEM_SEG_WAIT_BUCKETS]; /* of the waits  */
     /* ---- under the lock: a ring indexed by second % WHSEM_SEG_HISTORY;
        every second from waiters_sec - WHSEM_SEG_HISTORY + 1 to waiters_sec
@@ -61,17 +66,19 @@ struct seg_counters {
        seconds in between with the value that held through them), and the
        seconds since waiters_sec have the header's `waiting` ---- */
     struct seg_waiters_sec waiters[WHSEM_SEG_HISTORY];
+    /* ---- which first-look holds are timed (counters.h), under the lock:
+       one sample of the name's, whichever 1.1 process takes them ---- */
+    alignas(64) uint64_t sample_acq; /* acquisitions after the last timed one */
+    uint64_t sample_other;          /* other_takes then                     */
+    uint64_t other_takes;           /* tickets taken other than at a first
+                                       look (grants, waits): each is timed  */
+    uint64_t sample_tick;           /* the coarse clock at the last timed
+                                       one                                */
+    uint32_t sample_shift;          /* the next is timed 2^shift later      */
+    uint32_t reserved2[7];
 };
 
-/* Not in the segment: which of a process's uncontended holds of a name are
- * timed (counters.h), in its struct wmap, under the segment lock. */
-struct hold_sampling {
-    uint64_t tick;  /* the coarse clock at the last timed one */
-    uint32_t skip;  /* uncontended acquisitions before the next timed one */
-    uint32_t shift; /* each timed one stands for 2^shift */
-};
-
-_Static_assert(sizeof(struct seg_counters) == 64 + 8 * WHSEM_SEG_WAIT_BUCKETS + 8 * WHSEM_SEG_HISTORY,
+_Static_assert(sizeof(struct seg_counters) == 64 + 8 * WHSEM_SEG_WAIT_BUCKETS + 8 * WHSEM_SEG_HISTORY + 64,
                "counters layout");
 
 #endif

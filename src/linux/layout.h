@@ -4,7 +4,7 @@
  * /dev/shm/whsem.*, what every field means and who may write it.
  *
  *   offset 0      struct seg_header   (4096 bytes: 1280 of layout 1's
- *                 fields, the counters since 1.1 at 1280 ... 3647, the
+ *                 fields, the counters since 1.1 at 1280 ... 3711, the
  *                 rest unused and zero)
  *   offset 4096   struct seg_slot[nslots]   (64 bytes each)
  *   byte range WHSEM_LOCK_BASE + i   the liveness lock of slot i (an OFD

@@ -46,7 +46,6 @@ struct wmap {
     /* Under the segment lock when attached (maps_mu otherwise): */
     int handles;              /* open whsem_sem handles on this mapping     */
     int async_ops;            /* pending asynchronous operations            */
-    struct hold_sampling hold; /* which holds are timed (counters.h)        */
 
     /* Under the engine lock (dispatcher.c): */
     struct op *aq_head, *aq_tail; /* pending operations, oldest first        */

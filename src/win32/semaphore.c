@@ -225,9 +225,9 @@ WHSEM_API whsem_status WHSEM_CALL whsem_acquire(whsem_sem sem, int64_t timeout_m
         whsem__unuse(m);
         return st;
     }
-    uint64_t since;
+    uint64_t since = 0;
     if (whsem__take_free_first_locked(m)) {
-        since = whsem__hold_begins_locked(&m->hold);
+        whsem__hold_first_look_locked(m->hdr, &since);
         whsem__unlock(m);
     } else if ((st = acquire_slow(m, e, sem, timeout_ms, cancel)) != WHSEM_OK) {
         whsem__count_end(m->hdr, st, timeout_ms != 0);
@@ -268,7 +268,7 @@ WHSEM_API whsem_status WHSEM_CALL whsem_release(whsem_ticket ticket)
         st = whsem__nothing_held(m);
     } else {
         wake = whsem__put_back_locked(m);
-        whsem__count_hold(m->hdr, since);
+        whsem__count_hold(m->hdr, &since);
     }
     whsem__unlock(m);
     if (wake >= 0) whsem__wake_slot(m, (uint32_t)wake, 1);

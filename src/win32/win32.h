@@ -31,7 +31,7 @@
 /* ---- The shared segment -------------------------------------------------
  *
  *   offset 0      struct wseg_header   (4096 bytes: 1152 of layout 1's
- *                 fields, the counters since 1.1 at 1152 ... 3519, the
+ *                 fields, the counters since 1.1 at 1152 ... 3583, the
  *                 rest unused and zero)
  *   offset 4096   struct wseg_slot[WHSEM_W_NSLOTS]   (64 bytes each)
  *
@@ -143,7 +143,6 @@ struct wmap {
 
     /* Under the segment mutex: */
     int async_ops;           /* pending asynchronous operations                 */
-    struct hold_sampling hold; /* which holds are timed (../counters.h)         */
 
     /* Under the engine lock (../dispatcher.c): */
     struct op *aq_head, *aq_tail; /* pending operations, oldest first           */
