@@ -225,6 +225,10 @@ struct pgacq {
     _Atomic bool canceled;       /* blocking: its source was triggered (set
                                     under the source's lock, not ours)     */
     _Atomic uint32_t word;       /* blocking: bumped when something happens */
+    _Atomic int wake_fd;         /* blocking, once it read its waits'
+                                    connections itself (wait_here): an
+                                    eventfd written when something happens;
+                                    -1 before                            */
     whsem_status status;         /* once PGA_DONE                        */
     struct pgticket *ticket;     /* once PGA_DONE with WHSEM_OK          */
     char msg[PG_MSG];

@@ -270,6 +270,20 @@ static void acq_unref(struct pgacq *a)
     if (--a->refs == 0) free(a);
 }
 
+/* Tells a blocking acquisition's caller that something happened: asleep
+ * on its word, or reading its waits' connections (wait_here). */
+static void nudge(struct pgacq *a)
+{
+    atomic_fetch_add_explicit(&a->word, 1, memory_order_release);
+    whsem__p_word_wake_all(&a->word);
+    int fd = atomic_load_explicit(&a->wake_fd, memory_order_acquire);
+    if (fd >= 0) {
+        uint64_t one = 1;
+        ssize_t w = write(fd, &one, sizeof one);
+        (void)w; /* a full counter wakes it as well */
+    }
+}
+
 /* The one place an acquisition's outcome is decided. */
 static void finish(struct pgsrv *s, struct pgacq *a, whsem_status st, struct pgticket *t,
                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -290,10 +304,7 @@ static void finish(struct pgsrv *s, struct pgacq *a, whsem_status st, struct pgt
         vsnprintf(a->msg, sizeof a->msg, fmt, ap);
         va_end(ap);
     }
-    if (!a->op) {
-        atomic_fetch_add_explicit(&a->word, 1, memory_order_release);
-        whsem__p_word_wake_all(&a->word);
-    }
+    if (!a->op) nudge(a);
 }
 
 /* Whether a can still be handed a ticket: not canceled meanwhile. */
@@ -656,6 +667,7 @@ static void serve_waits(struct pgsrv *s, struct pgname *n, uint64_t now, uint64_
     if (n->state != PGN_READY) return;
     int slots = n->max_count < PG_WAITERS_MAX ? n->max_count : PG_WAITERS_MAX;
     bool turns = n->max_count > PG_WAITERS_MAX;
+    bool sent = false;
     for (int k = 0; k < slots; k++) {
         struct pgconn *c = n->waiters[k];
         if (!c || c->state == PGC_DEAD) c = waiter_conn(s, n, k, now);
@@ -690,7 +702,12 @@ static void serve_waits(struct pgsrv *s, struct pgname *n, uint64_t now, uint64_
         j->blocking = true;
         j->reuse = true;
         push(s, c, j);
+        sent = true;
     }
+    /* A blocking acquisition next in line reads its waits itself
+     * (wait_here), these too. */
+    struct pgacq *h = sent ? next_waiter(n) : NULL;
+    if (h && !h->op && h->state == PGA_WAITING) nudge(h);
 }
 
 /* Whether an acquisition's time is up, its source triggered, its operation
@@ -1369,6 +1386,7 @@ static struct pgacq *new_acq(struct pgname *n, whsem_sem sem, int64_t timeout_ms
     a->sem = sem;
     a->state = PGA_NEW;
     a->refs = 1;
+    atomic_init(&a->wake_fd, -1);
     a->try_only = timeout_ms == 0;
     a->start_ns = whsem__mono_ns();
     a->deadline_ns = timeout_ms > 0 ? a->start_ns + (uint64_t)timeout_ms * 1000000u : 0;
@@ -1390,8 +1408,7 @@ static void notify_sync(struct cwait *w)
 {
     struct pgacq *a = w->ctx;
     a->canceled = true;
-    atomic_fetch_add_explicit(&a->word, 1, memory_order_release);
-    whsem__p_word_wake_all(&a->word);
+    nudge(a);
 }
 
 /* Ends a blocking acquisition whose source was triggered, whose handle
@@ -1410,6 +1427,20 @@ static bool ended(struct pgsrv *s, struct pgacq *a, struct hentry *se)
     return true;
 }
 
+/* How long a caller reading a connection itself sleeps in poll() at a
+ * time: slices, so that a cancellation or a close is seen promptly, and
+ * never past its deadline. */
+static int slice_ms(const struct pgacq *a)
+{
+    int ms = 10;
+    if (a->deadline_ns) {
+        uint64_t now = whsem__mono_ns();
+        uint64_t left = a->deadline_ns > now ? (a->deadline_ns - now + 999999u) / 1000000u : 0;
+        if (left < (uint64_t)ms) ms = (int)left;
+    }
+    return ms;
+}
+
 /*
  * The try of a blocking acquisition, on the caller's thread: it sends the
  * statement and reads the main connection itself (under the mutex, as
@@ -1425,15 +1456,8 @@ static void try_here(struct pgsrv *s, struct pgacq *a, struct pgconn *m, struct 
         /* POLLOUT too while the statement is not all written: the
          * worker leaves this connection to us now. */
         struct pollfd p = {.fd = s->pq->socket(m->pg), .events = (short)m->poll_events};
-        /* Slices, so that a cancellation or a close is seen promptly. */
-        int ms = 10;
-        if (a->deadline_ns) {
-            uint64_t now = whsem__mono_ns();
-            uint64_t left = a->deadline_ns > now ? (a->deadline_ns - now + 999999u) / 1000000u : 0;
-            if (left < (uint64_t)ms) ms = (int)left;
-        }
         pthread_mutex_unlock(&s->mu);
-        int r = poll(&p, 1, ms);
+        int r = poll(&p, 1, slice_ms(a));
         pthread_mutex_lock(&s->mu);
         if (r > 0 && m->state == PGC_READY) whsem__pgc_service(s, m, p.revents);
     }
@@ -1443,6 +1467,67 @@ static void try_here(struct pgsrv *s, struct pgacq *a, struct pgconn *m, struct 
      * connection from now on (the worker looks again soon: see
      * PG_UNPOLLED_NS). */
     if (a->state != PGA_DONE || m->head || m->state != PGC_READY) poke(s);
+}
+
+/*
+ * The wait of a blocking acquisition that is next to be served, on the
+ * caller's thread: once its name's waits are in the server's queues, it
+ * reads their connections itself, as try_here reads the main one, so
+ * that a grant wakes this thread, not the worker and then this thread.
+ * A ticket changes hands through a chain of wakes (the releasing
+ * session's server process, the waiting one's, then ours), and on a
+ * busy machine each link costs tens of microseconds of the ticket's
+ * time (issue 15's (b), src/pg/DESIGN.md). What reaches the acquisition
+ * another way (a grant the worker read, a trigger) writes a->wake_fd,
+ * which is polled too. One slice; false if there is nothing to read
+ * (the caller sleeps on its word then: the worker nudges it once it has
+ * sent the waits).
+ */
+static bool wait_here(struct pgsrv *s, struct pgacq *a)
+{
+    struct pgname *n = a->n;
+    if (a->state != PGA_WAITING || next_waiter(n) != a) return false;
+    struct pgconn *cs[PG_WAITERS_MAX];
+    int nc = 0;
+    for (int k = 0; k < PG_WAITERS_MAX; k++) {
+        struct pgconn *c = n->waiters[k];
+        if (c && blocked(c) && !c->inline_users) cs[nc++] = c;
+    }
+    if (nc == 0) return false;
+    int fd = atomic_load_explicit(&a->wake_fd, memory_order_relaxed);
+    if (fd < 0) {
+        if ((fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) return false;
+        atomic_store_explicit(&a->wake_fd, fd, memory_order_release);
+    }
+    struct pollfd p[PG_WAITERS_MAX + 1];
+    p[0] = (struct pollfd){.fd = fd, .events = POLLIN};
+    for (int i = 0; i < nc; i++) {
+        /* The worker leaves them to us meanwhile (and sweep keeps them). */
+        cs[i]->inline_users++;
+        p[i + 1] = (struct pollfd){.fd = s->pq->socket(cs[i]->pg), .events = (short)cs[i]->poll_events};
+    }
+    pthread_mutex_unlock(&s->mu);
+    int r = poll(p, (nfds_t)nc + 1, slice_ms(a));
+    pthread_mutex_lock(&s->mu);
+    if (r > 0 && p[0].revents) {
+        uint64_t v;
+        ssize_t rd = read(fd, &v, sizeof v);
+        (void)rd;
+    }
+    bool served = false;
+    for (int i = 0; i < nc; i++) {
+        struct pgconn *c = cs[i];
+        if (r > 0 && p[i + 1].revents && c->state == PGC_READY) {
+            whsem__pgc_service(s, c, p[i + 1].revents);
+            served = true;
+        }
+        c->inline_users--;
+    }
+    /* What a connection we read has to do next (a wait sent again, a
+     * grant nobody wants given back and its answer read), and watching
+     * the waits we leave, are the worker's: it did not poll them. */
+    if (served || a->state == PGA_DONE) poke(s);
+    return true;
 }
 
 whsem_status whsem__pgs_acquire(struct pgname *n, whsem_sem sem, int64_t timeout_ms,
@@ -1471,6 +1556,7 @@ whsem_status whsem__pgs_acquire(struct pgname *n, whsem_sem sem, int64_t timeout
         submit(s, a);
     }
     while (a->state != PGA_DONE && !ended(s, a, se)) {
+        if (wait_here(s, a)) continue;
         uint32_t seen = atomic_load_explicit(&a->word, memory_order_acquire);
         pthread_mutex_unlock(&s->mu);
         whsem__p_word_wait(&a->word, seen, a->deadline_ns);
@@ -1486,6 +1572,9 @@ whsem_status whsem__pgs_acquire(struct pgname *n, whsem_sem sem, int64_t timeout
         whsem__cancel_unregister(&cw);
         pthread_mutex_lock(&s->mu);
     }
+    /* Ended, and its source let go: nothing writes it any more. */
+    int fd = atomic_exchange_explicit(&a->wake_fd, -1, memory_order_relaxed);
+    if (fd >= 0) close(fd);
     acq_unref(a);
     pthread_mutex_unlock(&s->mu);
     if (st == WHSEM_OK) {
