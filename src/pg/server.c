@@ -1442,26 +1442,54 @@ static int slice_ms(const struct pgacq *a)
 }
 
 /*
+ * One slice of a caller's thread reading connections itself (try_here,
+ * wait_here), as the worker would, under the mutex, which it drops while
+ * it sleeps; the worker leaves the connections to it meanwhile (and sweep
+ * keeps them). POLLOUT too while a statement is not all written. fd, if
+ * not -1, is an eventfd that wakes it as well. Returns whether it served
+ * any of them.
+ */
+static bool read_here(struct pgsrv *s, const struct pgacq *a, struct pgconn **cs, int nc, int fd)
+{
+    struct pollfd p[PG_WAITERS_MAX + 1];
+    nfds_t np = 0;
+    if (fd >= 0) p[np++] = (struct pollfd){.fd = fd, .events = POLLIN};
+    nfds_t first = np;
+    for (int i = 0; i < nc; i++) {
+        cs[i]->inline_users++;
+        p[np++] = (struct pollfd){.fd = s->pq->socket(cs[i]->pg), .events = (short)cs[i]->poll_events};
+    }
+    pthread_mutex_unlock(&s->mu);
+    int r = poll(p, np, slice_ms(a));
+    pthread_mutex_lock(&s->mu);
+    if (r > 0 && fd >= 0 && p[0].revents) {
+        uint64_t v;
+        ssize_t rd = read(fd, &v, sizeof v);
+        (void)rd;
+    }
+    bool served = false;
+    for (int i = 0; i < nc; i++) {
+        struct pgconn *c = cs[i];
+        if (r > 0 && p[first + i].revents && c->state == PGC_READY) {
+            whsem__pgc_service(s, c, p[first + i].revents);
+            served = true;
+        }
+        c->inline_users--;
+    }
+    return served;
+}
+
+/*
  * The try of a blocking acquisition, on the caller's thread: it sends the
  * statement and reads the main connection itself (under the mutex, as
  * the worker would), which saves the two thread switches of handing it
- * to the worker and back. A try that found nothing becomes a wait the
- * worker serves.
+ * to the worker and back. A try that found nothing becomes a wait, which
+ * the worker sends and this thread may read (wait_here).
  */
 static void try_here(struct pgsrv *s, struct pgacq *a, struct pgconn *m, struct hentry *se)
 {
     start_acq(s, a, whsem__mono_ns());
-    m->inline_users++;
-    while (a->state == PGA_TRYING && m->state == PGC_READY && !ended(s, a, se)) {
-        /* POLLOUT too while the statement is not all written: the
-         * worker leaves this connection to us now. */
-        struct pollfd p = {.fd = s->pq->socket(m->pg), .events = (short)m->poll_events};
-        pthread_mutex_unlock(&s->mu);
-        int r = poll(&p, 1, slice_ms(a));
-        pthread_mutex_lock(&s->mu);
-        if (r > 0 && m->state == PGC_READY) whsem__pgc_service(s, m, p.revents);
-    }
-    m->inline_users--;
+    while (a->state == PGA_TRYING && m->state == PGC_READY && !ended(s, a, se)) read_here(s, a, &m, 1, -1);
     /* What is left (a wait to serve, statements queued behind ours, a
      * connection that died) is the worker's; so is watching the
      * connection from now on (the worker looks again soon: see
@@ -1499,30 +1527,7 @@ static bool wait_here(struct pgsrv *s, struct pgacq *a)
         if ((fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) return false;
         atomic_store_explicit(&a->wake_fd, fd, memory_order_release);
     }
-    struct pollfd p[PG_WAITERS_MAX + 1];
-    p[0] = (struct pollfd){.fd = fd, .events = POLLIN};
-    for (int i = 0; i < nc; i++) {
-        /* The worker leaves them to us meanwhile (and sweep keeps them). */
-        cs[i]->inline_users++;
-        p[i + 1] = (struct pollfd){.fd = s->pq->socket(cs[i]->pg), .events = (short)cs[i]->poll_events};
-    }
-    pthread_mutex_unlock(&s->mu);
-    int r = poll(p, (nfds_t)nc + 1, slice_ms(a));
-    pthread_mutex_lock(&s->mu);
-    if (r > 0 && p[0].revents) {
-        uint64_t v;
-        ssize_t rd = read(fd, &v, sizeof v);
-        (void)rd;
-    }
-    bool served = false;
-    for (int i = 0; i < nc; i++) {
-        struct pgconn *c = cs[i];
-        if (r > 0 && p[i + 1].revents && c->state == PGC_READY) {
-            whsem__pgc_service(s, c, p[i + 1].revents);
-            served = true;
-        }
-        c->inline_users--;
-    }
+    bool served = read_here(s, a, cs, nc, fd);
     /* What a connection we read has to do next (a wait sent again, a
      * grant nobody wants given back and its answer read), and watching
      * the waits we leave, are the worker's: it did not poll them. */
