@@ -54,10 +54,10 @@ struct seg_counters {
     _Atomic uint64_t cancellations; /* acquisitions ended WHSEM_CANCELED     */
     _Atomic uint64_t waits;         /* acquisitions that waited             */
     _Atomic uint64_t wait_ns;       /* how long they waited (monotonic)     */
-    /* ---- under the lock, read by every first look (counters.h): here,
-       where a first look's load measured cheapest ---- */
-    uint64_t sample_next;           /* a first look that makes acquisitions
-                                       reach this is timed                */
+    /* ---- under the lock, written by every take that is not a first
+       look: beside the counters such takes write anyway ---- */
+    uint64_t other_takes;           /* tickets taken other than at a first
+                                       look (grants, waits): each is timed  */
     uint64_t reserved1;
     _Atomic uint64_t wait_buckets[WHSEM_SEG_WAIT_BUCKETS]; /* of the waits  */
     /* ---- under the lock: a ring indexed by second % WHSEM_SEG_HISTORY;
@@ -68,10 +68,12 @@ struct seg_counters {
     struct seg_waiters_sec waiters[WHSEM_SEG_HISTORY];
     /* ---- which first-look holds are timed (counters.h), under the lock:
        one sample of the name's, whichever 1.1 process takes them ---- */
-    alignas(64) uint64_t sample_acq; /* acquisitions after the last timed one */
+    alignas(64) uint64_t sample_next; /* a first look that makes
+                                       acquisitions reach this is timed:
+                                       read by every first look, so in a
+                                       line only a timed one writes       */
+    uint64_t sample_acq;            /* acquisitions after the last timed one */
     uint64_t sample_other;          /* other_takes then                     */
-    uint64_t other_takes;           /* tickets taken other than at a first
-                                       look (grants, waits): each is timed  */
     uint64_t sample_tick;           /* the coarse clock at the last timed
                                        one                                */
     uint32_t sample_shift;          /* the next is timed 2^shift later      */
